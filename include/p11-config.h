@@ -1,0 +1,114 @@
+/*
+ * Configuration (DESIGN.md, Configuration): INI files and environment,
+ * parsed once at C_Initialize into an immutable p11_config; a failure keeps
+ * nothing and names file, line, key and the fix.
+ */
+#ifndef P11_CONFIG_H
+#define P11_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Value types: how a value is checked (at load, or for a mapped field, when read). */
+typedef enum {
+	P11_CT_STRING,  /* any text */
+	P11_CT_PATH,    /* a file path; never a mapped field */
+	P11_CT_BOOL,    /* true/false, yes/no, on/off, 1/0 */
+	P11_CT_ENUM,    /* one of the '|'-separated words of the key's choices */
+	P11_CT_SIZE,    /* bytes, with an optional K, M or G suffix; 0 means no limit */
+} p11_conf_type;
+
+/*
+ * Every key: id, section, key, type, default, choices (ENUM), repeatable,
+ * one-line meaning. conf/p11shim.conf documents the same keys, and a unit
+ * test keeps the two in step.
+ */
+#define P11_CONFIG_KEYS(X) \
+	X(LIBRARY, "backend", "PKCS11Library", P11_CT_PATH, "", NULL, false, \
+	  "the real PKCS#11 module the shim forwards every call to") \
+	X(LIBRARY_WIN32, "backend", "PKCS11LibraryWindows32", P11_CT_PATH, "", NULL, false, \
+	  "used instead of PKCS11Library by the 32-bit Windows shim") \
+	X(LIBRARY_WIN64, "backend", "PKCS11LibraryWindows64", P11_CT_PATH, "", NULL, false, \
+	  "used instead of PKCS11Library by a 64-bit Windows shim") \
+	X(TRACE_ENABLE, "trace", "Enable", P11_CT_BOOL, "false", NULL, false, \
+	  "trace every call; also on when File is set") \
+	X(TRACE_FILE, "trace", "File", P11_CT_STRING, "", NULL, false, \
+	  "trace destination (%p: process id, %t: start time); empty: the state folder") \
+	X(TRACE_FORMAT, "trace", "Format", P11_CT_ENUM, "jsonl", "jsonl|text", false, \
+	  "jsonl: one JSON object per call; text: one readable line per call") \
+	X(TRACE_DATA, "trace", "Data", P11_CT_ENUM, "length", "none|length|hex", false, \
+	  "what of data buffers to show; secrets are always redacted") \
+	X(TRACE_MAXSIZE, "trace", "MaxSize", P11_CT_SIZE, "64M", NULL, false, \
+	  "rotate the trace file to FILE.1 beyond this size; 0: never")
+
+typedef enum {
+#define X(id, sec, key, type, def, choices, rep, help) P11_KEY_##id,
+	P11_CONFIG_KEYS(X)
+#undef X
+	P11_KEY_COUNT
+} p11_key;
+
+/* Where a value came from, for the trace and `p11shim doctor`. */
+typedef enum {
+	P11_ORIGIN_DEFAULT,
+	P11_ORIGIN_SYSTEM,   /* /etc/p11shim/p11shim.conf */
+	P11_ORIGIN_USER,     /* ~/.config/p11shim/p11shim.conf */
+	P11_ORIGIN_CONF_ENV, /* the file named by P11SHIM_CONF */
+	P11_ORIGIN_ENV,      /* P11SHIM_LIBRARY, P11SHIM_TRACE */
+} p11_origin;
+
+typedef struct p11_config p11_config;
+
+/* Where to read from; NULL members are skipped. */
+typedef struct {
+	const char *system_file;
+	const char *user_file;
+	const char *conf_env_file; /* replaces both files when set */
+	const char *env_library;   /* P11SHIM_LIBRARY */
+	const char *env_trace;     /* P11SHIM_TRACE */
+} p11_config_sources;
+
+/* The sources of this process: the default paths and the environment. */
+void p11_config_default_sources(p11_config_sources *src, char *userbuf, size_t userlen);
+
+/*
+ * Parse all sources. On failure returns NULL and writes one line to err:
+ * "FILE:LINE: what is wrong; the fix".
+ */
+p11_config *p11_config_load(const p11_config_sources *src, char *err, size_t errlen);
+void p11_config_free(p11_config *cfg);
+
+/* Key metadata. */
+const char *p11_config_section(p11_key key);
+const char *p11_config_name(p11_key key);
+const char *p11_config_default(p11_key key);
+const char *p11_config_help(p11_key key);
+const char *p11_config_choices(p11_key key);
+const char *p11_origin_name(p11_origin origin);
+
+/* The raw value (a mapped field stays "${NAME}") and where it came from. */
+const char *p11_config_raw(const p11_config *cfg, p11_key key, p11_origin *origin,
+                           const char **file, unsigned *line);
+
+/*
+ * The value as the client's process sees it now: a mapped field "${NAME}"
+ * is read from the environment, and checked against the key's type.
+ * Returns the value (valid until the next call in this thread), or NULL
+ * with err naming the field, the key and where it was set.
+ */
+const char *p11_config_get(const p11_config *cfg, p11_key key, char *err, size_t errlen);
+/* Typed getters for values checked at load (no mapped field possible or checked by caller). */
+bool p11_config_bool(const p11_config *cfg, p11_key key, bool *out, char *err, size_t errlen);
+bool p11_config_size(const p11_config *cfg, p11_key key, uint64_t *out, char *err, size_t errlen);
+
+/* Repeatable keys: the accumulated values, oldest first. */
+size_t p11_config_count(const p11_config *cfg, p11_key key);
+const char *p11_config_item(const p11_config *cfg, p11_key key, size_t i, p11_origin *origin,
+                            const char **file, unsigned *line);
+
+/* Value parsers shared with the CLI; return false when text is not valid. */
+bool p11_parse_bool(const char *text, bool *out);
+bool p11_parse_size(const char *text, uint64_t *out);
+
+#endif /* P11_CONFIG_H */

@@ -1,0 +1,41 @@
+/*
+ * The shim's internal interfaces between its parts: messages and trace
+ * notes, the layers' constructors, and the global state of entry.c.
+ */
+#ifndef P11_SHIM_H
+#define P11_SHIM_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "p11-config.h"
+#include "p11-layer.h"
+
+#if defined(__GNUC__)
+#define P11_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define P11_PRINTF(a, b)
+#endif
+
+/*
+ * A note: what a layer did or found during the current call. It lands in
+ * the "notes" of the call's trace record; dropped when the trace is off.
+ * Text starts with the layer's tag: "readers: slot 3 hidden by ...".
+ * Never put a secret in a note.
+ */
+void p11_note(const char *fmt, ...) P11_PRINTF(1, 2);
+
+/* A problem the user must see: one line on stderr ("p11shim: ...") and a note. */
+void p11_message(const char *fmt, ...) P11_PRINTF(1, 2);
+
+/* Layer constructors. Each returns NULL with err set on failure. */
+p11_layer *p11_backend_layer_new(const p11_config *cfg, char *err, size_t errlen);
+/* NULL with err[0] == '\0' when the trace is off. */
+p11_layer *p11_trace_layer_new(const p11_config *cfg, char *err, size_t errlen);
+
+void p11_layer_free(p11_layer *layer);
+
+/* The backend's function list, after its C_Initialize (for layers that query it). */
+CK_FUNCTION_LIST *p11_backend_functions(p11_layer *backend);
+
+#endif /* P11_SHIM_H */

@@ -1,0 +1,548 @@
+/*
+ * INI configuration (DESIGN.md, Configuration; model: p11-kit p11-kit/conf.c).
+ *
+ * Order, later overriding earlier key by key: built-in defaults, the system
+ * file, the per-user file (P11SHIM_CONF replaces both), then the quick-use
+ * environment variables. Repeatable keys accumulate and an empty value
+ * clears the list so far. Everything is parsed into a new p11_config; an
+ * error frees it, so a bad file never leaves half a configuration.
+ *
+ * Syntax: "[section]", "Key = Value", comments on lines starting with '#'
+ * or ';', names case-insensitive, values trimmed, one pair of surrounding
+ * double quotes removed. A whole value "${NAME}" is a mapped field read
+ * from the client's environment when the value is used.
+ */
+#include "config.h"
+
+#include "p11-config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "p11-compat.h"
+
+typedef struct {
+	char *value;
+	p11_origin origin;
+	const char *file; /* points into cfg->files */
+	unsigned line;
+} entry;
+
+struct p11_config {
+	entry *v[P11_KEY_COUNT]; /* non-repeatable keys: one entry, or NULL for the default */
+	size_t n[P11_KEY_COUNT]; /* repeatable keys: entries in v[key][0..n) */
+	char *files[4];          /* file names referenced by entries */
+};
+
+static const struct keyinfo {
+	const char *section, *name, *def, *choices, *help;
+	p11_conf_type type;
+	bool repeat;
+} keys[P11_KEY_COUNT] = {
+#define X(id, sec, key, ty, d, ch, rep, hl) [P11_KEY_##id] = { sec, key, d, ch, hl, ty, rep },
+	P11_CONFIG_KEYS(X)
+#undef X
+};
+
+const char *p11_config_section(p11_key key) { return keys[key].section; }
+const char *p11_config_name(p11_key key) { return keys[key].name; }
+const char *p11_config_default(p11_key key) { return keys[key].def; }
+const char *p11_config_help(p11_key key) { return keys[key].help; }
+const char *p11_config_choices(p11_key key) { return keys[key].choices; }
+
+const char *p11_origin_name(p11_origin origin)
+{
+	switch (origin) {
+	case P11_ORIGIN_DEFAULT: return "default";
+	case P11_ORIGIN_SYSTEM: return "system file";
+	case P11_ORIGIN_USER: return "user file";
+	case P11_ORIGIN_CONF_ENV: return "P11SHIM_CONF";
+	case P11_ORIGIN_ENV: return "environment";
+	}
+	return "?";
+}
+
+bool p11_parse_bool(const char *t, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcasecmp(t, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(t, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool p11_parse_size(const char *t, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)t[0]))
+		return false;
+	errno = 0;
+	v = strtoull(t, &end, 10);
+	if (errno != 0)
+		return false;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': v <<= 10; end++; break;
+	case 'M': v <<= 20; end++; break;
+	case 'G': v <<= 30; end++; break;
+	default: return false;
+	}
+	if (toupper((unsigned char)*end) == 'B' || toupper((unsigned char)*end) == 'I')
+		end++;
+	if (toupper((unsigned char)*end) == 'B')
+		end++;
+	if (*end != '\0' || v > (1ULL << 50))
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool enum_ok(const char *choices, const char *value)
+{
+	size_t n = strlen(value);
+	const char *p = choices;
+
+	while (p != NULL && *p != '\0') {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		if (len == n && strncasecmp(p, value, n) == 0)
+			return true;
+		p = bar ? bar + 1 : NULL;
+	}
+	return false;
+}
+
+static bool is_mapped(const char *v)
+{
+	size_t n = strlen(v);
+
+	return n > 3 && v[0] == '$' && v[1] == '{' && v[n - 1] == '}';
+}
+
+/* Checks a concrete value against its key's type; writes "what; the fix". */
+static bool check_value(p11_key key, const char *value, char *why, size_t len)
+{
+	const struct keyinfo *k = &keys[key];
+	uint64_t size;
+	bool b;
+
+	switch (k->type) {
+	case P11_CT_STRING:
+	case P11_CT_PATH:
+		return true;
+	case P11_CT_BOOL:
+		if (p11_parse_bool(value, &b))
+			return true;
+		snprintf(why, len, "'%s' is not a boolean; use true or false", value);
+		return false;
+	case P11_CT_ENUM:
+		if (enum_ok(k->choices, value))
+			return true;
+		snprintf(why, len, "'%s' is not valid; use one of: %s", value, k->choices);
+		return false;
+	case P11_CT_SIZE:
+		if (p11_parse_size(value, &size))
+			return true;
+		snprintf(why, len, "'%s' is not a size; use bytes with an optional K, M or G suffix, e.g. 64M",
+		         value);
+		return false;
+	}
+	return false;
+}
+
+static int find_key(const char *section, const char *name)
+{
+	int i;
+
+	for (i = 0; i < P11_KEY_COUNT; i++)
+		if (strcasecmp(keys[i].section, section) == 0 && strcasecmp(keys[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static bool known_section(const char *section)
+{
+	int i;
+
+	for (i = 0; i < P11_KEY_COUNT; i++)
+		if (strcasecmp(keys[i].section, section) == 0)
+			return true;
+	return false;
+}
+
+static void list_keys(const char *section, char *buf, size_t len)
+{
+	size_t used = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < P11_KEY_COUNT && used < len; i++) {
+		if (strcasecmp(keys[i].section, section) != 0)
+			continue;
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", keys[i].name);
+	}
+}
+
+static void list_sections(char *buf, size_t len)
+{
+	size_t used = 0;
+	int i, j;
+
+	buf[0] = '\0';
+	for (i = 0; i < P11_KEY_COUNT && used < len; i++) {
+		for (j = 0; j < i; j++)
+			if (strcmp(keys[j].section, keys[i].section) == 0)
+				break;
+		if (j == i)
+			used += (size_t)snprintf(buf + used, len - used, "%s[%s]", used ? ", " : "",
+			                         keys[i].section);
+	}
+}
+
+static bool set_value(p11_config *cfg, p11_key key, const char *value, p11_origin origin,
+                      const char *file, unsigned line)
+{
+	entry *e;
+	size_t i;
+
+	if (keys[key].repeat) {
+		if (value[0] == '\0') {
+			/* An empty value clears the list so far, defaults included. */
+			for (i = 0; i < cfg->n[key]; i++)
+				free(cfg->v[key][i].value);
+			cfg->n[key] = 0;
+			return true;
+		}
+		e = realloc(cfg->v[key], (cfg->n[key] + 1) * sizeof(*e));
+		if (e == NULL)
+			return false;
+		cfg->v[key] = e;
+		e = &e[cfg->n[key]++];
+	} else {
+		if (cfg->v[key] == NULL) {
+			cfg->v[key] = calloc(1, sizeof(*e));
+			if (cfg->v[key] == NULL)
+				return false;
+		} else {
+			free(cfg->v[key]->value);
+		}
+		e = cfg->v[key];
+	}
+	e->value = strdup(value);
+	e->origin = origin;
+	e->file = file;
+	e->line = line;
+	return e->value != NULL;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* Parses one file into cfg; returns false with err set. A missing optional file is fine. */
+static bool parse_file(p11_config *cfg, const char *path, p11_origin origin, bool must_exist,
+                       char *err, size_t errlen)
+{
+	char section[64] = "";
+	char line[4096], why[512], list[256];
+	const char *fname;
+	unsigned lineno = 0;
+	bool ok = false;
+	FILE *f;
+	size_t fi;
+
+	f = fopen(path, "re");
+	if (f == NULL) {
+		if (errno == ENOENT && !must_exist)
+			return true;
+		snprintf(err, errlen, "%s: cannot read the configuration: %s%s", path, strerror(errno),
+		         origin == P11_ORIGIN_CONF_ENV ? "; fix P11SHIM_CONF or the file" : "");
+		return false;
+	}
+	for (fi = 0; fi < 4 && cfg->files[fi] != NULL; fi++)
+		;
+	if (fi == 4 || (cfg->files[fi] = strdup(path)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	fname = cfg->files[fi];
+
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *s, *eq, *key, *value;
+		size_t n = strlen(line);
+		int k;
+
+		lineno++;
+		if (n == sizeof(line) - 1 && line[n - 1] != '\n' && !feof(f)) {
+			snprintf(err, errlen, "%s:%u: line longer than %zu bytes; shorten it", path, lineno,
+			         sizeof(line) - 2);
+			goto out;
+		}
+		if (lineno == 1 && (unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB &&
+		    (unsigned char)line[2] == 0xBF)
+			memmove(line, line + 3, n - 2); /* UTF-8 BOM, as Windows editors write */
+		s = trim(line);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *close = strchr(s, ']');
+			if (close == NULL || close[1] != '\0') {
+				snprintf(err, errlen, "%s:%u: malformed section header '%s'; write [section]",
+				         path, lineno, s);
+				goto out;
+			}
+			*close = '\0';
+			s = trim(s + 1);
+			if (!known_section(s)) {
+				list_sections(list, sizeof(list));
+				snprintf(err, errlen, "%s:%u: unknown section [%s]; known sections: %s", path,
+				         lineno, s, list);
+				goto out;
+			}
+			snprintf(section, sizeof(section), "%s", s);
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (eq == NULL) {
+			snprintf(err, errlen, "%s:%u: expected 'Key = Value' or '[section]', found '%.40s'",
+			         path, lineno, s);
+			goto out;
+		}
+		*eq = '\0';
+		key = trim(s);
+		value = trim(eq + 1);
+		n = strlen(value);
+		if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
+			value[n - 1] = '\0';
+			value++;
+		}
+		if (section[0] == '\0') {
+			snprintf(err, errlen, "%s:%u: key '%s' outside any section; put it under its [section]",
+			         path, lineno, key);
+			goto out;
+		}
+		k = find_key(section, key);
+		if (k < 0) {
+			list_keys(section, list, sizeof(list));
+			snprintf(err, errlen, "%s:%u: unknown key '%s' in section [%s]; known keys: %s", path,
+			         lineno, key, section, list);
+			goto out;
+		}
+		if (is_mapped(value)) {
+			if (keys[k].type == P11_CT_PATH) {
+				/* Never let the client's environment choose which code is loaded. */
+				snprintf(err, errlen,
+				         "%s:%u: [%s] %s cannot be a mapped field; write the path itself",
+				         path, lineno, keys[k].section, keys[k].name);
+				goto out;
+			}
+		} else if (value[0] != '\0' || !keys[k].repeat) {
+			if (!(value[0] == '\0' && keys[k].type != P11_CT_BOOL && keys[k].type != P11_CT_ENUM &&
+			      keys[k].type != P11_CT_SIZE) &&
+			    !check_value((p11_key)k, value, why, sizeof(why))) {
+				snprintf(err, errlen, "%s:%u: [%s] %s = %s", path, lineno, keys[k].section,
+				         keys[k].name, why);
+				goto out;
+			}
+		}
+		if (!set_value(cfg, (p11_key)k, value, origin, fname, lineno)) {
+			snprintf(err, errlen, "%s:%u: out of memory", path, lineno);
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", path);
+		goto out;
+	}
+	ok = true;
+out:
+	fclose(f);
+	return ok;
+}
+
+void p11_config_free(p11_config *cfg)
+{
+	size_t i, j;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < P11_KEY_COUNT; i++) {
+		if (keys[i].repeat) {
+			for (j = 0; j < cfg->n[i]; j++)
+				free(cfg->v[i][j].value);
+		} else if (cfg->v[i] != NULL) {
+			free(cfg->v[i]->value);
+		}
+		free(cfg->v[i]);
+	}
+	for (i = 0; i < 4; i++)
+		free(cfg->files[i]);
+	free(cfg);
+}
+
+void p11_config_default_sources(p11_config_sources *src, char *userbuf, size_t userlen)
+{
+	memset(src, 0, sizeof(*src));
+	src->system_file = compat_system_conf_path();
+	if (compat_user_conf_path(userbuf, userlen))
+		src->user_file = userbuf;
+	src->conf_env_file = getenv("P11SHIM_CONF");
+	if (src->conf_env_file != NULL && src->conf_env_file[0] == '\0')
+		src->conf_env_file = NULL;
+	src->env_library = getenv("P11SHIM_LIBRARY");
+	src->env_trace = getenv("P11SHIM_TRACE");
+}
+
+p11_config *p11_config_load(const p11_config_sources *src, char *err, size_t errlen)
+{
+	p11_config *cfg;
+	int i;
+
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	/* Defaults of repeatable keys are real entries, so an empty value can clear them. */
+	for (i = 0; i < P11_KEY_COUNT; i++) {
+		const char *d = keys[i].def, *p;
+		char item[256];
+		if (!keys[i].repeat || d == NULL)
+			continue;
+		/* Several defaults are separated by '\n'. */
+		for (p = d; *p != '\0';) {
+			const char *nl = strchr(p, '\n');
+			size_t len = nl ? (size_t)(nl - p) : strlen(p);
+			snprintf(item, sizeof(item), "%.*s", (int)len, p);
+			if (!set_value(cfg, (p11_key)i, item, P11_ORIGIN_DEFAULT, NULL, 0))
+				goto oom;
+			p += len + (nl != NULL);
+		}
+	}
+	if (src->conf_env_file != NULL) {
+		if (!parse_file(cfg, src->conf_env_file, P11_ORIGIN_CONF_ENV, true, err, errlen))
+			goto fail;
+	} else {
+		if (src->system_file != NULL &&
+		    !parse_file(cfg, src->system_file, P11_ORIGIN_SYSTEM, false, err, errlen))
+			goto fail;
+		if (src->user_file != NULL &&
+		    !parse_file(cfg, src->user_file, P11_ORIGIN_USER, false, err, errlen))
+			goto fail;
+	}
+	if (src->env_library != NULL && src->env_library[0] != '\0' &&
+	    !set_value(cfg, P11_KEY_LIBRARY, src->env_library, P11_ORIGIN_ENV, "P11SHIM_LIBRARY", 0))
+		goto oom;
+	if (src->env_trace != NULL && src->env_trace[0] != '\0' &&
+	    !set_value(cfg, P11_KEY_TRACE_FILE, src->env_trace, P11_ORIGIN_ENV, "P11SHIM_TRACE", 0))
+		goto oom;
+	return cfg;
+oom:
+	snprintf(err, errlen, "out of memory reading the configuration");
+fail:
+	p11_config_free(cfg);
+	return NULL;
+}
+
+const char *p11_config_raw(const p11_config *cfg, p11_key key, p11_origin *origin,
+                           const char **file, unsigned *line)
+{
+	const entry *e = keys[key].repeat ? NULL : cfg->v[key];
+
+	if (origin)
+		*origin = e ? e->origin : P11_ORIGIN_DEFAULT;
+	if (file)
+		*file = e ? e->file : NULL;
+	if (line)
+		*line = e ? e->line : 0;
+	return e ? e->value : keys[key].def;
+}
+
+const char *p11_config_get(const p11_config *cfg, p11_key key, char *err, size_t errlen)
+{
+	static __thread char name[128];
+	const char *file, *v;
+	unsigned line;
+	char why[512];
+	size_t n;
+
+	v = p11_config_raw(cfg, key, NULL, &file, &line);
+	if (!is_mapped(v))
+		return v;
+	n = strlen(v);
+	snprintf(name, sizeof(name), "%.*s", (int)(n - 3), v + 2);
+	v = getenv(name);
+	if (v == NULL) {
+		snprintf(err, errlen, "%s:%u: [%s] %s is the mapped field ${%s}, which is not set in the "
+		         "client's environment; set %s or write the value itself",
+		         file ? file : "?", line, keys[key].section, keys[key].name, name, name);
+		return NULL;
+	}
+	if (!check_value(key, v, why, sizeof(why))) {
+		snprintf(err, errlen, "%s:%u: [%s] %s: mapped field ${%s} = %s", file ? file : "?", line,
+		         keys[key].section, keys[key].name, name, why);
+		return NULL;
+	}
+	return v;
+}
+
+bool p11_config_bool(const p11_config *cfg, p11_key key, bool *out, char *err, size_t errlen)
+{
+	const char *v = p11_config_get(cfg, key, err, errlen);
+
+	return v != NULL && p11_parse_bool(v, out);
+}
+
+bool p11_config_size(const p11_config *cfg, p11_key key, uint64_t *out, char *err, size_t errlen)
+{
+	const char *v = p11_config_get(cfg, key, err, errlen);
+
+	return v != NULL && p11_parse_size(v, out);
+}
+
+size_t p11_config_count(const p11_config *cfg, p11_key key)
+{
+	return keys[key].repeat ? cfg->n[key] : 0;
+}
+
+const char *p11_config_item(const p11_config *cfg, p11_key key, size_t i, p11_origin *origin,
+                            const char **file, unsigned *line)
+{
+	const entry *e;
+
+	if (!keys[key].repeat || i >= cfg->n[key])
+		return NULL;
+	e = &cfg->v[key][i];
+	if (origin)
+		*origin = e->origin;
+	if (file)
+		*file = e->file;
+	if (line)
+		*line = e->line;
+	return e->value;
+}

@@ -1,0 +1,217 @@
+/*
+ * The exported PKCS#11 entry points (STYLE.md section 1).
+ *
+ * Every C_* is generated from p11fn.def: before C_Initialize (or in a
+ * forked child that has not called it) the answer is
+ * CKR_CRYPTOKI_NOT_INITIALIZED, without reading any argument; otherwise the
+ * call goes to the top of the stack. C_Initialize builds the stack from the
+ * configuration; C_Finalize tears it down.
+ */
+#include "config.h"
+
+#include "p11-shim.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p11-compat.h"
+
+#define P11SHIM_EXPORT __attribute__((visibility("default")))
+
+#define MAX_LAYERS 8
+
+static struct {
+	atomic_int ready;          /* 1 between a good C_Initialize and C_Finalize */
+	p11_dispatch top;          /* resolved entry per function */
+	p11_layer *layers[MAX_LAYERS];
+	size_t n_layers;
+	p11_config *cfg;
+} shim;
+
+/* C_Initialize and C_Finalize must not race each other (PKCS#11 5.4 leaves
+ * it to the application, but a second thread calling C_Initialize is common). */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static inline int ready(void)
+{
+	return atomic_load_explicit(&shim.ready, memory_order_acquire) &&
+	       compat_fork_guard_same_process();
+}
+
+static void teardown(void)
+{
+	size_t i;
+
+	for (i = 0; i < shim.n_layers; i++)
+		p11_layer_free(shim.layers[i]);
+	shim.n_layers = 0;
+	memset(&shim.top, 0, sizeof(shim.top));
+	p11_config_free(shim.cfg);
+	shim.cfg = NULL;
+}
+
+static CK_RV build_stack(void)
+{
+	p11_config_sources src;
+	char userconf[4096], err[1024];
+	p11_layer *layer;
+
+	p11_config_default_sources(&src, userconf, sizeof(userconf));
+	shim.cfg = p11_config_load(&src, err, sizeof(err));
+	if (shim.cfg == NULL) {
+		fprintf(stderr, "p11shim: config: %s\n", err);
+		return CKR_GENERAL_ERROR;
+	}
+	/* Outermost first (DESIGN.md, Data flow). */
+	layer = p11_trace_layer_new(shim.cfg, err, sizeof(err));
+	if (layer != NULL)
+		shim.layers[shim.n_layers++] = layer;
+	else if (err[0] != '\0')
+		fprintf(stderr, "p11shim: config: %s\n", err);
+	layer = p11_backend_layer_new(shim.cfg, err, sizeof(err));
+	if (layer == NULL) {
+		fprintf(stderr, "p11shim: %s\n", err);
+		return CKR_GENERAL_ERROR;
+	}
+	shim.layers[shim.n_layers++] = layer;
+	if (p11_stack_build(shim.layers, shim.n_layers, &shim.top) != 0) {
+		fprintf(stderr, "p11shim: internal error: incomplete layer stack\n");
+		return CKR_GENERAL_ERROR;
+	}
+	return CKR_OK;
+}
+
+P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
+{
+	CK_RV rv;
+
+	pthread_mutex_lock(&init_lock);
+	if (atomic_load(&shim.ready)) {
+		if (compat_fork_guard_same_process()) {
+			rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+			goto out;
+		}
+		/*
+		 * A forked child (PKCS#11 6.7.7: it must call C_Initialize). The
+		 * parent's layers are dropped without calling the backend, whose
+		 * state belongs to the parent; the backend is initialised anew.
+		 */
+		atomic_store(&shim.ready, 0);
+		teardown();
+	}
+	rv = build_stack();
+	if (rv == CKR_OK)
+		rv = shim.top.C_Initialize.fn(shim.top.C_Initialize.layer, pInitArgs);
+	if (rv != CKR_OK) {
+		teardown();
+		goto out;
+	}
+	compat_fork_guard_arm();
+	atomic_store_explicit(&shim.ready, 1, memory_order_release);
+out:
+	pthread_mutex_unlock(&init_lock);
+	return rv;
+}
+
+P11SHIM_EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved)
+{
+	CK_RV rv;
+
+	pthread_mutex_lock(&init_lock);
+	if (!ready()) {
+		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+		goto out;
+	}
+	rv = shim.top.C_Finalize.fn(shim.top.C_Finalize.layer, pReserved);
+	if (rv != CKR_OK)
+		goto out;
+	atomic_store_explicit(&shim.ready, 0, memory_order_release);
+	compat_fork_guard_disarm();
+	teardown();
+out:
+	pthread_mutex_unlock(&init_lock);
+	return rv;
+}
+
+/* Every other function: one generated forwarder. */
+#define P11FN(name, ...)                                                          \
+	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__))                    \
+	{                                                                         \
+		if (!ready())                                                     \
+			return CKR_CRYPTOKI_NOT_INITIALIZED;                      \
+		return shim.top.C_##name.fn(shim.top.C_##name.layer,              \
+		                            P11_ARGS(__VA_ARGS__));               \
+	}
+#define P11FN_SPECIAL(name, ...)
+#define P11FN_LIFE(name, ...)
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+#undef P11FN_LIFE
+
+static CK_FUNCTION_LIST function_list = {
+	{ 2, 40 },
+#define P11FN(name, ...) C_##name,
+#define P11FN_SPECIAL(name, ...) C_##name,
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+};
+
+P11SHIM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
+{
+	if (ppFunctionList == NULL)
+		return CKR_ARGUMENTS_BAD;
+	*ppFunctionList = &function_list;
+	return CKR_OK;
+}
+
+/*
+ * PKCS#11 3.0 section 5.4: pkcs11-tool 0.23 and NSS ask for interfaces
+ * first. The shim offers the v2.40 list as "PKCS 11" (a 3.0 client then
+ * reads version 2.40 and keeps to 2.40 calls).
+ */
+static CK_INTERFACE interfaces[] = {
+	{ (CK_UTF8CHAR *)"PKCS 11", &function_list, 0 },
+};
+
+P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
+P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
+{
+	CK_ULONG n = sizeof(interfaces) / sizeof(interfaces[0]);
+
+	if (pulCount == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (pInterfacesList == NULL) {
+		*pulCount = n;
+		return CKR_OK;
+	}
+	if (*pulCount < n) {
+		*pulCount = n;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	memcpy(pInterfacesList, interfaces, sizeof(interfaces));
+	*pulCount = n;
+	return CKR_OK;
+}
+
+P11SHIM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
+                                    CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
+P11SHIM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
+                                    CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
+{
+	if (ppInterface == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (pInterfaceName != NULL && strcmp((const char *)pInterfaceName, "PKCS 11") != 0)
+		return CKR_ARGUMENTS_BAD;
+	if (pVersion != NULL && (pVersion->major != 2 || pVersion->minor != 40))
+		return CKR_ARGUMENTS_BAD;
+	/* The shim is fork-safe only in the PKCS#11 sense: the child calls C_Initialize. */
+	if (flags & CKF_INTERFACE_FORK_SAFE)
+		return CKR_ARGUMENTS_BAD;
+	*ppInterface = &interfaces[0];
+	return CKR_OK;
+}

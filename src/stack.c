@@ -1,0 +1,64 @@
+/*
+ * Stack building: resolve, per function, which layer handles it below each
+ * layer (p11-layer.h). Done once at C_Initialize; calls then follow the
+ * resolved pointers with no per-call search.
+ */
+#include "config.h"
+
+#include "p11-layer.h"
+
+#include <stddef.h>
+
+static void resolve(p11_dispatch *d, const p11_layer *below)
+{
+#define P11FN(name, ...)                                                  \
+	if (below->ops->C_##name) {                                       \
+		d->C_##name.fn = below->ops->C_##name;                    \
+		d->C_##name.layer = (p11_layer *)below;                   \
+	} else {                                                          \
+		d->C_##name = below->next.C_##name;                       \
+	}
+#define P11FN_SPECIAL(name, ...)
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+}
+
+static int complete(const p11_dispatch *d)
+{
+#define P11FN(name, ...) \
+	if (d->C_##name.fn == NULL) \
+		return 0;
+#define P11FN_SPECIAL(name, ...)
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+	return 1;
+}
+
+int p11_stack_build(p11_layer **layers, size_t n, p11_dispatch *top)
+{
+	p11_dispatch empty = { 0 };
+	size_t i;
+
+	if (n == 0)
+		return -1;
+	layers[n - 1]->next = empty;
+	for (i = n - 1; i > 0; i--)
+		resolve(&layers[i - 1]->next, layers[i]);
+	resolve(top, layers[0]);
+	return complete(top) ? 0 : -1;
+}
+
+static const char *const fn_names[P11_FN_COUNT] = {
+#define P11FN(name, ...) "C_" #name,
+#define P11FN_SPECIAL(name, ...)
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+};
+
+const char *p11_fn_name(unsigned fn)
+{
+	return fn < P11_FN_COUNT ? fn_names[fn] : "C_?";
+}

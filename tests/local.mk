@@ -1,0 +1,1 @@
+# Tests (STYLE.md section 8). Included by the top Makefile.am.
