@@ -1,1 +1,18 @@
 # Tests (STYLE.md section 8). Included by the top Makefile.am.
+
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = $(SHELL)
+AM_TESTS_ENVIRONMENT = \
+	top_srcdir='$(abs_top_srcdir)'; top_builddir='$(abs_top_builddir)'; \
+	PKCS11_TOOL='$(PKCS11_TOOL)'; SOFTHSM2_UTIL='$(SOFTHSM2_UTIL)'; \
+	SOFTHSM2_MODULE='$(SOFTHSM2_MODULE)'; \
+	SHIM_MODULE='$(abs_top_builddir)/.libs/p11shim.so'; \
+	export top_srcdir top_builddir PKCS11_TOOL SOFTHSM2_UTIL SOFTHSM2_MODULE SHIM_MODULE;
+
+if WITH_UNIT
+include tests/unit/local.mk
+endif
+
+# Integration: SoftHSM2 and real clients through the shim.
+TESTS += tests/integration/test-transparency.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/test-transparency.sh
