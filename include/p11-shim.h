@@ -29,7 +29,8 @@ void p11_note(const char *fmt, ...) P11_PRINTF(1, 2);
 void p11_message(const char *fmt, ...) P11_PRINTF(1, 2);
 
 /* Layer constructors. Each returns NULL with err set on failure. */
-p11_layer *p11_backend_layer_new(const p11_config *cfg, char *err, size_t errlen);
+/* after_fork: the process is a forked child of one that had initialised the shim. */
+p11_layer *p11_backend_layer_new(const p11_config *cfg, bool after_fork, char *err, size_t errlen);
 /* NULL with err[0] == '\0' when the trace is off. */
 p11_layer *p11_trace_layer_new(const p11_config *cfg, char *err, size_t errlen);
 

@@ -23,6 +23,7 @@ typedef struct {
 	const char *key;        /* the config key that names the module */
 	char source[600];       /* where the path was set, for messages */
 	void *dl;
+	bool after_fork;        /* loaded in a forked child of an initialised parent */
 	CK_FUNCTION_LIST funcs; /* our copy */
 } backend;
 
@@ -86,6 +87,18 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	}
 	/* The client's locking arguments pass on unchanged (PKCS#11 5.4). */
 	rv = b->funcs.C_Initialize(init_args);
+	if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && b->after_fork && b->funcs.C_Finalize != NULL) {
+		/*
+		 * A forked child holds a copy of the parent's initialised module
+		 * (dlopen returns the same mapping). PKCS#11 6.7.7 wants the
+		 * child to initialise anew; a module that keeps a static
+		 * instance (SoftHSM2) says ALREADY_INITIALIZED, so the child's
+		 * copy is finalised first, as p11-kit does after fork.
+		 */
+		p11_note("backend: forked child: finalising the parent's copy of the module first");
+		b->funcs.C_Finalize(NULL);
+		rv = b->funcs.C_Initialize(init_args);
+	}
 	if (rv != CKR_OK)
 		goto fail;
 	return CKR_OK;
@@ -141,7 +154,7 @@ CK_FUNCTION_LIST *p11_backend_functions(p11_layer *self)
 	return &b->funcs;
 }
 
-p11_layer *p11_backend_layer_new(const p11_config *cfg, char *err, size_t errlen)
+p11_layer *p11_backend_layer_new(const p11_config *cfg, bool after_fork, char *err, size_t errlen)
 {
 	p11_key key = P11_KEY_LIBRARY;
 	p11_origin origin;
@@ -166,6 +179,7 @@ p11_layer *p11_backend_layer_new(const p11_config *cfg, char *err, size_t errlen
 		return NULL;
 	}
 	snprintf(b->path, sizeof(b->path), "%s", path);
+	b->after_fork = after_fork;
 	b->key = p11_config_name(key);
 	if (origin == P11_ORIGIN_ENV)
 		snprintf(b->source, sizeof(b->source), "P11SHIM_LIBRARY");

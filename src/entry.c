@@ -53,7 +53,7 @@ static void teardown(void)
 	shim.cfg = NULL;
 }
 
-static CK_RV build_stack(void)
+static CK_RV build_stack(bool after_fork)
 {
 	p11_config_sources src;
 	char userconf[4096], err[1024];
@@ -71,7 +71,7 @@ static CK_RV build_stack(void)
 		shim.layers[shim.n_layers++] = layer;
 	else if (err[0] != '\0')
 		fprintf(stderr, "p11shim: config: %s\n", err);
-	layer = p11_backend_layer_new(shim.cfg, err, sizeof(err));
+	layer = p11_backend_layer_new(shim.cfg, after_fork, err, sizeof(err));
 	if (layer == NULL) {
 		fprintf(stderr, "p11shim: %s\n", err);
 		return CKR_GENERAL_ERROR;
@@ -86,6 +86,7 @@ static CK_RV build_stack(void)
 
 P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 {
+	bool after_fork = false;
 	CK_RV rv;
 
 	pthread_mutex_lock(&init_lock);
@@ -101,8 +102,9 @@ P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 		 */
 		atomic_store(&shim.ready, 0);
 		teardown();
+		after_fork = true;
 	}
-	rv = build_stack();
+	rv = build_stack(after_fork);
 	if (rv == CKR_OK)
 		rv = shim.top.C_Initialize.fn(shim.top.C_Initialize.layer, pInitArgs);
 	if (rv != CKR_OK) {

@@ -16,3 +16,13 @@ endif
 # Integration: SoftHSM2 and real clients through the shim.
 TESTS += tests/integration/test-transparency.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/test-transparency.sh
+TESTS += tests/integration/test-lifecycle.sh
+EXTRA_DIST += tests/integration/test-lifecycle.sh
+check_PROGRAMS += tests/integration/client-lifecycle
+tests_integration_client_lifecycle_SOURCES = tests/integration/client-lifecycle.c
+tests_integration_client_lifecycle_LDADD = libp11shim-core.la -ldl
+TESTS += tests/integration/test-threads.sh
+EXTRA_DIST += tests/integration/test-threads.sh
+check_PROGRAMS += tests/integration/client-threads
+tests_integration_client_threads_SOURCES = tests/integration/client-threads.c
+tests_integration_client_threads_LDADD = -ldl -lpthread

@@ -1,0 +1,77 @@
+#!/bin/sh
+# Issue 2: C_Initialize passes the client's locking arguments on, C_Finalize
+# unloads, re-initialisation works, a forked child initialises anew, and a
+# missing or unloadable backend or a bad configuration gives
+# CKR_GENERAL_ERROR with one clear line on stderr and in the trace.
+. "$top_srcdir/tests/integration/lib.sh"
+need "$SOFTHSM2_UTIL" "$SOFTHSM2_MODULE" python3
+CLIENT="$top_builddir/tests/integration/client-lifecycle"
+
+softhsm_init "$WORK"
+export SOFTHSM2_CONF="$WORK/softhsm2.conf"
+shim_conf "$WORK/p11shim.conf" "$SOFTHSM2_MODULE" "$WORK/trace.jsonl"
+export P11SHIM_CONF="$WORK/p11shim.conf"
+
+"$CLIENT" "$SHIM_MODULE" locking || fail "locking and lifecycle"
+"$CLIENT" "$SHIM_MODULE" fork || fail "fork"
+json_lines "$WORK/trace.jsonl" >/dev/null || fail "trace is not JSON Lines"
+grep -q '"fn":"C_Initialize","args":{"pInitArgs":{"flags":\["CKF_OS_LOCKING_OK"\]' "$WORK/trace.jsonl" ||
+	fail "C_Initialize's locking flags are not traced"
+grep -q '"CreateMutex":"set"' "$WORK/trace.jsonl" || fail "mutex callbacks are not traced"
+
+# expect_init_error NAME PATTERN: C_Initialize fails with CKR_GENERAL_ERROR
+# and one stderr line matching PATTERN, also found as a trace note.
+expect_init_error() {
+	name=$1 pattern=$2
+	rv=$("$CLIENT" "$SHIM_MODULE" init 2>"$WORK/stderr")
+	[ "$rv" = CKR_GENERAL_ERROR ] || fail "$name: C_Initialize gave $rv"
+	[ "$(wc -l <"$WORK/stderr")" = 1 ] || { cat "$WORK/stderr"; fail "$name: not one line on stderr"; }
+	grep -q -E "$pattern" "$WORK/stderr" || { cat "$WORK/stderr"; fail "$name: stderr does not say $pattern"; }
+	ok "$name: $(cat "$WORK/stderr")"
+}
+
+shim_conf "$WORK/p11shim.conf" /nonexistent/libmissing.so "$WORK/t2.jsonl"
+expect_init_error "missing backend" '^p11shim: backend: cannot load /nonexistent/libmissing.so: not found \(set by .*p11shim.conf:2 \[backend\] PKCS11Library\)$'
+grep -q '"notes":\["backend: cannot load /nonexistent/libmissing.so: not found' "$WORK/t2.jsonl" ||
+	fail "the missing backend is not noted in the trace"
+
+# A 32-bit i386 ELF header where a 64-bit module is expected (and the reverse on i386).
+python3 - "$SOFTHSM2_MODULE" "$WORK/other-arch.so" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read(64))
+if b[4] == 2:
+    b[4], b[18], b[19] = 1, 3, 0      # ELFCLASS32, EM_386
+else:
+    b[4], b[18], b[19] = 2, 62, 0     # ELFCLASS64, EM_X86_64
+open(sys.argv[2], "wb").write(b)
+PY
+shim_conf "$WORK/p11shim.conf" "$WORK/other-arch.so" "$WORK/t3.jsonl"
+expect_init_error "other word size" 'wrong architecture: ELF (32-bit i386|64-bit x86-64), the shim is (64|32)-bit'
+
+printf 'not a module\n' >"$WORK/text.so"
+shim_conf "$WORK/p11shim.conf" "$WORK/text.so" "$WORK/t4.jsonl"
+expect_init_error "not an ELF file" 'not a shared library'
+
+for lib in /lib/*/libz.so.1 /usr/lib/*/libz.so.1 /lib/*/libm.so.6; do
+	[ -e "$lib" ] && break
+done
+shim_conf "$WORK/p11shim.conf" "$lib" "$WORK/t5.jsonl"
+expect_init_error "no C_GetFunctionList" "does not export C_GetFunctionList: not a PKCS#11 module"
+
+printf '[backend]\nPKCS11Library = %s\n[trace]\nFormat = xml\n' "$SOFTHSM2_MODULE" >"$WORK/p11shim.conf"
+expect_init_error "bad config value" "p11shim: config: $WORK/p11shim.conf:4: \[trace\] Format = 'xml' is not valid; use one of: jsonl\|text"
+
+printf '[backend]\nPKCS11Libary = x\n' >"$WORK/p11shim.conf"
+expect_init_error "unknown key" "p11shim.conf:2: unknown key 'PKCS11Libary' in section \[backend\]; known keys: PKCS11Library"
+
+unset P11SHIM_CONF
+P11SHIM_CONF="$WORK/nonexistent.conf" expect_init_error "missing P11SHIM_CONF file" "nonexistent.conf: cannot read the configuration: No such file or directory; fix P11SHIM_CONF"
+
+# Quick use without a file: P11SHIM_LIBRARY and P11SHIM_TRACE.
+P11SHIM_CONF="$WORK/empty.conf"
+: >"$WORK/empty.conf"
+export P11SHIM_CONF
+rv=$(P11SHIM_LIBRARY="$SOFTHSM2_MODULE" P11SHIM_TRACE="$WORK/env-%p.jsonl" "$CLIENT" "$SHIM_MODULE" init)
+[ "$rv" = CKR_OK ] || fail "P11SHIM_LIBRARY: $rv"
+ls "$WORK"/env-*.jsonl >/dev/null 2>&1 || fail "P11SHIM_TRACE with %p made no file"
+ok "P11SHIM_LIBRARY and P11SHIM_TRACE (with %p) work without a file"
