@@ -26,3 +26,5 @@ EXTRA_DIST += tests/integration/test-threads.sh
 check_PROGRAMS += tests/integration/client-threads
 tests_integration_client_threads_SOURCES = tests/integration/client-threads.c
 tests_integration_client_threads_LDADD = -ldl -lpthread
+TESTS += tests/integration/test-java.sh
+EXTRA_DIST += tests/integration/test-java.sh tests/integration/ShimJava.java
