@@ -20,6 +20,20 @@ typedef enum {
 } p11_conf_type;
 
 /*
+ * The middleware's own files (the seed's paths on Windows; elsewhere there
+ * is no Personal installation to find, so they must be configured).
+ */
+#ifdef _WIN32
+#define P11_DEFAULT_PERSONAL_CFG "C:/Program Files (x86)/Personal/config/Personal.cfg"
+#define P11_DEFAULT_PERSONAL_USER_CFG "%APPDATA%/Personal/config/Personal.cfg"
+#define P11_DEFAULT_PIN_ENCRYPTION_CFG "C:/Program Files (x86)/Personal/config/iD2ppa.cfg"
+#else
+#define P11_DEFAULT_PERSONAL_CFG ""
+#define P11_DEFAULT_PERSONAL_USER_CFG ""
+#define P11_DEFAULT_PIN_ENCRYPTION_CFG ""
+#endif
+
+/*
  * Every key: id, section, key, type, default, choices (ENUM), repeatable,
  * one-line meaning. conf/p11shim.conf documents the same keys, and a unit
  * test keeps the two in step.
@@ -31,6 +45,46 @@ typedef enum {
 	  "used instead of PKCS11Library by the 32-bit Windows shim") \
 	X(LIBRARY_WIN64, "backend", "PKCS11LibraryWindows64", P11_CT_PATH, "", NULL, false, \
 	  "used instead of PKCS11Library by a 64-bit Windows shim") \
+	X(MIDDLEWARE, "backend", "Middleware", P11_CT_ENUM, "auto", "auto|personal|generic", false, \
+	  "auto: personal when the file is personal.dll or CK_INFO names Nexus or Personal") \
+	X(MIDDLEWARE_VERSION, "backend", "MiddlewareVersion", P11_CT_STRING, "", NULL, false, \
+	  "the middleware version, when the module does not tell it (e.g. 5.7.2)") \
+	X(SKIP_READER, "readers", "SkipReader", P11_CT_STRING, \
+	  "Microsoft Virtual Smart Card .*\nWindows Hello for Business .*", NULL, true, \
+	  "hide slots whose reader name fully matches this PCRE2 pattern; repeatable; empty clears") \
+	X(READ_PERSONAL_SKIP_READER, "readers", "ReadPersonalSkipReader", P11_CT_BOOL, "true", NULL, \
+	  false, "also take the SkipReader lines of the middleware's Personal.cfg files") \
+	X(OPERATOR_PIN_IS_SO, "login", "OperatorPinIsSOCredential", P11_CT_BOOL, "false", NULL, false, \
+	  "false: the PUK is the card's SO credential; true: the operator PIN; or a mapped field") \
+	X(OTHER_ADMIN_USER_TYPE, "login", "OtherAdminUserType", P11_CT_STRING, "0x80000001", NULL, \
+	  false, "the backend's user type for the admin secret that is not the SO credential") \
+	X(PUK_CHANGE, "puk", "PukChange", P11_CT_ENUM, "auto", "auto|allow|deny", false, \
+	  "auto: allow a PUK change only on Personal >= 5.7.2 and a model of PukChangeModels") \
+	X(PUK_CHANGE_MODELS, "puk", "PukChangeModels", P11_CT_STRING, "Cosmo 7, Cosmo 8.2", NULL, \
+	  false, "comma-separated token models whose PUK Personal can change") \
+	X(INIT_TOKEN, "serial", "InitToken", P11_CT_BOOL, "false", NULL, false, \
+	  "apply a card serial number at C_InitToken") \
+	X(CMS_CARD_SERIAL, "serial", "CMSCardSerialNumber", P11_CT_STRING, "", NULL, false, \
+	  "the card serial number, usually a mapped field; empty: take one from NumberRange") \
+	X(NUMBER_RANGE, "serial", "NumberRange", P11_CT_STRING, "", NULL, false, \
+	  "FIRST-LAST: card serial numbers handed out in order, never twice") \
+	X(NUMBER_RANGE_STATE, "serial", "NumberRangeState", P11_CT_PATH, "", NULL, false, \
+	  "the state file of NumberRange (the last number handed out)") \
+	X(CERT_SERIAL_CHECK, "serial", "CertificateSerialCheck", P11_CT_ENUM, "refuse", \
+	  "refuse|warn|off", false, \
+	  "a certificate whose subject serialNumber differs from the card serial: refuse or warn") \
+	X(CARD_ERASER, "eraser", "CardEraser", P11_CT_BOOL, "false", NULL, false, \
+	  "show a virtual Card Eraser object on every token; destroying it erases the token") \
+	X(PERSONAL_CONFIG, "middleware", "PersonalConfig", P11_CT_PATH, P11_DEFAULT_PERSONAL_CFG, NULL, \
+	  false, "the middleware's system Personal.cfg ([Cache] CacheValidity, SkipReader)") \
+	X(PERSONAL_USER_CONFIG, "middleware", "PersonalUserConfig", P11_CT_PATH, \
+	  P11_DEFAULT_PERSONAL_USER_CFG, NULL, false, \
+	  "the per-user Personal.cfg override, which wins key by key") \
+	X(PIN_ENCRYPTION_CONFIG, "middleware", "PinEncryptionConfig", P11_CT_PATH, \
+	  P11_DEFAULT_PIN_ENCRYPTION_CFG, NULL, false, \
+	  "the middleware's iD2ppa.cfg ([PIN Encryption] File = the certificate)") \
+	X(ENFORCE, "middleware", "Enforce", P11_CT_ENUM, "refuse", "refuse|warn|off", false, \
+	  "caching on or no PIN-encryption certificate: refuse C_Initialize, warn, or off") \
 	X(TRACE_ENABLE, "trace", "Enable", P11_CT_BOOL, "false", NULL, false, \
 	  "trace every call; also on when File is set") \
 	X(TRACE_FILE, "trace", "File", P11_CT_STRING, "", NULL, false, \

@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "p11-compat.h"
+#include "p11-ini.h"
 
 typedef struct {
 	char *value;
@@ -252,137 +253,91 @@ static bool set_value(p11_config *cfg, p11_key key, const char *value, p11_origi
 	return e->value != NULL;
 }
 
-static char *trim(char *s)
-{
-	char *end;
+typedef struct {
+	p11_config *cfg;
+	p11_origin origin;
+	const char *fname;
+	char section[64];
+} parse_ctx;
 
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
+/* Judges one line of a configuration file (p11_ini_cb). */
+static bool parse_line(void *vctx, const char *section, const char *key, const char *value,
+                       unsigned line, char *err, size_t errlen)
+{
+	parse_ctx *ctx = vctx;
+	char list[256], why[512];
+	int k;
+
+	if (key == NULL) {
+		if (!known_section(section)) {
+			list_sections(list, sizeof(list));
+			snprintf(err, errlen, "unknown section [%s]; known sections: %s", section, list);
+			return false;
+		}
+		snprintf(ctx->section, sizeof(ctx->section), "%s", section);
+		return true;
+	}
+	if (ctx->section[0] == '\0') {
+		snprintf(err, errlen, "key '%s' outside any section; put it under its [section]", key);
+		return false;
+	}
+	k = find_key(ctx->section, key);
+	if (k < 0) {
+		list_keys(ctx->section, list, sizeof(list));
+		snprintf(err, errlen, "unknown key '%s' in section [%s]; known keys: %s", key,
+		         ctx->section, list);
+		return false;
+	}
+	if (is_mapped(value)) {
+		if (keys[k].type == P11_CT_PATH) {
+			/* Never let the client's environment choose which code or file is used. */
+			snprintf(err, errlen, "[%s] %s cannot be a mapped field; write the path itself",
+			         keys[k].section, keys[k].name);
+			return false;
+		}
+	} else if (value[0] != '\0' || keys[k].type == P11_CT_BOOL || keys[k].type == P11_CT_ENUM ||
+	           keys[k].type == P11_CT_SIZE) {
+		/* An empty value is fine for text and paths (unset) and clears a list. */
+		if (!(value[0] == '\0' && keys[k].repeat) &&
+		    !check_value((p11_key)k, value, why, sizeof(why))) {
+			snprintf(err, errlen, "[%s] %s = %s", keys[k].section, keys[k].name, why);
+			return false;
+		}
+	}
+	if (!set_value(ctx->cfg, (p11_key)k, value, ctx->origin, ctx->fname, line)) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	return true;
 }
 
 /* Parses one file into cfg; returns false with err set. A missing optional file is fine. */
 static bool parse_file(p11_config *cfg, const char *path, p11_origin origin, bool must_exist,
                        char *err, size_t errlen)
 {
-	char section[64] = "";
-	char line[4096], why[512], list[256];
-	const char *fname;
-	unsigned lineno = 0;
-	bool ok = false;
-	FILE *f;
+	parse_ctx ctx = { cfg, origin, NULL, "" };
 	size_t fi;
 
-	f = fopen(path, "re");
-	if (f == NULL) {
-		if (errno == ENOENT && !must_exist)
-			return true;
-		snprintf(err, errlen, "%s: cannot read the configuration: %s%s", path, strerror(errno),
-		         origin == P11_ORIGIN_CONF_ENV ? "; fix P11SHIM_CONF or the file" : "");
-		return false;
-	}
 	for (fi = 0; fi < 4 && cfg->files[fi] != NULL; fi++)
 		;
 	if (fi == 4 || (cfg->files[fi] = strdup(path)) == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
+		return false;
 	}
-	fname = cfg->files[fi];
-
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *s, *eq, *key, *value;
-		size_t n = strlen(line);
-		int k;
-
-		lineno++;
-		if (n == sizeof(line) - 1 && line[n - 1] != '\n' && !feof(f)) {
-			snprintf(err, errlen, "%s:%u: line longer than %zu bytes; shorten it", path, lineno,
-			         sizeof(line) - 2);
-			goto out;
-		}
-		if (lineno == 1 && (unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB &&
-		    (unsigned char)line[2] == 0xBF)
-			memmove(line, line + 3, n - 2); /* UTF-8 BOM, as Windows editors write */
-		s = trim(line);
-		if (*s == '\0' || *s == '#' || *s == ';')
-			continue;
-		if (*s == '[') {
-			char *close = strchr(s, ']');
-			if (close == NULL || close[1] != '\0') {
-				snprintf(err, errlen, "%s:%u: malformed section header '%s'; write [section]",
-				         path, lineno, s);
-				goto out;
-			}
-			*close = '\0';
-			s = trim(s + 1);
-			if (!known_section(s)) {
-				list_sections(list, sizeof(list));
-				snprintf(err, errlen, "%s:%u: unknown section [%s]; known sections: %s", path,
-				         lineno, s, list);
-				goto out;
-			}
-			snprintf(section, sizeof(section), "%s", s);
-			continue;
-		}
-		eq = strchr(s, '=');
-		if (eq == NULL) {
-			snprintf(err, errlen, "%s:%u: expected 'Key = Value' or '[section]', found '%.40s'",
-			         path, lineno, s);
-			goto out;
-		}
-		*eq = '\0';
-		key = trim(s);
-		value = trim(eq + 1);
-		n = strlen(value);
-		if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
-			value[n - 1] = '\0';
-			value++;
-		}
-		if (section[0] == '\0') {
-			snprintf(err, errlen, "%s:%u: key '%s' outside any section; put it under its [section]",
-			         path, lineno, key);
-			goto out;
-		}
-		k = find_key(section, key);
-		if (k < 0) {
-			list_keys(section, list, sizeof(list));
-			snprintf(err, errlen, "%s:%u: unknown key '%s' in section [%s]; known keys: %s", path,
-			         lineno, key, section, list);
-			goto out;
-		}
-		if (is_mapped(value)) {
-			if (keys[k].type == P11_CT_PATH) {
-				/* Never let the client's environment choose which code is loaded. */
-				snprintf(err, errlen,
-				         "%s:%u: [%s] %s cannot be a mapped field; write the path itself",
-				         path, lineno, keys[k].section, keys[k].name);
-				goto out;
-			}
-		} else if (value[0] != '\0' || !keys[k].repeat) {
-			if (!(value[0] == '\0' && keys[k].type != P11_CT_BOOL && keys[k].type != P11_CT_ENUM &&
-			      keys[k].type != P11_CT_SIZE) &&
-			    !check_value((p11_key)k, value, why, sizeof(why))) {
-				snprintf(err, errlen, "%s:%u: [%s] %s = %s", path, lineno, keys[k].section,
-				         keys[k].name, why);
-				goto out;
-			}
-		}
-		if (!set_value(cfg, (p11_key)k, value, origin, fname, lineno)) {
-			snprintf(err, errlen, "%s:%u: out of memory", path, lineno);
-			goto out;
-		}
+	ctx.fname = cfg->files[fi];
+	switch (p11_ini_parse(path, parse_line, &ctx, err, errlen)) {
+	case P11_INI_OK:
+		return true;
+	case P11_INI_MISSING:
+		if (!must_exist)
+			return true;
+		snprintf(err, errlen, "%s: cannot read the configuration: %s%s", path, strerror(ENOENT),
+		         origin == P11_ORIGIN_CONF_ENV ? "; fix P11SHIM_CONF or the file" : "");
+		return false;
+	case P11_INI_ERROR:
+		break;
 	}
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: read error", path);
-		goto out;
-	}
-	ok = true;
-out:
-	fclose(f);
-	return ok;
+	return false;
 }
 
 void p11_config_free(p11_config *cfg)
