@@ -28,11 +28,31 @@ void p11_note(const char *fmt, ...) P11_PRINTF(1, 2);
 /* A problem the user must see: one line on stderr ("p11shim: ...") and a note. */
 void p11_message(const char *fmt, ...) P11_PRINTF(1, 2);
 
-/* Layer constructors. Each returns NULL with err set on failure. */
-/* after_fork: the process is a forked child of one that had initialised the shim. */
-p11_layer *p11_backend_layer_new(const p11_config *cfg, bool after_fork, char *err, size_t errlen);
-/* NULL with err[0] == '\0' when the trace is off. */
-p11_layer *p11_trace_layer_new(const p11_config *cfg, char *err, size_t errlen);
+/*
+ * What the layers of one initialised shim share: the configuration, the
+ * bottom layer, and what the middleware layer learnt at C_Initialize
+ * (it sits right above the backend, so the policy layers above it see this
+ * filled in when their own C_Initialize returns from below).
+ */
+typedef struct {
+	const p11_config *cfg;
+	p11_layer *backend;
+	bool after_fork;          /* a forked child of an initialised parent */
+	bool personal;            /* the backend is Nexus Personal (or its simulator) */
+	char version[32];         /* middleware version "5.7.2", or "" when unknown */
+	char version_source[96];  /* where the version came from, for messages */
+} p11_shim_ctx;
+
+/*
+ * A layer constructor. Returns the layer, or NULL: with err set on failure
+ * (C_Initialize fails), with err[0] == '\0' when the layer is switched off.
+ */
+typedef p11_layer *(*p11_layer_ctor)(p11_shim_ctx *ctx, char *err, size_t errlen);
+
+p11_layer *p11_backend_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
+p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
+p11_layer *p11_middleware_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
+p11_layer *p11_readers_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 
 void p11_layer_free(p11_layer *layer);
 

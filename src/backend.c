@@ -154,8 +154,9 @@ CK_FUNCTION_LIST *p11_backend_functions(p11_layer *self)
 	return &b->funcs;
 }
 
-p11_layer *p11_backend_layer_new(const p11_config *cfg, bool after_fork, char *err, size_t errlen)
+p11_layer *p11_backend_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 {
+	const p11_config *cfg = ctx->cfg;
 	p11_key key = P11_KEY_LIBRARY;
 	p11_origin origin;
 	const char *path, *file;
@@ -179,7 +180,7 @@ p11_layer *p11_backend_layer_new(const p11_config *cfg, bool after_fork, char *e
 		return NULL;
 	}
 	snprintf(b->path, sizeof(b->path), "%s", path);
-	b->after_fork = after_fork;
+	b->after_fork = ctx->after_fork;
 	b->key = p11_config_name(key);
 	if (origin == P11_ORIGIN_ENV)
 		snprintf(b->source, sizeof(b->source), "P11SHIM_LIBRARY");

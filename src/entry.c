@@ -29,7 +29,21 @@ static struct {
 	p11_layer *layers[MAX_LAYERS];
 	size_t n_layers;
 	p11_config *cfg;
+	p11_shim_ctx ctx;
 } shim;
+
+/*
+ * The stack, outermost first (DESIGN.md, Data flow): the trace records what
+ * the client asked and got; each policy overrides only its functions; the
+ * middleware layer checks the middleware's own files at C_Initialize; the
+ * backend is the real module.
+ */
+static const p11_layer_ctor stack_order[] = {
+	p11_trace_layer_new,
+	p11_readers_layer_new,
+	p11_middleware_layer_new,
+	p11_backend_layer_new,
+};
 
 /* C_Initialize and C_Finalize must not race each other (PKCS#11 5.4 leaves
  * it to the application, but a second thread calling C_Initialize is common). */
@@ -49,6 +63,7 @@ static void teardown(void)
 		p11_layer_free(shim.layers[i]);
 	shim.n_layers = 0;
 	memset(&shim.top, 0, sizeof(shim.top));
+	memset(&shim.ctx, 0, sizeof(shim.ctx));
 	p11_config_free(shim.cfg);
 	shim.cfg = NULL;
 }
@@ -58,6 +73,7 @@ static CK_RV build_stack(bool after_fork)
 	p11_config_sources src;
 	char userconf[4096], err[1024];
 	p11_layer *layer;
+	size_t i;
 
 	p11_config_default_sources(&src, userconf, sizeof(userconf));
 	shim.cfg = p11_config_load(&src, err, sizeof(err));
@@ -65,18 +81,23 @@ static CK_RV build_stack(bool after_fork)
 		fprintf(stderr, "p11shim: config: %s\n", err);
 		return CKR_GENERAL_ERROR;
 	}
-	/* Outermost first (DESIGN.md, Data flow). */
-	layer = p11_trace_layer_new(shim.cfg, err, sizeof(err));
-	if (layer != NULL)
+	shim.ctx.cfg = shim.cfg;
+	shim.ctx.after_fork = after_fork;
+	for (i = 0; i < sizeof(stack_order) / sizeof(stack_order[0]); i++) {
+		err[0] = '\0';
+		layer = stack_order[i](&shim.ctx, err, sizeof(err));
+		if (layer == NULL && err[0] == '\0')
+			continue; /* switched off */
+		if (layer == NULL) {
+			fprintf(stderr, "p11shim: %s\n", err);
+			/* Without a trace the calls go on; any other layer must work. */
+			if (stack_order[i] == p11_trace_layer_new)
+				continue;
+			return CKR_GENERAL_ERROR;
+		}
 		shim.layers[shim.n_layers++] = layer;
-	else if (err[0] != '\0')
-		fprintf(stderr, "p11shim: config: %s\n", err);
-	layer = p11_backend_layer_new(shim.cfg, after_fork, err, sizeof(err));
-	if (layer == NULL) {
-		fprintf(stderr, "p11shim: %s\n", err);
-		return CKR_GENERAL_ERROR;
 	}
-	shim.layers[shim.n_layers++] = layer;
+	shim.ctx.backend = shim.layers[shim.n_layers - 1];
 	if (p11_stack_build(shim.layers, shim.n_layers, &shim.top) != 0) {
 		fprintf(stderr, "p11shim: internal error: incomplete layer stack\n");
 		return CKR_GENERAL_ERROR;

@@ -523,8 +523,9 @@ static void trace_destroy(p11_layer *self)
 	free(ts);
 }
 
-p11_layer *p11_trace_layer_new(const p11_config *cfg, char *err, size_t errlen)
+p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 {
+	const p11_config *cfg = ctx->cfg;
 	const char *file, *format, *data;
 	char dir[4096], pattern[4200];
 	uint64_t max_size = 0;

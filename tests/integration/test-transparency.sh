@@ -71,12 +71,16 @@ run_side() {
 	normalize "$dir/out.raw" >"$dir/out"
 }
 
-# Mask what is fresh in every run (long hex strings: keys, signatures) and
-# sort object listings: SoftHSM2 lists objects in no fixed order.
+# Mask what is fresh in every run (long hex strings: keys, signatures; the
+# object handle pkcs11-tool prints for data objects) and sort object
+# listings: SoftHSM2 lists objects in no fixed order.
 normalize() {
 	python3 - "$1" <<'PY'
 import re, sys
-lines = [re.sub(r"[0-9a-fA-F:]{16,}", "<hex>", l.rstrip("\n")) for l in open(sys.argv[1])]
+def mask(l):
+    l = re.sub(r"[0-9a-fA-F:]{16,}", "<hex>", l.rstrip("\n"))
+    return re.sub(r"^Data object \d+", "Data object #", l)
+lines = [mask(l) for l in open(sys.argv[1])]
 out, blocks = [], []
 def flush():
     out.extend(l for b in sorted(blocks) for l in b)

@@ -1,0 +1,205 @@
+/*
+ * The middleware layer (DESIGN.md, rows 1 and 3 of the pitfall table;
+ * issue 3): right above the backend, it overrides only C_Initialize.
+ *
+ * After the backend initialised, it decides whether the backend is Nexus
+ * Personal ([backend] Middleware; auto: the file is personal.dll or
+ * CK_INFO names Nexus or Personal) and which version it is (for the PUK
+ * rule), and for Personal checks the middleware's own configuration, as the
+ * seed requires before encoding: card caching off in Personal.cfg
+ * ([Cache] CacheValidity = 0; the per-user file wins), and a readable
+ * PIN-encryption certificate in iD2ppa.cfg. [middleware] Enforce decides:
+ * refuse (the backend is finalised again and C_Initialize fails), warn, off.
+ *
+ * The shim itself never caches a backend answer: every call goes down.
+ */
+#include "config.h"
+
+#include "p11-shim.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "p11-personal.h"
+
+typedef struct {
+	p11_shim_ctx *ctx;
+} middleware;
+
+static bool names_personal(const unsigned char *field, size_t n)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%.*s", (int)n, (const char *)field);
+	return strcasestr(buf, "nexus") != NULL || strcasestr(buf, "personal") != NULL;
+}
+
+static bool is_personal_file(const char *path)
+{
+	const char *base = path, *p;
+
+	for (p = path; *p != '\0'; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	return strcasecmp(base, "personal.dll") == 0;
+}
+
+/* The last dotted version ("5.7.2") in a blank-padded field. */
+static bool last_version(const unsigned char *field, size_t n, char *out, size_t len)
+{
+	size_t i = 0, best = 0, best_len = 0;
+
+	while (i < n) {
+		size_t j = i, dots = 0;
+		if (!isdigit(field[i]) || (i > 0 && (isalnum(field[i - 1]) || field[i - 1] == '.'))) {
+			i++;
+			continue;
+		}
+		while (j < n && (isdigit(field[j]) || (field[j] == '.' && j + 1 < n && isdigit(field[j + 1])))) {
+			dots += field[j] == '.';
+			j++;
+		}
+		if (dots > 0) {
+			best = i;
+			best_len = j - i;
+		}
+		i = j;
+	}
+	if (best_len == 0 || best_len >= len)
+		return false;
+	memcpy(out, field + best, best_len);
+	out[best_len] = '\0';
+	return true;
+}
+
+static void learn_version(p11_shim_ctx *ctx, const CK_INFO *info)
+{
+	const char *v = p11_config_raw(ctx->cfg, P11_KEY_MIDDLEWARE_VERSION, NULL, NULL, NULL);
+
+	if (v[0] != '\0') {
+		snprintf(ctx->version, sizeof(ctx->version), "%s", v);
+		snprintf(ctx->version_source, sizeof(ctx->version_source), "[backend] MiddlewareVersion");
+		return;
+	}
+	/* (Windows: the DLL's file version resource comes first; see compat.) */
+	if (info != NULL && last_version(info->libraryDescription, sizeof(info->libraryDescription),
+	                                 ctx->version, sizeof(ctx->version))) {
+		snprintf(ctx->version_source, sizeof(ctx->version_source), "CK_INFO.libraryDescription");
+		return;
+	}
+	if (info != NULL) {
+		snprintf(ctx->version, sizeof(ctx->version), "%u.%u", info->libraryVersion.major,
+		         info->libraryVersion.minor);
+		snprintf(ctx->version_source, sizeof(ctx->version_source), "CK_INFO.libraryVersion");
+	}
+}
+
+/* One finding: refused, warned or ignored per Enforce. Returns true to refuse. */
+static bool finding(const char *enforce, const char *text)
+{
+	if (strcmp(enforce, "off") == 0) {
+		p11_note("middleware: ignored ([middleware] Enforce = off): %s", text);
+		return false;
+	}
+	if (strcmp(enforce, "warn") == 0) {
+		p11_message("middleware: warning: %s", text);
+		return false;
+	}
+	p11_message("middleware: refused: %s", text);
+	return true;
+}
+
+static CK_RV middleware_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
+{
+	middleware *m = self->data;
+	p11_shim_ctx *ctx = m->ctx;
+	const char *mode, *enforce, *lib;
+	char text[1400], err[1024];
+	p11_personal_cfg pc;
+	p11_pin_cert cert;
+	bool refuse = false, have_info;
+	CK_INFO info;
+	CK_RV rv;
+
+	rv = P11_NEXT(self, Initialize, init_args);
+	if (rv != CKR_OK)
+		return rv;
+	have_info = P11_NEXT(self, GetInfo, &info) == CKR_OK;
+	mode = p11_config_raw(ctx->cfg, P11_KEY_MIDDLEWARE, NULL, NULL, NULL);
+	lib = p11_config_raw(ctx->cfg, P11_KEY_LIBRARY, NULL, NULL, NULL);
+	if (strcasecmp(mode, "personal") == 0)
+		ctx->personal = true;
+	else if (strcasecmp(mode, "auto") == 0)
+		ctx->personal = is_personal_file(lib) ||
+		                (have_info && (names_personal(info.manufacturerID, sizeof(info.manufacturerID)) ||
+		                               names_personal(info.libraryDescription,
+		                                              sizeof(info.libraryDescription))));
+	learn_version(ctx, have_info ? &info : NULL);
+	if (!ctx->personal)
+		return CKR_OK;
+	p11_note("middleware: Nexus Personal %s (version from %s)", ctx->version[0] ? ctx->version : "?",
+	         ctx->version_source[0] ? ctx->version_source : "nowhere");
+
+	enforce = p11_config_raw(ctx->cfg, P11_KEY_ENFORCE, NULL, NULL, NULL);
+	if (!p11_personal_cfg_read(ctx->cfg, &pc, err, sizeof(err))) {
+		snprintf(text, sizeof(text), "Personal.cfg cannot be read: %s", err);
+		refuse |= finding(enforce, text);
+	} else if (p11_personal_caching_on(&pc)) {
+		/* The seed: caching gives outdated card data during encoding. */
+		const char *fix = pc.user_read ? pc.user_file : pc.system_file[0] ? pc.system_file : NULL;
+		if (pc.file[0] != '\0')
+			snprintf(text, sizeof(text), "card caching is on: %s:%u: [Cache] CacheValidity = %s; "
+			         "set [Cache] CacheValidity = 0 there", pc.file, pc.line, pc.value);
+		else if (fix != NULL)
+			snprintf(text, sizeof(text), "card caching is on: no [Cache] CacheValidity in %s%s%s; "
+			         "add [Cache] CacheValidity = 0 to %s", pc.system_read ? pc.system_file : "",
+			         pc.system_read && pc.user_read ? " or " : "", pc.user_read ? pc.user_file : "",
+			         fix);
+		else
+			snprintf(text, sizeof(text), "card caching is on: no Personal.cfg found; set "
+			         "[middleware] PersonalConfig to the middleware's Personal.cfg and put "
+			         "[Cache] CacheValidity = 0 in it");
+		refuse |= finding(enforce, text);
+	}
+	if (!p11_pin_cert_check(ctx->cfg, &cert, err, sizeof(err))) {
+		snprintf(text, sizeof(text), "PIN-encryption certificate: %s", err);
+		refuse |= finding(enforce, text);
+	}
+	if (refuse) {
+		/* Nothing half-initialised is left behind. */
+		P11_NEXT(self, Finalize, NULL);
+		return CKR_GENERAL_ERROR;
+	}
+	return CKR_OK;
+}
+
+static const p11_ops middleware_ops = {
+	.C_Initialize = middleware_C_Initialize,
+};
+
+static void middleware_destroy(p11_layer *self)
+{
+	free(self->data);
+}
+
+p11_layer *p11_middleware_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
+{
+	p11_layer *layer = calloc(1, sizeof(*layer));
+	middleware *m = calloc(1, sizeof(*m));
+
+	if (layer == NULL || m == NULL) {
+		free(layer);
+		free(m);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	m->ctx = ctx;
+	layer->name = "middleware";
+	layer->ops = &middleware_ops;
+	layer->data = m;
+	layer->destroy = middleware_destroy;
+	return layer;
+}

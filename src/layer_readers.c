@@ -1,0 +1,382 @@
+/*
+ * The readers layer (DESIGN.md, row 2 of the pitfall table; issue 3): slots
+ * whose reader name fully matches a SkipReader pattern are invisible. The
+ * seed: virtual smart cards make Personal fail with GENERAL_ERROR.
+ *
+ * Patterns ([readers] SkipReader, and with ReadPersonalSkipReader the
+ * SkipReader lines of Personal.cfg) are PCRE2, compiled once when the layer
+ * is made; a bad one fails C_Initialize naming the file, line and PCRE2's
+ * message. A slot is judged once per slot ID, by its slotDescription with
+ * the blank padding trimmed, and noted once in the trace. Hidden slots:
+ * - C_GetSlotList leaves them out (both tokenPresent values, the length
+ *   query, CKR_BUFFER_TOO_SMALL); slot IDs are not renumbered (renumbering
+ *   cost p11-kit PR #120/#282);
+ * - every function that takes a slot ID answers CKR_SLOT_ID_INVALID (the
+ *   gate is generated from p11fn.def for every A_SLOT argument);
+ * - C_WaitForSlotEvent never reports them (filtered, not refused).
+ */
+#include "config.h"
+
+#include "p11-shim.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p11-compat.h"
+#include "p11-personal.h"
+
+#define MAX_PATTERNS 64
+#define MAX_SLOTS 256
+
+typedef struct {
+	pcre2_code *re;
+	char text[512];
+	char origin[600]; /* "FILE:LINE" or "default" */
+} pattern;
+
+typedef struct {
+	CK_SLOT_ID id;
+	bool hidden;
+} judged;
+
+typedef struct {
+	pattern pat[MAX_PATTERNS];
+	size_t n_pat;
+	pcre2_match_data *md;   /* used under lock */
+	compat_mutex *lock;
+	judged slot[MAX_SLOTS];
+	size_t n_slot;
+	p11_ops ops;
+} readers;
+
+static int compile(readers *r, const char *text, const char *file, unsigned line, char *err,
+                   size_t errlen)
+{
+	pattern *p;
+	PCRE2_UCHAR msg[256];
+	PCRE2_SIZE off;
+	int code;
+
+	if (r->n_pat == MAX_PATTERNS) {
+		snprintf(err, errlen, "more than %d SkipReader patterns", MAX_PATTERNS);
+		return -1;
+	}
+	p = &r->pat[r->n_pat];
+	/* Full match, as Personal's own SkipReader: anchored at both ends. */
+	p->re = pcre2_compile((PCRE2_SPTR)text, PCRE2_ZERO_TERMINATED,
+	                      PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &code, &off, NULL);
+	if (p->re == NULL) {
+		pcre2_get_error_message(code, msg, sizeof(msg));
+		snprintf(err, errlen, "%s:%u: SkipReader = %s: PCRE2 error at offset %lu: %s; fix the pattern",
+		         file ? file : "default", line, text, (unsigned long)off, (const char *)msg);
+		return -1;
+	}
+	snprintf(p->text, sizeof(p->text), "%s", text);
+	if (file != NULL)
+		snprintf(p->origin, sizeof(p->origin), "%s:%u", file, line);
+	else
+		snprintf(p->origin, sizeof(p->origin), "default");
+	r->n_pat++;
+	return 0;
+}
+
+/* The pattern that hides this description, or NULL. Caller holds the lock. */
+static const pattern *match_inlock(readers *r, const char *desc, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_pat; i++)
+		if (pcre2_match(r->pat[i].re, (PCRE2_SPTR)desc, n, 0, 0, r->md, NULL) >= 0)
+			return &r->pat[i];
+	return NULL;
+}
+
+/*
+ * Whether a slot is hidden: judged once per slot ID. The backend is asked
+ * for the slot description outside the lock (STYLE.md section 6).
+ */
+static bool hidden(p11_layer *self, CK_SLOT_ID id)
+{
+	readers *r = self->data;
+	const pattern *p;
+	CK_SLOT_INFO info;
+	size_t i, n;
+	bool h = false;
+
+	compat_mutex_lock(r->lock);
+	for (i = 0; i < r->n_slot; i++) {
+		if (r->slot[i].id == id) {
+			h = r->slot[i].hidden;
+			compat_mutex_unlock(r->lock);
+			return h;
+		}
+	}
+	compat_mutex_unlock(r->lock);
+
+	if (P11_NEXT(self, GetSlotInfo, id, &info) != CKR_OK)
+		return false; /* an invalid slot stays the backend's to answer */
+	n = sizeof(info.slotDescription);
+	while (n > 0 && (info.slotDescription[n - 1] == ' ' || info.slotDescription[n - 1] == '\0'))
+		n--;
+
+	compat_mutex_lock(r->lock);
+	p = match_inlock(r, (const char *)info.slotDescription, n);
+	h = p != NULL;
+	for (i = 0; i < r->n_slot && r->slot[i].id != id; i++)
+		;
+	if (i == r->n_slot && r->n_slot < MAX_SLOTS) {
+		r->slot[r->n_slot].id = id;
+		r->slot[r->n_slot].hidden = h;
+		r->n_slot++;
+		if (h)
+			p11_note("readers: slot %lu '%.*s' hidden by SkipReader '%s' (%s)",
+			         (unsigned long)id, (int)n, (const char *)info.slotDescription, p->text,
+			         p->origin);
+	}
+	compat_mutex_unlock(r->lock);
+	return h;
+}
+
+static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID_PTR list,
+                                   CK_ULONG_PTR count)
+{
+	CK_SLOT_ID_PTR all = NULL;
+	CK_ULONG n = 0, i, visible = 0;
+	CK_RV rv;
+	int tries;
+
+	if (count == NULL)
+		return P11_NEXT(self, GetSlotList, present, list, count);
+	/* The whole list, even for a length query: hidden ones must not count.
+	 * Readers come and go, so retry when the list grew in between. */
+	for (tries = 0; tries < 4; tries++) {
+		rv = P11_NEXT(self, GetSlotList, present, NULL, &n);
+		if (rv != CKR_OK)
+			goto out;
+		free(all);
+		all = calloc(n ? n : 1, sizeof(*all));
+		if (all == NULL) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+		rv = P11_NEXT(self, GetSlotList, present, all, &n);
+		if (rv != CKR_BUFFER_TOO_SMALL)
+			break;
+	}
+	if (rv != CKR_OK)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (!hidden(self, all[i]))
+			all[visible++] = all[i];
+	/* PKCS#11 5.2: length query, too small, or filled. */
+	if (list == NULL) {
+		rv = CKR_OK;
+	} else if (*count < visible) {
+		rv = CKR_BUFFER_TOO_SMALL;
+	} else {
+		memcpy(list, all, visible * sizeof(*all));
+		rv = CKR_OK;
+	}
+	*count = visible;
+out:
+	free(all);
+	return rv;
+}
+
+static CK_RV readers_C_WaitForSlotEvent(p11_layer *self, CK_FLAGS flags, CK_SLOT_ID_PTR slot,
+                                        CK_VOID_PTR reserved)
+{
+	CK_RV rv;
+
+	for (;;) {
+		rv = P11_NEXT(self, WaitForSlotEvent, flags, slot, reserved);
+		if (rv != CKR_OK || slot == NULL || !hidden(self, *slot))
+			return rv;
+		/* An event on a hidden reader is swallowed; with CKF_DONT_BLOCK
+		 * the next pending event, or CKR_NO_EVENT, answers instead. */
+	}
+}
+
+/* The slot gate: every function with an A_SLOT argument. */
+#define GATE_SLOT(s) if (hidden(self, s)) return CKR_SLOT_ID_INVALID
+#define GATE_NONE(...)
+#define GATE_INIT_ARGS GATE_NONE
+#define GATE_RESERVED GATE_NONE
+#define GATE_FUNCTION_LIST GATE_NONE
+#define GATE_BOOL GATE_NONE
+#define GATE_OUT_SLOT GATE_NONE
+#define GATE_OUT_SLOTS GATE_NONE
+#define GATE_OUT_INFO GATE_NONE
+#define GATE_OUT_SLOT_INFO GATE_NONE
+#define GATE_OUT_TOKEN_INFO GATE_NONE
+#define GATE_OUT_MECHS GATE_NONE
+#define GATE_MECH_TYPE GATE_NONE
+#define GATE_OUT_MECH_INFO GATE_NONE
+#define GATE_PIN GATE_NONE
+#define GATE_LABEL GATE_NONE
+#define GATE_SESSION GATE_NONE
+#define GATE_SESSION_FLAGS GATE_NONE
+#define GATE_APP GATE_NONE
+#define GATE_NOTIFY GATE_NONE
+#define GATE_OUT_SESSION GATE_NONE
+#define GATE_OUT_SESSION_INFO GATE_NONE
+#define GATE_USER GATE_NONE
+#define GATE_HANDLE GATE_NONE
+#define GATE_OUT_HANDLE GATE_NONE
+#define GATE_OUT_HANDLES GATE_NONE
+#define GATE_OUT_ULONG GATE_NONE
+#define GATE_IN_ATTRS GATE_NONE
+#define GATE_GET_ATTRS GATE_NONE
+#define GATE_MECH GATE_NONE
+#define GATE_IN_BYTES GATE_NONE
+#define GATE_OUT_BYTES GATE_NONE
+#define GATE_IN_SECRET GATE_NONE
+#define GATE_OUT_SECRET GATE_NONE
+#define GATE_OUT_RANDOM GATE_NONE
+#define GATE_WAIT_FLAGS GATE_NONE
+#define P11_GATE(t) P11_KIND_APPLY(GATE_, t)
+
+/* Has a slot argument: 1 or 0, summed over the arguments. */
+#define HAS_SLOT(s) 1
+#define HAS_NONE(...) 0
+#define HAS_INIT_ARGS HAS_NONE
+#define HAS_RESERVED HAS_NONE
+#define HAS_FUNCTION_LIST HAS_NONE
+#define HAS_BOOL HAS_NONE
+#define HAS_OUT_SLOT HAS_NONE
+#define HAS_OUT_SLOTS HAS_NONE
+#define HAS_OUT_INFO HAS_NONE
+#define HAS_OUT_SLOT_INFO HAS_NONE
+#define HAS_OUT_TOKEN_INFO HAS_NONE
+#define HAS_OUT_MECHS HAS_NONE
+#define HAS_MECH_TYPE HAS_NONE
+#define HAS_OUT_MECH_INFO HAS_NONE
+#define HAS_PIN HAS_NONE
+#define HAS_LABEL HAS_NONE
+#define HAS_SESSION HAS_NONE
+#define HAS_SESSION_FLAGS HAS_NONE
+#define HAS_APP HAS_NONE
+#define HAS_NOTIFY HAS_NONE
+#define HAS_OUT_SESSION HAS_NONE
+#define HAS_OUT_SESSION_INFO HAS_NONE
+#define HAS_USER HAS_NONE
+#define HAS_HANDLE HAS_NONE
+#define HAS_OUT_HANDLE HAS_NONE
+#define HAS_OUT_HANDLES HAS_NONE
+#define HAS_OUT_ULONG HAS_NONE
+#define HAS_IN_ATTRS HAS_NONE
+#define HAS_GET_ATTRS HAS_NONE
+#define HAS_MECH HAS_NONE
+#define HAS_IN_BYTES HAS_NONE
+#define HAS_OUT_BYTES HAS_NONE
+#define HAS_IN_SECRET HAS_NONE
+#define HAS_OUT_SECRET HAS_NONE
+#define HAS_OUT_RANDOM HAS_NONE
+#define HAS_WAIT_FLAGS HAS_NONE
+#define P11_HAS_SLOT(t) P11_KIND_APPLY(HAS_, t)
+#define P11_PLUS() +
+
+#define P11FN(name, ...)                                                        \
+	static CK_RV gate_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__))    \
+	{                                                                       \
+		P11_MAP(P11_GATE, P11_SEMI, __VA_ARGS__);                       \
+		return P11_NEXT(self, name, P11_ARGS(__VA_ARGS__));             \
+	}
+#define P11FN_SPECIAL(name, ...)
+#define P11FN_LIFE(name, ...)
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+#undef P11FN_LIFE
+
+static void fill_ops(p11_ops *ops)
+{
+#define P11FN(name, ...) \
+	ops->C_##name = (P11_MAP(P11_HAS_SLOT, P11_PLUS, __VA_ARGS__)) ? gate_C_##name : NULL;
+#define P11FN_SPECIAL(name, ...)
+#define P11FN_LIFE(name, ...)
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+#undef P11FN_LIFE
+	ops->C_GetSlotList = readers_C_GetSlotList;
+	ops->C_WaitForSlotEvent = readers_C_WaitForSlotEvent;
+}
+
+static void readers_destroy(p11_layer *self)
+{
+	readers *r = self->data;
+	size_t i;
+
+	for (i = 0; i < r->n_pat; i++)
+		pcre2_code_free(r->pat[i].re);
+	pcre2_match_data_free(r->md);
+	compat_mutex_free(r->lock);
+	free(r);
+}
+
+p11_layer *p11_readers_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
+{
+	const p11_config *cfg = ctx->cfg;
+	p11_personal_cfg *pc = NULL;
+	p11_layer *layer = NULL;
+	readers *r = NULL;
+	bool from_personal = false;
+	const char *text, *file;
+	unsigned line;
+	size_t i;
+
+	r = calloc(1, sizeof(*r));
+	layer = calloc(1, sizeof(*layer));
+	if (r == NULL || layer == NULL || (r->lock = compat_mutex_new()) == NULL ||
+	    (r->md = pcre2_match_data_create(1, NULL)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	layer->data = r;
+	for (i = 0; i < p11_config_count(cfg, P11_KEY_SKIP_READER); i++) {
+		text = p11_config_item(cfg, P11_KEY_SKIP_READER, i, NULL, &file, &line);
+		if (compile(r, text, file, line, err, errlen) != 0)
+			goto fail;
+	}
+	if (!p11_config_bool(cfg, P11_KEY_READ_PERSONAL_SKIP_READER, &from_personal, err, errlen))
+		goto fail;
+	if (from_personal) {
+		pc = malloc(sizeof(*pc));
+		if (pc == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		if (!p11_personal_cfg_read(cfg, pc, err, errlen))
+			goto fail;
+		for (i = 0; i < pc->n_skip; i++)
+			if (compile(r, pc->skip[i].pattern, pc->skip[i].file, pc->skip[i].line, err,
+			            errlen) != 0)
+				goto fail;
+		free(pc);
+		pc = NULL;
+	}
+	if (r->n_pat == 0) {
+		/* No pattern: the layer stays out of the call path. */
+		readers_destroy(layer);
+		free(layer);
+		err[0] = '\0';
+		return NULL;
+	}
+	layer->name = "readers";
+	fill_ops(&r->ops);
+	layer->ops = &r->ops;
+	layer->destroy = readers_destroy;
+	return layer;
+fail:
+	free(pc);
+	if (r != NULL && layer != NULL && layer->data == r)
+		readers_destroy(layer);
+	else
+		free(r);
+	free(layer);
+	return NULL;
+}
