@@ -28,6 +28,16 @@ void p11_note(const char *fmt, ...) P11_PRINTF(1, 2);
 /* A problem the user must see: one line on stderr ("p11shim: ...") and a note. */
 void p11_message(const char *fmt, ...) P11_PRINTF(1, 2);
 
+/* The credential an application logged in with on a token. */
+typedef enum {
+	P11_CRED_NONE,
+	P11_CRED_USER,
+	P11_CRED_PUK,
+	P11_CRED_OPERATOR,
+} p11_cred;
+
+typedef struct p11_login_state p11_login_state;
+
 /*
  * What the layers of one initialised shim share: the configuration, the
  * bottom layer, and what the middleware layer learnt at C_Initialize
@@ -41,6 +51,7 @@ typedef struct {
 	bool personal;            /* the backend is Nexus Personal (or its simulator) */
 	char version[32];         /* middleware version "5.7.2", or "" when unknown */
 	char version_source[96];  /* where the version came from, for messages */
+	p11_login_state *login;   /* kept by the login layer */
 } p11_shim_ctx;
 
 /*
@@ -53,6 +64,14 @@ p11_layer *p11_backend_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_middleware_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_readers_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
+p11_layer *p11_login_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
+
+/*
+ * The credential the application logged in with on the token of session h
+ * (the login layer keeps it; NONE when not logged in). `caller` is the
+ * asking layer, whose next implementation answers C_GetSessionInfo.
+ */
+p11_cred p11_login_cred(p11_shim_ctx *ctx, p11_layer *caller, CK_SESSION_HANDLE h, CK_SLOT_ID *slot);
 
 void p11_layer_free(p11_layer *layer);
 

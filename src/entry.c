@@ -40,6 +40,7 @@ static struct {
  */
 static const p11_layer_ctor stack_order[] = {
 	p11_trace_layer_new,
+	p11_login_layer_new,
 	p11_readers_layer_new,
 	p11_middleware_layer_new,
 	p11_backend_layer_new,
