@@ -1,13 +1,17 @@
 # Tests (STYLE.md section 8). Included by the top Makefile.am.
 
 TEST_EXTENSIONS = .sh
-SH_LOG_COMPILER = $(SHELL)
+SH_LOG_COMPILER = bash
 AM_TESTS_ENVIRONMENT = \
 	top_srcdir='$(abs_top_srcdir)'; top_builddir='$(abs_top_builddir)'; \
 	PKCS11_TOOL='$(PKCS11_TOOL)'; SOFTHSM2_UTIL='$(SOFTHSM2_UTIL)'; \
 	SOFTHSM2_MODULE='$(SOFTHSM2_MODULE)'; \
 	SHIM_MODULE='$(abs_top_builddir)/.libs/p11shim.so'; \
-	export top_srcdir top_builddir PKCS11_TOOL SOFTHSM2_UTIL SOFTHSM2_MODULE SHIM_MODULE;
+	export top_srcdir top_builddir PKCS11_TOOL SOFTHSM2_UTIL SOFTHSM2_MODULE SHIM_MODULE; \
+	$(personal_sim_environment)
+
+# The stand-in for Personal's personal.dll.
+include tests/personal-sim/local.mk
 
 if WITH_UNIT
 include tests/unit/local.mk
@@ -28,3 +32,6 @@ tests_integration_client_threads_SOURCES = tests/integration/client-threads.c
 tests_integration_client_threads_LDADD = -ldl -lpthread
 TESTS += tests/integration/test-java.sh
 EXTRA_DIST += tests/integration/test-java.sh tests/integration/ShimJava.java
+check_PROGRAMS += tests/integration/p11call
+tests_integration_p11call_SOURCES = tests/integration/p11call.c
+tests_integration_p11call_LDADD = libp11shim-core.la -ldl
