@@ -35,3 +35,5 @@ EXTRA_DIST += tests/integration/test-java.sh tests/integration/ShimJava.java
 check_PROGRAMS += tests/integration/p11call
 tests_integration_p11call_SOURCES = tests/integration/p11call.c
 tests_integration_p11call_LDADD = libp11shim-core.la -ldl
+TESTS += tests/integration/test-readers.sh
+EXTRA_DIST += tests/integration/test-readers.sh

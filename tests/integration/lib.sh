@@ -99,3 +99,51 @@ for i, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
 print(n)
 PY
 }
+
+# ---- the Personal simulator as backend ----
+SIM_PIN=246813
+SIM_PUK=97531864
+SIM_OPERATOR_PIN=8642097
+
+# sim_setup FIXTURE [VERSION]: the simulator's configuration and state in
+# WORK (the fixture copied, its Personal.cfg made absolute), a PIN-encryption
+# certificate and iD2ppa.cfg, and a Personal.cfg with caching off.
+sim_setup() {
+	: "${PERSONAL_SIM_MODULE:?run through make check}"
+	: "${PERSONAL_SIM_FIXTURES:?run through make check}"
+	need openssl
+	SIM_DIR="$WORK/sim"
+	mkdir -p "$SIM_DIR"
+	cp "$PERSONAL_SIM_FIXTURES"/Personal-*.cfg "$SIM_DIR/"
+	sed -e "s|^PersonalConfig = .*|PersonalConfig = $SIM_DIR/Personal-nocache.cfg|" \
+		"$PERSONAL_SIM_FIXTURES/$1" >"$SIM_DIR/sim.ini"
+	if [ -n "${2:-}" ]; then
+		sed -i "s|^Version = .*|Version = $2|" "$SIM_DIR/sim.ini"
+	fi
+	export PERSONAL_SIM_CONF="$SIM_DIR/sim.ini" PERSONAL_SIM_STATE="$SIM_DIR/state"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$SIM_DIR/pinenc.key" \
+		-subj "/CN=PIN encryption" -days 365 -out "$SIM_DIR/pinenc.pem" 2>/dev/null
+	printf '[PIN Encryption]\nFile = %s\n' "$SIM_DIR/pinenc.pem" >"$SIM_DIR/iD2ppa.cfg"
+	# The middleware's own Personal.cfg, as the seed requires: caching off.
+	printf '[Cache]\nCacheValidity = 0\n' >"$SIM_DIR/Personal.cfg"
+}
+
+# sim_conf FILE TRACE [extra lines...]: a shim configuration with the
+# simulator as backend and its middleware files.
+sim_conf() {
+	conf=$1 trace=$2
+	shift 2
+	shim_conf "$conf" "$PERSONAL_SIM_MODULE" "$trace" "[middleware]" \
+		"PersonalConfig = $SIM_DIR/Personal.cfg" "PinEncryptionConfig = $SIM_DIR/iD2ppa.cfg" "$@"
+}
+
+P11CALL="$top_builddir/tests/integration/p11call"
+# p11call_shim ARGS...: p11call with the shim module.
+p11call_shim() {
+	"$P11CALL" "$SHIM_MODULE" "$@"
+}
+
+# expect OUTPUT LINE: OUTPUT holds LINE exactly.
+expect() {
+	printf '%s\n' "$1" | grep -qxF -- "$2" || { printf '%s\n' "$1"; fail "expected: $2"; }
+}
