@@ -149,19 +149,20 @@ static CK_RV middleware_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 		refuse |= finding(enforce, text);
 	} else if (p11_personal_caching_on(&pc)) {
 		/* The seed: caching gives outdated card data during encoding. */
-		const char *fix = pc.user_read ? pc.user_file : pc.system_file[0] ? pc.system_file : NULL;
 		if (pc.file[0] != '\0')
 			snprintf(text, sizeof(text), "card caching is on: %s:%u: [Cache] CacheValidity = %s; "
 			         "set [Cache] CacheValidity = 0 there", pc.file, pc.line, pc.value);
-		else if (fix != NULL)
+		else if (pc.system_read || pc.user_read)
 			snprintf(text, sizeof(text), "card caching is on: no [Cache] CacheValidity in %s%s%s; "
 			         "add [Cache] CacheValidity = 0 to %s", pc.system_read ? pc.system_file : "",
 			         pc.system_read && pc.user_read ? " or " : "", pc.user_read ? pc.user_file : "",
-			         fix);
+			         pc.user_read ? pc.user_file : pc.system_file);
 		else
-			snprintf(text, sizeof(text), "card caching is on: no Personal.cfg found; set "
-			         "[middleware] PersonalConfig to the middleware's Personal.cfg and put "
-			         "[Cache] CacheValidity = 0 in it");
+			snprintf(text, sizeof(text), "card caching is on: no Personal.cfg found "
+			         "([middleware] PersonalConfig = %s, PersonalUserConfig = %s); create the "
+			         "middleware's Personal.cfg with [Cache] CacheValidity = 0 and name it there",
+			         pc.system_file[0] ? pc.system_file : "(unset)",
+			         pc.user_file[0] ? pc.user_file : "(unset)");
 		refuse |= finding(enforce, text);
 	}
 	if (!p11_pin_cert_check(ctx->cfg, &cert, err, sizeof(err))) {

@@ -37,3 +37,5 @@ tests_integration_p11call_SOURCES = tests/integration/p11call.c
 tests_integration_p11call_LDADD = libp11shim-core.la -ldl
 TESTS += tests/integration/test-readers.sh
 EXTRA_DIST += tests/integration/test-readers.sh
+TESTS += tests/integration/test-middleware.sh
+EXTRA_DIST += tests/integration/test-middleware.sh
