@@ -39,3 +39,5 @@ TESTS += tests/integration/test-readers.sh
 EXTRA_DIST += tests/integration/test-readers.sh
 TESTS += tests/integration/test-middleware.sh
 EXTRA_DIST += tests/integration/test-middleware.sh
+TESTS += tests/integration/test-login.sh
+EXTRA_DIST += tests/integration/test-login.sh
