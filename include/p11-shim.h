@@ -65,6 +65,8 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_middleware_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_readers_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_login_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
+p11_layer *p11_eraser_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
+p11_layer *p11_serial_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 
 /*
  * The credential the application logged in with on the token of session h

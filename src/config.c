@@ -90,6 +90,7 @@ bool p11_parse_bool(const char *t, bool *out)
 bool p11_parse_size(const char *t, uint64_t *out)
 {
 	unsigned long long v;
+	unsigned shift = 0;
 	char *end;
 
 	if (!isdigit((unsigned char)t[0]))
@@ -100,18 +101,19 @@ bool p11_parse_size(const char *t, uint64_t *out)
 		return false;
 	switch (toupper((unsigned char)*end)) {
 	case '\0': break;
-	case 'K': v <<= 10; end++; break;
-	case 'M': v <<= 20; end++; break;
-	case 'G': v <<= 30; end++; break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
 	default: return false;
 	}
 	if (toupper((unsigned char)*end) == 'B' || toupper((unsigned char)*end) == 'I')
 		end++;
 	if (toupper((unsigned char)*end) == 'B')
 		end++;
-	if (*end != '\0' || v > (1ULL << 50))
+	/* Checked before the shift, which could overflow. */
+	if (*end != '\0' || v > (1ULL << 50) >> shift)
 		return false;
-	*out = v;
+	*out = v << shift;
 	return true;
 }
 

@@ -40,6 +40,8 @@ static struct {
  */
 static const p11_layer_ctor stack_order[] = {
 	p11_trace_layer_new,
+	p11_eraser_layer_new,
+	p11_serial_layer_new,
 	p11_login_layer_new,
 	p11_readers_layer_new,
 	p11_middleware_layer_new,

@@ -100,11 +100,11 @@ static void learn_version(p11_shim_ctx *ctx, const CK_INFO *info)
 /* One finding: refused, warned or ignored per Enforce. Returns true to refuse. */
 static bool finding(const char *enforce, const char *text)
 {
-	if (strcmp(enforce, "off") == 0) {
+	if (strcasecmp(enforce, "off") == 0) {
 		p11_note("middleware: ignored ([middleware] Enforce = off): %s", text);
 		return false;
 	}
-	if (strcmp(enforce, "warn") == 0) {
+	if (strcasecmp(enforce, "warn") == 0) {
 		p11_message("middleware: warning: %s", text);
 		return false;
 	}

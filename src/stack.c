@@ -24,6 +24,19 @@ static void resolve(p11_dispatch *d, const p11_layer *below)
 #undef P11FN_SPECIAL
 }
 
+/* Every function of the bottom layer's table is set. */
+static int bottom_complete(const p11_ops *ops)
+{
+#define P11FN(name, ...) \
+	if (ops->C_##name == NULL) \
+		return 0;
+#define P11FN_SPECIAL(name, ...)
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+	return 1;
+}
+
 static int complete(const p11_dispatch *d)
 {
 #define P11FN(name, ...) \
@@ -41,7 +54,9 @@ int p11_stack_build(p11_layer **layers, size_t n, p11_dispatch *top)
 	p11_dispatch empty = { 0 };
 	size_t i;
 
-	if (n == 0)
+	/* Checking the bottom, not only the top: a layer's P11_NEXT to a
+	 * function nobody below implements would call NULL. */
+	if (n == 0 || !bottom_complete(layers[n - 1]->ops))
 		return -1;
 	layers[n - 1]->next = empty;
 	for (i = n - 1; i > 0; i--)

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -40,7 +41,8 @@ typedef struct {
 	p11_format format;
 	p11_data data;
 	uint64_t max_size;
-	uint64_t since_check;   /* bytes this process wrote since the last stat */
+	atomic_ullong since_check; /* bytes this process wrote since the last stat */
+	atomic_ullong est_size;    /* the file's size as this process last knew it, plus its writes */
 	atomic_ulong seq;
 	atomic_bool lost;       /* a write failed; reported once */
 	compat_mutex *lock;     /* reopen and rotation */
@@ -87,6 +89,23 @@ static void expand_path(const char *pattern, char *out, size_t len)
 	out[o] = '\0';
 }
 
+/* mkdir -p with mode 0700, as the XDG base directory spec asks. */
+static void mkdir_parents(const char *dir)
+{
+	char buf[4096];
+	char *p;
+
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(buf, 0700);
+		*p = '/';
+	}
+	mkdir(buf, 0700);
+}
+
 static int open_trace_file(const char *path)
 {
 	/* 0600: a trace shows which cards and keys were used, if no secrets.
@@ -113,9 +132,10 @@ static void check_file(trace_state *ts)
 	int fd;
 
 	compat_mutex_lock(ts->lock);
-	ts->since_check = 0;
+	atomic_store(&ts->since_check, 0);
 	if (fstat(ts->fd, &fst) != 0)
 		goto out;
+	atomic_store(&ts->est_size, (unsigned long long)fst.st_size);
 	if (stat(ts->path, &pst) != 0 || pst.st_ino != fst.st_ino || pst.st_dev != fst.st_dev) {
 		fd = open_trace_file(ts->path);
 		if (fd >= 0) {
@@ -140,6 +160,7 @@ static void check_file(trace_state *ts)
 		dup2(fd, ts->fd);
 		close(fd);
 	}
+	atomic_store(&ts->est_size, 0);
 out:
 	compat_mutex_unlock(ts->lock);
 }
@@ -155,8 +176,10 @@ static void write_record(trace_state *ts, const char *p, size_t n)
 		report_loss(ts, w < 0 ? errno : ENOSPC);
 	else if (atomic_load(&ts->lost))
 		atomic_store(&ts->lost, false);
-	ts->since_check += n;
-	if (ts->since_check >= 65536)
+	/* The estimate makes MaxSize hold within a record or so; the 64 KiB
+	 * check catches what other processes wrote and removed files. */
+	if (atomic_fetch_add(&ts->since_check, n) + n >= 65536 ||
+	    (ts->max_size != 0 && atomic_fetch_add(&ts->est_size, n) + n >= ts->max_size))
 		check_file(ts);
 }
 
@@ -165,8 +188,7 @@ static void write_record(trace_state *ts, const char *p, size_t n)
 static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 #define N_FATAL (sizeof(fatal_signals) / sizeof(fatal_signals[0]))
 static struct sigaction saved_actions[N_FATAL];
-static int crash_fd = -1;
-static atomic_int crash_installed;
+static atomic_int crash_installs; /* trace layers alive; the handler stays while > 0 */
 
 static const char *signal_name(int sig)
 {
@@ -180,49 +202,56 @@ static const char *signal_name(int sig)
 	}
 }
 
+/* Writes one in-flight record with "crash"; async-signal-safe. */
+static void write_crashed(trace_call *c, const char *name)
+{
+	struct iovec iov[2];
+	char tail[80];
+	size_t n = 0, len = strlen(name);
+
+	if (c->tb.format == P11_FMT_JSONL) {
+		memcpy(tail, "},\"rv\":null,\"crash\":\"", 21);
+		n = 21;
+		memcpy(tail + n, name, len);
+		n += len;
+		memcpy(tail + n, "\"}\n", 3);
+		n += 3;
+	} else {
+		memcpy(tail, ") = CRASHED ", 12);
+		n = 12;
+		memcpy(tail + n, name, len);
+		n += len;
+		tail[n++] = '\n';
+	}
+	iov[0].iov_base = c->tb.p;
+	iov[0].iov_len = c->tb.len;
+	iov[1].iov_base = tail;
+	iov[1].iov_len = n;
+	if (writev(c->ts->fd, iov, 2) < 0) {
+		/* nothing more can be done in a signal handler */
+	}
+}
+
 /*
- * Only async-signal-safe work: write the in-flight record's inputs, then
- * hand the signal to whoever had it before (a JVM uses SIGSEGV for its own
- * purposes, so a signal outside a backend call goes straight on).
+ * Only async-signal-safe work: write the in-flight records of this thread
+ * (each to its own trace; a second trace layer below the policies would
+ * have its own), then hand the signal to whoever had it before (a JVM uses
+ * SIGSEGV for its own purposes, so a signal outside a backend call goes
+ * straight on).
  */
 static void crash_handler(int sig, siginfo_t *info, void *uctx)
 {
-	trace_call *c = current;
 	struct sigaction *old = NULL;
+	trace_call *c;
 	size_t i;
 
 	for (i = 0; i < N_FATAL; i++)
 		if (fatal_signals[i] == sig)
 			old = &saved_actions[i];
-	if (c != NULL && c->in_backend && c->tb.p != NULL && !c->tb.failed && crash_fd >= 0) {
-		char tail[80];
-		struct iovec iov[2];
-		const char *name = signal_name(sig);
-		size_t n = 0;
-
-		current = NULL;
-		if (c->tb.format == P11_FMT_JSONL) {
-			memcpy(tail, "},\"rv\":null,\"crash\":\"", 21);
-			n = 21;
-			memcpy(tail + n, name, strlen(name));
-			n += strlen(name);
-			memcpy(tail + n, "\"}\n", 3);
-			n += 3;
-		} else {
-			memcpy(tail, ") = CRASHED ", 12);
-			n = 12;
-			memcpy(tail + n, name, strlen(name));
-			n += strlen(name);
-			tail[n++] = '\n';
-		}
-		iov[0].iov_base = c->tb.p;
-		iov[0].iov_len = c->tb.len;
-		iov[1].iov_base = tail;
-		iov[1].iov_len = n;
-		if (writev(crash_fd, iov, 2) < 0) {
-			/* nothing more can be done in a signal handler */
-		}
-	}
+	for (c = current; c != NULL; c = c->outer)
+		if (c->in_backend && c->tb.p != NULL && !c->tb.failed && c->ts->fd >= 0)
+			write_crashed(c, signal_name(sig));
+	current = NULL;
 	if (old == NULL)
 		return;
 	if (old->sa_flags & SA_SIGINFO) {
@@ -238,13 +267,12 @@ static void crash_handler(int sig, siginfo_t *info, void *uctx)
 	}
 }
 
-static void crash_install(int fd)
+static void crash_install(void)
 {
 	struct sigaction sa;
 	size_t i;
 
-	crash_fd = fd;
-	if (atomic_exchange(&crash_installed, 1))
+	if (atomic_fetch_add(&crash_installs, 1) != 0)
 		return;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = crash_handler;
@@ -259,7 +287,7 @@ static void crash_uninstall(void)
 	struct sigaction cur;
 	size_t i;
 
-	if (!atomic_exchange(&crash_installed, 0))
+	if (atomic_fetch_sub(&crash_installs, 1) != 1)
 		return;
 	for (i = 0; i < N_FATAL; i++) {
 		/* Only where ours is still in place: someone may have chained over us. */
@@ -267,7 +295,6 @@ static void crash_uninstall(void)
 		    (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == crash_handler)
 			sigaction(fatal_signals[i], &saved_actions[i], NULL);
 	}
-	crash_fd = -1;
 }
 
 /* ---- records ---- */
@@ -401,10 +428,17 @@ void p11_note(const char *fmt, ...)
 		n = sizeof(buf) - 1;
 	if (c->notes.len > 0)
 		p11_tb_rawz(&c->notes, c->notes.format == P11_FMT_JSONL ? "," : "; ");
-	if (c->notes.format == P11_FMT_JSONL)
+	if (c->notes.format == P11_FMT_JSONL) {
 		p11_tb_str(&c->notes, buf, (size_t)n);
-	else
+	} else {
+		/* Text: as written, but a control character (a reader name may
+		 * hold anything) must not break the one-line record. */
+		int i;
+		for (i = 0; i < n; i++)
+			if ((unsigned char)buf[i] < 0x20)
+				buf[i] = ' ';
 		p11_tb_raw(&c->notes, buf, (size_t)n);
+	}
 }
 
 /* ---- the layer: one wrapper per function, generated from p11fn.def ---- */
@@ -551,9 +585,9 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	ts->format = strcmp(format, "text") == 0 ? P11_FMT_TEXT : P11_FMT_JSONL;
-	ts->data = strcmp(data, "none") == 0 ? P11_DATA_NONE :
-	           strcmp(data, "hex") == 0 ? P11_DATA_HEX : P11_DATA_LENGTH;
+	ts->format = strcasecmp(format, "text") == 0 ? P11_FMT_TEXT : P11_FMT_JSONL;
+	ts->data = strcasecmp(data, "none") == 0 ? P11_DATA_NONE :
+	           strcasecmp(data, "hex") == 0 ? P11_DATA_HEX : P11_DATA_LENGTH;
 	ts->max_size = max_size;
 	if (file[0] == '\0') {
 		if (!compat_state_dir(dir, sizeof(dir))) {
@@ -561,20 +595,25 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 			         "set [trace] File");
 			goto fail;
 		}
-		mkdir(dir, 0700); /* the parent (~/.local/state) may need to exist already */
+		mkdir_parents(dir);
 		snprintf(pattern, sizeof(pattern), "%s/p11shim-%%p.%s", dir,
 		         ts->format == P11_FMT_JSONL ? "jsonl" : "log");
 		file = pattern;
 	}
 	expand_path(file, ts->path, sizeof(ts->path));
 	ts->fd = open_trace_file(ts->path);
+	if (ts->fd >= 0) {
+		struct stat st;
+		if (fstat(ts->fd, &st) == 0)
+			atomic_store(&ts->est_size, (unsigned long long)st.st_size);
+	}
 	if (ts->fd < 0) {
 		/* The calls go on without a trace: say so once. */
 		fprintf(stderr, "p11shim: trace: cannot open %s: %s; set [trace] File to a writable "
 		        "path. Calls go on without a trace.\n", ts->path, strerror(errno));
 		goto fail;
 	}
-	crash_install(ts->fd);
+	crash_install();
 	layer->name = "trace";
 	layer->ops = &trace_ops;
 	layer->data = ts;

@@ -145,16 +145,46 @@ static void hexword(p11_tb *tb, unsigned long v)
 		p11_tb_rawz(tb, buf);
 }
 
+/* Length of a valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	unsigned cp;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	len = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	if (len > n)
+		return 0;
+	cp = s[0] & (0x7f >> len);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* No overlong forms, surrogates or code points beyond U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * A string value. Control characters are escaped; bytes that are not valid
+ * UTF-8 (a middleware's Latin-1 label, a cut sequence) become U+FFFD, so
+ * the record stays valid JSON.
+ */
 void p11_tb_str(p11_tb *tb, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
 	bool quote = tb->format == P11_FMT_JSONL;
-	size_t i, start;
+	size_t i, start, len;
 
 	if (!quote) {
 		/* Text: bare when it is a plain word, else JSON-quoted. */
 		for (i = 0; i < n; i++) {
-			unsigned char c = (unsigned char)s[i];
+			unsigned char c = u[i];
 			if (c <= ' ' || c == '"' || c == ',' || c == '=' || c == '\\' || c >= 0x7f ||
 			    c == '{' || c == '}' || c == '[' || c == ']' || c == '(' || c == ')')
 				break;
@@ -164,8 +194,19 @@ void p11_tb_str(p11_tb *tb, const char *s, size_t n)
 	if (quote)
 		p11_tb_raw(tb, "\"", 1);
 	for (i = start = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+		unsigned char c = u[i];
 		char esc[6];
+		if (c >= 0x80) {
+			len = utf8_len(u + i, n - i);
+			if (len > 0) {
+				i += len - 1;
+				continue;
+			}
+			p11_tb_raw(tb, s + start, i - start);
+			start = i + 1;
+			p11_tb_raw(tb, "\\ufffd", 6);
+			continue;
+		}
 		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
 			continue;
 		p11_tb_raw(tb, s + start, i - start);
