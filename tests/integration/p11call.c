@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/x509.h>
+
 #include "p11-pkcs11.h"
 #include "p11-const.h"
 #include "p11shim.h"
@@ -214,16 +216,22 @@ static int run(char **a, int n)
 	} else if (strcmp(c, "mkcert") == 0 && n > 2) {
 		CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
 		CK_CERTIFICATE_TYPE ct = CKC_X_509;
-		unsigned char der[8192];
+		unsigned char der[8192], *subject = NULL;
 		FILE *fp = fopen(a[1], "rb");
 		size_t len = fp ? fread(der, 1, sizeof(der), fp) : 0;
+		const unsigned char *p = der;
+		X509 *x = d2i_X509(NULL, &p, (long)len);
+		int slen = x ? i2d_X509_NAME(X509_get_subject_name(x), &subject) : 0;
 		CK_ATTRIBUTE t[] = {
 			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_CERTIFICATE_TYPE, &ct, sizeof(ct) },
 			{ CKA_TOKEN, &yes, 1 }, { CKA_LABEL, a[2], strlen(a[2]) }, { CKA_VALUE, der, len },
+			{ CKA_SUBJECT, subject, slen > 0 ? (CK_ULONG)slen : 0 },
 		};
 		if (fp)
 			fclose(fp);
-		create("mkcert", t, 5);
+		create("mkcert", t, 6);
+		OPENSSL_free(subject);
+		X509_free(x);
 	} else if (strcmp(c, "wait") == 0) {
 		char line[64];
 		fflush(stdout);
