@@ -374,13 +374,13 @@ static CK_RV eraser_C_FindObjectsInit(p11_layer *self, CK_SESSION_HANDLE h, CK_A
 			p11_note("eraser: slot %lu has no native Card Eraser: the virtual one (handle "
 			         "0x%lx) joins this search", (unsigned long)session_slot(self, h),
 			         (unsigned long)vhandle(e));
-		else
-			p11_note("eraser: cannot tell whether this token has a native Card Eraser: "
-			         "no virtual one in this search");
 	}
 	rv = P11_NEXT(self, FindObjectsInit, h, t, n);
 	if (rv != CKR_OK)
 		return rv;
+	if (wanted && kind == KIND_UNKNOWN)
+		p11_note("eraser: the backend did not answer whether this token has a native Card "
+		         "Eraser: no virtual one in this search");
 	compat_mutex_lock(e->lock);
 	s = add_inlock(e, h);
 	if (s != NULL) {
@@ -669,7 +669,8 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 	if (rv != CKR_OK) {
 		p11_message("eraser: slot %lu not erased: listing its objects failed with %s",
 		            (unsigned long)si.slotID, rv_name(rv, rvbuf, sizeof(rvbuf)));
-		return rv;
+		/* Not a code C_DestroyObject may return (5.7): the search was ours. */
+		return rv == CKR_OPERATION_ACTIVE ? CKR_FUNCTION_FAILED : rv;
 	}
 	for (;;) {
 		if (n == cap) {
