@@ -7,6 +7,7 @@ AM_TESTS_ENVIRONMENT = \
 	PKCS11_TOOL='$(PKCS11_TOOL)'; SOFTHSM2_UTIL='$(SOFTHSM2_UTIL)'; \
 	SOFTHSM2_MODULE='$(SOFTHSM2_MODULE)'; \
 	SHIM_MODULE='$(abs_top_builddir)/.libs/p11shim.so'; \
+	P11SHIM_TOOL='$(abs_top_builddir)/src/tool/p11shim'; export P11SHIM_TOOL; \
 	export top_srcdir top_builddir PKCS11_TOOL SOFTHSM2_UTIL SOFTHSM2_MODULE SHIM_MODULE; \
 	$(personal_sim_environment)
 

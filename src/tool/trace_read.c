@@ -1,0 +1,764 @@
+/*
+ * Trace record reader (trace_read.h).
+ *
+ * Input goes through zlib's gzread for plain and gzip files alike: zlib
+ * reads a file without the gzip magic transparently, and it reads a request
+ * of at least its buffer size straight into ours, so plain files cost no
+ * extra copy. We read, rather than mmap, so that the resident size stays
+ * the size of the buffer, not of the file (issue 8: at most 32 MiB).
+ *
+ * A record ends at '\n' or at a NUL byte. The buffer holds whole records
+ * and grows only for a record longer than itself, up to MAX_LINE; a longer
+ * line is reported and skipped without being held.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "trace_read.h"
+
+#ifdef _WIN32
+#include <io.h>
+#endif
+#ifndef O_BINARY
+#define O_BINARY 0
+#endif
+
+#define READ_SIZE (1u << 20)        /* issue 8 asks for large reads */
+#define MAX_LINE (16u << 20)        /* longest record kept; hex of big objects fits */
+#define MAX_VALUES 65536            /* JSON values in one record (2 MiB arena) */
+#define MAX_DEPTH 64
+#define SNIFF_SIZE 4096
+
+struct trace_reader {
+	gzFile gz;
+	char *name;
+	char *buf;
+	size_t cap;          /* allocated */
+	size_t start;        /* first unconsumed byte */
+	size_t fill;         /* end of data */
+	size_t nul;          /* first NUL at or after start, or fill; valid if nul_ok */
+	int nul_ok;
+	int eof;
+	int skipping;        /* discarding the rest of an overlong line */
+	int skip_args;       /* trace_skip_args(): the fast path, scan_record() */
+	uint64_t line;       /* line number of buf[start] */
+	uint64_t damaged;
+	json_doc *doc;
+	trace_warn_fn warn;
+	void *warn_data;
+	char err[256];
+};
+
+const json_value *trace_arg(const trace_record *rec, const char *key)
+{
+	const json_value *v = json_get(rec->args, key);
+
+	return v ? v : json_get(rec->out, key);
+}
+
+int trace_strcmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+int trace_streq(const char *s, size_t len, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return s && len == n && memcmp(s, lit, n) == 0;
+}
+
+void trace_warn_stderr(void *data, const char *name, uint64_t line, const char *msg)
+{
+	static unsigned shown;
+
+	(void)data;
+	if (shown > 20)
+		return;
+	if (++shown > 20) {
+		fprintf(stderr, "p11shim: %s: more damaged lines, not shown\n", name);
+		return;
+	}
+	if (line)
+		fprintf(stderr, "p11shim: %s:%llu: %s\n", name, (unsigned long long)line, msg);
+	else
+		fprintf(stderr, "p11shim: %s: %s\n", name, msg);
+}
+
+static void warn(trace_reader *r, uint64_t line, const char *msg)
+{
+	r->damaged++;
+	r->warn(r->warn_data, r->name, line, msg);
+}
+
+/* Reads more after buf[fill]: 1 data, 0 end of input, -1 error. */
+static int fill_more(trace_reader *r)
+{
+	int n, errnum;
+	const char *msg;
+	size_t want = r->cap - r->fill;
+
+	if (want > INT32_MAX)
+		want = INT32_MAX;
+	n = gzread(r->gz, r->buf + r->fill, (unsigned)want);
+	if (n > 0) {
+		r->fill += (size_t)n;
+		r->nul_ok = 0;
+		return 1;
+	}
+	msg = gzerror(r->gz, &errnum);
+	if (n == 0 && (errnum == Z_OK || errnum == Z_BUF_ERROR)) {
+		/* Z_BUF_ERROR at the end: a gzip file cut short, e.g. copied while written. */
+		if (errnum == Z_BUF_ERROR)
+			warn(r, 0, "compressed data ends early (truncated gzip file); read what was there");
+		r->eof = 1;
+		return 0;
+	}
+	if (errnum == Z_ERRNO)
+		snprintf(r->err, sizeof(r->err), "%s: read error: %s", r->name, strerror(errno));
+	else
+		snprintf(r->err, sizeof(r->err), "%s: not readable as gzip: %s", r->name, msg);
+	return -1;
+}
+
+/*
+ * Whether the first block is no trace at all, and why (NULL: it may be).
+ * Raw control characters never occur in JSON text, so a first block with
+ * more than a few is binary (the user pointed us at the DLL, a .zip, a core
+ * dump); one or two are a damaged record, reported line by line like any
+ * other. NUL is padding, not counted. A few formats are named outright.
+ */
+static const char *not_text(const char *p, size_t n)
+{
+	size_t i, ctl = 0, other = 0;
+
+	if (n >= 4 && memcmp(p, "\x7f" "ELF", 4) == 0)
+		return "an ELF executable or library, not a trace";
+	if (n >= 2 && p[0] == 'M' && p[1] == 'Z')
+		return "a Windows executable or DLL, not a trace";
+	if (n >= 4 && memcmp(p, "PK\x03\x04", 4) == 0)
+		return "a zip archive: unpack the trace first";
+	if (n >= 2 && ((p[0] == '\xff' && p[1] == '\xfe') || (p[0] == '\xfe' && p[1] == '\xff')))
+		return "UTF-16 text: save the trace as UTF-8";
+	if (n > SNIFF_SIZE)
+		n = SNIFF_SIZE;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == 0)
+			continue;
+		other++;
+		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != 0x1b)
+			ctl++;
+	}
+	if (ctl * 32 > other)
+		return "binary data, neither JSON Lines text nor gzip";
+	return NULL;
+}
+
+trace_reader *trace_open(const char *path, trace_warn_fn warn_fn, void *data, char *err, size_t errlen)
+{
+	trace_reader *r = NULL;
+	struct stat st;
+	int fd = -1;
+	int is_stdin = strcmp(path, "-") == 0;
+	const char *name = is_stdin ? "<stdin>" : path;
+	const char *why;
+
+	if (is_stdin) {
+#ifdef _WIN32
+		_setmode(0, _O_BINARY);
+#endif
+		/* gzclose closes the descriptor; keep fd 0 itself open. */
+		fd = dup(0);
+	} else {
+		fd = open(path, O_RDONLY | O_BINARY);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", name, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: is a directory, not a trace file", name);
+		close(fd);
+		return NULL;
+	}
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		goto nomem;
+	r->name = strdup(name);
+	r->cap = READ_SIZE;
+	r->buf = malloc(r->cap);
+	r->doc = json_doc_new(MAX_VALUES, MAX_DEPTH);
+	if (r->name == NULL || r->buf == NULL || r->doc == NULL)
+		goto nomem;
+	r->gz = gzdopen(fd, "rb");
+	if (r->gz == NULL)
+		goto nomem;
+	fd = -1;
+	/* zlib's own buffers: big input reads for gzip; plain files bypass them. */
+	gzbuffer(r->gz, 256 * 1024);
+	r->line = 1;
+	r->warn = warn_fn ? warn_fn : trace_warn_stderr;
+	r->warn_data = data;
+
+	/* Read the first block now, so that "not a trace" fails the open. */
+	while (r->fill < SNIFF_SIZE && !r->eof) {
+		if (fill_more(r) < 0) {
+			snprintf(err, errlen, "%s", r->err);
+			trace_close(r);
+			return NULL;
+		}
+	}
+	if (r->fill >= 3 && memcmp(r->buf, "\xef\xbb\xbf", 3) == 0)
+		r->start = 3;  /* a UTF-8 BOM from a Windows editor */
+	if ((why = not_text(r->buf + r->start, r->fill - r->start)) != NULL) {
+		snprintf(err, errlen, "%s: not a trace: %s", name, why);
+		trace_close(r);
+		return NULL;
+	}
+	return r;
+
+nomem:
+	snprintf(err, errlen, "%s: out of memory", name);
+	if (fd >= 0)
+		close(fd);
+	trace_close(r);
+	return NULL;
+}
+
+void trace_close(trace_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->gz)
+		gzclose(r->gz);
+	json_doc_free(r->doc);
+	free(r->buf);
+	free(r->name);
+	free(r);
+}
+
+void trace_skip_args(trace_reader *r, int skip)
+{
+	r->skip_args = skip;
+}
+
+const char *trace_error(const trace_reader *r)
+{
+	return r->err;
+}
+
+uint64_t trace_damaged(const trace_reader *r)
+{
+	return r->damaged;
+}
+
+const char *trace_name(const trace_reader *r)
+{
+	return r->name;
+}
+
+static int is_blank(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+			return 0;
+	}
+	return 1;
+}
+
+#define KEY2(k, a, b) ((k)[0] == (a) && (k)[1] == (b))
+
+enum { REC_SYNTAX = -1, REC_NO_FN = -2, REC_NOT_OBJECT = -3 };
+
+static void clear_record(trace_record *rec)
+{
+	rec->root = rec->args = rec->out = rec->notes = NULL;
+	rec->ts = rec->fn = rec->rv = rec->crash = NULL;
+	rec->ts_len = rec->fn_len = rec->rv_len = rec->crash_len = 0;
+	rec->pid = rec->tid = rec->seq = rec->us = -1;
+}
+
+static char first_byte(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+			return p[i];
+	}
+	return '\0';
+}
+
+/* Picks the known fields out of a parsed record; unknown ones are ignored. */
+static int fill_record(const json_value *root, trace_record *rec)
+{
+	const json_value *v;
+	uint32_t i;
+
+	clear_record(rec);
+	rec->root = root;
+	if (root->type != JSON_OBJECT)
+		return REC_NOT_OBJECT;
+
+	for (i = 0, v = root + 1; i < root->len; i++, v = json_next(v)) {
+		const char *k = v->key;
+		int64_t n;
+
+		/* Dispatch on length and first bytes: this runs for every field of every record. */
+		switch (v->key_len) {
+		case 2:
+			if (KEY2(k, 't', 's') && v->type == JSON_STRING) {
+				rec->ts = v->str;
+				rec->ts_len = v->len;
+			} else if (KEY2(k, 'f', 'n') && v->type == JSON_STRING) {
+				rec->fn = v->str;
+				rec->fn_len = v->len;
+			} else if (KEY2(k, 'r', 'v') && v->type == JSON_STRING) {
+				rec->rv = v->str;
+				rec->rv_len = v->len;
+			} else if (KEY2(k, 'u', 's') && json_int(v, &n)) {
+				rec->us = n;
+			}
+			break;
+		case 3:
+			if (memcmp(k, "out", 3) == 0 && v->type == JSON_OBJECT)
+				rec->out = v;
+			if (!json_int(v, &n))
+				break;
+			if (memcmp(k, "pid", 3) == 0)
+				rec->pid = n;
+			else if (memcmp(k, "tid", 3) == 0)
+				rec->tid = n;
+			else if (memcmp(k, "seq", 3) == 0)
+				rec->seq = n;
+			break;
+		case 4:
+			if (memcmp(k, "args", 4) == 0 && v->type == JSON_OBJECT)
+				rec->args = v;
+			break;
+		case 5:
+			if (memcmp(k, "notes", 5) == 0 && v->type == JSON_ARRAY)
+				rec->notes = v;
+			else if (memcmp(k, "crash", 5) == 0 && v->type == JSON_STRING) {
+				rec->crash = v->str;
+				rec->crash_len = v->len;
+			}
+			break;
+		}
+	}
+	return rec->fn ? 0 : REC_NO_FN;
+}
+
+enum { F_OTHER, F_TS, F_FN, F_RV, F_CRASH, F_PID, F_TID, F_SEQ, F_US, F_ARGS, F_OUT, F_NOTES };
+
+static int field_of(const char *k, uint32_t n)
+{
+	switch (n) {
+	case 2:
+		if (KEY2(k, 't', 's'))
+			return F_TS;
+		if (KEY2(k, 'f', 'n'))
+			return F_FN;
+		if (KEY2(k, 'r', 'v'))
+			return F_RV;
+		if (KEY2(k, 'u', 's'))
+			return F_US;
+		break;
+	case 3:
+		if (memcmp(k, "pid", 3) == 0)
+			return F_PID;
+		if (memcmp(k, "tid", 3) == 0)
+			return F_TID;
+		if (memcmp(k, "seq", 3) == 0)
+			return F_SEQ;
+		if (memcmp(k, "out", 3) == 0)
+			return F_OUT;
+		break;
+	case 4:
+		if (memcmp(k, "args", 4) == 0)
+			return F_ARGS;
+		break;
+	case 5:
+		if (memcmp(k, "notes", 5) == 0)
+			return F_NOTES;
+		if (memcmp(k, "crash", 5) == 0)
+			return F_CRASH;
+		break;
+	}
+	return F_OTHER;
+}
+
+/*
+ * At the literal s: step over it and return 1; else 0 and stay. A loop,
+ * not memcmp: with n constant it unrolls to a few compares, where memcmp
+ * stays a library call (12% of `trace summary` when it was one).
+ */
+static inline __attribute__((always_inline)) int lit(json_cursor *c, const char *s, size_t n)
+{
+	size_t i;
+
+	if ((size_t)(c->end - c->p) < n)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (c->p[i] != s[i])
+			return 0;
+	}
+	c->p += n;
+	return 1;
+}
+
+#define LIT(c, s) lit((c), (s), sizeof(s) - 1)
+
+/*
+ * An integer field: pid, tid, seq and us are small non-negative integers,
+ * read here in line; anything else (a sign, a fraction, 19 digits or more,
+ * a leading zero) goes to the tokenizer, which knows every case.
+ */
+static inline int int_field(json_cursor *c, int64_t *out)
+{
+	const char *p = c->p, *s;
+	uint32_t n;
+	int64_t v = 0;
+	bool is_int;
+
+	while (p < c->end && *p >= '0' && *p <= '9' && p - c->p < 18) {
+		v = v * 10 + (*p - '0');
+		p++;
+	}
+	if (p > c->p && !(p - c->p > 1 && *c->p == '0') &&
+	    (p == c->end || !((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E'))) {
+		c->p = (char *)(uintptr_t)p;
+		*out = v;
+		return 1;
+	}
+	if (c->p >= c->end || !(*c->p == '-' || (*c->p >= '0' && *c->p <= '9')))
+		return 0;
+	return json_scan_number(c, &s, &n, out, &is_int) == 0 && is_int;
+}
+
+/*
+ * The fastest path: a record exactly as the shim writes it, fields in
+ * their order, no white space, no escapes in ts, fn, rv. It only reads
+ * until something differs, then gives up (returns 1) without having
+ * changed the text, and scan_record() reads the record in full. 0: a
+ * record; -1: a syntax error in the notes, in *err.
+ */
+static int exact_record(trace_reader *r, char *text, size_t len, trace_record *rec, json_error *err)
+{
+	json_cursor c;
+	char *notes_at = NULL;
+
+	json_cursor_init(&c, text, len);
+	if (!LIT(&c, "{\"ts\":") || json_scan_plain(&c, &rec->ts, &rec->ts_len) ||
+	    !LIT(&c, ",\"pid\":") || !int_field(&c, &rec->pid) ||
+	    !LIT(&c, ",\"tid\":") || !int_field(&c, &rec->tid) ||
+	    !LIT(&c, ",\"seq\":") || !int_field(&c, &rec->seq) ||
+	    !LIT(&c, ",\"fn\":") || json_scan_plain(&c, &rec->fn, &rec->fn_len) ||
+	    !LIT(&c, ",\"args\":{") )
+		return 1;
+	c.p--;
+	/*
+	 * Skipped, but checked as strictly as a full parse: every command takes
+	 * and reports the same records. (A skip that only pairs brackets, 64
+	 * bytes at a time, saved a quarter of the time, but let summary count
+	 * records that show reported as malformed.)
+	 */
+	if (json_skip_value(&c, MAX_DEPTH - 1) < 0)
+		return 1;
+	if (LIT(&c, ",\"out\":{")) {
+		c.p--;
+		if (json_skip_value(&c, MAX_DEPTH - 1) < 0)
+			return 1;
+	}
+	if (!LIT(&c, ",\"rv\":"))
+		return 1;
+	if (!LIT(&c, "null") && json_scan_plain(&c, &rec->rv, &rec->rv_len))
+		return 1;
+	if (LIT(&c, ",\"crash\":") && json_scan_plain(&c, &rec->crash, &rec->crash_len))
+		return 1;
+	if (LIT(&c, ",\"us\":") && !int_field(&c, &rec->us))
+		return 1;
+	if (LIT(&c, ",\"notes\":[")) {
+		/* Find the end first: parsing decodes in place, which must not happen before we are sure. */
+		notes_at = --c.p;
+		if (json_skip_value(&c, MAX_DEPTH - 1) < 0)
+			return 1;
+	}
+	if (!LIT(&c, "}"))
+		return 1;
+	json_ws(&c);
+	if (c.p != c.end)
+		return 1;
+	if (notes_at) {
+		json_cursor_init(&c, notes_at, (size_t)(text + len - notes_at));
+		json_doc_reset(r->doc);
+		if ((rec->notes = json_parse_value(r->doc, &c)) == NULL) {
+			/*
+			 * The skip checks less than the parser (control characters, escapes). No
+			 * fallback now: the parser may have decoded part of the text in place.
+			 */
+			json_cursor_error(&c, err);
+			err->offset += (size_t)(notes_at - text);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The fast path (trace_skip_args): the record's fields read straight from
+ * the text with the tokenizer, the arguments checked but not made into
+ * values, notes parsed; faster than parsing the record into values and
+ * then picking fields, which `trace summary` needs to be ten times faster
+ * than Python. exact_record() first, this when the record differs.
+ * 0: a record; -1: a syntax error in *err; -2: no "fn".
+ */
+static int scan_record(trace_reader *r, char *text, size_t len, trace_record *rec, json_error *err)
+{
+	json_cursor c;
+
+	json_cursor_init(&c, text, len);
+	json_doc_reset(r->doc);
+	json_ws(&c);
+	c.p++;   /* the caller saw '{' */
+	json_ws(&c);
+	if (c.p < c.end && *c.p == '}') {
+		c.p++;
+		goto after;
+	}
+	for (;;) {
+		const char *k, *s;
+		uint32_t kl, sl;
+		int64_t iv;
+		bool is_int;
+		int field;
+		char ch;
+
+		if (c.p >= c.end) {
+			json_fail(&c, c.p, "unterminated object");
+			goto bad;
+		}
+		if (*c.p != '"') {
+			json_fail(&c, c.p, "expected a member name");
+			goto bad;
+		}
+		if (json_scan_string(&c, &k, &kl) < 0)
+			goto bad;
+		json_ws(&c);
+		if (c.p >= c.end || *c.p != ':') {
+			json_fail(&c, c.p, "expected ':'");
+			goto bad;
+		}
+		c.p++;
+		json_ws(&c);
+		if (c.p >= c.end) {
+			json_fail(&c, c.p, "unexpected end of text");
+			goto bad;
+		}
+		field = field_of(k, kl);
+		ch = *c.p;
+		if (ch == '"' && (field == F_TS || field == F_FN || field == F_RV || field == F_CRASH)) {
+			if (json_scan_string(&c, &s, &sl) < 0)
+				goto bad;
+			switch (field) {
+			case F_TS: rec->ts = s; rec->ts_len = sl; break;
+			case F_FN: rec->fn = s; rec->fn_len = sl; break;
+			case F_RV: rec->rv = s; rec->rv_len = sl; break;
+			default: rec->crash = s; rec->crash_len = sl; break;
+			}
+		} else if ((ch == '-' || (ch >= '0' && ch <= '9')) &&
+		           (field == F_PID || field == F_TID || field == F_SEQ || field == F_US)) {
+			if (json_scan_number(&c, &s, &sl, &iv, &is_int) < 0)
+				goto bad;
+			if (is_int) {
+				switch (field) {
+				case F_PID: rec->pid = iv; break;
+				case F_TID: rec->tid = iv; break;
+				case F_SEQ: rec->seq = iv; break;
+				default: rec->us = iv; break;
+				}
+			}
+		} else if (field == F_NOTES && ch == '[') {
+			if ((rec->notes = json_parse_value(r->doc, &c)) == NULL)
+				goto bad;
+		} else if (field == F_ARGS && ch == '{' && !r->skip_args) {
+			if ((rec->args = json_parse_value(r->doc, &c)) == NULL)
+				goto bad;
+		} else if (field == F_OUT && ch == '{' && !r->skip_args) {
+			if ((rec->out = json_parse_value(r->doc, &c)) == NULL)
+				goto bad;
+		} else if (json_skip_value(&c, MAX_DEPTH - 1) < 0) {
+			goto bad;
+		}
+		json_ws(&c);
+		if (c.p < c.end && *c.p == ',') {
+			c.p++;
+			json_ws(&c);
+			continue;
+		}
+		if (c.p < c.end && *c.p == '}') {
+			c.p++;
+			break;
+		}
+		json_fail(&c, c.p, c.p < c.end ? "expected ',' or '}'" : "unterminated object");
+		goto bad;
+	}
+after:
+	json_ws(&c);
+	if (c.p != c.end) {
+		json_fail(&c, c.p, *c.p ? "unexpected text after the value" : "NUL byte after the value");
+		goto bad;
+	}
+	return rec->fn ? 0 : REC_NO_FN;
+bad:
+	json_cursor_error(&c, err);
+	return REC_SYNTAX;
+}
+
+/*
+ * Parses one segment; 1 when it is a record, 0 when it was reported.
+ * how: why the segment ended, for the message (NULL: a newline).
+ */
+static int take_segment(trace_reader *r, char *p, size_t n, uint64_t line, const char *how, trace_record *rec)
+{
+	json_error e;
+	char msg[200];
+	int rc;
+
+	if (is_blank(p, n))
+		return 0;
+	if (r->skip_args && first_byte(p, n) == '{') {
+		clear_record(rec);
+		rc = exact_record(r, p, n, rec, &e);
+		if (rc < 0) {
+			rc = REC_SYNTAX;
+		} else if (rc > 0) {
+			clear_record(rec);
+			rc = scan_record(r, p, n, rec, &e);
+		}
+	} else {
+		const json_value *root = json_parse(r->doc, p, n, &e);
+		rc = root ? fill_record(root, rec) : REC_SYNTAX;
+	}
+	switch (rc) {
+	case 0:
+		rec->line = line;
+		return 1;
+	case REC_NOT_OBJECT:
+		warn(r, line, "not a trace record (not a JSON object), skipped");
+		return 0;
+	case REC_NO_FN:
+		warn(r, line, "not a trace record (no \"fn\"), skipped");
+		return 0;
+	}
+	if (how)
+		snprintf(msg, sizeof(msg), "truncated record (%s), skipped", how);
+	else
+		snprintf(msg, sizeof(msg), "malformed record: %s at column %zu, skipped", e.msg, e.offset + 1);
+	warn(r, line, msg);
+	return 0;
+}
+
+int trace_next(trace_reader *r, trace_record *rec)
+{
+	for (;;) {
+		char *p = r->buf + r->start;
+		size_t avail = r->fill - r->start;
+		char *nl;
+		size_t term;
+
+		if (r->skipping) {
+			char *z = memchr(p, '\n', avail);
+			if (z) {
+				r->start += (size_t)(z - p) + 1;
+				r->line++;
+				r->skipping = 0;
+				continue;
+			}
+			r->start = r->fill;
+		} else if (avail) {
+			if (!r->nul_ok || r->nul < r->start) {
+				char *z = memchr(p, '\0', avail);
+				r->nul = z ? (size_t)(z - r->buf) : r->fill;
+				r->nul_ok = 1;
+			}
+			nl = memchr(p, '\n', r->nul - r->start);
+			if (nl) {
+				uint64_t line = r->line++;
+				term = (size_t)(nl - r->buf);
+				r->start = term + 1;
+				if (take_segment(r, p, term - (size_t)(p - r->buf), line, NULL, rec))
+					return 1;
+				continue;
+			}
+			if (r->nul < r->fill) {
+				/* A record cut off by NUL padding, or padding between records. */
+				size_t z = r->nul;
+				int rc = take_segment(r, p, z - r->start, r->line,
+				                     "followed by NUL bytes", rec);
+				while (z < r->fill && r->buf[z] == '\0')
+					z++;
+				r->start = z;
+				if (rc)
+					return 1;
+				continue;
+			}
+			/* No terminator in the buffer: the record continues in the input. */
+		}
+
+		if (r->eof) {
+			if (r->start < r->fill) {
+				/* The last line lacks its newline: fine if it is whole, a record cut short if not. */
+				uint64_t line = r->line;
+				size_t n = r->fill - r->start;
+				r->start = r->fill;
+				if (take_segment(r, p, n, line, "the last line ends without a newline", rec))
+					return 1;
+			}
+			return 0;
+		}
+
+		if (r->start > 0) {
+			memmove(r->buf, r->buf + r->start, r->fill - r->start);
+			r->fill -= r->start;
+			r->nul -= r->nul >= r->start ? r->start : r->nul;
+			r->start = 0;
+		}
+		if (r->fill == r->cap) {
+			if (r->cap < MAX_LINE) {
+				size_t cap = r->cap * 2 > MAX_LINE ? MAX_LINE : r->cap * 2;
+				char *nb = realloc(r->buf, cap);
+				if (nb == NULL) {
+					snprintf(r->err, sizeof(r->err), "%s: out of memory", r->name);
+					return -1;
+				}
+				r->buf = nb;
+				r->cap = cap;
+			} else {
+				char msg[100];
+				snprintf(msg, sizeof(msg), "line longer than %u MiB, skipped", MAX_LINE >> 20);
+				warn(r, r->line, msg);
+				r->skipping = 1;
+				r->start = r->fill = 0;
+			}
+		}
+		if (fill_more(r) < 0)
+			return -1;
+	}
+}

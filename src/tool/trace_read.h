@@ -1,0 +1,94 @@
+/*
+ * Reading a p11shim trace (JSON Lines, plain or gzip, a file or stdin) one
+ * record at a time, in constant memory: one read buffer, one JSON arena,
+ * both reused for every record.
+ *
+ * Damage is expected and never fatal: a malformed line, a truncated last
+ * line or a record cut off by NUL padding is reported through the warning
+ * callback with its line number and skipped. NUL bytes between and after
+ * records (a preallocating writer pads the file with them) separate
+ * records silently and never count as lines.
+ */
+#ifndef P11SHIM_TOOL_TRACE_READ_H
+#define P11SHIM_TOOL_TRACE_READ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+
+typedef struct trace_reader trace_reader;
+
+/*
+ * One record. Strings point into the reader's buffer and are valid until
+ * the next trace_next(); they are not NUL-terminated. A missing or
+ * mistyped field reads as NULL / -1, so a record from a newer or older
+ * shim still reads.
+ */
+typedef struct {
+	uint64_t line;               /* 1-based line number in the (decompressed) text */
+	const json_value *root;      /* the whole record */
+	const json_value *args;      /* object, or NULL */
+	const json_value *out;       /* outputs when written apart ("out" object), or NULL */
+	const json_value *notes;     /* array, or NULL */
+	const char *ts;              /* "2026-11-27T20:45:40.123456Z", or NULL */
+	const char *fn;              /* "C_Login"; always set */
+	const char *rv;              /* "CKR_OK"; NULL when null or absent */
+	const char *crash;           /* "SIGSEGV" when the process died in the call, else NULL */
+	uint32_t ts_len, fn_len, rv_len, crash_len;
+	int64_t pid, tid, seq, us;   /* -1 when absent */
+} trace_record;
+
+/* Called for each damaged line; line is 0 for problems of the whole input. */
+typedef void (*trace_warn_fn)(void *data, const char *name, uint64_t line, const char *msg);
+
+/*
+ * Opens path ("-" for stdin), plain text or gzip, and reads the first block
+ * to refuse what is neither (a binary file). NULL on failure with a message
+ * naming the file in err. warn NULL: trace_warn_stderr with data NULL.
+ */
+trace_reader *trace_open(const char *path, trace_warn_fn warn, void *data, char *err, size_t errlen);
+
+/*
+ * Next record: 1 and *rec filled; 0 at the end; -1 when the input cannot be
+ * read on (a read or gzip data error, message in trace_error()).
+ */
+int trace_next(trace_reader *r, trace_record *rec);
+
+/*
+ * skip non-zero: records come without args and out (NULL), which makes
+ * reading about a third faster; for readers that need only the other
+ * fields (`trace summary`). root is NULL then too. The skipped values are
+ * still checked as strictly as when parsed, so the same records are taken
+ * and the same lines reported either way.
+ */
+void trace_skip_args(trace_reader *r, int skip);
+
+const char *trace_error(const trace_reader *r);
+/* Lines reported through the warning callback so far. */
+uint64_t trace_damaged(const trace_reader *r);
+/* The name used in messages: the path, or "<stdin>". */
+const char *trace_name(const trace_reader *r);
+void trace_close(trace_reader *r);
+
+/*
+ * The default warning callback: "p11shim: NAME:LINE: MSG" on stderr, at
+ * most 20 lines, then one line saying that more were suppressed; so a file
+ * that is not a trace does not flood the terminal. data is unused.
+ */
+void trace_warn_stderr(void *data, const char *name, uint64_t line, const char *msg);
+
+/*
+ * An argument by its PKCS#11 name, input or output: outputs are in args
+ * after the inputs, or in an "out" object of their own (both forms occur).
+ * NULL when absent or when the record was read without its arguments.
+ */
+const json_value *trace_arg(const trace_record *rec, const char *key);
+
+/* Compares two strings of the given lengths like strcmp. */
+int trace_strcmp(const char *a, size_t alen, const char *b, size_t blen);
+
+/* true when s[0..len) equals the C string lit. */
+int trace_streq(const char *s, size_t len, const char *lit);
+
+#endif /* P11SHIM_TOOL_TRACE_READ_H */
