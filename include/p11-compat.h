@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Module loading. Errors are written to err as one readable phrase. */
 void *compat_dlopen(const char *path, char *err, size_t errlen);
@@ -22,6 +23,21 @@ void compat_dlclose(void *handle);
  * 32-bit i386, the shim is 64-bit x86-64", "not a shared library").
  */
 int compat_check_module_file(const char *path, char *err, size_t errlen);
+
+/*
+ * An executable's header, ELF or PE (a Windows file): its format, word
+ * size and machine, for the module check above and for `p11shim doctor`
+ * (the JRE's java). Returns 0; -1 with err when the file cannot be opened
+ * ("not found"); -2 when it has neither header. bits is 0 and machine
+ * "unknown machine" where the header does not tell.
+ */
+typedef struct {
+	char format[4];     /* "ELF" or "PE" */
+	unsigned bits;      /* 32 or 64 */
+	char machine[24];   /* "x86-64", "i386", "aarch64", ... */
+	unsigned elf_machine; /* ELF e_machine, 0 for PE */
+} compat_exe;
+int compat_exe_header(const char *path, compat_exe *out, char *err, size_t errlen);
 
 /* A short description of this build: "64-bit x86-64". */
 const char *compat_self_arch(void);
@@ -39,6 +55,14 @@ unsigned long compat_tid(void);
 /* Wall clock in microseconds since the epoch; monotonic in nanoseconds. */
 int64_t compat_wall_us(void);
 int64_t compat_mono_ns(void);
+/*
+ * A monotonic clock in nanoseconds for the trace's durations, cheaper than
+ * compat_mono_ns where it can be (the TSC on x86, when the kernel's own
+ * clock is the TSC); the same clock otherwise. Agrees with compat_mono_ns.
+ */
+int64_t compat_fast_ns(void);
+/* A broken-down UTC time as seconds since the epoch (timegm; Windows _mkgmtime). */
+time_t compat_timegm(struct tm *tm);
 
 /*
  * Fork detection without a system call per PKCS#11 call: a page that the
@@ -55,5 +79,89 @@ const char *compat_system_conf_path(void);
 bool compat_user_conf_path(char *buf, size_t len);
 /* The default trace folder: $XDG_STATE_HOME/p11shim or ~/.local/state/p11shim. */
 bool compat_state_dir(char *buf, size_t len);
+
+/*
+ * The file version of a module from its version resource ("5.7.2"; a
+ * fourth part only when it is not 0): issue 4 reads the middleware version
+ * from there first. Windows only; elsewhere false.
+ */
+bool compat_module_file_version(const char *path, char *buf, size_t len);
+
+/*
+ * Process-wide locks in static storage, usable before anything is set up
+ * (C_Initialize racing C_Initialize): one per purpose.
+ */
+typedef enum {
+	COMPAT_GLOBAL_INIT,     /* C_Initialize / C_Finalize */
+	COMPAT_GLOBAL_NUMRANGE, /* the number-range allocator's threads */
+	COMPAT_GLOBAL_COUNT
+} compat_global;
+void compat_global_lock(compat_global id);
+/* false when the lock was not free within timeout_ms. */
+bool compat_global_timedlock(compat_global id, unsigned timeout_ms);
+void compat_global_unlock(compat_global id);
+
+/*
+ * A lock file shared by processes (POSIX: an fcntl write lock; Windows:
+ * LockFileEx), released when closed and when the process dies, however it
+ * dies. open() creates the file (0600) and does not lock.
+ */
+typedef struct compat_lockfile compat_lockfile;
+compat_lockfile *compat_lockfile_open(const char *path, char *err, size_t errlen);
+/* 0: locked; 1: another process holds it; -1: err says why (a phrase). */
+int compat_lockfile_try(compat_lockfile *l, char *err, size_t errlen);
+/* The pid of the process holding it, 0 when the system does not say. */
+unsigned long compat_lockfile_holder(compat_lockfile *l);
+void compat_lockfile_close(compat_lockfile *l);
+
+/*
+ * Files written in place of others: open() flags for a private file
+ * (binary; not inherited by child processes, no controlling terminal),
+ * flushing to the disk, replacing a file atomically by another of the
+ * same folder, and flushing the folder entry (a no-op where the system
+ * does it with the replace). -1 with errno on failure.
+ */
+#ifdef _WIN32
+#define COMPAT_O_PRIVATE (O_BINARY | O_NOINHERIT)
+#else
+#define COMPAT_O_PRIVATE (O_CLOEXEC | O_NOCTTY)
+#endif
+int compat_fsync(int fd);
+int compat_replace_file(const char *from, const char *to);
+int compat_sync_dir(const char *path);
+
+void compat_sleep_us(unsigned long us);
+
+/* mkdir -p; new folders private to the user (POSIX 0700; Windows: inherited). */
+void compat_mkdirs(const char *dir);
+
+/* Bytes this user may still write on the file system of path (an existing
+ * folder); false with errno set when the system does not say. */
+bool compat_free_bytes(const char *path, unsigned long long *avail);
+
+/*
+ * Crash visibility (DESIGN.md, Trace: a call that crashes inside the
+ * middleware is still visible). While installed (install/uninstall pairs
+ * are counted), a fatal fault of this process calls on_fault on the
+ * faulting thread with its name ("SIGSEGV", "EXCEPTION_ACCESS_VIOLATION")
+ * and, for a fault on a mapped file (SIGBUS; Windows EXCEPTION_IN_PAGE_ERROR),
+ * the address (else NULL). on_fault returns true
+ * when it repaired the fault (execution resumes), else the fault takes its
+ * course: POSIX hands the signal to the handler that was there before (a
+ * JVM's), or, calling on_death first, repeats it under the default action;
+ * Windows (no signals: a vectored exception handler) lets the exception go
+ * on to the handlers after it. Both run inside the fault: async-signal-safe
+ * work only.
+ */
+typedef bool (*compat_fault_fn)(const char *what, void *addr);
+void compat_crash_install(compat_fault_fn on_fault, void (*on_death)(void));
+void compat_crash_uninstall(void);
+
+#ifdef _WIN32
+#include <wchar.h>
+/* Windows: a path as UTF-16 (from UTF-8, else the ANSI code page) with '\\'
+ * separators, for the W functions; free() it. NULL when it cannot be converted. */
+wchar_t *compat_wide_path(const char *path);
+#endif
 
 #endif /* P11_COMPAT_H */

@@ -75,9 +75,38 @@ p11_layer *p11_serial_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
  */
 p11_cred p11_login_cred(p11_shim_ctx *ctx, p11_layer *caller, CK_SESSION_HANDLE h, CK_SLOT_ID *slot);
 
+/*
+ * Whether the backend is Nexus Personal ([backend] Middleware; auto: the
+ * library file is personal.dll or CK_INFO names Nexus or Personal), and
+ * its version with where that came from ("" when unknown). info may be
+ * NULL. The middleware layer's rule, shared with `p11shim doctor`.
+ */
+bool p11_middleware_identify(const p11_config *cfg, const char *library, const CK_INFO *info,
+                             char *version, size_t vlen, char *source, size_t slen);
+
+/* Compares dotted versions numerically ("5.7.10" > "5.7.2"): <0, 0, >0. */
+int p11_version_cmp(const char *a, const char *b);
+
+/*
+ * The SkipReader patterns as the readers layer compiles them ([readers]
+ * SkipReader, then Personal.cfg's with ReadPersonalSkipReader), for
+ * `p11shim doctor`. NULL with err set when a pattern or Personal.cfg is
+ * bad (the message the layer would fail C_Initialize with).
+ */
+typedef struct p11_skip p11_skip;
+p11_skip *p11_skip_new(const p11_config *cfg, char *err, size_t errlen);
+size_t p11_skip_count(const p11_skip *s);
+/* Pattern i and where it was set ("FILE:LINE" or "default"); NULL past the end. */
+const char *p11_skip_pattern(const p11_skip *s, size_t i, const char **origin);
+/* The first pattern that fully matches the reader name desc[0..n) (blank padding trimmed), or -1. Not thread-safe. */
+int p11_skip_match(p11_skip *s, const char *desc, size_t n);
+void p11_skip_free(p11_skip *s);
+
 void p11_layer_free(p11_layer *layer);
 
 /* The backend's function list, after its C_Initialize (for layers that query it). */
 CK_FUNCTION_LIST *p11_backend_functions(p11_layer *backend);
+/* The path of the module the backend layer loads (the key that won on this platform). */
+const char *p11_backend_path(const p11_layer *backend);
 
 #endif /* P11_SHIM_H */

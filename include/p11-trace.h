@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "p11-pkcs11.h"
 
@@ -36,8 +37,27 @@ typedef struct {
 
 void p11_tb_init(p11_tb *tb, char *storage, size_t cap, p11_format format, p11_data data);
 void p11_tb_free(p11_tb *tb);
-void p11_tb_raw(p11_tb *tb, const char *s, size_t n);
-void p11_tb_rawz(p11_tb *tb, const char *s);
+void p11_tb_raw_grow(p11_tb *tb, const char *s, size_t n);
+
+/*
+ * Appends bytes. Inline: every record is some thirty of these, mostly
+ * string literals whose length and copy the compiler then knows (issue 8).
+ */
+static inline void p11_tb_raw(p11_tb *tb, const char *s, size_t n)
+{
+	if (__builtin_expect(tb->cap - tb->len > n, 1)) {
+		memcpy(tb->p + tb->len, s, n);
+		tb->len += n;
+	} else {
+		p11_tb_raw_grow(tb, s, n);
+	}
+}
+
+static inline void p11_tb_rawz(p11_tb *tb, const char *s)
+{
+	p11_tb_raw(tb, s, strlen(s));
+}
+
 void p11_tb_key(p11_tb *tb, const char *key);
 void p11_tb_open(p11_tb *tb, char c);  /* '{' or '[' */
 void p11_tb_close(p11_tb *tb, char c); /* '}' or ']' */

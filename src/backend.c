@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "p11-compat.h"
+#include "p11-security.h"
 
 typedef struct {
 	char path[4096];
@@ -48,12 +49,17 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	backend *b = self->data;
 	CK_C_GetFunctionList get_list;
 	CK_FUNCTION_LIST_PTR list = NULL;
-	char why[512];
+	char why[512], trust[1024];
 	CK_RV rv;
 
 	if (b->path[0] == '\0') {
 		p11_message("backend: no PKCS#11 module configured; set [backend] %s in the "
 		            "configuration file, or P11SHIM_LIBRARY", b->key);
+		return CKR_GENERAL_ERROR;
+	}
+	/* Code another user can change is that user's code (issue 7). */
+	if (p11_file_trusted(b->path, "backend library", trust, sizeof(trust)) == P11_TRUST_REFUSED) {
+		p11_message("backend: %s (set by %s)", trust, b->source);
 		return CKR_GENERAL_ERROR;
 	}
 	if (compat_check_module_file(b->path, why, sizeof(why)) != 0) {
@@ -145,6 +151,13 @@ static void backend_destroy(p11_layer *self)
 	 * init; the module stays loaded rather than pulling code from under
 	 * a client that may still hold pointers into it. */
 	free(b);
+}
+
+const char *p11_backend_path(const p11_layer *self)
+{
+	const backend *b = self->data;
+
+	return b->path;
 }
 
 CK_FUNCTION_LIST *p11_backend_functions(p11_layer *self)

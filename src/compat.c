@@ -1,6 +1,6 @@
 /*
- * Platform layer (POSIX here; the Windows variants arrive with the win32
- * build and implement the same header).
+ * Platform layer, POSIX (include/p11-compat.h); src/compat_win32.c is the
+ * Windows one.
  */
 #include "config.h"
 
@@ -11,14 +11,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
 
 void *compat_dlopen(const char *path, char *err, size_t errlen)
 {
@@ -80,34 +86,89 @@ const char *compat_self_arch(void)
 	return buf;
 }
 
-int compat_check_module_file(const char *path, char *err, size_t errlen)
+static const char *pe_machine_name(unsigned machine)
 {
-	unsigned char h[20];
-	unsigned bits, machine;
+	switch (machine) {
+	case 0x14c: return "i386";
+	case 0x8664: return "x86-64";
+	case 0x1c0:
+	case 0x1c4: return "arm";
+	case 0xaa64: return "aarch64";
+	default: return "unknown machine";
+	}
+}
+
+int compat_exe_header(const char *path, compat_exe *out, char *err, size_t errlen)
+{
+	unsigned char h[64], pe[26];
+	unsigned machine;
+	uint32_t off;
 	ssize_t n;
 	int fd;
 
+	memset(out, 0, sizeof(*out));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s", errno == ENOENT ? "not found" : strerror(errno));
 		return -1;
 	}
 	n = read(fd, h, sizeof(h));
+	if (n >= 20 && memcmp(h, ELFMAG, SELFMAG) == 0) {
+		close(fd);
+		snprintf(out->format, sizeof(out->format), "ELF");
+		out->bits = h[EI_CLASS] == ELFCLASS64 ? 64 : h[EI_CLASS] == ELFCLASS32 ? 32 : 0;
+		/* e_machine is at offset 18, in the file's byte order. */
+		machine = h[EI_DATA] == ELFDATA2MSB ? (unsigned)(h[18] << 8 | h[19]) :
+		                                      (unsigned)(h[19] << 8 | h[18]);
+		snprintf(out->machine, sizeof(out->machine), "%s", elf_machine_name(machine));
+		out->elf_machine = machine;
+		return 0;
+	}
+	if (n == (ssize_t)sizeof(h) && h[0] == 'M' && h[1] == 'Z') {
+		/* e_lfanew, then "PE\0\0", the COFF header (Machine first) and the
+		 * optional header, whose magic tells PE32 (0x10b) from PE32+ (0x20b). */
+		off = (uint32_t)h[0x3c] | (uint32_t)h[0x3d] << 8 | (uint32_t)h[0x3e] << 16 |
+		      (uint32_t)h[0x3f] << 24;
+		snprintf(out->format, sizeof(out->format), "PE");
+		snprintf(out->machine, sizeof(out->machine), "unknown machine");
+		if (lseek(fd, (off_t)off, SEEK_SET) == (off_t)off && read(fd, pe, sizeof(pe)) == sizeof(pe) &&
+		    memcmp(pe, "PE\0\0", 4) == 0) {
+			unsigned magic = (unsigned)(pe[24] | pe[25] << 8);
+			machine = (unsigned)(pe[4] | pe[5] << 8);
+			out->bits = magic == 0x20b ? 64 : magic == 0x10b ? 32 : 0;
+			snprintf(out->machine, sizeof(out->machine), "%s", pe_machine_name(machine));
+		}
+		close(fd);
+		return 0;
+	}
 	close(fd);
-	if (n < (ssize_t)sizeof(h) || memcmp(h, ELFMAG, SELFMAG) != 0) {
-		if (n >= 2 && h[0] == 'M' && h[1] == 'Z')
-			snprintf(err, errlen, "wrong architecture: a Windows PE file, the shim is %s ELF",
-			         compat_self_arch());
-		else
-			snprintf(err, errlen, "not a shared library (no ELF header)");
+	if (n >= 2 && h[0] == 'M' && h[1] == 'Z') {
+		snprintf(out->format, sizeof(out->format), "PE");
+		snprintf(out->machine, sizeof(out->machine), "unknown machine");
+		return 0;
+	}
+	snprintf(err, errlen, "no ELF or PE header");
+	return -2;
+}
+
+int compat_check_module_file(const char *path, char *err, size_t errlen)
+{
+	compat_exe x;
+	int rc;
+
+	rc = compat_exe_header(path, &x, err, errlen);
+	if (rc == -2)
+		snprintf(err, errlen, "not a shared library (no ELF header)");
+	if (rc != 0)
+		return -1;
+	if (strcmp(x.format, "ELF") != 0) {
+		snprintf(err, errlen, "wrong architecture: a Windows PE file, the shim is %s ELF",
+		         compat_self_arch());
 		return -1;
 	}
-	bits = h[EI_CLASS] == ELFCLASS64 ? 64 : h[EI_CLASS] == ELFCLASS32 ? 32 : 0;
-	/* e_machine is at offset 18, in the file's byte order. */
-	machine = h[EI_DATA] == ELFDATA2MSB ? (unsigned)(h[18] << 8 | h[19]) : (unsigned)(h[19] << 8 | h[18]);
-	if ((int)bits != SELF_BITS || (SELF_MACHINE != EM_NONE && machine != SELF_MACHINE)) {
+	if ((int)x.bits != SELF_BITS || (SELF_MACHINE != EM_NONE && x.elf_machine != SELF_MACHINE)) {
 		snprintf(err, errlen, "wrong architecture: ELF %u-bit %s, the shim is %s",
-		         bits, elf_machine_name(machine), compat_self_arch());
+		         x.bits, x.machine, compat_self_arch());
 		return -1;
 	}
 	return 0;
@@ -144,8 +205,21 @@ void compat_mutex_unlock(compat_mutex *m)
 	pthread_mutex_unlock(&m->m);
 }
 
+time_t compat_timegm(struct tm *tm)
+{
+	return timegm(tm);
+}
+
+static volatile unsigned char *guard_page;
+static unsigned long guard_pid;
+
 unsigned long compat_pid(void)
 {
+	/* getpid is a system call (glibc stopped caching it: about 150 ns in
+	 * a VM); the fork guard tells whether the pid of C_Initialize is
+	 * still ours: a forked child's guard page is wiped. */
+	if (guard_page != NULL && guard_page[0] != 0)
+		return guard_pid;
 	return (unsigned long)getpid();
 }
 
@@ -182,14 +256,84 @@ int64_t compat_mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static volatile unsigned char *guard_page;
-static unsigned long guard_pid;
+/*
+ * The trace reads a clock twice per call; through the vDSO that costs 25-55
+ * ns each in a VM, the TSC itself 10-15 (issue 8). The TSC is used only when
+ * the kernel chose it as its clocksource (so it checked that it is
+ * invariant and the same on every CPU), and only once calibrated against
+ * CLOCK_MONOTONIC over 50 ms; until then, and elsewhere, CLOCK_MONOTONIC.
+ * Anchored at CLOCK_MONOTONIC, so both agree to a few ns per second.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+static struct {
+	atomic_int state; /* 0 unknown, 1 TSC usable: calibrating, 2 calibrated, -1 no TSC */
+	uint64_t tsc0;
+	int64_t mono0;
+	_Atomic double ns_per_tick;
+	pthread_mutex_t lock;
+} tsc = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool kernel_clock_is_tsc(void)
+{
+	char buf[32] = "";
+	ssize_t n;
+	int fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+	              O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n >= 3 && strncmp(buf, "tsc", 3) == 0 && (buf[3] == '\n' || buf[3] == '\0');
+}
+
+int64_t compat_fast_ns(void)
+{
+	int state = atomic_load_explicit(&tsc.state, memory_order_acquire);
+	uint64_t now;
+	int64_t mono;
+
+	if (state == 2)
+		return tsc.mono0 + (int64_t)((double)(__rdtsc() - tsc.tsc0) *
+		                             atomic_load_explicit(&tsc.ns_per_tick, memory_order_relaxed));
+	if (state < 0)
+		return compat_mono_ns();
+	mono = compat_mono_ns();
+	/* Calibrating: the lock only for the first call, and once 50 ms are over. */
+	if (state == 1 && mono - tsc.mono0 < 50000000)
+		return mono;
+	pthread_mutex_lock(&tsc.lock);
+	state = atomic_load(&tsc.state);
+	mono = compat_mono_ns();
+	now = __rdtsc();
+	if (state == 0) {
+		if (kernel_clock_is_tsc()) {
+			tsc.tsc0 = now;
+			tsc.mono0 = mono;
+			state = 1;
+		} else {
+			state = -1;
+		}
+	} else if (state == 1 && mono - tsc.mono0 >= 50000000 && now > tsc.tsc0) {
+		atomic_store(&tsc.ns_per_tick, (double)(mono - tsc.mono0) / (double)(now - tsc.tsc0));
+		state = 2;
+	}
+	atomic_store_explicit(&tsc.state, state, memory_order_release);
+	pthread_mutex_unlock(&tsc.lock);
+	return mono;
+}
+#else
+int64_t compat_fast_ns(void)
+{
+	return compat_mono_ns();
+}
+#endif
 
 void compat_fork_guard_arm(void)
 {
 	long pagesz = sysconf(_SC_PAGESIZE);
 
-	guard_pid = compat_pid();
+	guard_pid = (unsigned long)getpid();
 	if (guard_page == NULL) {
 		void *p = mmap(NULL, (size_t)pagesz, PROT_READ | PROT_WRITE,
 		               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -220,7 +364,7 @@ bool compat_fork_guard_same_process(void)
 {
 	if (guard_page != NULL)
 		return guard_page[0] != 0;
-	return guard_pid == compat_pid();
+	return guard_pid == (unsigned long)getpid();
 }
 
 const char *compat_system_conf_path(void)
@@ -253,4 +397,269 @@ bool compat_user_conf_path(char *buf, size_t len)
 bool compat_state_dir(char *buf, size_t len)
 {
 	return home_path(buf, len, "XDG_STATE_HOME", ".local/state", "p11shim");
+}
+
+bool compat_module_file_version(const char *path, char *buf, size_t len)
+{
+	/* ELF has no version resource: the version comes from CK_INFO. */
+	(void)path;
+	if (len > 0)
+		buf[0] = '\0';
+	return false;
+}
+
+static pthread_mutex_t global_locks[COMPAT_GLOBAL_COUNT] = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+};
+
+void compat_global_lock(compat_global id)
+{
+	pthread_mutex_lock(&global_locks[id]);
+}
+
+bool compat_global_timedlock(compat_global id, unsigned timeout_ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	return pthread_mutex_timedlock(&global_locks[id], &until) == 0;
+}
+
+void compat_global_unlock(compat_global id)
+{
+	pthread_mutex_unlock(&global_locks[id]);
+}
+
+/*
+ * fcntl locks: the kernel drops them when the process dies, so a lock held
+ * by a dead process cannot exist; F_GETLK names the holder. They belong to
+ * the process (threads serialise with a global lock first), and closing any
+ * descriptor of the file drops them: the lock file is used for nothing else.
+ */
+struct compat_lockfile {
+	int fd;
+};
+
+compat_lockfile *compat_lockfile_open(const char *path, char *err, size_t errlen)
+{
+	compat_lockfile *l = calloc(1, sizeof(*l));
+
+	if (l == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	l->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (l->fd < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+int compat_lockfile_try(compat_lockfile *l, char *err, size_t errlen)
+{
+	struct flock fl;
+
+	for (;;) {
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fcntl(l->fd, F_SETLK, &fl) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EACCES || errno == EAGAIN)
+			return 1;
+		snprintf(err, errlen, "%s%s", strerror(errno), errno == ENOLCK ?
+		         "; put the file on a local file system (or one with working fcntl locks)" : "");
+		return -1;
+	}
+}
+
+unsigned long compat_lockfile_holder(compat_lockfile *l)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(l->fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid > 0)
+		return (unsigned long)fl.l_pid;
+	return 0;
+}
+
+void compat_lockfile_close(compat_lockfile *l)
+{
+	if (l == NULL)
+		return;
+	close(l->fd); /* releases the lock */
+	free(l);
+}
+
+int compat_fsync(int fd)
+{
+	return fsync(fd);
+}
+
+int compat_replace_file(const char *from, const char *to)
+{
+	return rename(from, to);
+}
+
+int compat_sync_dir(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if (slash == path)
+		strcpy(dir, "/");
+	else if ((size_t)(slash - path) < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	/* Some file systems cannot sync a folder (EINVAL): nothing more to do there. */
+	if (rc < 0 && errno == EINVAL)
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
+void compat_sleep_us(unsigned long us)
+{
+	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+void compat_mkdirs(const char *dir)
+{
+	char buf[4096];
+	char *p;
+
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(buf, 0700);
+		*p = '/';
+	}
+	mkdir(buf, 0700);
+}
+
+bool compat_free_bytes(const char *path, unsigned long long *avail)
+{
+	struct statvfs vfs;
+
+	if (statvfs(path, &vfs) != 0)
+		return false;
+	*avail = (unsigned long long)vfs.f_bavail * (unsigned long long)vfs.f_frsize;
+	return true;
+}
+
+/* ---- crash visibility: fatal signals ---- */
+
+static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+#define N_FATAL (sizeof(fatal_signals) / sizeof(fatal_signals[0]))
+static struct sigaction saved_actions[N_FATAL];
+static atomic_int crash_installs; /* installs alive; the handler stays while > 0 */
+static compat_fault_fn crash_on_fault;
+static void (*crash_on_death)(void);
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGSEGV: return "SIGSEGV";
+	case SIGBUS: return "SIGBUS";
+	case SIGILL: return "SIGILL";
+	case SIGFPE: return "SIGFPE";
+	case SIGABRT: return "SIGABRT";
+	default: return "signal";
+	}
+}
+
+/*
+ * Only async-signal-safe work: on_fault (which writes the in-flight trace
+ * records of this thread), then hand the signal to whoever had it before (a
+ * JVM uses SIGSEGV for its own purposes, so a signal outside a backend call
+ * goes straight on).
+ */
+static void crash_handler(int sig, siginfo_t *info, void *uctx)
+{
+	struct sigaction *old = NULL;
+	void *addr = NULL;
+	size_t i;
+
+	for (i = 0; i < N_FATAL; i++)
+		if (fatal_signals[i] == sig)
+			old = &saved_actions[i];
+	/* si_code > 0: raised by the kernel for this address, not by kill(). */
+	if (sig == SIGBUS && info != NULL && info->si_code > 0)
+		addr = info->si_addr;
+	if (crash_on_fault != NULL && crash_on_fault(signal_name(sig), addr))
+		return;
+	if (old == NULL)
+		return;
+	if (old->sa_flags & SA_SIGINFO) {
+		old->sa_sigaction(sig, info, uctx);
+	} else if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
+		if (crash_on_death != NULL)
+			crash_on_death();
+		/* Restore and return: the fault repeats under the default action
+		 * (abort() re-raises by itself). */
+		sigaction(sig, old, NULL);
+		if (sig == SIGABRT || info == NULL || info->si_code <= 0)
+			raise(sig);
+	} else {
+		old->sa_handler(sig);
+	}
+}
+
+void compat_crash_install(compat_fault_fn on_fault, void (*on_death)(void))
+{
+	struct sigaction sa;
+	size_t i;
+
+	if (atomic_fetch_add(&crash_installs, 1) != 0)
+		return;
+	crash_on_fault = on_fault;
+	crash_on_death = on_death;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = crash_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < N_FATAL; i++)
+		sigaction(fatal_signals[i], &sa, &saved_actions[i]);
+}
+
+void compat_crash_uninstall(void)
+{
+	struct sigaction cur;
+	size_t i;
+
+	if (atomic_fetch_sub(&crash_installs, 1) != 1)
+		return;
+	for (i = 0; i < N_FATAL; i++) {
+		/* Only where ours is still in place: someone may have chained over us. */
+		if (sigaction(fatal_signals[i], NULL, &cur) == 0 &&
+		    (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == crash_handler)
+			sigaction(fatal_signals[i], &saved_actions[i], NULL);
+	}
 }

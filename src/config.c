@@ -26,6 +26,7 @@
 
 #include "p11-compat.h"
 #include "p11-ini.h"
+#include "p11-security.h"
 
 typedef struct {
 	char *value;
@@ -327,6 +328,10 @@ static bool parse_file(p11_config *cfg, const char *path, p11_origin origin, boo
 		return false;
 	}
 	ctx.fname = cfg->files[fi];
+	/* A file another user can change is that user's policy: refused (issue 7). */
+	if (p11_file_trusted(path, "configuration file", err, errlen) == P11_TRUST_REFUSED)
+		return false;
+	err[0] = '\0';
 	switch (p11_ini_parse(path, parse_line, &ctx, err, errlen)) {
 	case P11_INI_OK:
 		return true;

@@ -11,7 +11,6 @@
 
 #include "p11-shim.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +48,8 @@ static const p11_layer_ctor stack_order[] = {
 };
 
 /* C_Initialize and C_Finalize must not race each other (PKCS#11 5.4 leaves
- * it to the application, but a second thread calling C_Initialize is common). */
-static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+ * it to the application, but a second thread calling C_Initialize is common):
+ * they hold COMPAT_GLOBAL_INIT. */
 
 static inline int ready(void)
 {
@@ -113,7 +112,7 @@ P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 	bool after_fork = false;
 	CK_RV rv;
 
-	pthread_mutex_lock(&init_lock);
+	compat_global_lock(COMPAT_GLOBAL_INIT);
 	if (atomic_load(&shim.ready)) {
 		if (compat_fork_guard_same_process()) {
 			rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
@@ -138,7 +137,7 @@ P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 	compat_fork_guard_arm();
 	atomic_store_explicit(&shim.ready, 1, memory_order_release);
 out:
-	pthread_mutex_unlock(&init_lock);
+	compat_global_unlock(COMPAT_GLOBAL_INIT);
 	return rv;
 }
 
@@ -146,7 +145,7 @@ P11SHIM_EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved)
 {
 	CK_RV rv;
 
-	pthread_mutex_lock(&init_lock);
+	compat_global_lock(COMPAT_GLOBAL_INIT);
 	if (!ready()) {
 		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
 		goto out;
@@ -158,7 +157,7 @@ P11SHIM_EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved)
 	compat_fork_guard_disarm();
 	teardown();
 out:
-	pthread_mutex_unlock(&init_lock);
+	compat_global_unlock(COMPAT_GLOBAL_INIT);
 	return rv;
 }
 

@@ -224,8 +224,8 @@ static CK_RV login_C_CloseAllSessions(p11_layer *self, CK_SLOT_ID slot)
 	return rv;
 }
 
-/* "5.7.10" >= "5.7.2": numeric, component by component. */
-static int version_cmp(const char *a, const char *b)
+/* "5.7.10" >= "5.7.2": numeric, component by component (include/p11-shim.h). */
+int p11_version_cmp(const char *a, const char *b)
 {
 	while (*a != '\0' || *b != '\0') {
 		unsigned long x = strtoul(a, (char **)&a, 10), y = strtoul(b, (char **)&b, 10);
@@ -306,7 +306,7 @@ static CK_RV login_C_SetPIN(p11_layer *self, CK_SESSION_HANDLE h, CK_UTF8CHAR_PT
 	memcpy(model, ti.model, n);
 	model[n] = '\0';
 	models = p11_config_raw(ctx->cfg, P11_KEY_PUK_CHANGE_MODELS, NULL, NULL, NULL);
-	if (ctx->version[0] == '\0' || version_cmp(ctx->version, "5.7.2") < 0) {
+	if (ctx->version[0] == '\0' || p11_version_cmp(ctx->version, "5.7.2") < 0) {
 		p11_message("puk: PUK change refused before the card is touched: Personal %s (from %s) "
 		            "cannot change the PUK; it needs 5.7.2 or later and a token model of "
 		            "[puk] PukChangeModels (%s); token model '%s'",

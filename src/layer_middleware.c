@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "p11-compat.h"
 #include "p11-personal.h"
 
 typedef struct {
@@ -32,9 +33,13 @@ typedef struct {
 static bool names_personal(const unsigned char *field, size_t n)
 {
 	char buf[64];
+	size_t i;
 
+	/* Lower case, then strstr: strcasestr is a GNU extension (not on Windows). */
 	snprintf(buf, sizeof(buf), "%.*s", (int)n, (const char *)field);
-	return strcasestr(buf, "nexus") != NULL || strcasestr(buf, "personal") != NULL;
+	for (i = 0; buf[i] != '\0'; i++)
+		buf[i] = (char)tolower((unsigned char)buf[i]);
+	return strstr(buf, "nexus") != NULL || strstr(buf, "personal") != NULL;
 }
 
 static bool is_personal_file(const char *path)
@@ -75,26 +80,49 @@ static bool last_version(const unsigned char *field, size_t n, char *out, size_t
 	return true;
 }
 
-static void learn_version(p11_shim_ctx *ctx, const CK_INFO *info)
+static void learn_version(const p11_config *cfg, const char *library, const CK_INFO *info,
+                          char *version, size_t vlen, char *source, size_t slen)
 {
-	const char *v = p11_config_raw(ctx->cfg, P11_KEY_MIDDLEWARE_VERSION, NULL, NULL, NULL);
+	const char *v = p11_config_raw(cfg, P11_KEY_MIDDLEWARE_VERSION, NULL, NULL, NULL);
 
 	if (v[0] != '\0') {
-		snprintf(ctx->version, sizeof(ctx->version), "%s", v);
-		snprintf(ctx->version_source, sizeof(ctx->version_source), "[backend] MiddlewareVersion");
+		snprintf(version, vlen, "%s", v);
+		snprintf(source, slen, "[backend] MiddlewareVersion");
 		return;
 	}
-	/* (Windows: the DLL's file version resource comes first; see compat.) */
+	/* Windows: the DLL's file version resource comes first (issue 4). */
+	if (library != NULL && library[0] != '\0' &&
+	    compat_module_file_version(library, version, vlen)) {
+		snprintf(source, slen, "the DLL's file version resource");
+		return;
+	}
 	if (info != NULL && last_version(info->libraryDescription, sizeof(info->libraryDescription),
-	                                 ctx->version, sizeof(ctx->version))) {
-		snprintf(ctx->version_source, sizeof(ctx->version_source), "CK_INFO.libraryDescription");
+	                                 version, vlen)) {
+		snprintf(source, slen, "CK_INFO.libraryDescription");
 		return;
 	}
 	if (info != NULL) {
-		snprintf(ctx->version, sizeof(ctx->version), "%u.%u", info->libraryVersion.major,
-		         info->libraryVersion.minor);
-		snprintf(ctx->version_source, sizeof(ctx->version_source), "CK_INFO.libraryVersion");
+		snprintf(version, vlen, "%u.%u", info->libraryVersion.major, info->libraryVersion.minor);
+		snprintf(source, slen, "CK_INFO.libraryVersion");
 	}
+}
+
+bool p11_middleware_identify(const p11_config *cfg, const char *library, const CK_INFO *info,
+                             char *version, size_t vlen, char *source, size_t slen)
+{
+	const char *mode = p11_config_raw(cfg, P11_KEY_MIDDLEWARE, NULL, NULL, NULL);
+	bool personal = false;
+
+	version[0] = source[0] = '\0';
+	if (strcasecmp(mode, "personal") == 0)
+		personal = true;
+	else if (strcasecmp(mode, "auto") == 0)
+		personal = is_personal_file(library) ||
+		           (info != NULL && (names_personal(info->manufacturerID, sizeof(info->manufacturerID)) ||
+		                             names_personal(info->libraryDescription,
+		                                            sizeof(info->libraryDescription))));
+	learn_version(cfg, library, info, version, vlen, source, slen);
+	return personal;
 }
 
 /* One finding: refused, warned or ignored per Enforce. Returns true to refuse. */
@@ -116,7 +144,7 @@ static CK_RV middleware_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 {
 	middleware *m = self->data;
 	p11_shim_ctx *ctx = m->ctx;
-	const char *mode, *enforce, *lib;
+	const char *enforce, *lib;
 	char text[1400], err[1024];
 	p11_personal_cfg pc;
 	p11_pin_cert cert;
@@ -128,16 +156,11 @@ static CK_RV middleware_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	if (rv != CKR_OK)
 		return rv;
 	have_info = P11_NEXT(self, GetInfo, &info) == CKR_OK;
-	mode = p11_config_raw(ctx->cfg, P11_KEY_MIDDLEWARE, NULL, NULL, NULL);
-	lib = p11_config_raw(ctx->cfg, P11_KEY_LIBRARY, NULL, NULL, NULL);
-	if (strcasecmp(mode, "personal") == 0)
-		ctx->personal = true;
-	else if (strcasecmp(mode, "auto") == 0)
-		ctx->personal = is_personal_file(lib) ||
-		                (have_info && (names_personal(info.manufacturerID, sizeof(info.manufacturerID)) ||
-		                               names_personal(info.libraryDescription,
-		                                              sizeof(info.libraryDescription))));
-	learn_version(ctx, have_info ? &info : NULL);
+	/* The file the backend loaded (on Windows maybe PKCS11LibraryWindows32). */
+	lib = p11_backend_path(ctx->backend);
+	ctx->personal = p11_middleware_identify(ctx->cfg, lib, have_info ? &info : NULL, ctx->version,
+	                                        sizeof(ctx->version), ctx->version_source,
+	                                        sizeof(ctx->version_source));
 	if (!ctx->personal)
 		return CKR_OK;
 	p11_note("middleware: Nexus Personal %s (version from %s)", ctx->version[0] ? ctx->version : "?",

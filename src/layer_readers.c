@@ -21,6 +21,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +43,19 @@ typedef struct {
 	bool hidden;
 } judged;
 
+/*
+ * Judged slots: an append-only array. Every slot function looks its slot up
+ * here, so lookups take no lock: an entry is written before n_slot is
+ * raised past it (release), and entries never change once published. The
+ * lock only serialises judging (the match data) and appending.
+ */
 typedef struct {
 	pattern pat[MAX_PATTERNS];
 	size_t n_pat;
 	pcre2_match_data *md;   /* used under lock */
 	compat_mutex *lock;
 	judged slot[MAX_SLOTS];
-	size_t n_slot;
+	atomic_size_t n_slot;
 	p11_ops ops;
 } readers;
 
@@ -94,6 +101,17 @@ static const pattern *match_inlock(readers *r, const char *desc, size_t n)
 	return NULL;
 }
 
+/* Lock-free: 1 hidden, 0 shown, -1 not judged yet. */
+static inline int lookup(readers *r, CK_SLOT_ID id)
+{
+	size_t i, n = atomic_load_explicit(&r->n_slot, memory_order_acquire);
+
+	for (i = 0; i < n; i++)
+		if (r->slot[i].id == id)
+			return r->slot[i].hidden;
+	return -1;
+}
+
 /*
  * Whether a slot is hidden: judged once per slot ID. The backend is asked
  * for the slot description outside the lock (STYLE.md section 6).
@@ -103,19 +121,12 @@ static bool hidden(p11_layer *self, CK_SLOT_ID id)
 	readers *r = self->data;
 	const pattern *p;
 	CK_SLOT_INFO info;
-	size_t i, n;
+	size_t i, n, judged_n;
+	int known = lookup(r, id);
 	bool h = false;
 
-	compat_mutex_lock(r->lock);
-	for (i = 0; i < r->n_slot; i++) {
-		if (r->slot[i].id == id) {
-			h = r->slot[i].hidden;
-			compat_mutex_unlock(r->lock);
-			return h;
-		}
-	}
-	compat_mutex_unlock(r->lock);
-
+	if (known >= 0)
+		return known;
 	if (P11_NEXT(self, GetSlotInfo, id, &info) != CKR_OK)
 		return false; /* an invalid slot stays the backend's to answer */
 	n = sizeof(info.slotDescription);
@@ -125,12 +136,13 @@ static bool hidden(p11_layer *self, CK_SLOT_ID id)
 	compat_mutex_lock(r->lock);
 	p = match_inlock(r, (const char *)info.slotDescription, n);
 	h = p != NULL;
-	for (i = 0; i < r->n_slot && r->slot[i].id != id; i++)
+	judged_n = atomic_load_explicit(&r->n_slot, memory_order_relaxed);
+	for (i = 0; i < judged_n && r->slot[i].id != id; i++)
 		;
-	if (i == r->n_slot && r->n_slot < MAX_SLOTS) {
-		r->slot[r->n_slot].id = id;
-		r->slot[r->n_slot].hidden = h;
-		r->n_slot++;
+	if (i == judged_n && judged_n < MAX_SLOTS) {
+		r->slot[judged_n].id = id;
+		r->slot[judged_n].hidden = h;
+		atomic_store_explicit(&r->n_slot, judged_n + 1, memory_order_release);
 		if (h)
 			p11_note("readers: slot %lu '%.*s' hidden by SkipReader '%s' (%s)",
 			         (unsigned long)id, (int)n, (const char *)info.slotDescription, p->text,
@@ -140,9 +152,27 @@ static bool hidden(p11_layer *self, CK_SLOT_ID id)
 	return h;
 }
 
+/* Removes the hidden slots of list[0..n) in place; returns how many remain. */
+static CK_ULONG keep_visible(p11_layer *self, CK_SLOT_ID_PTR list, CK_ULONG n)
+{
+	CK_ULONG i, visible = 0;
+
+	for (i = 0; i < n; i++)
+		if (!hidden(self, list[i]))
+			list[visible++] = list[i];
+	return visible;
+}
+
+/*
+ * p11-kit calls C_GetSlotList about 145 times for one listing, so the
+ * common cases make one backend call and no allocation: a list the client's
+ * buffer holds is filtered in place; a length query (or a buffer too small
+ * for all slots, hidden ones included) goes through a buffer on the stack.
+ */
 static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID_PTR list,
                                    CK_ULONG_PTR count)
 {
+	CK_SLOT_ID stack[64];
 	CK_SLOT_ID_PTR all = NULL;
 	CK_ULONG n = 0, i, visible = 0;
 	CK_RV rv;
@@ -150,8 +180,30 @@ static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID
 
 	if (count == NULL)
 		return P11_NEXT(self, GetSlotList, present, list, count);
-	/* The whole list, even for a length query: hidden ones must not count.
-	 * Readers come and go, so retry when the list grew in between. */
+	if (list != NULL) {
+		n = *count;
+		rv = P11_NEXT(self, GetSlotList, present, list, &n);
+		if (rv == CKR_OK) {
+			visible = keep_visible(self, list, n);
+			for (i = visible; i < n; i++)
+				list[i] = 0; /* no hidden ID left behind */
+			*count = visible;
+			return CKR_OK;
+		}
+		if (rv != CKR_BUFFER_TOO_SMALL)
+			return rv;
+		/* Too small for every slot; maybe not for the visible ones. */
+	}
+	n = sizeof(stack) / sizeof(stack[0]);
+	rv = P11_NEXT(self, GetSlotList, present, stack, &n);
+	if (rv == CKR_OK) {
+		visible = keep_visible(self, stack, n);
+		goto answer;
+	}
+	if (rv != CKR_BUFFER_TOO_SMALL)
+		return rv;
+	/* More than 64 slots: the whole list, on the heap. Readers come and
+	 * go, so retry when the list grew in between. */
 	for (tries = 0; tries < 4; tries++) {
 		rv = P11_NEXT(self, GetSlotList, present, NULL, &n);
 		if (rv != CKR_OK)
@@ -168,16 +220,15 @@ static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID
 	}
 	if (rv != CKR_OK)
 		goto out;
-	for (i = 0; i < n; i++)
-		if (!hidden(self, all[i]))
-			all[visible++] = all[i];
+	visible = keep_visible(self, all, n);
+answer:
 	/* PKCS#11 5.2: length query, too small, or filled. */
 	if (list == NULL) {
 		rv = CKR_OK;
 	} else if (*count < visible) {
 		rv = CKR_BUFFER_TOO_SMALL;
 	} else {
-		memcpy(list, all, visible * sizeof(*all));
+		memcpy(list, all != NULL ? all : stack, visible * sizeof(*all));
 		rv = CKR_OK;
 	}
 	*count = visible;
@@ -318,16 +369,50 @@ static void readers_destroy(p11_layer *self)
 	free(r);
 }
 
-p11_layer *p11_readers_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
+/*
+ * Compiles the patterns: [readers] SkipReader, then with
+ * ReadPersonalSkipReader the SkipReader lines of Personal.cfg. Shared by
+ * the layer and p11_skip_new (`p11shim doctor`). 0, or -1 with err set.
+ */
+static int load_patterns(readers *r, const p11_config *cfg, char *err, size_t errlen)
 {
-	const p11_config *cfg = ctx->cfg;
 	p11_personal_cfg *pc = NULL;
-	p11_layer *layer = NULL;
-	readers *r = NULL;
 	bool from_personal = false;
 	const char *text, *file;
 	unsigned line;
 	size_t i;
+	int rc = -1;
+
+	for (i = 0; i < p11_config_count(cfg, P11_KEY_SKIP_READER); i++) {
+		text = p11_config_item(cfg, P11_KEY_SKIP_READER, i, NULL, &file, &line);
+		if (compile(r, text, file, line, err, errlen) != 0)
+			goto out;
+	}
+	if (!p11_config_bool(cfg, P11_KEY_READ_PERSONAL_SKIP_READER, &from_personal, err, errlen))
+		goto out;
+	if (from_personal) {
+		pc = malloc(sizeof(*pc));
+		if (pc == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		if (!p11_personal_cfg_read(cfg, pc, err, errlen))
+			goto out;
+		for (i = 0; i < pc->n_skip; i++)
+			if (compile(r, pc->skip[i].pattern, pc->skip[i].file, pc->skip[i].line, err,
+			            errlen) != 0)
+				goto out;
+	}
+	rc = 0;
+out:
+	free(pc);
+	return rc;
+}
+
+p11_layer *p11_readers_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
+{
+	p11_layer *layer = NULL;
+	readers *r = NULL;
 
 	r = calloc(1, sizeof(*r));
 	layer = calloc(1, sizeof(*layer));
@@ -337,28 +422,8 @@ p11_layer *p11_readers_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		goto fail;
 	}
 	layer->data = r;
-	for (i = 0; i < p11_config_count(cfg, P11_KEY_SKIP_READER); i++) {
-		text = p11_config_item(cfg, P11_KEY_SKIP_READER, i, NULL, &file, &line);
-		if (compile(r, text, file, line, err, errlen) != 0)
-			goto fail;
-	}
-	if (!p11_config_bool(cfg, P11_KEY_READ_PERSONAL_SKIP_READER, &from_personal, err, errlen))
+	if (load_patterns(r, ctx->cfg, err, errlen) != 0)
 		goto fail;
-	if (from_personal) {
-		pc = malloc(sizeof(*pc));
-		if (pc == NULL) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-		if (!p11_personal_cfg_read(cfg, pc, err, errlen))
-			goto fail;
-		for (i = 0; i < pc->n_skip; i++)
-			if (compile(r, pc->skip[i].pattern, pc->skip[i].file, pc->skip[i].line, err,
-			            errlen) != 0)
-				goto fail;
-		free(pc);
-		pc = NULL;
-	}
 	if (r->n_pat == 0) {
 		/* No pattern: the layer stays out of the call path. */
 		readers_destroy(layer);
@@ -372,11 +437,68 @@ p11_layer *p11_readers_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	layer->destroy = readers_destroy;
 	return layer;
 fail:
-	free(pc);
 	if (r != NULL && layer != NULL && layer->data == r)
 		readers_destroy(layer);
 	else
 		free(r);
 	free(layer);
 	return NULL;
+}
+
+/* The patterns alone, for `p11shim doctor` (include/p11-shim.h). */
+struct p11_skip {
+	readers r;
+};
+
+p11_skip *p11_skip_new(const p11_config *cfg, char *err, size_t errlen)
+{
+	p11_skip *s = calloc(1, sizeof(*s));
+
+	if (s == NULL || (s->r.md = pcre2_match_data_create(1, NULL)) == NULL) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (load_patterns(&s->r, cfg, err, errlen) != 0) {
+		p11_skip_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+size_t p11_skip_count(const p11_skip *s)
+{
+	return s->r.n_pat;
+}
+
+const char *p11_skip_pattern(const p11_skip *s, size_t i, const char **origin)
+{
+	if (i >= s->r.n_pat)
+		return NULL;
+	if (origin != NULL)
+		*origin = s->r.pat[i].origin;
+	return s->r.pat[i].text;
+}
+
+int p11_skip_match(p11_skip *s, const char *desc, size_t n)
+{
+	const pattern *p;
+
+	/* Judged as the layer judges: the blank padding trimmed. */
+	while (n > 0 && (desc[n - 1] == ' ' || desc[n - 1] == '\0'))
+		n--;
+	p = match_inlock(&s->r, desc, n);
+	return p != NULL ? (int)(p - s->r.pat) : -1;
+}
+
+void p11_skip_free(p11_skip *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->r.n_pat; i++)
+		pcre2_code_free(s->r.pat[i].re);
+	pcre2_match_data_free(s->r.md);
+	free(s);
 }

@@ -49,10 +49,10 @@
  *   last + 1) or below its FIRST (next is FIRST); when the last number lies
  *   above the new LAST, numbers of the new range may be in use: an error.
  *
- * POSIX only (fcntl, rename over an existing file, directory fsync). A
- * Windows port would use LockFileEx with LOCKFILE_FAIL_IMMEDIATELY (also
- * released when a process dies), FlushFileBuffers, and MoveFileEx with
- * MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH.
+ * The OS calls (the lock file, fsync, the atomic replace, the folder sync)
+ * are behind include/p11-compat.h: fcntl, fsync and rename on POSIX;
+ * LockFileEx (also released when a process dies), _commit and MoveFileEx
+ * with MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH on Windows.
  */
 #include "config.h"
 
@@ -61,7 +61,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,15 +70,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "p11-compat.h"
+
 #define MAGIC "p11shim-numrange"
 #define FORMAT_VERSION 1
 /* A valid state is under 100 bytes; anything much bigger is not ours. */
 #define STATE_MAX 512
 /* Poll interval while another process holds the lock: 1..10 ms, jittered. */
 #define POLL_MAX_US 10000
-
-/* Serialises the threads of this process (see the top of the file). */
-static pthread_mutex_t next_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* What to do with a state file we cannot trust (shared by several errors). */
 #define FIX_CORRUPT                                                                         \
@@ -250,10 +248,16 @@ static int read_state(const char *path, state *st, char *err, size_t errlen)
 	ssize_t n;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | COMPAT_O_PRIVATE);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
+		/* Windows cannot open() a folder at all: say what it is. */
+		if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+			seterr(err, errlen, "%s: the number-range state is not a regular file; set "
+			       "[serial] NumberRangeState to a file path", path);
+			return -1;
+		}
 		seterr(err, errlen, "%s: cannot open the number-range state: %s; NumberRangeState "
 		       "must be readable and writable by the user of the shim", path, strerror(errno));
 		return -1;
@@ -431,68 +435,53 @@ int p11_range_status(const p11_range *r, const char *state_path, unsigned long l
 
 static int64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return compat_mono_ns() / 1000000;
 }
 
-/* Takes the write lock on lock_path within timeout_ms: the open fd, or -1 with err. */
-static int take_lock(const char *lock_path, unsigned timeout_ms, char *err, size_t errlen)
+/* Takes the write lock on lock_path within timeout_ms: the lock, or NULL with err. */
+static compat_lockfile *take_lock(const char *lock_path, unsigned timeout_ms, char *err,
+                                  size_t errlen)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
-	unsigned seed = (unsigned)getpid() ^ (unsigned)deadline;
-	struct flock fl;
-	int fd;
+	unsigned seed = (unsigned)compat_pid() ^ (unsigned)deadline;
+	compat_lockfile *lock;
+	char why[256];
+	int rc;
 
-	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0) {
+	lock = compat_lockfile_open(lock_path, why, sizeof(why));
+	if (lock == NULL) {
 		seterr(err, errlen, "%s: cannot open the number-range lock file: %s; the folder of "
-		       "NumberRangeState must be writable by the user of the shim", lock_path,
-		       strerror(errno));
-		return -1;
+		       "NumberRangeState must be writable by the user of the shim", lock_path, why);
+		return NULL;
 	}
 	for (;;) {
-		memset(&fl, 0, sizeof(fl));
-		fl.l_type = F_WRLCK;
-		fl.l_whence = SEEK_SET;
-		if (fcntl(fd, F_SETLK, &fl) == 0)
-			return fd;
-		if (errno == EINTR)
-			continue;
-		if (errno != EACCES && errno != EAGAIN) {
-			int e = errno;
-			seterr(err, errlen, "%s: cannot lock the number-range state: %s%s", lock_path,
-			       strerror(e), e == ENOLCK ? "; put NumberRangeState on a local file "
-			       "system (or one with working fcntl locks)" : "");
+		rc = compat_lockfile_try(lock, why, sizeof(why));
+		if (rc == 0)
+			return lock;
+		if (rc < 0) {
+			seterr(err, errlen, "%s: cannot lock the number-range state: %s", lock_path, why);
 			break;
 		}
 		if (mono_ms() >= deadline) {
-			/* Who holds it? The kernel tells; a dead process would hold nothing. */
-			memset(&fl, 0, sizeof(fl));
-			fl.l_type = F_WRLCK;
-			fl.l_whence = SEEK_SET;
-			if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid > 0)
-				seterr(err, errlen, "%s: process %ld has held the number-range lock for "
+			/* Who holds it? The system tells; a dead process would hold nothing. */
+			unsigned long holder = compat_lockfile_holder(lock);
+			if (holder != 0)
+				seterr(err, errlen, "%s: process %lu has held the number-range lock for "
 				       "more than %u ms; look for that process (an encoder or "
 				       "'p11shim serial') and end it if it hangs (a process that dies "
-				       "releases the lock by itself)", lock_path, (long)fl.l_pid,
-				       timeout_ms);
+				       "releases the lock by itself)", lock_path, holder, timeout_ms);
 			else
 				seterr(err, errlen, "%s: another process (on another host?) has held the "
 				       "number-range lock for more than %u ms; look for a hung encoder or "
 				       "'p11shim serial' using this state file", lock_path, timeout_ms);
 			break;
 		}
-		{
-			/* Jitter, so that waiting processes do not wake in lock step. */
-			unsigned us = 1000 + (unsigned)rand_r(&seed) % (POLL_MAX_US - 1000);
-			struct timespec ts = { 0, (long)us * 1000 };
-			nanosleep(&ts, NULL);
-		}
+		/* Jitter, so that waiting processes do not wake in lock step. */
+		seed = seed * 1103515245u + 12345u;
+		compat_sleep_us(1000 + (seed >> 8) % (POLL_MAX_US - 1000));
 	}
-	close(fd);
-	return -1;
+	compat_lockfile_close(lock);
+	return NULL;
 }
 
 /* write() all of buf, across short writes and signals. */
@@ -512,34 +501,6 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* fsync the folder holding path, so that a rename in it survives a power loss. */
-static int sync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, rc;
-
-	if (slash == NULL)
-		strcpy(dir, ".");
-	else if (slash == path)
-		strcpy(dir, "/");
-	else if ((size_t)(slash - path) < sizeof(dir))
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	else {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	/* Some file systems cannot sync a folder (EINVAL): nothing more to do there. */
-	if (rc < 0 && errno == EINVAL)
-		rc = 0;
-	close(fd);
-	return rc;
-}
-
 /*
  * Replaces the state at path with (r, last) atomically and durably:
  * 0, or -1 with err and the old state still in place (unless only the
@@ -551,7 +512,7 @@ static int write_state(const char *path, const p11_range *r, unsigned long long 
 	char tmp[PATH_MAX], text[128], rtext[48], ltext[32];
 	int fd, len;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%lu", path, compat_pid()) >= sizeof(tmp)) {
 		seterr(err, errlen, "%s: the path is too long; use a shorter NumberRangeState", path);
 		return -1;
 	}
@@ -561,7 +522,7 @@ static int write_state(const char *path, const p11_range *r, unsigned long long 
 	               rtext, ltext);
 
 	/* 0600: the state is nobody else's business, and nobody else's to change. */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | COMPAT_O_PRIVATE, 0600);
 	if (fd < 0) {
 		seterr(err, errlen, "%s: cannot create the new number-range state: %s; the folder "
 		       "of NumberRangeState must be writable by the user of the shim", tmp,
@@ -569,7 +530,7 @@ static int write_state(const char *path, const p11_range *r, unsigned long long 
 		return -1;
 	}
 	/* Synced before the rename, else a power loss could leave an empty STATE. */
-	if (write_all(fd, text, (size_t)len) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, text, (size_t)len) < 0 || compat_fsync(fd) < 0) {
 		seterr(err, errlen, "%s: cannot write the new number-range state: %s; free disk "
 		       "space or fix the folder of NumberRangeState", tmp, strerror(errno));
 		close(fd);
@@ -582,14 +543,14 @@ static int write_state(const char *path, const p11_range *r, unsigned long long 
 		unlink(tmp);
 		return -1;
 	}
-	if (rename(tmp, path) < 0) {
+	if (compat_replace_file(tmp, path) < 0) {
 		seterr(err, errlen, "%s: cannot replace the number-range state: %s; the folder of "
 		       "NumberRangeState must be writable by the user of the shim", path,
 		       strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
-	if (sync_dir(path) < 0) {
+	if (compat_sync_dir(path) < 0) {
 		/* The number is recorded but might not survive a power loss: never hand it out. */
 		seterr(err, errlen, "%s: cannot sync the folder of the number-range state: %s; "
 		       "no number was handed out, try again", path, strerror(errno));
@@ -614,17 +575,18 @@ static int next_inlock(const p11_range *r, const char *path, unsigned timeout_ms
 {
 	char lock_path[PATH_MAX], rtext[48], ltext[32];
 	unsigned long long next = 0;
+	compat_lockfile *lock;
 	unsigned need;
 	state st;
 	bool any;
-	int fd, have, rc = -1;
+	int have, rc = -1;
 
 	if ((size_t)snprintf(lock_path, sizeof(lock_path), "%s.lock", path) >= sizeof(lock_path)) {
 		seterr(err, errlen, "%s: the path is too long; use a shorter NumberRangeState", path);
 		return -1;
 	}
-	fd = take_lock(lock_path, timeout_ms, err, errlen);
-	if (fd < 0)
+	lock = take_lock(lock_path, timeout_ms, err, errlen);
+	if (lock == NULL)
 		return -1;
 
 	have = read_state(path, &st, err, errlen);
@@ -653,7 +615,7 @@ static int next_inlock(const p11_range *r, const char *path, unsigned timeout_ms
 	format_number(r, next, out, outlen);
 	rc = 0;
 out:
-	close(fd); /* releases the lock */
+	compat_lockfile_close(lock); /* releases the lock */
 	return rc;
 }
 
@@ -661,7 +623,6 @@ int p11_range_next_wait(const p11_range *r, const char *state_path, unsigned tim
                         char *out, size_t outlen, char *err, size_t errlen)
 {
 	int64_t start = mono_ms(), waited;
-	struct timespec until;
 	int rc;
 
 	if (!check_args(r, state_path, err, errlen))
@@ -671,15 +632,7 @@ int p11_range_next_wait(const p11_range *r, const char *state_path, unsigned tim
 	 * that a thread queued behind a sibling that waits for a hung process
 	 * gives up in time too.
 	 */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	rc = pthread_mutex_timedlock(&next_mutex, &until);
-	if (rc != 0) {
+	if (!compat_global_timedlock(COMPAT_GLOBAL_NUMRANGE, timeout_ms)) {
 		seterr(err, errlen, "%s: another thread of this process has waited for the "
 		       "number-range lock for more than %u ms; look for a hung encoder or "
 		       "'p11shim serial' using this state file", state_path, timeout_ms);
@@ -689,7 +642,7 @@ int p11_range_next_wait(const p11_range *r, const char *state_path, unsigned tim
 	if (waited > (int64_t)timeout_ms)
 		waited = timeout_ms;
 	rc = next_inlock(r, state_path, timeout_ms - (unsigned)waited, out, outlen, err, errlen);
-	pthread_mutex_unlock(&next_mutex);
+	compat_global_unlock(COMPAT_GLOBAL_NUMRANGE);
 	return rc;
 }
 

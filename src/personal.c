@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "p11-compat.h"
 #include "p11-ini.h"
 
 void p11_expand_env_path(const char *in, char *out, size_t len)
@@ -190,7 +191,7 @@ bool p11_pin_cert_check(const p11_config *cfg, p11_pin_cert *out, char *why, siz
 	X509_NAME_oneline(X509_get_subject_name(x), out->subject, sizeof(out->subject));
 	na = X509_get0_notAfter(x);
 	if (na != NULL && ASN1_TIME_to_tm(na, &tm) == 1)
-		out->not_after = timegm(&tm);
+		out->not_after = compat_timegm(&tm);
 	ok = true;
 out:
 	X509_free(x);

@@ -3,13 +3,41 @@
  * call, in JSON Lines or text.
  *
  * A record is built in one buffer (on the stack, spilling to the heap for
- * large templates) and written with one write(2) to a file opened with
- * O_APPEND: the kernel appends each write whole, so threads and processes
- * sharing the file never interleave (p11-kit log.c flush_buffer; pkcs11-spy's
- * unlocked fprintf calls interleave). The record is written after the call
- * returns; while the call runs, its inputs are already formatted, and a
- * fatal signal inside the backend writes them with "crash" so that the call
- * that took the client down is visible.
+ * large templates) and handed whole to the sink (src/trace_sink.c) after the
+ * call returns. While the call runs, its inputs are already formatted, and
+ * a fatal signal inside the backend writes them with "crash", so that the
+ * call that took the client down is visible.
+ *
+ * Why the sink maps the trace file (issue 8). The trace used to write each
+ * record with one write(2) to a file opened O_APPEND, as p11-kit's log.c
+ * does: whole records, no interleaving, but a system call per PKCS#11 call,
+ * about 1 us of CPU on the benchmark machine, three times the budget. What
+ * the trace promises rules out the usual ways around that:
+ *  - buffering records in the process and writing them in batches loses the
+ *    records a crash finds in the buffer, the ones that matter most;
+ *  - a writer thread (or io_uring's polling thread) is a thread created in
+ *    the client, which NSS forbids (CKF_LIBRARY_CANT_CREATE_OS_THREADS), and
+ *    its queue dies with the process too;
+ *  - a file per process or per thread is not one trace.
+ * So each record goes straight into the page cache: the sink maps the file
+ * MAP_SHARED and copies the record there. Once copied it belongs to the
+ * kernel: it survives a crash or a kill of the client and readers see it at
+ * once. Its room is reserved with one atomic fetch-add on an offset in a
+ * small mapped companion file, FILE.tail, shared by every process tracing
+ * to FILE, so records of threads and processes never overlap; the common
+ * path takes no lock and makes no system call, and creates no thread. The
+ * price: the file grows ahead of its writers and ends in NUL padding until
+ * the last process trims it (readers skip NUL bytes; `tail -f` does not
+ * suit such a file), and the kernel's work for each new page of the page
+ * cache, which on the benchmark machine is now about half of what a record
+ * costs (README.md, Performance).
+ *
+ * Per call, then: two TSC reads for "ts" and "us" (compat_fast_ns; the wall
+ * clock from a per-thread offset), one TLS lookup, the formatting (the
+ * function's and the thread's part of the head precomputed, no snprintf,
+ * no allocation), a fetch-add for seq and the sink's fetch-add and copy.
+ * bench/p11bench.c (`make bench`) measures it against SoftHSM2 and
+ * pkcs11-spy.
  *
  * With no trace configured this layer is not in the stack at all.
  */
@@ -19,40 +47,36 @@
 #include "p11-trace.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "p11-compat.h"
 #include "p11-const.h"
+#include "p11-trace-sink.h"
 
 typedef struct {
-	int fd;
-	char path[4096];
+	p11_sink *sink;
 	p11_format format;
 	p11_data data;
-	uint64_t max_size;
-	atomic_ullong since_check; /* bytes this process wrote since the last stat */
-	atomic_ullong est_size;    /* the file's size as this process last knew it, plus its writes */
 	atomic_ulong seq;
-	atomic_bool lost;       /* a write failed; reported once */
-	compat_mutex *lock;     /* reopen and rotation */
+	char path[4096];
 } trace_state;
+
+typedef struct trace_tls trace_tls;
 
 typedef struct trace_call {
 	trace_state *ts;
+	trace_tls *tls;   /* this thread's, looked up once per call */
 	p11_tb tb;
 	p11_tb notes;
 	int64_t start_ns;
+	size_t ts_at;     /* where the timestamp goes, written at entry */
 	size_t out_mark;
 	volatile sig_atomic_t in_backend; /* inside the next layer's call */
 	struct trace_call *outer;
@@ -60,8 +84,33 @@ typedef struct trace_call {
 	char note_storage[512];
 } trace_call;
 
-/* The call this thread is in, for notes and for the crash handler. */
-static __thread trace_call *current;
+/*
+ * This thread's ","pid":P,"tid":T,"seq": (JSON) or " P:T #" (text),
+ * formatted once per thread and again in a forked child.
+ */
+typedef struct {
+	unsigned long pid, tid;
+	size_t json_len, text_len;
+	char json[64], text[48];
+} who_cache;
+
+/*
+ * Everything the trace keeps per thread, in one TLS block: in a dlopen'ed
+ * module each __thread access is a call to __tls_get_addr (issue 8: it
+ * showed in the profile), so a call looks the block up once.
+ */
+struct trace_tls {
+	struct trace_call *current; /* the call this thread is in, for notes and the crash handler */
+	int64_t offset_us, refresh_ns;
+	time_t cached_sec;
+	char cached[20];
+	who_cache who;
+};
+
+static __thread trace_tls tls = { .refresh_ns = INT64_MIN, .cached_sec = -1 };
+
+/* A record that could not be built (out of memory) is reported once. */
+static atomic_bool oom_reported;
 
 /* ---- file ---- */
 
@@ -89,123 +138,11 @@ static void expand_path(const char *pattern, char *out, size_t len)
 	out[o] = '\0';
 }
 
-/* mkdir -p with mode 0700, as the XDG base directory spec asks. */
-static void mkdir_parents(const char *dir)
-{
-	char buf[4096];
-	char *p;
-
-	snprintf(buf, sizeof(buf), "%s", dir);
-	for (p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(buf, 0700);
-		*p = '/';
-	}
-	mkdir(buf, 0700);
-}
-
-static int open_trace_file(const char *path)
-{
-	/* 0600: a trace shows which cards and keys were used, if no secrets.
-	 * O_NOFOLLOW: a link planted at the trace path is not followed. */
-	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-}
-
-static void report_loss(trace_state *ts, int err)
-{
-	if (!atomic_exchange(&ts->lost, true))
-		fprintf(stderr, "p11shim: trace: cannot write %s: %s; calls go on, records are lost "
-		        "until it is writable again\n", ts->path, strerror(err));
-}
-
-/*
- * Every 64 KiB this process wrote: is the file at the path still ours
- * (removed or rotated by another process: reopen), and is it beyond MaxSize
- * (rotate to PATH.1, under an flock so that one process rotates)?
- */
-static void check_file(trace_state *ts)
-{
-	struct stat fst, pst;
-	char old[4200];
-	int fd;
-
-	compat_mutex_lock(ts->lock);
-	atomic_store(&ts->since_check, 0);
-	if (fstat(ts->fd, &fst) != 0)
-		goto out;
-	atomic_store(&ts->est_size, (unsigned long long)fst.st_size);
-	if (stat(ts->path, &pst) != 0 || pst.st_ino != fst.st_ino || pst.st_dev != fst.st_dev) {
-		fd = open_trace_file(ts->path);
-		if (fd >= 0) {
-			dup2(fd, ts->fd);
-			close(fd);
-		}
-		goto out;
-	}
-	if (ts->max_size == 0 || (uint64_t)fst.st_size < ts->max_size)
-		goto out;
-	if (flock(ts->fd, LOCK_EX) == 0) {
-		if (stat(ts->path, &pst) == 0 && pst.st_ino == fst.st_ino &&
-		    (uint64_t)pst.st_size >= ts->max_size) {
-			snprintf(old, sizeof(old), "%s.1", ts->path);
-			if (rename(ts->path, old) != 0)
-				report_loss(ts, errno);
-		}
-		flock(ts->fd, LOCK_UN);
-	}
-	fd = open_trace_file(ts->path);
-	if (fd >= 0) {
-		dup2(fd, ts->fd);
-		close(fd);
-	}
-	atomic_store(&ts->est_size, 0);
-out:
-	compat_mutex_unlock(ts->lock);
-}
-
-static void write_record(trace_state *ts, const char *p, size_t n)
-{
-	ssize_t w;
-
-	if (ts->fd < 0)
-		return;
-	w = write(ts->fd, p, n);
-	if (w < 0 || (size_t)w != n)
-		report_loss(ts, w < 0 ? errno : ENOSPC);
-	else if (atomic_load(&ts->lost))
-		atomic_store(&ts->lost, false);
-	/* The estimate makes MaxSize hold within a record or so; the 64 KiB
-	 * check catches what other processes wrote and removed files. */
-	if (atomic_fetch_add(&ts->since_check, n) + n >= 65536 ||
-	    (ts->max_size != 0 && atomic_fetch_add(&ts->est_size, n) + n >= ts->max_size))
-		check_file(ts);
-}
-
 /* ---- crash ---- */
-
-static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
-#define N_FATAL (sizeof(fatal_signals) / sizeof(fatal_signals[0]))
-static struct sigaction saved_actions[N_FATAL];
-static atomic_int crash_installs; /* trace layers alive; the handler stays while > 0 */
-
-static const char *signal_name(int sig)
-{
-	switch (sig) {
-	case SIGSEGV: return "SIGSEGV";
-	case SIGBUS: return "SIGBUS";
-	case SIGILL: return "SIGILL";
-	case SIGFPE: return "SIGFPE";
-	case SIGABRT: return "SIGABRT";
-	default: return "signal";
-	}
-}
 
 /* Writes one in-flight record with "crash"; async-signal-safe. */
 static void write_crashed(trace_call *c, const char *name)
 {
-	struct iovec iov[2];
 	char tail[80];
 	size_t n = 0, len = strlen(name);
 
@@ -223,146 +160,143 @@ static void write_crashed(trace_call *c, const char *name)
 		n += len;
 		tail[n++] = '\n';
 	}
-	iov[0].iov_base = c->tb.p;
-	iov[0].iov_len = c->tb.len;
-	iov[1].iov_base = tail;
-	iov[1].iov_len = n;
-	if (writev(c->ts->fd, iov, 2) < 0) {
-		/* nothing more can be done in a signal handler */
-	}
+	p11_sink_write_crash(c->ts->sink, c->tb.p, c->tb.len, tail, n);
 }
 
 /*
- * Only async-signal-safe work: write the in-flight records of this thread
- * (each to its own trace; a second trace layer below the policies would
- * have its own), then hand the signal to whoever had it before (a JVM uses
- * SIGSEGV for its own purposes, so a signal outside a backend call goes
- * straight on).
+ * A fatal fault (compat_crash_install: a signal on POSIX, a vectored
+ * exception on Windows). Only async-signal-safe work: write the in-flight
+ * records of this thread (each to its own trace; a second trace layer below
+ * the policies would have its own); the platform layer then hands the fault
+ * on (a JVM uses SIGSEGV for its own purposes, so a fault outside a backend
+ * call goes straight on).
  */
-static void crash_handler(int sig, siginfo_t *info, void *uctx)
+static bool on_fault(const char *what, void *addr)
 {
-	struct sigaction *old = NULL;
 	trace_call *c;
-	size_t i;
 
-	for (i = 0; i < N_FATAL; i++)
-		if (fatal_signals[i] == sig)
-			old = &saved_actions[i];
-	for (c = current; c != NULL; c = c->outer)
-		if (c->in_backend && c->tb.p != NULL && !c->tb.failed && c->ts->fd >= 0)
-			write_crashed(c, signal_name(sig));
-	current = NULL;
-	if (old == NULL)
-		return;
-	if (old->sa_flags & SA_SIGINFO) {
-		old->sa_sigaction(sig, info, uctx);
-	} else if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
-		/* Restore and return: the fault repeats under the default action
-		 * (abort() re-raises by itself). */
-		sigaction(sig, old, NULL);
-		if (sig == SIGABRT || info == NULL || info->si_code <= 0)
-			raise(sig);
-	} else {
-		old->sa_handler(sig);
-	}
-}
-
-static void crash_install(void)
-{
-	struct sigaction sa;
-	size_t i;
-
-	if (atomic_fetch_add(&crash_installs, 1) != 0)
-		return;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = crash_handler;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-	sigemptyset(&sa.sa_mask);
-	for (i = 0; i < N_FATAL; i++)
-		sigaction(fatal_signals[i], &sa, &saved_actions[i]);
-}
-
-static void crash_uninstall(void)
-{
-	struct sigaction cur;
-	size_t i;
-
-	if (atomic_fetch_sub(&crash_installs, 1) != 1)
-		return;
-	for (i = 0; i < N_FATAL; i++) {
-		/* Only where ours is still in place: someone may have chained over us. */
-		if (sigaction(fatal_signals[i], NULL, &cur) == 0 &&
-		    (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == crash_handler)
-			sigaction(fatal_signals[i], &saved_actions[i], NULL);
-	}
+	/* A trace file truncated under its mapping (logrotate copytruncate):
+	 * the sink repairs the mapping and the copy goes on; no crash. */
+	if (addr != NULL && p11_sink_fault(addr))
+		return true;
+	for (c = tls.current; c != NULL; c = c->outer)
+		if (c->in_backend && c->tb.p != NULL && !c->tb.failed && c->ts->sink != NULL)
+			write_crashed(c, what);
+	tls.current = NULL;
+	return false;
 }
 
 /* ---- records ---- */
 
-/* ISO 8601 UTC with microseconds; the seconds part is reused within a second. */
-static void put_time(p11_tb *tb, int64_t us)
-{
-	static __thread time_t cached_sec = -1;
-	static __thread char cached[24];
-	time_t sec = (time_t)(us / 1000000);
-	char frac[16];
+/* "2024-01-31T12:34:56.123456Z": ISO 8601 UTC, microseconds, always this wide. */
+#define TS_LEN 27
 
-	if (sec != cached_sec) {
-		struct tm tm;
-		gmtime_r(&sec, &tm);
-		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
-		cached_sec = sec;
+/*
+ * The wall clock without reading it on every call: the monotonic reading
+ * that starts the call's duration, plus this thread's offset to UTC, taken
+ * again every second (a clock step shows within a second). A clock read
+ * costs 25-55 ns in a VM; this saves one of three per call (issue 8).
+ */
+static int64_t wall_us_at(trace_tls *t, int64_t mono_ns)
+{
+	if (mono_ns >= t->refresh_ns) {
+		t->offset_us = compat_wall_us() - compat_fast_ns() / 1000;
+		t->refresh_ns = mono_ns + 1000000000;
 	}
-	p11_tb_rawz(tb, cached);
-	snprintf(frac, sizeof(frac), ".%06ldZ", (long)(us % 1000000));
-	p11_tb_rawz(tb, frac);
+	return mono_ns / 1000 + t->offset_us;
 }
 
-static p11_tb *call_begin(trace_state *ts, trace_call *c, unsigned fn)
+/* The date and time to the second are formatted once per second per thread. */
+static void format_ts(trace_tls *t, char out[TS_LEN], int64_t us)
 {
+	time_t sec = (time_t)(us / 1000000);
+	unsigned long frac = (unsigned long)(us % 1000000);
+	int i;
+
+	if (sec != t->cached_sec) {
+		struct tm tm;
+		char buf[64];
+		gmtime_r(&sec, &tm);
+		snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d", (tm.tm_year + 1900) % 10000,
+		         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		memcpy(t->cached, buf, 19);
+		t->cached_sec = sec;
+	}
+	memcpy(out, t->cached, 19);
+	out[19] = '.';
+	for (i = 25; i > 19; i--) {
+		out[i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	out[26] = 'Z';
+}
+
+/* A thread's tid changes only in a forked child, whose pid differs. */
+static const who_cache *who(trace_tls *t)
+{
+	who_cache *w = &t->who;
+	unsigned long pid = compat_pid(), tid;
+
+	if (w->json_len == 0 || w->pid != pid) {
+		tid = compat_tid();
+		w->json_len = (size_t)snprintf(w->json, sizeof(w->json), "\",\"pid\":%lu,\"tid\":%lu,\"seq\":", pid,
+		                               tid);
+		w->text_len = (size_t)snprintf(w->text, sizeof(w->text), " %lu:%lu #", pid, tid);
+		w->pid = pid;
+		w->tid = tid;
+	}
+	return w;
+}
+
+/*
+ * The record's head. The timestamp is left blank here and written by
+ * call_enter, from the same clock reading that starts the duration: "ts"
+ * is the moment the call entered the layers below.
+ */
+static p11_tb *call_begin(trace_state *ts, trace_call *c, const char *jhead, size_t jlen,
+                          const char *thead, size_t tlen)
+{
+	static const char blank[TS_LEN] = "0000-00-00T00:00:00.000000Z";
 	p11_tb *tb = &c->tb;
-	const char *name = p11_fn_name(fn);
-	unsigned long seq = atomic_fetch_add(&ts->seq, 1) + 1;
+	trace_tls *t = &tls;
+	const who_cache *w = who(t);
+	unsigned long seq = atomic_fetch_add_explicit(&ts->seq, 1, memory_order_relaxed) + 1;
 
 	c->ts = ts;
+	c->tls = t;
 	c->in_backend = 0;
 	p11_tb_init(tb, c->storage, sizeof(c->storage), ts->format, ts->data);
-	p11_tb_init(&c->notes, c->note_storage, sizeof(c->note_storage), ts->format, ts->data);
+	c->notes.len = 0;
+	c->notes.p = NULL;
 	if (ts->format == P11_FMT_JSONL) {
-		p11_tb_rawz(tb, "{\"ts\":\"");
-		put_time(tb, compat_wall_us());
-		p11_tb_rawz(tb, "\",\"pid\":");
-		p11_tb_ulong(tb, compat_pid());
-		p11_tb_rawz(tb, ",\"tid\":");
-		p11_tb_ulong(tb, compat_tid());
-		p11_tb_rawz(tb, ",\"seq\":");
+		p11_tb_raw(tb, "{\"ts\":\"", 7);
+		c->ts_at = 7;
+		p11_tb_raw(tb, blank, TS_LEN);
+		p11_tb_raw(tb, w->json, w->json_len);
 		p11_tb_ulong(tb, seq);
-		p11_tb_rawz(tb, ",\"fn\":\"");
-		p11_tb_rawz(tb, name);
-		p11_tb_rawz(tb, "\",\"args\":{");
+		p11_tb_raw(tb, jhead, jlen);
 	} else {
-		put_time(tb, compat_wall_us());
-		p11_tb_raw(tb, " ", 1);
-		p11_tb_ulong(tb, compat_pid());
-		p11_tb_raw(tb, ":", 1);
-		p11_tb_ulong(tb, compat_tid());
-		p11_tb_raw(tb, " #", 2);
+		c->ts_at = 0;
+		p11_tb_raw(tb, blank, TS_LEN);
+		p11_tb_raw(tb, w->text, w->text_len);
 		p11_tb_ulong(tb, seq);
-		p11_tb_raw(tb, " ", 1);
-		p11_tb_rawz(tb, name);
-		p11_tb_raw(tb, "(", 1);
+		p11_tb_raw(tb, thead, tlen);
 	}
 	/* The args object is open: depth 1, first item next. */
 	tb->depth = 1;
 	tb->first[1] = 1;
-	c->outer = current;
-	current = c;
+	c->outer = t->current;
+	t->current = c;
 	return tb;
 }
 
 static void call_enter(trace_call *c)
 {
-	c->start_ns = compat_mono_ns();
+	int64_t now = compat_fast_ns();
+
+	if (c->tb.p != NULL && c->tb.len >= c->ts_at + TS_LEN)
+		format_ts(c->tls, c->tb.p + c->ts_at, wall_us_at(c->tls, now));
+	c->start_ns = now;
 	c->in_backend = 1;
 }
 
@@ -371,7 +305,7 @@ static void call_exit(trace_call *c)
 	p11_tb *tb = &c->tb;
 
 	c->in_backend = 0;
-	c->start_ns = compat_mono_ns() - c->start_ns;
+	c->start_ns = compat_fast_ns() - c->start_ns;
 	p11_tb_rawz(tb, tb->format == P11_FMT_JSONL ? "},\"out\":{" : ") -> {");
 	c->out_mark = tb->len;
 	tb->depth = 1;
@@ -394,25 +328,27 @@ static void call_end(trace_call *c, CK_RV rv)
 	p11_tb_ulong(tb, (unsigned long)(c->start_ns / 1000));
 	if (!json)
 		p11_tb_rawz(tb, " us)");
-	if (c->notes.len > 0) {
+	if (c->notes.p != NULL && c->notes.len > 0) {
 		p11_tb_rawz(tb, json ? ",\"notes\":[" : " notes: ");
 		p11_tb_raw(tb, c->notes.p, c->notes.len);
 		if (json)
 			p11_tb_raw(tb, "]", 1);
 	}
 	p11_tb_rawz(tb, json ? "}\n" : "\n");
-	current = c->outer;
+	c->tls->current = c->outer;
 	if (!tb->failed)
-		write_record(c->ts, tb->p, tb->len);
-	else
-		report_loss(c->ts, ENOMEM);
+		p11_sink_write(c->ts->sink, tb->p, tb->len);
+	else if (!atomic_exchange(&oom_reported, true))
+		fprintf(stderr, "p11shim: trace: out of memory formatting a record of %s; calls go on, "
+		        "records are lost\n", c->ts->path);
 	p11_tb_free(tb);
-	p11_tb_free(&c->notes);
+	if (c->notes.p != NULL)
+		p11_tb_free(&c->notes);
 }
 
 void p11_note(const char *fmt, ...)
 {
-	trace_call *c = current;
+	trace_call *c = tls.current;
 	char buf[1024];
 	va_list ap;
 	int n;
@@ -426,6 +362,8 @@ void p11_note(const char *fmt, ...)
 		return;
 	if ((size_t)n >= sizeof(buf))
 		n = sizeof(buf) - 1;
+	if (c->notes.p == NULL) /* the first note of this call */
+		p11_tb_init(&c->notes, c->note_storage, sizeof(c->note_storage), c->tb.format, c->tb.data);
 	if (c->notes.len > 0)
 		p11_tb_rawz(&c->notes, c->notes.format == P11_FMT_JSONL ? "," : "; ");
 	if (c->notes.format == P11_FMT_JSONL) {
@@ -515,6 +453,11 @@ void p11_note(const char *fmt, ...)
 #define TOUT_OUT_RANDOM(p, n) ((void)(p), (void)(n))
 #define TOUT_WAIT_FLAGS(f) ((void)(f))
 
+/* The function's part of the record head, as literals: JSON and text. */
+#define FN_JHEAD(name) ",\"fn\":\"C_" #name "\",\"args\":{"
+#define FN_THEAD(name) " C_" #name "("
+#define FN_HEADS(name) FN_JHEAD(name), sizeof(FN_JHEAD(name)) - 1, FN_THEAD(name), sizeof(FN_THEAD(name)) - 1
+
 #define P11_TIN(t) P11_KIND_APPLY(TIN_, t)
 #define P11_TOUT(t) P11_KIND_APPLY(TOUT_, t)
 
@@ -524,7 +467,7 @@ void p11_note(const char *fmt, ...)
 		trace_call call;                                              \
 		p11_tb *tb;                                                   \
 		CK_RV rv;                                                     \
-		tb = call_begin(self->data, &call, P11_FN_##name);            \
+		tb = call_begin(self->data, &call, FN_HEADS(name));           \
 		P11_MAP(P11_TIN, P11_SEMI, __VA_ARGS__);                      \
 		call_enter(&call);                                            \
 		rv = P11_NEXT(self, name, P11_ARGS(__VA_ARGS__));             \
@@ -550,10 +493,8 @@ static void trace_destroy(p11_layer *self)
 {
 	trace_state *ts = self->data;
 
-	crash_uninstall();
-	if (ts->fd >= 0)
-		close(ts->fd);
-	compat_mutex_free(ts->lock);
+	compat_crash_uninstall();
+	p11_sink_close(ts->sink);
 	free(ts);
 }
 
@@ -581,47 +522,39 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 
 	layer = calloc(1, sizeof(*layer));
 	ts = calloc(1, sizeof(*ts));
-	if (layer == NULL || ts == NULL || (ts->lock = compat_mutex_new()) == NULL) {
+	if (layer == NULL || ts == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	ts->format = strcasecmp(format, "text") == 0 ? P11_FMT_TEXT : P11_FMT_JSONL;
 	ts->data = strcasecmp(data, "none") == 0 ? P11_DATA_NONE :
 	           strcasecmp(data, "hex") == 0 ? P11_DATA_HEX : P11_DATA_LENGTH;
-	ts->max_size = max_size;
 	if (file[0] == '\0') {
 		if (!compat_state_dir(dir, sizeof(dir))) {
 			snprintf(err, errlen, "trace: no HOME or XDG_STATE_HOME for the default trace folder; "
 			         "set [trace] File");
 			goto fail;
 		}
-		mkdir_parents(dir);
+		compat_mkdirs(dir); /* 0700, as the XDG base directory spec asks */
 		snprintf(pattern, sizeof(pattern), "%s/p11shim-%%p.%s", dir,
 		         ts->format == P11_FMT_JSONL ? "jsonl" : "log");
 		file = pattern;
 	}
 	expand_path(file, ts->path, sizeof(ts->path));
-	ts->fd = open_trace_file(ts->path);
-	if (ts->fd >= 0) {
-		struct stat st;
-		if (fstat(ts->fd, &st) == 0)
-			atomic_store(&ts->est_size, (unsigned long long)st.st_size);
-	}
-	if (ts->fd < 0) {
+	ts->sink = p11_sink_open(ts->path, max_size);
+	if (ts->sink == NULL) {
 		/* The calls go on without a trace: say so once. */
 		fprintf(stderr, "p11shim: trace: cannot open %s: %s; set [trace] File to a writable "
 		        "path. Calls go on without a trace.\n", ts->path, strerror(errno));
 		goto fail;
 	}
-	crash_install();
+	compat_crash_install(on_fault, p11_sink_crash_done);
 	layer->name = "trace";
 	layer->ops = &trace_ops;
 	layer->data = ts;
 	layer->destroy = trace_destroy;
 	return layer;
 fail:
-	if (ts != NULL)
-		compat_mutex_free(ts->lock);
 	free(ts);
 	free(layer);
 	return NULL;

@@ -64,7 +64,8 @@ static bool grow(p11_tb *tb, size_t need)
 	return true;
 }
 
-void p11_tb_raw(p11_tb *tb, const char *s, size_t n)
+/* The slow half of p11_tb_raw: the buffer must grow first. */
+void p11_tb_raw_grow(p11_tb *tb, const char *s, size_t n)
 {
 	if (tb->cap - tb->len < n + 1 && !grow(tb, n + 1))
 		return;
@@ -72,12 +73,7 @@ void p11_tb_raw(p11_tb *tb, const char *s, size_t n)
 	tb->len += n;
 }
 
-void p11_tb_rawz(p11_tb *tb, const char *s)
-{
-	p11_tb_raw(tb, s, strlen(s));
-}
-
-static void sep(p11_tb *tb)
+static inline void sep(p11_tb *tb)
 {
 	if (tb->first[tb->depth]) {
 		tb->first[tb->depth] = 0;
@@ -89,17 +85,34 @@ static void sep(p11_tb *tb)
 		p11_tb_raw(tb, ", ", 2);
 }
 
+/* ,"key": or , key= written in place: keys are short PKCS#11 parameter names. */
 void p11_tb_key(p11_tb *tb, const char *key)
 {
-	sep(tb);
-	if (tb->format == P11_FMT_JSONL) {
-		p11_tb_raw(tb, "\"", 1);
-		p11_tb_rawz(tb, key);
-		p11_tb_raw(tb, "\":", 2);
+	size_t n = strlen(key);
+	char *d;
+
+	if (tb->cap - tb->len <= n + 5 && !grow(tb, n + 6))
+		return;
+	d = tb->p + tb->len;
+	if (tb->first[tb->depth]) {
+		tb->first[tb->depth] = 0;
 	} else {
-		p11_tb_rawz(tb, key);
-		p11_tb_raw(tb, "=", 1);
+		*d++ = ',';
+		if (tb->format != P11_FMT_JSONL)
+			*d++ = ' ';
 	}
+	if (tb->format == P11_FMT_JSONL) {
+		*d++ = '"';
+		memcpy(d, key, n);
+		d += n;
+		*d++ = '"';
+		*d++ = ':';
+	} else {
+		memcpy(d, key, n);
+		d += n;
+		*d++ = '=';
+	}
+	tb->len = (size_t)(d - tb->p);
 }
 
 void p11_tb_item(p11_tb *tb)
@@ -122,15 +135,27 @@ void p11_tb_close(p11_tb *tb, char c)
 	p11_tb_raw(tb, &c, 1);
 }
 
+/* Decimal, two digits per division: handles, slot IDs and pids run to ten digits. */
 void p11_tb_ulong(p11_tb *tb, unsigned long v)
 {
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	                            "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	                            "8081828384858687888990919293949596979899";
 	char buf[24];
 	size_t i = sizeof(buf);
 
-	do {
-		buf[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
+	while (v >= 100) {
+		unsigned long r = v % 100;
+		v /= 100;
+		buf[--i] = pairs[2 * r + 1];
+		buf[--i] = pairs[2 * r];
+	}
+	if (v >= 10) {
+		buf[--i] = pairs[2 * v + 1];
+		buf[--i] = pairs[2 * v];
+	} else {
+		buf[--i] = (char)('0' + v);
+	}
 	p11_tb_raw(tb, buf + i, sizeof(buf) - i);
 }
 
@@ -258,12 +283,32 @@ void p11_tb_bool(p11_tb *tb, bool v)
 	p11_tb_rawz(tb, v ? "true" : "false");
 }
 
+/* A constant's name: a plain identifier ([A-Z0-9_]), so quoted (JSON) or bare (text) as is. */
+static void tb_name(p11_tb *tb, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (tb->format == P11_FMT_JSONL) {
+		char buf[80];
+		if (n + 2 <= sizeof(buf)) {
+			buf[0] = '"';
+			memcpy(buf + 1, name, n);
+			buf[n + 1] = '"';
+			p11_tb_raw(tb, buf, n + 2);
+			return;
+		}
+		p11_tb_str(tb, name, n);
+		return;
+	}
+	p11_tb_raw(tb, name, n);
+}
+
 static void tb_name_or_hex(p11_tb *tb, int set, CK_ULONG v)
 {
 	const char *name = p11_const_name((p11_const_set)set, v);
 
 	if (name != NULL)
-		p11_tb_str(tb, name, strlen(name));
+		tb_name(tb, name);
 	else
 		hexword(tb, v);
 }
@@ -303,7 +348,11 @@ static void tb_redacted(p11_tb *tb, CK_ULONG n)
 const char *p11_rv_str(CK_RV rv)
 {
 	static __thread char buf[24];
-	const char *name = p11_const_name(P11_CONST_RV, rv);
+	const char *name;
+
+	if (rv == CKR_OK)
+		return "CKR_OK"; /* nearly every call: no search */
+	name = p11_const_name(P11_CONST_RV, rv);
 
 	if (name != NULL)
 		return name;
@@ -337,7 +386,7 @@ static void emit_flag(void *ctx, const char *name, CK_FLAGS rest)
 
 	p11_tb_item(tb);
 	if (name != NULL)
-		p11_tb_str(tb, name, strlen(name));
+		tb_name(tb, name);
 	else
 		hexword(tb, rest);
 }

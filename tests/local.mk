@@ -55,3 +55,43 @@ EXTRA_DIST += tests/integration/test-eraser.sh tests/integration/test-eraser-sim
 check_PROGRAMS += tests/integration/client-eraser
 tests_integration_client_eraser_SOURCES = tests/integration/client-eraser.c
 tests_integration_client_eraser_LDADD = libp11shim-core.la -ldl
+
+# Issue 7: reliability and security (tests/integration/test-robust-*.sh).
+# Hostile files: configuration and backend that others can change, mapped fields as paths.
+TESTS += tests/integration/test-robust-files.sh
+EXTRA_DIST += tests/integration/test-robust-files.sh
+# Bad arguments: every function, SoftHSM2 directly and through the shim, same answers.
+TESTS += tests/integration/test-robust-badargs.sh
+EXTRA_DIST += tests/integration/test-robust-badargs.sh
+check_PROGRAMS += tests/integration/client-badargs
+tests_integration_client_badargs_SOURCES = tests/integration/client-badargs.c
+tests_integration_client_badargs_LDADD = libp11shim-core.la -ldl
+# Secrets: every scenario with distinctive secrets; traces, stderr, CLI output and core dumps searched.
+TESTS += tests/integration/test-robust-secrets.sh
+EXTRA_DIST += tests/integration/test-robust-secrets.sh
+check_PROGRAMS += tests/integration/client-secrets
+tests_integration_client_secrets_SOURCES = tests/integration/client-secrets.c
+tests_integration_client_secrets_LDADD = libp11shim-core.la -ldl
+# A backend that crashes in C_Sign and C_InitToken (SIGSEGV) and C_Digest (abort).
+check_LTLIBRARIES += tests/integration/crashmod.la
+tests_integration_crashmod_la_SOURCES = tests/integration/crashmod.c
+tests_integration_crashmod_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -rpath /nowhere
+# Threads and processes: 16 threads of mixed calls, processes sharing a trace, cycles, fork.
+# test-robust-threads.sh: being finished (fork while threads call)
+EXTRA_DIST += tests/integration/test-robust-threads.sh tests/integration/trace-check.py
+check_PROGRAMS += tests/integration/client-stress
+tests_integration_client_stress_SOURCES = tests/integration/client-stress.c
+tests_integration_client_stress_LDADD = libp11shim-core.la -ldl -lpthread
+# Faults: trace disk full, removed, read-only; a crashing backend; bad number-range states.
+TESTS += tests/integration/test-robust-faults.sh
+EXTRA_DIST += tests/integration/test-robust-faults.sh
+# Fuzzing: the targets' seed corpora and regression inputs replayed (tests/fuzz/README.md).
+include tests/fuzz/local.mk
+# Issue 8: the mapped trace under load: 16 threads, 4 processes on one file
+# (JSON Lines, text, with a rotation): one whole record per call.
+TESTS += tests/integration/test-trace-load.sh
+EXTRA_DIST += tests/integration/test-trace-load.sh
+check_PROGRAMS += tests/integration/client-trace-load
+tests_integration_client_trace_load_SOURCES = tests/integration/client-trace-load.c
+tests_integration_client_trace_load_LDADD = -ldl -lpthread
+EXTRA_DIST += tests/lsan.supp tests/valgrind.supp

@@ -12,7 +12,8 @@ src_tool_p11shim_SOURCES = \
 	src/tool/trace_render.c src/tool/trace_render.h \
 	src/tool/cmd_trace.c src/tool/cmd_trace.h \
 	src/tool/trace_diagnose.c \
-	src/tool/cmd_serial.c
+	src/tool/cmd_serial.c \
+	src/tool/cmd_doctor.c
 src_tool_p11shim_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
 src_tool_p11shim_LDADD = libp11shim-core.la $(ZLIB_LIBS)
 
@@ -23,6 +24,16 @@ tests_cli_gen_trace_SOURCES = tests/cli/gen-trace.c
 tests_cli_gen_trace_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
 tests_cli_gen_trace_LDADD = $(ZLIB_LIBS)
 TESTS += tests/cli/test-trace-cli.sh
+# `p11shim doctor`: every group of checks, good and bad fixtures (issue 5).
+TESTS += tests/cli/test-doctor.sh
+EXTRA_DIST += tests/cli/test-doctor.sh
+# Every `p11shim trace diagnose` finding from traces recorded through the shim
+# (the Personal simulator and SoftHSM2), with the fix each names (issue 5).
+TESTS += tests/integration/test-diagnose.sh
+EXTRA_DIST += tests/integration/test-diagnose.sh
+# The manual pages name every configuration key, command and option.
+TESTS += tests/cli/test-man.sh
+EXTRA_DIST += tests/cli/test-man.sh
 EXTRA_DIST += tests/cli/test-trace-cli.sh bench/trace-summary.sh
 
 # The JSON tokenizer/parser and the record reader, with cmocka.

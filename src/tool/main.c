@@ -20,6 +20,7 @@ typedef struct {
 } tool_command;
 
 static const tool_command commands[] = {
+	{ "doctor", tool_cmd_doctor, "check the set-up: configuration, backend, middleware, Java, slots" },
 	{ "trace", tool_cmd_trace, "read a trace: summary, show, diagnose" },
 	{ "serial", tool_cmd_serial, "card serial numbers of [serial] NumberRange: next, status" },
 };

@@ -17,5 +17,7 @@ typedef int (*tool_command_fn)(int argc, char **argv);
 /* `p11shim trace summary|show|diagnose ...` (cmd_trace.c) */
 int tool_cmd_trace(int argc, char **argv);
 int tool_cmd_serial(int argc, char **argv);
+/* `p11shim doctor [--config FILE] [--json]` (cmd_doctor.c) */
+int tool_cmd_doctor(int argc, char **argv);
 
 #endif /* P11SHIM_TOOL_H */

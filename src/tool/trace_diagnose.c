@@ -681,9 +681,12 @@ static int note_rule(diag *D, const trace_record *rec, const char *s, size_t n)
 			evidence(D, F_CACHING, rec, s, n, sev);
 			return failed;
 		}
+		/* The layer's findings say "refused:", "warning:" or "ignored (...)": with
+		 * Enforce = warn or off the calls go on, and the note is all there is. */
 		if ((contains(s, n, "pin-encryption") || contains(s, n, "pin encryption") ||
 		     contains(s, n, "id2ppa")) &&
-		    (any_of(s, n, problem_words) || contains(s, n, "expired") || contains(s, n, "refused"))) {
+		    (any_of(s, n, problem_words) || contains(s, n, "expired") || contains(s, n, "refused") ||
+		     contains(s, n, "warning") || contains(s, n, "ignored"))) {
 			evidence(D, F_PIN_ENC, rec, s, n, sev);
 			return failed;
 		}

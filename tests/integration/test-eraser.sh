@@ -95,7 +95,8 @@ out=$("$CLIENT" "$SHIM_MODULE" init , open first rw , login user , mkdata pub1 ,
 	find class=privkey , find token=0 , find private=1 , find label=Card\ Eraser id=01 , \
 	objects , searching , fin 2>"$WORK/client.err")
 expect "$out" "erasers: CKR_OK count=1 app='p11shim' handle=0xfffffe00"
-expect "$out" "attrs-query: CKR_OK label=11 class=8 value=0"
+# CKA_CLASS is a CK_ULONG: 4 bytes in a 32-bit shim (ELF class 1), 8 in a 64-bit one.
+expect "$out" "attrs-query: CKR_OK label=11 class=$(($(od -An -tu1 -j4 -N1 "$SHIM_MODULE") * 4)) value=0"
 expect "$out" "attrs-get: CKR_OK class=CKO_DATA label='Card Eraser' app='p11shim' token=1 private=0 modifiable=0 copyable=0 destroyable=1"
 expect "$out" "attrs-small: CKR_BUFFER_TOO_SMALL label=unavailable class=CKO_DATA"
 expect "$out" "attrs-invalid: CKR_ATTRIBUTE_TYPE_INVALID modulus=unavailable label='Card Eraser'"

@@ -52,8 +52,11 @@ printf 'not a module\n' >"$WORK/text.so"
 shim_conf "$WORK/p11shim.conf" "$WORK/text.so" "$WORK/t4.jsonl"
 expect_init_error "not an ELF file" 'not a shared library'
 
-for lib in /lib/*/libz.so.1 /usr/lib/*/libz.so.1 /lib/*/libm.so.6; do
-	[ -e "$lib" ] && break
+# A library of the shim's own word size and machine (as SoftHSM2's), so
+# that the check reached is the missing symbol, not the architecture.
+elf_id() { od -An -tx1 -j4 -N1 "$1"; od -An -tx1 -j18 -N2 "$1"; }
+for lib in /lib/*/libz.so.1 /usr/lib/*/libz.so.1 /lib/*/libm.so.6 /usr/lib32/libm.so.6; do
+	[ -e "$lib" ] && [ "$(elf_id "$lib")" = "$(elf_id "$SOFTHSM2_MODULE")" ] && break
 done
 shim_conf "$WORK/p11shim.conf" "$lib" "$WORK/t5.jsonl"
 expect_init_error "no C_GetFunctionList" "does not export C_GetFunctionList: not a PKCS#11 module"

@@ -8,7 +8,8 @@
 # none of the PINs.
 . "$top_srcdir/tests/integration/lib.sh"
 need "$PKCS11_TOOL" "$SOFTHSM2_UTIL" "$SOFTHSM2_MODULE" openssl python3
-SPY=$(dirname "$(readlink -f "$(command -v "$PKCS11_TOOL")")")/../lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/pkcs11/pkcs11-spy.so
+# PKCS11_SPY: the spy of the client's word size (scripts/check i386 sets it).
+SPY=${PKCS11_SPY:-$(dirname "$(readlink -f "$(command -v "$PKCS11_TOOL")")")/../lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/pkcs11/pkcs11-spy.so}
 [ -f "$SPY" ] || SPY=/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so
 need "$SPY"
 

@@ -21,7 +21,7 @@ TESTS += tests/unit/test_config
 check_PROGRAMS += tests/unit/test_table
 tests_unit_test_table_SOURCES = tests/unit/test_table.c
 tests_unit_test_table_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_table_LDADD = $(UNIT_LDADD) -ldl
+tests_unit_test_table_LDADD = $(UNIT_LDADD) $(PLATFORM_LIBS)
 TESTS += tests/unit/test_table
 
 # Trace formatting: every argument kind, redaction, impossible lengths.
@@ -48,3 +48,12 @@ tests_unit_test_numrange_SOURCES = tests/unit/test_numrange.c
 tests_unit_test_numrange_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_numrange_LDADD = $(UNIT_LDADD) -lpthread
 TESTS += tests/unit/test_numrange
+
+# The trace sink (issue 8): whole records from 16 threads and 4 processes,
+# trimming, rotation, a removed or truncated file, a full disk, the
+# write-per-record fallback, a crash and a kill.
+check_PROGRAMS += tests/unit/test_trace_sink
+tests_unit_test_trace_sink_SOURCES = tests/unit/test_trace_sink.c
+tests_unit_test_trace_sink_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_trace_sink_LDADD = $(UNIT_LDADD) -lpthread
+TESTS += tests/unit/test_trace_sink

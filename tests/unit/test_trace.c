@@ -150,6 +150,8 @@ static p11_layer *trace_start(const char *text)
 	assert_non_null(f);
 	fputs(text, f);
 	assert_int_equal(fclose(f), 0);
+	/* umask is 0 here: the shim refuses a configuration others can write. */
+	assert_int_equal(chmod(conf, 0600), 0);
 	src.conf_env_file = conf;
 	cfg = p11_config_load(&src, err, sizeof(err));
 	if (cfg == NULL)
@@ -318,6 +320,11 @@ static bool read_lines(const char *path, lines *l)
 	live_add(l->text);
 	assert_int_equal(fread(l->text, 1, l->size, f), l->size);
 	fclose(f);
+	/* NUL bytes are padding a live trace file ends in (trace_sink.c): readers skip them. */
+	for (i = start = 0; i < l->size; i++)
+		if (l->text[i] != '\0')
+			l->text[start++] = l->text[i];
+	l->size = start;
 	l->text[l->size] = '\0';
 	l->whole = l->size == 0 || l->text[l->size - 1] == '\n';
 	l->line = calloc(l->size + 1, sizeof(char *));
@@ -441,9 +448,11 @@ static void test_records_jsonl(void **state)
 	fake_rv[P11_FN_Logout] = 0x80000123UL;
 	assert_int_equal(CALL(Logout, 1), 0x80000123UL);
 
-	/* Created 0600, whatever the umask (0 here). */
+	/* Created 0600, whatever the umask (0 here). Windows: the folder's ACL. */
 	assert_int_equal(stat(path, &st), 0);
+#ifndef _WIN32
 	assert_int_equal(st.st_mode & 0777, 0600);
+#endif
 
 	assert_true(read_lines(path, &l));
 	assert_all_json(&l, path);
@@ -650,10 +659,19 @@ static void test_text_note_stays_one_line(void **state)
 
 /* ---- switching on and off, file names ---- */
 
+/* The default trace folder (DESIGN.md, Platform notes). */
+#ifdef _WIN32
+#define STATE_VAR "APPDATA"
+#define STATE_SUB "p11shim/log"
+#else
+#define STATE_VAR "XDG_STATE_HOME"
+#define STATE_SUB "p11shim"
+#endif
+
 static void test_trace_off_and_errors(void **state)
 {
 	char path[PATH_MAX], state_dir[512], text[PATH_MAX + 64];
-	const char *saved = getenv("XDG_STATE_HOME");
+	const char *saved = getenv(STATE_VAR);
 	char *saved_copy = saved ? strdup(saved) : NULL;
 
 	(void)state;
@@ -665,18 +683,18 @@ static void test_trace_off_and_errors(void **state)
 
 	/* Enable without File: the state folder, p11shim-PID.jsonl. */
 	path_in_dir(state_dir, sizeof(state_dir), "state");
-	setenv("XDG_STATE_HOME", state_dir, 1);
+	setenv(STATE_VAR, state_dir, 1);
 	assert_int_equal(mkdir(state_dir, 0700), 0);
 	assert_non_null(trace_start("[trace]\nEnable = true\n"));
 	assert_int_equal(CALL(Logout, 1), CKR_OK);
 	trace_stop();
-	snprintf(path, sizeof(path), "%s/p11shim/p11shim-%lu.jsonl", state_dir, (unsigned long)getpid());
+	snprintf(path, sizeof(path), "%s/" STATE_SUB "/p11shim-%lu.jsonl", state_dir, (unsigned long)getpid());
 	if (!file_exists(path))
 		fail_msg("no %s", path);
 	if (saved_copy != NULL)
-		setenv("XDG_STATE_HOME", saved_copy, 1);
+		setenv(STATE_VAR, saved_copy, 1);
 	else
-		unsetenv("XDG_STATE_HOME");
+		unsetenv(STATE_VAR);
 	free(saved_copy);
 
 	/* A mapped field that is not set: an error naming it. */
@@ -720,23 +738,23 @@ static void test_file_name_pid(void **state)
 static void test_default_folder_created(void **state)
 {
 	char state_dir[512], path[PATH_MAX];
-	const char *saved = getenv("XDG_STATE_HOME");
+	const char *saved = getenv(STATE_VAR);
 	char *saved_copy = saved ? strdup(saved) : NULL;
 	p11_layer *layer;
 
 	(void)state;
 	path_in_dir(state_dir, sizeof(state_dir), "fresh-account/.local/state");
-	setenv("XDG_STATE_HOME", state_dir, 1);
+	setenv(STATE_VAR, state_dir, 1);
 	layer = trace_start("[trace]\nEnable = true\n");
 	if (saved_copy != NULL)
-		setenv("XDG_STATE_HOME", saved_copy, 1);
+		setenv(STATE_VAR, saved_copy, 1);
 	else
-		unsetenv("XDG_STATE_HOME");
+		unsetenv(STATE_VAR);
 	free(saved_copy);
 	if (layer == NULL)
 		fail_msg("no trace with Enable = true and no %s yet", state_dir);
 	assert_int_equal(CALL(Logout, 1), CKR_OK);
-	snprintf(path, sizeof(path), "%s/p11shim/p11shim-%lu.jsonl", state_dir, (unsigned long)getpid());
+	snprintf(path, sizeof(path), "%s/" STATE_SUB "/p11shim-%lu.jsonl", state_dir, (unsigned long)getpid());
 	assert_true(file_exists(path));
 }
 
@@ -828,6 +846,13 @@ static void test_file_removed_recreated(void **state)
 	lines l;
 
 	(void)state;
+#ifdef _WIN32
+	/* Windows keeps the name of a file deleted while a handle is open
+	 * ("delete pending", which the sink looks for), and Wine, where these
+	 * tests run, tells no other handle: skipped there. */
+	print_message("skipped on Windows: a file deleted while open keeps its name\n");
+	skip();
+#endif
 	path_in_dir(path, sizeof(path), "removed.jsonl");
 	assert_non_null(trace_start_file("removed.jsonl", "MaxSize = 0\nData = hex\n"));
 	while (calls < 10)
@@ -1026,6 +1051,27 @@ static void test_every_function_null_args(void **state)
 
 /* ---- a crash inside the backend ---- */
 
+#ifdef _WIN32
+/*
+ * These tests fork a child that crashes; Windows has no fork(). There the
+ * crash is tested by tests/win32/client.c: a child process dies of an
+ * access violation inside C_Sign, and the trace shows that call with
+ * "crash":"EXCEPTION_ACCESS_VIOLATION" (the vectored exception handler).
+ */
+static void test_crash_in_backend(void **state)
+{
+	(void)state;
+	print_message("skipped on Windows (no fork): tests/win32/client.c tests the crash\n");
+	skip();
+}
+
+static void test_crash_two_traces(void **state)
+{
+	(void)state;
+	print_message("skipped on Windows (no fork): tests/win32/client.c tests the crash\n");
+	skip();
+}
+#else
 /* A page nobody may touch: a real fault, that no sanitizer reports first. */
 static volatile int *volatile nowhere;
 
@@ -1140,6 +1186,7 @@ static void crash_child_two_traces(void)
 			_exit(3);
 		fprintf(f, "[trace]\nFile = %s\n", file);
 		fclose(f);
+		chmod(conf, 0600); /* umask 0: see trace_start */
 		src.conf_env_file = conf;
 		memset(&two[i], 0, sizeof(two[i]));
 		two[i].cfg = p11_config_load(&src, err, sizeof(err));
@@ -1188,6 +1235,7 @@ static void test_crash_two_traces(void **state)
 		free_lines(&l);
 	}
 }
+#endif /* _WIN32 */
 
 int main(void)
 {

@@ -1,0 +1,178 @@
+#!/bin/sh
+# Builds the static i686-w64-mingw32 libraries that Debian does not package
+# for Windows (PCRE2, OpenSSL's libcrypto, cmocka) from Debian's own source
+# packages, so the Windows build uses the same code as the Linux one (issue 6).
+# zlib comes from Debian's libz-mingw-w64-dev.
+#
+#   scripts/win32-deps.sh [DEPS_DIR]     (default _build-win32/deps)
+#
+# Each library goes to DEPS_DIR/NAME-VERSION (VERSION: the Debian source
+# version), built once and reused while Debian's version stays the same; a
+# new version builds beside the old one. Writes DEPS_DIR/env.sh, which sets
+# PKG_CONFIG_LIBDIR for configure. Needs root only to add a deb-src entry
+# (when there is none) and to install the build tools. Timings on a 2-CPU
+# machine: PCRE2 17 s, OpenSSL 96 s, cmocka 8 s.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+HOST=i686-w64-mingw32
+DEPS=${1:-${P11SHIM_WIN32_DEPS:-$ROOT/_build-win32/deps}}
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'win32-deps: %s\n' "$*" >&2; exit 1; }
+
+# deb-src: `apt-get source` needs one. Added only when no source entry exists,
+# with the same suites as the binary entries Debian 12 ships.
+ensure_deb_src() {
+	if grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		:
+	else
+		[ "$(id -u)" = 0 ] || die "no deb-src entry in /etc/apt: add one (as root) or run as root"
+		say "adding /etc/apt/sources.list.d/p11shim-deb-src.sources"
+		cat >/etc/apt/sources.list.d/p11shim-deb-src.sources <<'EOF'
+# Added by p11shim scripts/win32-deps.sh: `apt-get source` for the mingw builds.
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+	fi
+	if ! ls /var/lib/apt/lists/*_Sources* >/dev/null 2>&1; then
+		[ "$(id -u)" = 0 ] || die "no source package index: run apt-get update as root"
+		say "apt-get update (source indexes)"
+		apt-get -o DPkg::Lock::Timeout=600 update -qq
+	fi
+}
+
+# src_versions SRC: the versions of a source package apt knows, newest first.
+src_versions() {
+	apt-cache showsrc --only-source "$1" 2>/dev/null | awk '/^Version:/ { print $2 }' |
+		sort -u | sort -r -V
+}
+
+# fetch SRC VERSION: unpacks the source into DEPS/src/SRC-VERSION; false when
+# the archive does not have it (a mirror may lack the security pool's files:
+# then an older version is taken, and the miss is remembered for a day).
+fetch() {
+	dir="$DEPS/src/$1-$2"
+	[ -f "$dir/.unpacked" ] && return 0
+	if [ -n "$(find "$DEPS/src" -maxdepth 1 -name "$1-$2.unavailable" -mtime -1 2>/dev/null)" ]; then
+		return 1
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	# -o APT::Sandbox::User=root: the folder is root's, the _apt user cannot write it.
+	if ! (cd "$dir" && apt-get -qq -o APT::Sandbox::User=root source "$1=$2" >fetch.log 2>&1); then
+		say "$1 $2: not downloadable ($(grep -m1 -o '[0-9]* *Not Found' "$dir/fetch.log" || echo 'see fetch.log')); trying an older version"
+		rm -rf "$dir"
+		touch "$DEPS/src/$1-$2.unavailable"
+		return 1
+	fi
+	touch "$dir/.unpacked"
+}
+
+build_pcre2() { # SRCDIR PREFIX
+	cd "$1"
+	./configure -q --host=$HOST --prefix="$2" --disable-shared --enable-static \
+		--enable-pcre2-8 --disable-pcre2-16 --disable-pcre2-32 --disable-pcre2grep-libz \
+		--disable-pcre2grep-libbz2 --disable-pcre2test-libreadline >build.log 2>&1
+	make -j"$JOBS" libpcre2-8.la >>build.log 2>&1
+	make install-libLTLIBRARIES install-includeHEADERS install-nodist_includeHEADERS \
+		install-pkgconfigDATA >>build.log 2>&1
+	# Only libpcre2-8.pc is wanted (the others name libraries not built).
+	find "$2/lib/pkgconfig" -name 'libpcre2-*.pc' ! -name 'libpcre2-8.pc' -delete
+}
+
+build_openssl() { # SRCDIR PREFIX
+	cd "$1"
+	# no-shared: libcrypto goes into the DLL, whose .def exports only C_*,
+	# so it never clashes with an OpenSSL of the process that loads the shim.
+	# no-asm: binutils 2.40 cannot assemble the i386 perlasm output for COFF
+	# (BFD_RELOC_386_GOTPC); the shim only parses certificates with it.
+	./Configure mingw --cross-compile-prefix=$HOST- --prefix="$2" --libdir=lib \
+		--openssldir="$2/ssl" no-shared no-module no-tests no-asm >build.log 2>&1
+	make -j"$JOBS" build_libs >>build.log 2>&1
+	make install_dev >>build.log 2>&1
+}
+
+build_cmocka() { # SRCDIR PREFIX
+	mkdir -p "$1/_w32"
+	cd "$1/_w32"
+	cmake -DCMAKE_SYSTEM_NAME=Windows -DCMAKE_C_COMPILER=$HOST-gcc \
+		-DCMAKE_RC_COMPILER=$HOST-windres -DCMAKE_INSTALL_PREFIX="$2" \
+		-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DWITH_STATIC_LIB=ON \
+		-DUNIT_TESTING=OFF -DWITH_EXAMPLES=OFF -DPICKY_DEVELOPER=OFF .. >build.log 2>&1
+	make -j"$JOBS" >>build.log 2>&1
+	make install >>build.log 2>&1
+	# A static libcmocka: its header must not declare dllimport.
+	if [ -f "$2/lib/pkgconfig/cmocka.pc" ] && ! grep -q CMOCKA_STATIC "$2/lib/pkgconfig/cmocka.pc"; then
+		sed -i 's/^Cflags: \(.*\)$/Cflags: \1 -DCMOCKA_STATIC/' "$2/lib/pkgconfig/cmocka.pc"
+	fi
+	if [ ! -f "$2/lib/libcmocka.a" ] && [ -f "$2/lib/libcmocka-static.a" ]; then
+		cp "$2/lib/libcmocka-static.a" "$2/lib/libcmocka.a"
+	fi
+	# Link the static archive, never an import library of a cmocka.dll.
+	rm -f "$2/lib/libcmocka.dll.a" "$2/bin/libcmocka.dll" "$2/bin/cmocka.dll"
+}
+
+# dep SRC BUILD_FN: build SRC into DEPS/SRC-VERSION unless it is there, with
+# the newest version that is built already or can be downloaded.
+PCDIRS=
+dep() {
+	versions=$(src_versions "$1")
+	[ -n "$versions" ] || die "apt knows no source package $1 (is the deb-src entry there and apt-get update done?)"
+	prefix=
+	for v in $versions; do
+		if [ -f "$DEPS/$1-$v/.built" ]; then
+			prefix="$DEPS/$1-$v"
+			break
+		fi
+		fetch "$1" "$v" || continue
+		prefix="$DEPS/$1-$v"
+		tree=$(find "$DEPS/src/$1-$v" -mindepth 1 -maxdepth 1 -type d -name "$1-*" | head -n 1)
+		[ -n "$tree" ] || die "no source tree for $1 $v in $DEPS/src/$1-$v"
+		start=$(date +%s)
+		say "building $1 $v for $HOST (once; cached in $prefix)"
+		# A fresh copy each time: objects of an earlier failed build never mix in.
+		src="$DEPS/build/$1-$v"
+		rm -rf "$prefix" "$src"
+		mkdir -p "$DEPS/build"
+		cp -a "$tree" "$src"
+		if ! ( "$2" "$src" "$prefix" ); then
+			tail -n 30 "$src/build.log" "$src/_w32/build.log" 2>/dev/null >&2 || true
+			die "building $1 $v failed (log: $src/build.log)"
+		fi
+		touch "$prefix/.built"
+		rm -rf "$src"
+		say "$1 $v: $(($(date +%s) - start)) s"
+		break
+	done
+	[ -n "$prefix" ] || die "no version of $1 could be downloaded: $(echo $versions)"
+	PCDIRS="${PCDIRS:+$PCDIRS:}$prefix/lib/pkgconfig"
+}
+
+command -v $HOST-gcc >/dev/null || die "$HOST-gcc missing: apt-get install gcc-mingw-w64-i686"
+mkdir -p "$DEPS/src"
+DEPS=$(cd "$DEPS" && pwd)
+ensure_deb_src
+dep pcre2 build_pcre2
+dep openssl build_openssl
+dep cmocka build_cmocka
+# zlib: Debian's mingw build (libz-mingw-w64-dev).
+PCDIRS="$PCDIRS:/usr/$HOST/lib/pkgconfig"
+
+cat >"$DEPS/env.sh.tmp" <<EOF
+# Written by scripts/win32-deps.sh: the static mingw libraries for configure.
+PKG_CONFIG_LIBDIR='$PCDIRS'
+PKG_CONFIG_SYSROOT_DIR=
+export PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
+EOF
+mv "$DEPS/env.sh.tmp" "$DEPS/env.sh"

@@ -1,0 +1,43 @@
+/* The shared part of the fuzz targets (fuzz.h). */
+#include "config.h"
+
+#include "fuzz.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[256];
+
+const char *fuzz_file(const char *name, const uint8_t *data, size_t size)
+{
+	static char path[512];
+	size_t done = 0;
+	ssize_t w;
+	int fd;
+
+	if (dir[0] == '\0') {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(dir, sizeof(dir), "%s/p11shim-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (mkdtemp(dir) == NULL)
+			fuzz_fail("mkdtemp");
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fuzz_fail("cannot write the scratch file");
+	while (done < size && (w = write(fd, data + done, size - done)) > 0)
+		done += (size_t)w;
+	close(fd);
+	if (done != size)
+		fuzz_fail("short write of the scratch file");
+	return path;
+}
+
+void fuzz_fail(const char *what)
+{
+	fprintf(stderr, "fuzz target oracle failed: %s\n", what);
+	abort();
+}
