@@ -248,7 +248,11 @@ i386_build() {
 	# files, javac compiles the Java test.
 	ensure_packages $PACKAGES gcc-multilib
 	mkdir -p "$I386_BUILD"
+	rm -f "$I386_BUILD/.platform-ready"
 	i386_sysroot
+	# What Debian's archive had to deliver is here: from now on a failure is
+	# the project's (.ci/run tells the two apart by this file).
+	: >"$I386_BUILD/.platform-ready"
 
 	# The 32-bit clients come first in PATH: tests that call pkcs11-tool,
 	# java or keytool by name get them; javac stays the host's.
