@@ -689,6 +689,24 @@ static double med(size_t c, int mode, int op, int field, int *count)
 	return median(v, (size_t)n);
 }
 
+/*
+ * Against SoftHSM2 directly, round by round (the same run, minutes apart at
+ * most), then the median: ratio (as_ratio) or CPU ns added per call.
+ */
+static double paired(size_t c, int mode, int op, bool as_ratio)
+{
+	double v[MAX_ROUNDS];
+	int r, n = 0;
+
+	for (r = 0; r < opt_rounds; r++) {
+		const sample *s = &results[r][c][mode][op], *d = &results[r][CFG_DIRECT][mode][op];
+		if (!s->have || !d->have || d->cpu <= 0)
+			continue;
+		v[n++] = as_ratio ? s->cpu / d->cpu : s->cpu - d->cpu;
+	}
+	return median(v, (size_t)n);
+}
+
 static double med_rss(size_t c, int which)
 {
 	double v[MAX_ROUNDS];
@@ -706,14 +724,14 @@ static void print_tables(void)
 	size_t c;
 
 	for (mode = 0; mode < 2; mode++) {
-		printf("\n== %d thread%s (per call; CPU = process CPU time over the loop, all threads) ==\n",
+		printf("\n== %d thread%s (per call; CPU = process CPU time over the loop, all threads;\n"
+		       "   medians over the rounds; CPU x and +CPU ns against SoftHSM2 directly in the same round) ==\n",
 		       mode == 0 ? 1 : opt_threads, mode == 0 ? "" : "s");
 		for (op = 0; op < N_OP; op++) {
-			double dwall, dcpu;
+			double dwall;
 			if (opt_ops != NULL && strstr(opt_ops, ops[op].name) == NULL)
 				continue;
 			dwall = med(CFG_DIRECT, mode, op, 0, &n);
-			dcpu = med(CFG_DIRECT, mode, op, 1, NULL);
 			if (n == 0)
 				continue;
 			printf("\n%s  (%d call%s per operation)\n", ops[op].label, ops[op].calls,
@@ -726,13 +744,13 @@ static void print_tables(void)
 				if (n == 0)
 					continue;
 				printf("  %-20s %11.0f %11.0f %9.3f", cfgs[c].label, wall, cpu,
-				       dcpu > 0 ? cpu / dcpu : 0);
+				       paired(c, mode, op, true));
 				if (c == CFG_DIRECT)
 					printf(" %12s %9s\n", "", "");
 				else if (cfgs[c].kind == K_SHIM && cfgs[c].format == NULL)
-					printf(" %+12.0f %9s\n", cpu - dcpu, "");
+					printf(" %+12.0f %9s\n", paired(c, mode, op, false), "");
 				else
-					printf(" %+12.0f %9.0f\n", cpu - dcpu, bytes);
+					printf(" %+12.0f %9.0f\n", paired(c, mode, op, false), bytes);
 			}
 			(void)dwall;
 		}
@@ -750,8 +768,7 @@ static void print_tables(void)
 /* Issue 8's targets next to the figures; informative only. */
 static void print_targets(void)
 {
-	double d, off, on, spy;
-	int n;
+	double off, on, spy;
 
 	printf("\n== issue 8 targets (CPU time, medians, same run) ==\n");
 	{
@@ -762,15 +779,13 @@ static void print_targets(void)
 		printf("  for scale: one write(2) of a 214-byte record to the same file system costs %.0f ns CPU here\n",
 		       median(v, (size_t)opt_rounds));
 	}
-/* The medians are per call already. */
-#define ADDED(c, mode, op) (med((c), (mode), (op), 1, &n) - med(CFG_DIRECT, (mode), (op), 1, NULL))
+#define ADDED(c, mode, op) paired((c), (mode), (op), false)
 	if (ran[1]) {
 		off = ADDED(1, 0, OP_SLOTLIST);
 		printf("  trace off, C_GetSlotList: %+.0f ns per call (target <= 40)\n", off);
-		d = med(CFG_DIRECT, 0, OP_ECDSA, 1, NULL);
-		off = med(1, 0, OP_ECDSA, 1, NULL);
-		if (d > 0)
-			printf("  trace off, ECDSA P-256 sign: %+.2f%% (target <= 2%%)\n", (off / d - 1) * 100);
+		off = paired(1, 0, OP_ECDSA, true);
+		if (off > 0)
+			printf("  trace off, ECDSA P-256 sign: %+.2f%% (target <= 2%%)\n", (off - 1) * 100);
 	}
 	if (ran[CFG_JSONL_LENGTH]) {
 		int ops_on[] = { OP_SLOTLIST, OP_SESSION };
@@ -784,11 +799,10 @@ static void print_targets(void)
 			}
 			printf(")\n");
 		}
-		d = med(CFG_DIRECT, 0, OP_ECDSA, 1, NULL);
-		on = med(CFG_JSONL_LENGTH, 0, OP_ECDSA, 1, NULL);
-		if (d > 0)
+		on = paired(CFG_JSONL_LENGTH, 0, OP_ECDSA, true);
+		if (on > 0)
 			printf("  trace on (jsonl, length), ECDSA P-256 sign: %+.2f%% (target <= 5%%)\n",
-			       (on / d - 1) * 100);
+			       (on - 1) * 100);
 		printf("  shim with the trace on, resident after C_Initialize: %+.0f KiB beyond the backend's "
 		       "(target <= 1024)\n", med_rss(CFG_JSONL_LENGTH, 1) - med_rss(CFG_DIRECT, 1));
 		printf("  ... and at the end of the run: %+.0f KiB\n",

@@ -45,7 +45,7 @@ EOF
 		chmod 755 "$wrap/$tool"
 	done
 	export PATH="$wrap:$PATH"
-	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1"
+	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 	export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 	export CI="${CI:-true}"

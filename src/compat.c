@@ -302,7 +302,10 @@ int64_t compat_fast_ns(void)
 	/* Calibrating: the lock only for the first call, and once 50 ms are over. */
 	if (state == 1 && mono - tsc.mono0 < 50000000)
 		return mono;
-	pthread_mutex_lock(&tsc.lock);
+	/* trylock: a fork while another thread calibrates must not leave the
+	 * child's copy of the lock held forever (test-robust-threads.sh, fork). */
+	if (pthread_mutex_trylock(&tsc.lock) != 0)
+		return mono;
 	state = atomic_load(&tsc.state);
 	mono = compat_mono_ns();
 	now = __rdtsc();

@@ -77,7 +77,7 @@ check_LTLIBRARIES += tests/integration/crashmod.la
 tests_integration_crashmod_la_SOURCES = tests/integration/crashmod.c
 tests_integration_crashmod_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -rpath /nowhere
 # Threads and processes: 16 threads of mixed calls, processes sharing a trace, cycles, fork.
-# test-robust-threads.sh: being finished (fork while threads call)
+TESTS += tests/integration/test-robust-threads.sh
 EXTRA_DIST += tests/integration/test-robust-threads.sh tests/integration/trace-check.py
 check_PROGRAMS += tests/integration/client-stress
 tests_integration_client_stress_SOURCES = tests/integration/client-stress.c

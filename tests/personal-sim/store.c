@@ -111,9 +111,24 @@ sim_getpid(void)
 	return (long)getpid();
 }
 
+/*
+ * A forked child inherits the lock in whatever state a parent thread left
+ * it (held, if that thread was inside a call): the child's first call makes
+ * it anew, as it has only one thread then. Personal's own behaviour after
+ * fork is unknown; a deadlock here would only hide the shim's behaviour.
+ */
+static pid_t module_lock_pid;
+
 void
 sim_mutex_lock(void)
 {
+	pid_t pid = getpid();
+
+	if (module_lock_pid != pid) {
+		if (module_lock_pid != 0)
+			pthread_mutex_init(&module_lock, NULL);
+		module_lock_pid = pid;
+	}
 	pthread_mutex_lock(&module_lock);
 }
 

@@ -887,12 +887,12 @@ struct worker {
 static void *work(void *arg)
 {
 	struct worker *w = arg;
-	CK_UTF8CHAR pin[] = "246810";
+	CK_UTF8CHAR pin[] = "Pw#246810!";
 	int i;
 
 	w->tid = compat_tid();
 	for (i = 0; i < PER_THREAD; i++)
-		if (CALL(Login, w->session, CKU_USER, pin, 6) != CKR_OK)
+		if (CALL(Login, w->session, CKU_USER, pin, sizeof(pin) - 1) != CKR_OK)
 			w->failures++;
 	return NULL;
 }
@@ -952,7 +952,7 @@ static void test_threads(void **state)
 	}
 	for (t = 0; t < THREADS; t++)
 		assert_int_equal(per[t], PER_THREAD);
-	assert_false(lines_contain(&l, "246810"));
+	assert_false(lines_contain(&l, "Pw#246810!"));
 	free_lines(&l);
 }
 
