@@ -10,11 +10,25 @@
 #include <unistd.h>
 
 static char dir[256];
+static char names[8][64];
+
+/* The scratch folder goes when the process ends normally. */
+static void cleanup(void)
+{
+	char path[512];
+	size_t i;
+
+	for (i = 0; i < 8 && names[i][0] != '\0'; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
 
 const char *fuzz_file(const char *name, const uint8_t *data, size_t size)
 {
 	static char path[512];
-	size_t done = 0;
+	size_t done = 0, i;
 	ssize_t w;
 	int fd;
 
@@ -23,7 +37,12 @@ const char *fuzz_file(const char *name, const uint8_t *data, size_t size)
 		snprintf(dir, sizeof(dir), "%s/p11shim-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		if (mkdtemp(dir) == NULL)
 			fuzz_fail("mkdtemp");
+		atexit(cleanup);
 	}
+	for (i = 0; i < 8 && names[i][0] != '\0' && strcmp(names[i], name) != 0; i++)
+		;
+	if (i < 8 && names[i][0] == '\0')
+		snprintf(names[i], sizeof(names[i]), "%s", name);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
