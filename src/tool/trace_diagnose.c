@@ -411,14 +411,29 @@ static pid_state *pid_get(diag *D, int64_t pid)
 	return &D->pids[D->n_pids++];
 }
 
+/*
+ * Fixed tables with a few linear probes: two slots (or sessions) of one
+ * process whose hashes collide must not overwrite each other; when every
+ * probe is taken, the first place is reused (bounded memory wins).
+ */
+#define PROBES 8
+
 static slot_entry *slot_get(diag *D, int64_t pid, int64_t slot, int create)
 {
-	slot_entry *e = &D->slots[mix(pid, slot) & (SLOT_TABLE - 1)];
+	uint32_t h = mix(pid, slot);
+	slot_entry *e, *free_e = NULL;
+	unsigned i;
 
-	if (e->used && e->pid == pid && e->slot == slot)
-		return e;
+	for (i = 0; i < PROBES; i++) {
+		e = &D->slots[(h + i) & (SLOT_TABLE - 1)];
+		if (e->used && e->pid == pid && e->slot == slot)
+			return e;
+		if (!e->used && free_e == NULL)
+			free_e = e;
+	}
 	if (!create)
 		return NULL;
+	e = free_e ? free_e : &D->slots[h & (SLOT_TABLE - 1)];
 	memset(e, 0, sizeof(*e));
 	e->used = 1;
 	e->pid = pid;
@@ -428,12 +443,20 @@ static slot_entry *slot_get(diag *D, int64_t pid, int64_t slot, int create)
 
 static session_entry *session_get(diag *D, int64_t pid, int64_t h, int create)
 {
-	session_entry *e = &D->sessions[mix(pid, h ^ 0x5e55) & (SESSION_TABLE - 1)];
+	uint32_t k = mix(pid, h ^ 0x5e55);
+	session_entry *e, *free_e = NULL;
+	unsigned i;
 
-	if (e->used && e->pid == pid && e->session == h)
-		return e;
+	for (i = 0; i < PROBES; i++) {
+		e = &D->sessions[(k + i) & (SESSION_TABLE - 1)];
+		if (e->used && e->pid == pid && e->session == h)
+			return e;
+		if (!e->used && free_e == NULL)
+			free_e = e;
+	}
 	if (!create)
 		return NULL;
+	e = free_e ? free_e : &D->sessions[k & (SESSION_TABLE - 1)];
 	memset(e, 0, sizeof(*e));
 	e->used = 1;
 	e->pid = pid;

@@ -199,8 +199,9 @@ static void tally_all_seen(const tally *ta, size_t procs)
 	assert_int_equal(ta->n_pids, procs);
 	for (k = 0; k < n; k++)
 		if (!ta->seen[k])
-			fail_msg("record %zu (process %zu, thread %zu, i %zu) lost", k, k / (ta->threads * ta->per),
-			         k / ta->per % ta->threads, k % ta->per);
+			fail_msg("record %zu (process %zu, thread %zu, i %zu) lost", k,
+			         (size_t)(k / (ta->threads * ta->per)), (size_t)(k / ta->per % ta->threads),
+			         (size_t)(k % ta->per));
 }
 
 static void write_records(p11_sink *s, unsigned long p, unsigned t, unsigned long from, unsigned long to)
