@@ -57,3 +57,6 @@ tests_unit_test_trace_sink_SOURCES = tests/unit/test_trace_sink.c
 tests_unit_test_trace_sink_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_trace_sink_LDADD = $(UNIT_LDADD) -lpthread
 TESTS += tests/unit/test_trace_sink
+
+# Helpers shared by the unit tests (macros and static inline functions).
+EXTRA_DIST += tests/unit/test-support.h

@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "test-support.h"
+
 #include "p11-config.h"
 
 /* The environment variables the tests set: none may leak into another test. */
@@ -34,20 +36,6 @@ static const char *const test_vars[] = {
 
 static char dir[256];
 static char err[1024];
-
-#define assert_contains(hay, needle)                                                   \
-	do {                                                                           \
-		const char *h_ = (hay), *n_ = (needle);                                \
-		if (h_ == NULL || strstr(h_, n_) == NULL)                              \
-			fail_msg("'%s' does not contain '%s'", h_ ? h_ : "(null)", n_); \
-	} while (0)
-
-#define assert_not_contains(hay, needle)                                        \
-	do {                                                                    \
-		const char *h_ = (hay), *n_ = (needle);                         \
-		if (h_ != NULL && strstr(h_, n_) != NULL)                       \
-			fail_msg("'%s' should not contain '%s'", h_, n_);       \
-	} while (0)
 
 static void clear_env(void)
 {
@@ -68,36 +56,11 @@ static int group_setup(void **state)
 	return 0;
 }
 
-static void remove_tree(const char *path)
-{
-	char sub[PATH_MAX * 2];
-	struct dirent *d;
-	struct stat st;
-	DIR *dp;
-
-	if (lstat(path, &st) != 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		dp = opendir(path);
-		while (dp != NULL && (d = readdir(dp)) != NULL) {
-			if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, d->d_name);
-			remove_tree(sub);
-		}
-		if (dp != NULL)
-			closedir(dp);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
 static int group_teardown(void **state)
 {
 	(void)state;
 	clear_env();
-	remove_tree(dir);
+	test_remove_tree(dir);
 	return 0;
 }
 

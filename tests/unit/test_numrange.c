@@ -29,17 +29,12 @@
 
 #include <cmocka.h>
 
+#include "test-support.h"
+
 #include "p11-numrange.h"
 
 static char dir[256];
 static char err[1024];
-
-#define assert_contains(hay, needle)                                                   \
-	do {                                                                           \
-		const char *h_ = (hay), *n_ = (needle);                                \
-		if (h_ == NULL || strstr(h_, n_) == NULL)                              \
-			fail_msg("'%s' does not contain '%s'", h_ ? h_ : "(null)", n_); \
-	} while (0)
 
 static int group_setup(void **state)
 {

@@ -31,6 +31,8 @@
 
 #include <cmocka.h>
 
+#include "test-support.h"
+
 #include "json-check.h"
 #include "p11-compat.h"
 #include "p11-config.h"
@@ -40,20 +42,6 @@
 
 static char dir[256];
 static char err[1024];
-
-#define assert_contains(hay, needle)                                                   \
-	do {                                                                           \
-		const char *h_ = (hay), *n_ = (needle);                                \
-		if (h_ == NULL || strstr(h_, n_) == NULL)                              \
-			fail_msg("'%s' does not contain '%s'", h_ ? h_ : "(null)", n_); \
-	} while (0)
-
-#define assert_not_contains(hay, needle)                                          \
-	do {                                                                      \
-		const char *h_ = (hay), *n_ = (needle);                           \
-		if (h_ != NULL && strstr(h_, n_) != NULL)                         \
-			fail_msg("'%s' should not contain '%s'", h_, n_);         \
-	} while (0)
 
 /* ---- the fake bottom layer ---- */
 
@@ -212,31 +200,6 @@ static int test_teardown(void **state)
 	return 0;
 }
 
-static void remove_tree(const char *path)
-{
-	char sub[PATH_MAX * 2];
-	struct dirent *e;
-	struct stat st;
-	DIR *dp;
-
-	if (lstat(path, &st) != 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		dp = opendir(path);
-		while (dp != NULL && (e = readdir(dp)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-			remove_tree(sub);
-		}
-		if (dp != NULL)
-			closedir(dp);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
@@ -253,7 +216,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	umask(022);
-	remove_tree(dir);
+	test_remove_tree(dir);
 	return 0;
 }
 

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "test-support.h"
+
 #include "json-check.h"
 #include "p11-const.h"
 #include "p11-trace.h"
@@ -26,20 +28,6 @@
 static p11_tb tb;
 static char storage[64]; /* small: most records grow past it */
 static char *out;        /* the last rendering, freed by the next one */
-
-#define assert_contains(hay, needle)                                                   \
-	do {                                                                           \
-		const char *h_ = (hay), *n_ = (needle);                                \
-		if (h_ == NULL || strstr(h_, n_) == NULL)                              \
-			fail_msg("'%s' does not contain '%s'", h_ ? h_ : "(null)", n_); \
-	} while (0)
-
-#define assert_not_contains(hay, needle)                                          \
-	do {                                                                      \
-		const char *h_ = (hay), *n_ = (needle);                           \
-		if (h_ != NULL && strstr(h_, n_) != NULL)                         \
-			fail_msg("'%s' should not contain '%s'", h_, n_);         \
-	} while (0)
 
 static int group_setup(void **state)
 {

@@ -33,6 +33,8 @@
 
 #include <cmocka.h>
 
+#include "test-support.h"
+
 #include "p11-trace-sink.h"
 
 static char dir[256];
@@ -215,31 +217,6 @@ static void write_records(p11_sink *s, unsigned long p, unsigned t, unsigned lon
 
 /* ---- setup ---- */
 
-static void remove_tree(const char *path)
-{
-	char sub[PATH_MAX * 2];
-	struct dirent *e;
-	struct stat st;
-	DIR *dp;
-
-	if (lstat(path, &st) != 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		dp = opendir(path);
-		while (dp != NULL && (e = readdir(dp)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-			remove_tree(sub);
-		}
-		if (dp != NULL)
-			closedir(dp);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
@@ -254,7 +231,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	umask(022);
-	remove_tree(dir);
+	test_remove_tree(dir);
 	return 0;
 }
 
