@@ -60,6 +60,8 @@ typedef struct {
  */
 typedef p11_layer *(*p11_layer_ctor)(p11_shim_ctx *ctx, char *err, size_t errlen);
 
+/* The key that names the backend on this platform (PKCS11LibraryWindows32/64 win there). */
+p11_key p11_backend_key(const p11_config *cfg);
 p11_layer *p11_backend_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_middleware_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);

@@ -167,22 +167,29 @@ CK_FUNCTION_LIST *p11_backend_functions(p11_layer *self)
 	return &b->funcs;
 }
 
+p11_key p11_backend_key(const p11_config *cfg)
+{
+#if defined(_WIN32)
+	/* The per-platform key wins on its platform (DESIGN.md, backend). */
+	p11_key own = sizeof(void *) == 4 ? P11_KEY_LIBRARY_WIN32 : P11_KEY_LIBRARY_WIN64;
+	if (p11_config_raw(cfg, own, NULL, NULL, NULL)[0] != '\0')
+		return own;
+#else
+	(void)cfg;
+#endif
+	return P11_KEY_LIBRARY;
+}
+
 p11_layer *p11_backend_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 {
 	const p11_config *cfg = ctx->cfg;
-	p11_key key = P11_KEY_LIBRARY;
+	p11_key key = p11_backend_key(cfg);
 	p11_origin origin;
 	const char *path, *file;
 	unsigned line;
 	p11_layer *layer;
 	backend *b;
 
-#if defined(_WIN32)
-	/* The per-platform key wins on its platform (DESIGN.md, backend). */
-	p11_key own = sizeof(void *) == 4 ? P11_KEY_LIBRARY_WIN32 : P11_KEY_LIBRARY_WIN64;
-	if (p11_config_raw(cfg, own, NULL, NULL, NULL)[0] != '\0')
-		key = own;
-#endif
 	path = p11_config_raw(cfg, key, &origin, &file, &line);
 	layer = calloc(1, sizeof(*layer));
 	b = calloc(1, sizeof(*b));

@@ -423,21 +423,6 @@ static bool check_config(doctor *d)
 
 /* ---- backend ---- */
 
-/* Which key names the backend: the shim's own rule (src/backend.c). */
-static p11_key backend_key(const p11_config *cfg)
-{
-	p11_key key = P11_KEY_LIBRARY;
-
-#if defined(_WIN32)
-	p11_key own = sizeof(void *) == 4 ? P11_KEY_LIBRARY_WIN32 : P11_KEY_LIBRARY_WIN64;
-	if (p11_config_raw(cfg, own, NULL, NULL, NULL)[0] != '\0')
-		key = own;
-#else
-	(void)cfg;
-#endif
-	return key;
-}
-
 /* The fix for the backend path: the file (or P11SHIM_LIBRARY) that names it. */
 static void fix_backend(doctor *d, check *c, p11_key key, const char *fmt, const char *arg)
 {
@@ -471,7 +456,7 @@ static void check_backend(doctor *d)
 	self_arch(&self_bits, self_machine, sizeof(self_machine));
 	snprintf(arch, sizeof(arch), "a %s PKCS#11 module (only the 32-bit personal.dll initialises "
 	         "cards; the shim loads its own word size)", compat_self_arch());
-	key = backend_key(d->cfg);
+	key = p11_backend_key(d->cfg);
 	path = p11_config_raw(d->cfg, key, NULL, NULL, NULL);
 	if (path[0] == '\0') {
 		c = add(d, ST_FAIL, "module", "no PKCS#11 module configured");
