@@ -147,3 +147,12 @@ p11call_shim() {
 expect() {
 	printf '%s\n' "$1" | grep -qxF -- "$2" || { printf '%s\n' "$1"; fail "expected: $2"; }
 }
+
+# nobody_can_read FILE...: whether the user nobody can reach and read them
+# (a build tree under a 0700 folder, as `mktemp -d` makes, cannot be).
+nobody_can_read() {
+	command -v setpriv >/dev/null || return 1
+	for f in "$@"; do
+		setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$f" || return 1
+	done
+}
