@@ -4,7 +4,7 @@
  * serial layer and `p11shim serial` share. It never hands out a number
  * twice: not to threads, not to processes racing on one state file, not
  * after a process is killed at any point. A gap is allowed, a duplicate
- * never. src/numrange.c explains how.
+ * never. src/layers/numrange.c explains how.
  */
 #ifndef P11_NUMRANGE_H
 #define P11_NUMRANGE_H

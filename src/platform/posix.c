@@ -1,5 +1,5 @@
 /*
- * Platform layer, POSIX (include/p11-compat.h); src/compat_win32.c is the
+ * Platform layer, POSIX (include/p11-compat.h); src/platform/win32.c is the
  * Windows one.
  */
 #include "config.h"

@@ -1,5 +1,5 @@
 /*
- * Platform layer, Windows (include/p11-compat.h; src/compat.c is the POSIX
+ * Platform layer, Windows (include/p11-compat.h; src/platform/posix.c is the POSIX
  * one). The shim's home is a 32-bit Windows process in front of the 32-bit
  * personal.dll (issue 6).
  *
@@ -184,7 +184,7 @@ const char *compat_self_arch(void)
 	return SELF_ARCH;
 }
 
-/* The names of src/compat.c, so that `p11shim doctor` compares alike. */
+/* The names of src/platform/posix.c, so that `p11shim doctor` compares alike. */
 static const char *pe_machine_name(unsigned m)
 {
 	switch (m) {

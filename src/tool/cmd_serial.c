@@ -2,7 +2,7 @@
  * `p11shim serial next|status` (issue 4, "Serial numbers"): a card serial
  * number from the shim's number range, or where the range stands, for
  * scripts. The same allocator and state file as the serial layer
- * (src/numrange.c), so a number printed here is never also given to a
+ * (src/layers/numrange.c), so a number printed here is never also given to a
  * card by the shim, and the other way round.
  *
  * Without --range/--state the values come from the shim's configuration,

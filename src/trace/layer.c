@@ -3,7 +3,7 @@
  * call, in JSON Lines or text.
  *
  * A record is built in one buffer (on the stack, spilling to the heap for
- * large templates) and handed whole to the sink (src/trace_sink.c) after the
+ * large templates) and handed whole to the sink (src/trace/sink_posix.c) after the
  * call returns. While the call runs, its inputs are already formatted, and
  * a fatal signal inside the backend writes them with "crash", so that the
  * call that took the client down is visible.

@@ -2,7 +2,7 @@
  * The trace sink (include/p11-trace-sink.h): whole records appended to a
  * file shared by threads and processes, with no system call per record.
  * Why this design, and what it costs, is explained at the top of
- * src/trace.c; this comment says how it works.
+ * src/trace/layer.c; this comment says how it works.
  *
  * Files. FILE holds the records. FILE.tail (the companion, one page) is
  * mapped MAP_SHARED by every process tracing to FILE and holds:

@@ -1,5 +1,5 @@
 /*
- * The trace sink on Windows (include/p11-trace-sink.h; src/trace_sink.c is
+ * The trace sink on Windows (include/p11-trace-sink.h; src/trace/sink_posix.c is
  * the POSIX one, with its shared mapping).
  *
  * One WriteFile per record to a handle opened with FILE_APPEND_DATA and no

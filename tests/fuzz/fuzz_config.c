@@ -1,6 +1,6 @@
 /*
- * Fuzz target: the configuration parser (src/config.c over src/ini.c, and
- * the file checks of src/security.c), through p11_config_load on a file
+ * Fuzz target: the configuration parser (src/core/config.c over src/core/ini.c, and
+ * the file checks of src/platform/security.c), through p11_config_load on a file
  * holding the input; then every key is read back as the layers read it
  * (mapped fields from the environment, booleans, sizes, number ranges).
  * Oracles: no crash, no leak, no out-of-bounds access (the sanitizers); a

@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the PCRE2 SkipReader patterns (src/layer_readers.c), from
+ * Fuzz target: the PCRE2 SkipReader patterns (src/layers/readers.c), from
  * the configuration file to the layer: the input up to the first NUL byte
  * is SkipReader lines; after it come up to eight slot descriptions of 64
  * bytes, which a fake backend below the readers layer reports, so that the

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Issue 8: the trace under load, through the shim on SoftHSM2. The trace
-# copies records into a shared mapping of its file (src/trace_sink.c), so
+# copies records into a shared mapping of its file (src/trace/sink_posix.c), so
 # this checks what that must keep: exactly one whole, valid record per call
 # and none lost or doubled, with
 # - one process, 16 threads;

@@ -6,7 +6,7 @@
 Every record must be one whole JSON object (or, with --text, one whole text
 line) with the fields every record has. NUL bytes between and after records
 are skipped: a writer that maps the file pads it with them while processes
-trace to it (src/trace_sink.c); a NUL inside a record breaks it, and so is
+trace to it (src/trace/sink_posix.c); a NUL inside a record breaks it, and so is
 reported. With --seq, the sequence numbers of each process must run without
 a gap or a repeat (no record lost, none written twice). With --allow-torn=N,
 up to N records (JSON Lines) may be cut off where the disk was full: the

@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/config.c (include/p11-config.h; DESIGN.md,
+ * Unit tests for src/core/config.c (include/p11-config.h; DESIGN.md,
  * Configuration): precedence of defaults, system file, user file,
  * P11SHIM_CONF and the quick-use variables; syntax; mapped fields; every
  * error with its message; conf/p11shim.conf documenting every key.

@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/constants.c: the trace relies on sorted tables (binary
+ * Unit tests for src/core/constants.c: the trace relies on sorted tables (binary
  * search) and on the modern name of aliased values (STYLE.md section 7).
  */
 #include "config.h"

@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/numrange.c (include/p11-numrange.h; issue 4, "Serial
+ * Unit tests for src/layers/numrange.c (include/p11-numrange.h; issue 4, "Serial
  * numbers"; issue 7, number-range state files): parsing with every
  * message, allocation in order with zero padding, exhaustion, status,
  * untrustworthy state files (an error, and the file left as it was),

@@ -1,7 +1,7 @@
 /*
  * Unit tests for the function table (include/p11fn.def): the built
  * module's CK_FUNCTION_LIST and PKCS#11 3.0 interfaces, the answer before
- * C_Initialize, the function names, and layer stacking (src/stack.c).
+ * C_Initialize, the function names, and layer stacking (src/core/stack.c).
  *
  * The module is dlopen'ed from $SHIM_MODULE (tests/local.mk), as a client
  * would load it, never linked: its C_* must be exactly what dlsym finds.

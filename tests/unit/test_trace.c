@@ -1,5 +1,5 @@
 /*
- * Unit tests for the trace layer (src/trace.c; DESIGN.md, Trace), end to
+ * Unit tests for the trace layer (src/trace/layer.c; DESIGN.md, Trace), end to
  * end: a configuration from a P11SHIM_CONF file, the trace layer stacked
  * on a fake bottom layer that implements every function of p11fn.def, and
  * calls made through the resolved dispatch as the module makes them.

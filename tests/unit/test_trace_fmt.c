@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/trace_fmt.c (include/p11-trace.h): the record builder
+ * Unit tests for src/trace/format.c (include/p11-trace.h): the record builder
  * and each argument-kind formatter, in JSON and text; redaction of PINs and
  * secret attribute values; NULL pointers and impossible lengths described,
  * never read (a pointer of (void *)1 crashes the test if it is read).

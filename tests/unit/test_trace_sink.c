@@ -1,5 +1,5 @@
 /*
- * Unit tests for the trace sink (src/trace_sink.c, include/p11-trace-sink.h;
+ * Unit tests for the trace sink (src/trace/sink_posix.c, include/p11-trace-sink.h;
  * issue 8): records copied into a shared mapping of the trace file, room
  * reserved in the companion FILE.tail.
  *
