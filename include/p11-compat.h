@@ -36,6 +36,9 @@ typedef struct {
 	unsigned bits;      /* 32 or 64 */
 	char machine[24];   /* "x86-64", "i386", "aarch64", ... */
 	unsigned elf_machine; /* ELF e_machine, 0 for PE */
+	unsigned pe_machine;  /* PE Machine, 0 for ELF */
+	unsigned pe_characteristics; /* the COFF header's flags (IMAGE_FILE_DLL) */
+	bool pe_header;       /* true when a PE header was found behind the MZ one */
 } compat_exe;
 int compat_exe_header(const char *path, compat_exe *out, char *err, size_t errlen);
 

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "p11-compat.h"
+#include "p11-exehdr.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -48,22 +49,6 @@ void compat_dlclose(void *handle)
 		dlclose(handle);
 }
 
-static const char *elf_machine_name(unsigned machine)
-{
-	switch (machine) {
-	case EM_386: return "i386";
-	case EM_X86_64: return "x86-64";
-	case EM_ARM: return "arm";
-	case EM_AARCH64: return "aarch64";
-	case EM_PPC: return "ppc";
-	case EM_PPC64: return "ppc64";
-	case EM_S390: return "s390";
-	case EM_RISCV: return "riscv";
-	case EM_MIPS: return "mips";
-	default: return "unknown machine";
-	}
-}
-
 #if defined(__x86_64__)
 #define SELF_MACHINE EM_X86_64
 #elif defined(__i386__)
@@ -82,29 +67,20 @@ const char *compat_self_arch(void)
 	static char buf[32];
 
 	if (buf[0] == '\0')
-		snprintf(buf, sizeof(buf), "%d-bit %s", SELF_BITS, elf_machine_name(SELF_MACHINE));
+		snprintf(buf, sizeof(buf), "%d-bit %s", SELF_BITS, exehdr_elf_machine_name(SELF_MACHINE));
 	return buf;
 }
 
-static const char *pe_machine_name(unsigned machine)
+static size_t read_at(void *ctx, uint32_t off, unsigned char *buf, size_t len)
 {
-	switch (machine) {
-	case 0x14c: return "i386";
-	case 0x8664: return "x86-64";
-	case 0x1c0:
-	case 0x1c4: return "arm";
-	case 0xaa64: return "aarch64";
-	default: return "unknown machine";
-	}
+	ssize_t n = pread(*(int *)ctx, buf, len, (off_t)off);
+
+	return n < 0 ? 0 : (size_t)n;
 }
 
 int compat_exe_header(const char *path, compat_exe *out, char *err, size_t errlen)
 {
-	unsigned char h[64], pe[26];
-	unsigned machine;
-	uint32_t off;
-	ssize_t n;
-	int fd;
+	int fd, rc;
 
 	memset(out, 0, sizeof(*out));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -112,43 +88,9 @@ int compat_exe_header(const char *path, compat_exe *out, char *err, size_t errle
 		snprintf(err, errlen, "%s", errno == ENOENT ? "not found" : strerror(errno));
 		return -1;
 	}
-	n = read(fd, h, sizeof(h));
-	if (n >= 20 && memcmp(h, ELFMAG, SELFMAG) == 0) {
-		close(fd);
-		snprintf(out->format, sizeof(out->format), "ELF");
-		out->bits = h[EI_CLASS] == ELFCLASS64 ? 64 : h[EI_CLASS] == ELFCLASS32 ? 32 : 0;
-		/* e_machine is at offset 18, in the file's byte order. */
-		machine = h[EI_DATA] == ELFDATA2MSB ? (unsigned)(h[18] << 8 | h[19]) :
-		                                      (unsigned)(h[19] << 8 | h[18]);
-		snprintf(out->machine, sizeof(out->machine), "%s", elf_machine_name(machine));
-		out->elf_machine = machine;
-		return 0;
-	}
-	if (n == (ssize_t)sizeof(h) && h[0] == 'M' && h[1] == 'Z') {
-		/* e_lfanew, then "PE\0\0", the COFF header (Machine first) and the
-		 * optional header, whose magic tells PE32 (0x10b) from PE32+ (0x20b). */
-		off = (uint32_t)h[0x3c] | (uint32_t)h[0x3d] << 8 | (uint32_t)h[0x3e] << 16 |
-		      (uint32_t)h[0x3f] << 24;
-		snprintf(out->format, sizeof(out->format), "PE");
-		snprintf(out->machine, sizeof(out->machine), "unknown machine");
-		if (lseek(fd, (off_t)off, SEEK_SET) == (off_t)off && read(fd, pe, sizeof(pe)) == sizeof(pe) &&
-		    memcmp(pe, "PE\0\0", 4) == 0) {
-			unsigned magic = (unsigned)(pe[24] | pe[25] << 8);
-			machine = (unsigned)(pe[4] | pe[5] << 8);
-			out->bits = magic == 0x20b ? 64 : magic == 0x10b ? 32 : 0;
-			snprintf(out->machine, sizeof(out->machine), "%s", pe_machine_name(machine));
-		}
-		close(fd);
-		return 0;
-	}
+	rc = exehdr_parse(read_at, &fd, out, err, errlen);
 	close(fd);
-	if (n >= 2 && h[0] == 'M' && h[1] == 'Z') {
-		snprintf(out->format, sizeof(out->format), "PE");
-		snprintf(out->machine, sizeof(out->machine), "unknown machine");
-		return 0;
-	}
-	snprintf(err, errlen, "no ELF or PE header");
-	return -2;
+	return rc;
 }
 
 int compat_check_module_file(const char *path, char *err, size_t errlen)

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include "p11-compat.h"
+#include "p11-exehdr.h"
 #include "p11-pkcs11.h"
 
 #include <errno.h>
@@ -36,13 +37,13 @@ _Static_assert(sizeof(CK_ATTRIBUTE) == 2 * sizeof(CK_ULONG) + sizeof(void *),
                "CK_ATTRIBUTE is packed");
 
 #if defined(_WIN64)
-#define SELF_PE_MACHINE 0x8664
+#define SELF_PE_MACHINE EXEHDR_PE_AMD64
 #define SELF_BITS 64
 #define SELF_ARCH "64-bit x86-64"
 #define SELF_KEY "PKCS11LibraryWindows64"
 #define SELF_PERSONAL "C:/Program Files/Personal/bin/personal.dll"
 #else
-#define SELF_PE_MACHINE 0x014c
+#define SELF_PE_MACHINE EXEHDR_PE_I386
 #define SELF_BITS 32
 #define SELF_ARCH "32-bit i386"
 #define SELF_KEY "PKCS11LibraryWindows32"
@@ -184,66 +185,28 @@ const char *compat_self_arch(void)
 	return SELF_ARCH;
 }
 
-/* The names of src/platform/posix.c, so that `p11shim doctor` compares alike. */
-static const char *pe_machine_name(unsigned m)
-{
-	switch (m) {
-	case 0x014c: return "i386";
-	case 0x8664: return "x86-64";
-	case 0x01c0:
-	case 0x01c4: return "arm";
-	case 0xaa64: return "aarch64";
-	default: return "unknown machine";
-	}
-}
-
-static const char *elf_machine_name(unsigned m)
-{
-	switch (m) {
-	case 3: return "i386";
-	case 62: return "x86-64";
-	case 40: return "arm";
-	case 183: return "aarch64";
-	default: return "unknown machine";
-	}
-}
-
-static unsigned le16(const unsigned char *p)
-{
-	return (unsigned)p[0] | (unsigned)p[1] << 8;
-}
-
-static unsigned long le32(const unsigned char *p)
-{
-	return (unsigned long)p[0] | (unsigned long)p[1] << 8 | (unsigned long)p[2] << 16 |
-	       (unsigned long)p[3] << 24;
-}
-
 /* Reads up to len bytes at off: how many were there. */
-static DWORD read_at(HANDLE f, unsigned long off, unsigned char *buf, DWORD len)
+static size_t read_at(void *ctx, uint32_t off, unsigned char *buf, size_t len)
 {
 	OVERLAPPED ov;
 	DWORD got = 0;
 
 	memset(&ov, 0, sizeof(ov));
 	ov.Offset = off;
-	if (!ReadFile(f, buf, len, &got, &ov))
+	if (!ReadFile(*(HANDLE *)ctx, buf, (DWORD)len, &got, &ov))
 		return 0;
 	return got;
 }
 
-static int exe_header(const char *path, compat_exe *out, unsigned *characteristics, char *err,
-                      size_t errlen)
+int compat_exe_header(const char *path, compat_exe *out, char *err, size_t errlen)
 {
-	unsigned char h[64], pe[26];
-	unsigned long off;
 	char why[256];
 	wchar_t *w;
 	HANDLE f;
-	DWORD code, n;
+	DWORD code;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	*characteristics = 0;
 	w = compat_wide_path(path);
 	if (w == NULL) {
 		snprintf(err, errlen, "the path cannot be converted to UTF-16");
@@ -262,45 +225,13 @@ static int exe_header(const char *path, compat_exe *out, unsigned *characteristi
 		}
 		return -1;
 	}
-	n = read_at(f, 0, h, sizeof(h));
-	if (n >= 20 && memcmp(h, "\177ELF", 4) == 0) {
-		CloseHandle(f);
-		snprintf(out->format, sizeof(out->format), "ELF");
-		out->bits = h[4] == 2 ? 64 : h[4] == 1 ? 32 : 0;
-		out->elf_machine = h[5] == 2 ? (unsigned)(h[18] << 8 | h[19]) : le16(h + 18);
-		snprintf(out->machine, sizeof(out->machine), "%s", elf_machine_name(out->elf_machine));
-		return 0;
-	}
-	if (n < 2 || h[0] != 'M' || h[1] != 'Z') {
-		CloseHandle(f);
-		snprintf(err, errlen, "no ELF or PE header");
-		return -2;
-	}
-	snprintf(out->format, sizeof(out->format), "PE");
-	snprintf(out->machine, sizeof(out->machine), "unknown machine");
-	/* e_lfanew, then "PE\0\0", the COFF header (Machine first, Characteristics
-	 * at 22) and the optional header, whose magic tells PE32 from PE32+. */
-	if (n == sizeof(h) && (off = le32(h + 0x3c)) >= 64 &&
-	    read_at(f, off, pe, sizeof(pe)) == sizeof(pe) && memcmp(pe, "PE\0\0", 4) == 0) {
-		unsigned magic = le16(pe + 24);
-		out->bits = magic == 0x20b ? 64 : magic == 0x10b ? 32 : 0;
-		snprintf(out->machine, sizeof(out->machine), "%s", pe_machine_name(le16(pe + 4)));
-		*characteristics = le16(pe + 22) | 0x10000; /* 0x10000: a PE header was read */
-	}
+	rc = exehdr_parse(read_at, &f, out, err, errlen);
 	CloseHandle(f);
-	return 0;
-}
-
-int compat_exe_header(const char *path, compat_exe *out, char *err, size_t errlen)
-{
-	unsigned characteristics;
-
-	return exe_header(path, out, &characteristics, err, errlen);
+	return rc;
 }
 
 int compat_check_module_file(const char *path, char *err, size_t errlen)
 {
-	unsigned characteristics;
 	compat_exe x;
 	int rc;
 
@@ -310,7 +241,7 @@ int compat_check_module_file(const char *path, char *err, size_t errlen)
 		         "in the current folder");
 		return -1;
 	}
-	rc = exe_header(path, &x, &characteristics, err, errlen);
+	rc = compat_exe_header(path, &x, err, errlen);
 	if (rc == -2)
 		snprintf(err, errlen, "not a DLL (no PE header)");
 	if (rc != 0)
@@ -320,19 +251,19 @@ int compat_check_module_file(const char *path, char *err, size_t errlen)
 		         "%s Windows: name a Windows DLL in [backend] " SELF_KEY, SELF_ARCH);
 		return -1;
 	}
-	if (!(characteristics & 0x10000)) {
+	if (!x.pe_header) {
 		snprintf(err, errlen, "not a DLL (no PE header)");
 		return -1;
 	}
 	/* The seed: the 64-bit personal.dll cannot initialise cards, and a
 	 * 32-bit process cannot load it anyway. */
-	if ((int)x.bits != SELF_BITS || strcmp(x.machine, pe_machine_name(SELF_PE_MACHINE)) != 0) {
+	if ((int)x.bits != SELF_BITS || x.pe_machine != SELF_PE_MACHINE) {
 		snprintf(err, errlen, "wrong architecture: PE %u-bit %s%s, the shim is %s: set [backend] "
 		         SELF_KEY " to the %d-bit DLL (Personal: " SELF_PERSONAL ")", x.bits, x.machine,
 		         strcmp(x.machine, "x86-64") == 0 ? " (AMD64)" : "", SELF_ARCH, SELF_BITS);
 		return -1;
 	}
-	if (!(characteristics & 0x2000 /* IMAGE_FILE_DLL */)) {
+	if (!(x.pe_characteristics & EXEHDR_PE_DLL)) {
 		snprintf(err, errlen, "not a DLL (a PE executable)");
 		return -1;
 	}

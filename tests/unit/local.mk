@@ -8,6 +8,13 @@ tests_unit_test_constants_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_constants_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_constants
 
+# The one ELF/PE header parser (src/platform/exehdr.c) of both platforms.
+check_PROGRAMS += tests/unit/test_exehdr
+tests_unit_test_exehdr_SOURCES = tests/unit/test_exehdr.c
+tests_unit_test_exehdr_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_exehdr_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_exehdr
+
 # Configuration: precedence, syntax, mapped fields, every error message,
 # and conf/p11shim.conf documenting every key with its default.
 check_PROGRAMS += tests/unit/test_config
