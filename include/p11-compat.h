@@ -11,6 +11,36 @@
 #include <stdint.h>
 #include <time.h>
 
+/*
+ * Facts of this platform that portable code asks instead of an #ifdef of its
+ * own (the only #ifdef _WIN32 outside src/platform/ are here and in
+ * p11-pkcs11.h, whose packing is the Cryptoki ABI).
+ */
+#ifdef _WIN32
+#define COMPAT_WINDOWS 1
+#define COMPAT_EXE_FORMAT "PE"     /* what compat_exe_header calls our own modules */
+#define COMPAT_DIR_SEPS "/\\"
+#define COMPAT_DIR_WRITABLE 2      /* access(): W_OK; folders have no X bit */
+#define COMPAT_O_BINARY 0x8000     /* _O_BINARY */
+/* The middleware's own files where Personal installs them (the seed's paths). */
+#define COMPAT_DEFAULT_PERSONAL_CFG "C:/Program Files (x86)/Personal/config/Personal.cfg"
+#define COMPAT_DEFAULT_PERSONAL_USER_CFG "%APPDATA%/Personal/config/Personal.cfg"
+#define COMPAT_DEFAULT_PIN_ENCRYPTION_CFG "C:/Program Files (x86)/Personal/config/iD2ppa.cfg"
+#else
+#define COMPAT_WINDOWS 0
+#define COMPAT_EXE_FORMAT "ELF"
+#define COMPAT_DIR_SEPS "/"
+#define COMPAT_DIR_WRITABLE (2 | 1) /* W_OK | X_OK */
+#define COMPAT_O_BINARY 0
+/* No Personal installation to find elsewhere: these must be configured. */
+#define COMPAT_DEFAULT_PERSONAL_CFG ""
+#define COMPAT_DEFAULT_PERSONAL_USER_CFG ""
+#define COMPAT_DEFAULT_PIN_ENCRYPTION_CFG ""
+#endif
+
+/* Standard input and output as bytes (Windows' C library translates CR LF). */
+void compat_set_binary(int fd);
+
 /* Module loading. Errors are written to err as one readable phrase. */
 void *compat_dlopen(const char *path, char *err, size_t errlen);
 void *compat_dlsym(void *handle, const char *symbol);

@@ -6,6 +6,7 @@
 #ifndef P11_CONFIG_H
 #define P11_CONFIG_H
 
+#include "p11-compat.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,19 +20,10 @@ typedef enum {
 	P11_CT_SIZE,    /* bytes, with an optional K, M or G suffix; 0 means no limit */
 } p11_conf_type;
 
-/*
- * The middleware's own files (the seed's paths on Windows; elsewhere there
- * is no Personal installation to find, so they must be configured).
- */
-#ifdef _WIN32
-#define P11_DEFAULT_PERSONAL_CFG "C:/Program Files (x86)/Personal/config/Personal.cfg"
-#define P11_DEFAULT_PERSONAL_USER_CFG "%APPDATA%/Personal/config/Personal.cfg"
-#define P11_DEFAULT_PIN_ENCRYPTION_CFG "C:/Program Files (x86)/Personal/config/iD2ppa.cfg"
-#else
-#define P11_DEFAULT_PERSONAL_CFG ""
-#define P11_DEFAULT_PERSONAL_USER_CFG ""
-#define P11_DEFAULT_PIN_ENCRYPTION_CFG ""
-#endif
+/* The middleware's own files: their defaults are the platform's (p11-compat.h). */
+#define P11_DEFAULT_PERSONAL_CFG COMPAT_DEFAULT_PERSONAL_CFG
+#define P11_DEFAULT_PERSONAL_USER_CFG COMPAT_DEFAULT_PERSONAL_USER_CFG
+#define P11_DEFAULT_PIN_ENCRYPTION_CFG COMPAT_DEFAULT_PIN_ENCRYPTION_CFG
 
 /*
  * Every key: id, section, key, type, default, choices (ENUM), repeatable,

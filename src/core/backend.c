@@ -169,14 +169,11 @@ CK_FUNCTION_LIST *p11_backend_functions(p11_layer *self)
 
 p11_key p11_backend_key(const p11_config *cfg)
 {
-#if defined(_WIN32)
 	/* The per-platform key wins on its platform (DESIGN.md, backend). */
 	p11_key own = sizeof(void *) == 4 ? P11_KEY_LIBRARY_WIN32 : P11_KEY_LIBRARY_WIN64;
-	if (p11_config_raw(cfg, own, NULL, NULL, NULL)[0] != '\0')
+
+	if (COMPAT_WINDOWS && p11_config_raw(cfg, own, NULL, NULL, NULL)[0] != '\0')
 		return own;
-#else
-	(void)cfg;
-#endif
 	return P11_KEY_LIBRARY;
 }
 

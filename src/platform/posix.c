@@ -485,6 +485,11 @@ int compat_sync_dir(const char *path)
 	return rc;
 }
 
+void compat_set_binary(int fd)
+{
+	(void)fd; /* bytes already */
+}
+
 void compat_sleep_us(unsigned long us)
 {
 	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };

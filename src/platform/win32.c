@@ -454,6 +454,11 @@ bool compat_fork_guard_same_process(void)
 	return true;
 }
 
+void compat_set_binary(int fd)
+{
+	_setmode(fd, _O_BINARY);
+}
+
 void compat_sleep_us(unsigned long us)
 {
 	Sleep((DWORD)((us + 999) / 1000));

@@ -46,11 +46,7 @@
 /* Expiring within this many days is a warning (issue 5). */
 #define CERT_WARN_DAYS 30
 /* A folder one can make files in (Windows' access() knows no X_OK). */
-#if defined(_WIN32)
-#define DIR_WRITABLE W_OK
-#else
-#define DIR_WRITABLE (W_OK | X_OK)
-#endif
+#define DIR_WRITABLE COMPAT_DIR_WRITABLE
 
 /* A trace needs room for FILE and FILE.1; with MaxSize = 0, at least this. */
 #define TRACE_MIN_FREE (64ULL << 20)
@@ -888,12 +884,8 @@ static void check_java(doctor *d)
 		fix(c, "environment", NULL, "JAVA_HOME", "%s", jre);
 		return;
 	}
-#if defined(_WIN32)
-	if (strcmp(x.format, "PE") == 0 && x.bits == self_bits && strcmp(x.machine, self_machine) == 0)
-#else
-	if (strcmp(x.format, "ELF") == 0 && x.bits == self_bits && strcmp(x.machine, self_machine) == 0)
-#endif
-	{
+	if (strcmp(x.format, COMPAT_EXE_FORMAT) == 0 && x.bits == self_bits &&
+	    strcmp(x.machine, self_machine) == 0) {
 		c = add(d, ST_OK, "java", "%s: %s %u-bit %s, as the shim", path, x.format, x.bits, x.machine);
 	} else {
 		c = add(d, ST_FAIL, "java", "%s: %s %u-bit %s: it cannot load the %s shim", path, x.format,
@@ -1094,11 +1086,10 @@ static void check_trace(doctor *d)
 		        strcasecmp(p11_config_raw(d->cfg, P11_KEY_TRACE_FORMAT, NULL, NULL, NULL), "text") == 0 ?
 		        "log" : "jsonl");
 	} else {
-		slash = strrchr(file, '/');
-#if defined(_WIN32)
-		if (strrchr(file, '\\') > slash)
-			slash = strrchr(file, '\\');
-#endif
+		slash = NULL;
+		for (const char *q = file; *q != '\0'; q++)
+			if (strchr(COMPAT_DIR_SEPS, *q) != NULL)
+				slash = q;
 		if (slash == NULL)
 			snprintf(dir, sizeof(dir), ".");
 		else if (slash == file)

@@ -44,7 +44,7 @@ tests_cli_test_json_SOURCES = tests/cli/test_json.c \
 	src/tool/json.c src/tool/json.h src/tool/trace_read.c src/tool/trace_read.h
 tests_cli_test_json_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/tool
 tests_cli_test_json_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS) $(CMOCKA_CFLAGS)
-tests_cli_test_json_LDADD = $(ZLIB_LIBS) $(CMOCKA_LIBS)
+tests_cli_test_json_LDADD = libp11shim-core.la $(ZLIB_LIBS) $(CMOCKA_LIBS)
 endif
 
 # `make bench-trace`: issue 8's figure for `p11shim trace summary` against a

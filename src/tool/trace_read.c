@@ -22,14 +22,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "p11-compat.h"
 #include "trace_read.h"
 
-#ifdef _WIN32
-#include <io.h>
-#endif
-#ifndef O_BINARY
-#define O_BINARY 0
-#endif
 
 #define READ_SIZE (1u << 20)        /* issue 8 asks for large reads */
 #define MAX_LINE (16u << 20)        /* longest record kept; hex of big objects fits */
@@ -177,13 +172,11 @@ trace_reader *trace_open(const char *path, trace_warn_fn warn_fn, void *data, ch
 	const char *why;
 
 	if (is_stdin) {
-#ifdef _WIN32
-		_setmode(0, _O_BINARY);
-#endif
+		compat_set_binary(0);
 		/* gzclose closes the descriptor; keep fd 0 itself open. */
 		fd = dup(0);
 	} else {
-		fd = open(path, O_RDONLY | O_BINARY);
+		fd = open(path, O_RDONLY | COMPAT_O_BINARY);
 	}
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot open: %s", name, strerror(errno));

@@ -27,7 +27,7 @@ tests_fuzz_replay_traceread_SOURCES = tests/fuzz/fuzz_traceread.c src/tool/json.
 	src/tool/trace_read.c src/tool/trace_read.h $(FUZZ_COMMON)
 tests_fuzz_replay_traceread_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/tool
 tests_fuzz_replay_traceread_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
-tests_fuzz_replay_traceread_LDADD = $(ZLIB_LIBS)
+tests_fuzz_replay_traceread_LDADD = libp11shim-core.la $(ZLIB_LIBS)
 
 TESTS += tests/fuzz/test-fuzz-replay.sh
 EXTRA_DIST += tests/fuzz/README.md tests/fuzz/test-fuzz-replay.sh tests/fuzz/run-fuzz.sh tests/fuzz/seeds.py \
