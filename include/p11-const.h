@@ -52,6 +52,9 @@ typedef struct {
  */
 const char *p11_const_name(p11_const_set set, CK_ULONG value);
 
+/* A return value's name, or "0x..." in buf when it has none. */
+const char *p11_rv_name(CK_RV rv, char *buf, size_t len);
+
 /*
  * Reverse lookup: exact, case-sensitive name within one set, deprecated
  * aliases included ("CKK_ECDSA" gives CKK_EC). Returns 0 and sets *value,

@@ -10,6 +10,7 @@
 
 #include "p11-config.h"
 #include "p11-layer.h"
+#include "p11-session.h"
 
 #if defined(__GNUC__)
 #define P11_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -28,15 +29,6 @@ void p11_note(const char *fmt, ...) P11_PRINTF(1, 2);
 /* A problem the user must see: one line on stderr ("p11shim: ...") and a note. */
 void p11_message(const char *fmt, ...) P11_PRINTF(1, 2);
 
-/* The credential an application logged in with on a token. */
-typedef enum {
-	P11_CRED_NONE,
-	P11_CRED_USER,
-	P11_CRED_PUK,
-	P11_CRED_OPERATOR,
-} p11_cred;
-
-typedef struct p11_login_state p11_login_state;
 
 /*
  * What the layers of one initialised shim share: the configuration, the
@@ -69,13 +61,6 @@ p11_layer *p11_readers_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_login_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_eraser_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_serial_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
-
-/*
- * The credential the application logged in with on the token of session h
- * (the login layer keeps it; NONE when not logged in). `caller` is the
- * asking layer, whose next implementation answers C_GetSessionInfo.
- */
-p11_cred p11_login_cred(p11_shim_ctx *ctx, p11_layer *caller, CK_SESSION_HANDLE h, CK_SLOT_ID *slot);
 
 /*
  * Whether the backend is Nexus Personal ([backend] Middleware; auto: the

@@ -22,6 +22,7 @@
 
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "p11-const.h"
@@ -1034,4 +1035,14 @@ p11_attr_kind_of(CK_ATTRIBUTE_TYPE type, p11_const_set *ulong_names)
 	if (ulong_names)
 		*ulong_names = names;
 	return kind;
+}
+
+const char *p11_rv_name(CK_RV rv, char *buf, size_t len)
+{
+	const char *n = p11_const_name(P11_CONST_RV, rv);
+
+	if (n != NULL)
+		return n;
+	snprintf(buf, len, "0x%lx", (unsigned long)rv);
+	return buf;
 }

@@ -22,7 +22,7 @@
  *   session sees. The seed's login rule ("the highest of those is used to
  *   log in, otherwise, an attempt to delete anonymously is done") becomes:
  *   the erase runs with the credential the application logged in with
- *   (p11_login_cred), else anonymously; the shim holds no secret to log in
+ *   (p11_session_cred), else anonymously; the shim holds no secret to log in
  *   with itself. What the backend refused to destroy is named, and its rv
  *   returned.
  *
@@ -49,6 +49,7 @@
 
 #include "p11-compat.h"
 #include "p11-const.h"
+#include "p11-session.h"
 #include "p11shim.h"
 
 /*
@@ -253,24 +254,16 @@ static CK_OBJECT_HANDLE vhandle(eraser *e)
 	return v;
 }
 
+/* "with the PUK", "anonymously": how an erase runs. */
 static const char *cred_name(p11_cred c)
 {
-	switch (c) {
-	case P11_CRED_USER: return "with the user PIN";
-	case P11_CRED_PUK: return "with the PUK";
-	case P11_CRED_OPERATOR: return "with the operator PIN";
-	default: return "anonymously";
-	}
-}
+	static const char *const with[] = {
+		[P11_CRED_USER] = "with the user PIN",
+		[P11_CRED_PUK] = "with the PUK",
+		[P11_CRED_OPERATOR] = "with the operator PIN",
+	};
 
-static const char *rv_name(CK_RV rv, char *buf, size_t len)
-{
-	const char *n = p11_const_name(P11_CONST_RV, rv);
-
-	if (n != NULL)
-		return n;
-	snprintf(buf, len, "0x%lx", (unsigned long)rv);
-	return buf;
+	return c != P11_CRED_NONE && c < sizeof(with) / sizeof(with[0]) ? with[c] : "anonymously";
 }
 
 /* ---- asking the backend ---- */
@@ -304,11 +297,13 @@ static eraser_kind probe(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE 
 	return n > 0 ? KIND_NATIVE : KIND_EMULATED;
 }
 
+/* The session's slot for a note; -1 when the backend does not know it. */
 static CK_SLOT_ID session_slot(p11_layer *self, CK_SESSION_HANDLE h)
 {
-	CK_SESSION_INFO si;
+	CK_SLOT_ID slot;
+	bool logged_in;
 
-	return P11_NEXT(self, GetSessionInfo, h, &si) == CKR_OK ? si.slotID : (CK_SLOT_ID)-1;
+	return p11_session_slot(self, h, &slot, &logged_in) ? slot : (CK_SLOT_ID)-1;
 }
 
 /*
@@ -645,7 +640,7 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 	rv = P11_NEXT(self, GetSessionInfo, h, &si);
 	if (rv != CKR_OK)
 		return rv;
-	cred = p11_login_cred(e->ctx, self, h, NULL);
+	cred = p11_session_cred(e->ctx->login, self, h, NULL);
 	if (!(si.flags & CKF_RW_SESSION)) {
 		p11_message("eraser: slot %lu not erased: destroying the Card Eraser needs a "
 		            "read/write session (CKF_RW_SESSION)", (unsigned long)si.slotID);
@@ -668,7 +663,7 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 	rv = P11_NEXT(self, FindObjectsInit, h, &t, 1);
 	if (rv != CKR_OK) {
 		p11_message("eraser: slot %lu not erased: listing its objects failed with %s",
-		            (unsigned long)si.slotID, rv_name(rv, rvbuf, sizeof(rvbuf)));
+		            (unsigned long)si.slotID, p11_rv_name(rv, rvbuf, sizeof(rvbuf)));
 		/* Not a code C_DestroyObject may return (5.7): the search was ours. */
 		return rv == CKR_OPERATION_ACTIVE ? CKR_FUNCTION_FAILED : rv;
 	}
@@ -691,7 +686,7 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 	P11_NEXT(self, FindObjectsFinal, h);
 	if (rv != CKR_OK) {
 		p11_message("eraser: slot %lu not erased: listing its objects failed with %s",
-		            (unsigned long)si.slotID, rv_name(rv, rvbuf, sizeof(rvbuf)));
+		            (unsigned long)si.slotID, p11_rv_name(rv, rvbuf, sizeof(rvbuf)));
 		goto out;
 	}
 	seen(e, all, n);
@@ -741,7 +736,7 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 		used += (size_t)snprintf(msg + used, sizeof(msg) - used, ", ...");
 	if (used < sizeof(msg))
 		snprintf(msg + used, sizeof(msg) - used, "; the backend answered %s%s",
-		         rv_name(first, rvbuf, sizeof(rvbuf)),
+		         p11_rv_name(first, rvbuf, sizeof(rvbuf)),
 		         first == CKR_ACTION_PROHIBITED ? " (the object forbids it, e.g. CKA_DESTROYABLE "
 		         "false)" :
 		         first == CKR_USER_NOT_LOGGED_IN ? " (log in with a credential that may destroy "
@@ -781,7 +776,7 @@ static CK_RV eraser_C_DestroyObject(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJ
 	if (!is_native(self, h, obj))
 		return P11_NEXT(self, DestroyObject, h, obj);
 
-	cred = p11_login_cred(e->ctx, self, h, &slot);
+	cred = p11_session_cred(e->ctx->login, self, h, &slot);
 	rv = P11_NEXT(self, DestroyObject, h, obj);
 	if (rv == CKR_OK) {
 		p11_note("eraser: slot %lu erased %s by its native Card Eraser",
@@ -799,7 +794,7 @@ static CK_RV eraser_C_DestroyObject(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJ
 		            (unsigned long)slot, cred_name(cred));
 	} else {
 		p11_message("eraser: slot %lu not erased %s: its native Card Eraser answered %s",
-		            (unsigned long)slot, cred_name(cred), rv_name(rv, rvbuf, sizeof(rvbuf)));
+		            (unsigned long)slot, cred_name(cred), p11_rv_name(rv, rvbuf, sizeof(rvbuf)));
 	}
 	return rv;
 }

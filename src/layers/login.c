@@ -19,7 +19,7 @@
  *
  * The layer remembers, per slot, which credential the application logged in
  * with (PKCS#11 login state is per application and token); the eraser layer
- * reads it through p11_login_cred().
+ * reads it through p11_session_cred() (include/p11-session.h).
  */
 #include "config.h"
 
@@ -34,85 +34,13 @@
 
 #include "p11-compat.h"
 #include "p11-const.h"
+#include "p11-session.h"
 #include "p11shim.h"
-
-#define MAX_TOKENS 64
-
-struct p11_login_state {
-	compat_mutex *lock;
-	struct {
-		CK_SLOT_ID slot;
-		p11_cred cred;
-	} tok[MAX_TOKENS];
-	size_t n;
-};
 
 typedef struct {
 	p11_shim_ctx *ctx;
-	p11_login_state state;
+	p11_login_state *state;
 } login;
-
-static const char *cred_name(p11_cred c)
-{
-	switch (c) {
-	case P11_CRED_USER: return "user PIN";
-	case P11_CRED_PUK: return "PUK";
-	case P11_CRED_OPERATOR: return "operator PIN";
-	default: return "nothing";
-	}
-}
-
-static void set_cred(p11_login_state *st, CK_SLOT_ID slot, p11_cred cred)
-{
-	size_t i;
-
-	compat_mutex_lock(st->lock);
-	for (i = 0; i < st->n && st->tok[i].slot != slot; i++)
-		;
-	if (i == st->n && st->n < MAX_TOKENS)
-		st->tok[st->n++].slot = slot;
-	if (i < st->n)
-		st->tok[i].cred = cred;
-	compat_mutex_unlock(st->lock);
-}
-
-static p11_cred get_cred(p11_login_state *st, CK_SLOT_ID slot)
-{
-	p11_cred c = P11_CRED_NONE;
-	size_t i;
-
-	compat_mutex_lock(st->lock);
-	for (i = 0; i < st->n; i++)
-		if (st->tok[i].slot == slot)
-			c = st->tok[i].cred;
-	compat_mutex_unlock(st->lock);
-	return c;
-}
-
-/* The session's slot and whether it is logged in at all (the backend knows). */
-static bool session_slot(p11_layer *self, CK_SESSION_HANDLE h, CK_SLOT_ID *slot, bool *logged_in)
-{
-	CK_SESSION_INFO si;
-
-	if (P11_NEXT(self, GetSessionInfo, h, &si) != CKR_OK)
-		return false;
-	*slot = si.slotID;
-	*logged_in = si.state != CKS_RO_PUBLIC_SESSION && si.state != CKS_RW_PUBLIC_SESSION;
-	return true;
-}
-
-p11_cred p11_login_cred(p11_shim_ctx *ctx, p11_layer *caller, CK_SESSION_HANDLE h, CK_SLOT_ID *slot)
-{
-	CK_SESSION_INFO si;
-
-	if (ctx->login == NULL || P11_NEXT(caller, GetSessionInfo, h, &si) != CKR_OK)
-		return P11_CRED_NONE;
-	if (slot != NULL)
-		*slot = si.slotID;
-	if (si.state == CKS_RO_PUBLIC_SESSION || si.state == CKS_RW_PUBLIC_SESSION)
-		return P11_CRED_NONE;
-	return get_cred(ctx->login, si.slotID);
-}
 
 static const char *user_name(CK_USER_TYPE u, char *buf, size_t len)
 {
@@ -182,7 +110,7 @@ static CK_RV login_C_Login(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE us
 			p11_note("login: %s sent as %s: the %s %s the SO credential "
 			         "([login] OperatorPinIsSOCredential = %s)",
 			         p11_const_name(P11_CONST_USER, user), user_name(sent, name, sizeof(name)),
-			         cred_name(cred), cred == so_cred ? "is" : "is not",
+			         p11_cred_name(cred), cred == so_cred ? "is" : "is not",
 			         operator_is_so ? "true" : "false");
 		}
 	} else if (user == CKU_USER) {
@@ -190,12 +118,12 @@ static CK_RV login_C_Login(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE us
 	}
 	rv = P11_NEXT(self, Login, h, sent, pin, pin_len);
 	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
-		if (cred != P11_CRED_NONE && session_slot(self, h, &slot, &logged_in))
-			set_cred(&l->state, slot, cred);
+		if (cred != P11_CRED_NONE && p11_session_slot(self, h, &slot, &logged_in))
+			p11_login_state_set(l->state, slot, cred);
 	} else if (sent == CKU_SO && (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE)) {
 		p11_note("login: SO login with the %s failed with %s; the card's profile (CPF) may use "
 		         "the %s as SO credential: check [login] OperatorPinIsSOCredential (now %s)",
-		         cred_name(cred), p11_const_name(P11_CONST_RV, rv),
+		         p11_cred_name(cred), p11_const_name(P11_CONST_RV, rv),
 		         cred == P11_CRED_PUK ? "operator PIN" : "PUK", operator_is_so ? "true" : "false");
 	}
 	return rv;
@@ -206,11 +134,11 @@ static CK_RV login_C_Logout(p11_layer *self, CK_SESSION_HANDLE h)
 	login *l = self->data;
 	bool logged_in;
 	CK_SLOT_ID slot;
-	bool known = session_slot(self, h, &slot, &logged_in);
+	bool known = p11_session_slot(self, h, &slot, &logged_in);
 	CK_RV rv = P11_NEXT(self, Logout, h);
 
 	if (rv == CKR_OK && known)
-		set_cred(&l->state, slot, P11_CRED_NONE);
+		p11_login_state_set(l->state, slot, P11_CRED_NONE);
 	return rv;
 }
 
@@ -220,7 +148,7 @@ static CK_RV login_C_CloseAllSessions(p11_layer *self, CK_SLOT_ID slot)
 	CK_RV rv = P11_NEXT(self, CloseAllSessions, slot);
 
 	if (rv == CKR_OK)
-		set_cred(&l->state, slot, P11_CRED_NONE);
+		p11_login_state_set(l->state, slot, P11_CRED_NONE);
 	return rv;
 }
 
@@ -275,8 +203,8 @@ static CK_RV login_C_SetPIN(p11_layer *self, CK_SESSION_HANDLE h, CK_UTF8CHAR_PT
 	CK_SLOT_ID slot;
 	size_t n;
 
-	if (!session_slot(self, h, &slot, &logged_in) || !logged_in ||
-	    get_cred(&l->state, slot) != P11_CRED_PUK)
+	if (!p11_session_slot(self, h, &slot, &logged_in) || !logged_in ||
+	    p11_login_state_get(l->state, slot) != P11_CRED_PUK)
 		return P11_NEXT(self, SetPIN, h, old_pin, old_len, new_pin, new_len);
 
 	/* A PUK change: decide before anything reaches the card. */
@@ -337,9 +265,9 @@ static void login_destroy(p11_layer *self)
 {
 	login *l = self->data;
 
-	if (l->ctx->login == &l->state)
+	if (l->ctx->login == l->state)
 		l->ctx->login = NULL;
-	compat_mutex_free(l->state.lock);
+	p11_login_state_free(l->state);
 	free(l);
 }
 
@@ -350,7 +278,7 @@ p11_layer *p11_login_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	const char *other;
 	CK_USER_TYPE t;
 
-	if (layer == NULL || l == NULL || (l->state.lock = compat_mutex_new()) == NULL) {
+	if (layer == NULL || l == NULL || (l->state = p11_login_state_new()) == NULL) {
 		free(layer);
 		free(l);
 		snprintf(err, errlen, "out of memory");
@@ -361,13 +289,13 @@ p11_layer *p11_login_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	if (other[0] != '$' && !parse_user_type(other, &t)) {
 		snprintf(err, errlen, "config: [login] OtherAdminUserType = %s is not a user type; write a "
 		         "number (0x80000001) or a CKU_ name", other);
-		compat_mutex_free(l->state.lock);
+		p11_login_state_free(l->state);
 		free(layer);
 		free(l);
 		return NULL;
 	}
 	l->ctx = ctx;
-	ctx->login = &l->state;
+	ctx->login = l->state;
 	layer->name = "login";
 	layer->ops = &login_ops;
 	layer->data = l;
