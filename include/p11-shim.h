@@ -70,6 +70,10 @@ p11_layer *p11_login_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_eraser_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_serial_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 
+/* The stack in production, outermost first; the last one is the backend (src/core/stack.c). */
+extern const p11_layer_ctor p11_stack_order[];
+extern const size_t p11_stack_order_len;
+
 /*
  * The credential the application logged in with on the token of session h
  * (the login layer keeps it; NONE when not logged in). `caller` is the
