@@ -78,3 +78,10 @@ tests_unit_test_layer_readers_CPPFLAGS = $(MOCK_CPPFLAGS)
 tests_unit_test_layer_readers_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_layer_readers_LDADD = $(MOCK_LDADD)
 TESTS += tests/unit/test_layer_readers
+
+check_PROGRAMS += tests/unit/test_layer_login
+tests_unit_test_layer_login_SOURCES = tests/unit/test_layer_login.c
+tests_unit_test_layer_login_CPPFLAGS = $(MOCK_CPPFLAGS)
+tests_unit_test_layer_login_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_layer_login_LDADD = $(MOCK_LDADD)
+TESTS += tests/unit/test_layer_login
