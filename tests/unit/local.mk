@@ -85,3 +85,10 @@ tests_unit_test_layer_login_CPPFLAGS = $(MOCK_CPPFLAGS)
 tests_unit_test_layer_login_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_layer_login_LDADD = $(MOCK_LDADD)
 TESTS += tests/unit/test_layer_login
+
+check_PROGRAMS += tests/unit/test_layer_serial
+tests_unit_test_layer_serial_SOURCES = tests/unit/test_layer_serial.c
+tests_unit_test_layer_serial_CPPFLAGS = $(MOCK_CPPFLAGS)
+tests_unit_test_layer_serial_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_layer_serial_LDADD = $(MOCK_LDADD)
+TESTS += tests/unit/test_layer_serial
