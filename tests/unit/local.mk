@@ -92,3 +92,10 @@ tests_unit_test_layer_serial_CPPFLAGS = $(MOCK_CPPFLAGS)
 tests_unit_test_layer_serial_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_layer_serial_LDADD = $(MOCK_LDADD)
 TESTS += tests/unit/test_layer_serial
+
+check_PROGRAMS += tests/unit/test_layer_eraser
+tests_unit_test_layer_eraser_SOURCES = tests/unit/test_layer_eraser.c
+tests_unit_test_layer_eraser_CPPFLAGS = $(MOCK_CPPFLAGS)
+tests_unit_test_layer_eraser_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_layer_eraser_LDADD = $(MOCK_LDADD)
+TESTS += tests/unit/test_layer_eraser
