@@ -84,7 +84,7 @@ void mock_world(mock *m);
  */
 int mock_stack_personal(mock_stack *s, bool caching);
 #define MOCK_PERSONAL_CONF                                                              \
-	"[middleware]\nPersonalConfig = @DIR@/Personal.cfg\nPersonalUserConfig = @DIR@/none.cfg\n" \
+	"[middleware]\nPersonalConfig = @DIR@/Personal.cfg\n" \
 	"PinEncryptionConfig = @DIR@/iD2ppa.cfg\n"
 
 #endif /* P11_MOCK_STACK_H */

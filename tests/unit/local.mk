@@ -99,3 +99,10 @@ tests_unit_test_layer_eraser_CPPFLAGS = $(MOCK_CPPFLAGS)
 tests_unit_test_layer_eraser_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_layer_eraser_LDADD = $(MOCK_LDADD)
 TESTS += tests/unit/test_layer_eraser
+
+check_PROGRAMS += tests/unit/test_layer_middleware
+tests_unit_test_layer_middleware_SOURCES = tests/unit/test_layer_middleware.c
+tests_unit_test_layer_middleware_CPPFLAGS = $(MOCK_CPPFLAGS)
+tests_unit_test_layer_middleware_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_layer_middleware_LDADD = $(MOCK_LDADD)
+TESTS += tests/unit/test_layer_middleware
