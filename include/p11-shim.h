@@ -62,6 +62,10 @@ p11_layer *p11_login_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_eraser_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 p11_layer *p11_serial_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen);
 
+/* The stack in production, outermost first; the last one is the backend (src/core/stack.c). */
+extern const p11_layer_ctor p11_stack_order[];
+extern const size_t p11_stack_order_len;
+
 /*
  * Whether the backend is Nexus Personal ([backend] Middleware; auto: the
  * library file is personal.dll or CK_INFO names Nexus or Personal), and

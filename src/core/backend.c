@@ -157,6 +157,9 @@ const char *p11_backend_path(const p11_layer *self)
 {
 	const backend *b = self->data;
 
+	/* Another bottom layer (the unit tests' mock backend) loads no file. */
+	if (self->ops != &backend_ops)
+		return "";
 	return b->path;
 }
 

@@ -31,22 +31,6 @@ static struct {
 	p11_shim_ctx ctx;
 } shim;
 
-/*
- * The stack, outermost first (DESIGN.md, Data flow): the trace records what
- * the client asked and got; each policy overrides only its functions; the
- * middleware layer checks the middleware's own files at C_Initialize; the
- * backend is the real module.
- */
-static const p11_layer_ctor stack_order[] = {
-	p11_trace_layer_new,
-	p11_eraser_layer_new,
-	p11_serial_layer_new,
-	p11_login_layer_new,
-	p11_readers_layer_new,
-	p11_middleware_layer_new,
-	p11_backend_layer_new,
-};
-
 /* C_Initialize and C_Finalize must not race each other (PKCS#11 5.4 leaves
  * it to the application, but a second thread calling C_Initialize is common):
  * they hold COMPAT_GLOBAL_INIT. */
@@ -85,15 +69,15 @@ static CK_RV build_stack(bool after_fork)
 	}
 	shim.ctx.cfg = shim.cfg;
 	shim.ctx.after_fork = after_fork;
-	for (i = 0; i < sizeof(stack_order) / sizeof(stack_order[0]); i++) {
+	for (i = 0; i < p11_stack_order_len; i++) {
 		err[0] = '\0';
-		layer = stack_order[i](&shim.ctx, err, sizeof(err));
+		layer = p11_stack_order[i](&shim.ctx, err, sizeof(err));
 		if (layer == NULL && err[0] == '\0')
 			continue; /* switched off */
 		if (layer == NULL) {
 			fprintf(stderr, "p11shim: %s\n", err);
 			/* Without a trace the calls go on; any other layer must work. */
-			if (stack_order[i] == p11_trace_layer_new)
+			if (p11_stack_order[i] == p11_trace_layer_new)
 				continue;
 			return CKR_GENERAL_ERROR;
 		}

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "p11-layer.h"
+#include "p11-shim.h"
 
 #include <stddef.h>
 
@@ -64,6 +65,24 @@ int p11_stack_build(p11_layer **layers, size_t n, p11_dispatch *top)
 	resolve(top, layers[0]);
 	return complete(top) ? 0 : -1;
 }
+
+/*
+ * The stack, outermost first (DESIGN.md, Data flow): the trace records what
+ * the client asked and got; each policy overrides only its functions; the
+ * middleware layer checks the middleware's own files at C_Initialize; the
+ * backend is the real module. entry.c builds it; the unit tests build the
+ * same order over the mock backend (tests/mock/mock-stack.c).
+ */
+const p11_layer_ctor p11_stack_order[] = {
+	p11_trace_layer_new,
+	p11_eraser_layer_new,
+	p11_serial_layer_new,
+	p11_login_layer_new,
+	p11_readers_layer_new,
+	p11_middleware_layer_new,
+	p11_backend_layer_new,
+};
+const size_t p11_stack_order_len = sizeof(p11_stack_order) / sizeof(p11_stack_order[0]);
 
 static const char *const fn_names[P11_FN_COUNT] = {
 #define P11FN(name, ...) "C_" #name,

@@ -67,3 +67,49 @@ TESTS += tests/unit/test_trace_sink
 
 # Helpers shared by the unit tests (macros and static inline functions).
 EXTRA_DIST += tests/unit/test-support.h
+
+# The mock backend (tests/mock): a scripted in-memory bottom layer, and the
+# layers over it configured from text as a user writes it.
+check_LTLIBRARIES += tests/mock/libp11mock.la
+tests_mock_libp11mock_la_SOURCES = tests/mock/mock.c tests/mock/mock.h \
+	tests/mock/mock-stack.c tests/mock/mock-stack.h
+tests_mock_libp11mock_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/mock
+tests_mock_libp11mock_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+MOCK_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/mock
+MOCK_LDADD = tests/mock/libp11mock.la $(UNIT_LDADD)
+
+# The policy layers, each alone over the mock and stacked as in production.
+check_PROGRAMS += tests/unit/test_layer_readers
+tests_unit_test_layer_readers_SOURCES = tests/unit/test_layer_readers.c
+tests_unit_test_layer_readers_CPPFLAGS = $(MOCK_CPPFLAGS)
+tests_unit_test_layer_readers_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_layer_readers_LDADD = $(MOCK_LDADD)
+TESTS += tests/unit/test_layer_readers
+
+check_PROGRAMS += tests/unit/test_layer_login
+tests_unit_test_layer_login_SOURCES = tests/unit/test_layer_login.c
+tests_unit_test_layer_login_CPPFLAGS = $(MOCK_CPPFLAGS)
+tests_unit_test_layer_login_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_layer_login_LDADD = $(MOCK_LDADD)
+TESTS += tests/unit/test_layer_login
+
+check_PROGRAMS += tests/unit/test_layer_serial
+tests_unit_test_layer_serial_SOURCES = tests/unit/test_layer_serial.c
+tests_unit_test_layer_serial_CPPFLAGS = $(MOCK_CPPFLAGS)
+tests_unit_test_layer_serial_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_layer_serial_LDADD = $(MOCK_LDADD)
+TESTS += tests/unit/test_layer_serial
+
+check_PROGRAMS += tests/unit/test_layer_eraser
+tests_unit_test_layer_eraser_SOURCES = tests/unit/test_layer_eraser.c
+tests_unit_test_layer_eraser_CPPFLAGS = $(MOCK_CPPFLAGS)
+tests_unit_test_layer_eraser_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_layer_eraser_LDADD = $(MOCK_LDADD)
+TESTS += tests/unit/test_layer_eraser
+
+check_PROGRAMS += tests/unit/test_layer_middleware
+tests_unit_test_layer_middleware_SOURCES = tests/unit/test_layer_middleware.c
+tests_unit_test_layer_middleware_CPPFLAGS = $(MOCK_CPPFLAGS)
+tests_unit_test_layer_middleware_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_layer_middleware_LDADD = $(MOCK_LDADD)
+TESTS += tests/unit/test_layer_middleware
