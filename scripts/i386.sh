@@ -201,7 +201,9 @@ i386_sysroot() {
 			grep -qxF "${f##*/}" "$I386_DEBS/list" || rm -f "$f"
 		done
 	fi
-	# (the JRE's libraries find libjvm.so loaded already by the launcher)
+	# (the JRE's libraries find libjvm.so loaded already by the launcher;
+	# ldd runs the 32-bit loader: only where 32-bit code runs)
+	exec32 || return 0
 	missing=$(LD_LIBRARY_PATH=$I386_LIBDIRS:$I386_JRE/lib/server ldd \
 		"$I386_SYSROOT/usr/bin/pkcs11-tool" \
 		"$I386_SYSROOT/usr/lib/softhsm/libsofthsm2.so" \
@@ -221,7 +223,11 @@ i386_sysroot() {
 # (set -- ... form: eval "set -- $(i386_configure_args)").
 i386_configure_args() {
 	sr=$I386_SYSROOT
-	printf "%s " --build=i686-pc-linux-gnu --host=i686-pc-linux-gnu \
+	# Where 32-bit code cannot run (exec32, lib.sh), a cross build: configure
+	# then never runs what it compiles.
+	b=i686-pc-linux-gnu
+	exec32 || b=x86_64-pc-linux-gnu
+	printf "%s " --build=$b --host=i686-pc-linux-gnu \
 		"'CC=gcc -m32'" \
 		"'CPPFLAGS=-I$sr/usr/include/i386-linux-gnu -I$sr/usr/include'" \
 		"'LDFLAGS=-L$sr/usr/lib/i386-linux-gnu -L$sr/lib/i386-linux-gnu -Wl,-rpath-link,$I386_LIBDIRS'" \

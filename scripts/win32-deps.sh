@@ -1,23 +1,46 @@
 #!/bin/sh
-# Builds the static i686-w64-mingw32 libraries that Debian does not package
-# for Windows (PCRE2, OpenSSL's libcrypto, cmocka) from Debian's own source
-# packages, so the Windows build uses the same code as the Linux one (issue 6).
+# Builds the static mingw libraries that Debian does not package for Windows
+# (PCRE2, OpenSSL's libcrypto, cmocka) from Debian's own source packages, so
+# the Windows build uses the same code as the Linux one (issues 6 and 12).
 # zlib comes from Debian's libz-mingw-w64-dev.
 #
-#   scripts/win32-deps.sh [DEPS_DIR]     (default _build-win32/deps)
+#   scripts/win32-deps.sh HOST ENV_FILE
 #
-# Each library goes to DEPS_DIR/NAME-VERSION (VERSION: the Debian source
-# version), built once and reused while Debian's version stays the same; a
-# new version builds beside the old one. Writes DEPS_DIR/env.sh, which sets
+# HOST: i686-w64-mingw32 (the 32-bit DLL) or x86_64-w64-mingw32 (64-bit).
+# Each library goes to CACHE/mingw/HOST/NAME-VERSION (VERSION: the Debian
+# source version), outside the clone, so that every clone and every CI run
+# on the machine reuses it while Debian's version stays the same; a new
+# version builds beside the old one. CACHE is $P11SHIM_CACHE, else
+# /var/cache/p11shim (root), else ~/.cache/p11shim. A library is built in
+# NAME-VERSION.tmp.PID and renamed into place when complete, so a killed
+# build never leaves an entry that is taken as good; one run at a time
+# holds CACHE/mingw/.lock (flock). Writes ENV_FILE, which sets
 # PKG_CONFIG_LIBDIR for configure. Needs root only to add a deb-src entry
 # (when there is none) and to install the build tools. Timings on a 2-CPU
-# machine: PCRE2 17 s, OpenSSL 96 s, cmocka 8 s.
+# machine (i686): PCRE2 17 s, OpenSSL 96 s, cmocka 8 s.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-HOST=i686-w64-mingw32
-DEPS=${1:-${P11SHIM_WIN32_DEPS:-$ROOT/_build-win32/deps}}
+HOST=${1:?usage: win32-deps.sh HOST ENV_FILE}
+ENV_FILE=${2:?usage: win32-deps.sh HOST ENV_FILE}
+case $HOST in
+i686-w64-mingw32) OPENSSL_TARGET=mingw ;;
+x86_64-w64-mingw32) OPENSSL_TARGET=mingw64 ;;
+*) echo "win32-deps: unknown HOST $HOST (i686-w64-mingw32 or x86_64-w64-mingw32)" >&2; exit 2 ;;
+esac
 JOBS=$(nproc 2>/dev/null || echo 2)
+[ "$JOBS" -le 2 ] || JOBS=2
+
+if [ -n "${P11SHIM_CACHE:-}" ]; then
+	CACHE=$P11SHIM_CACHE
+elif mkdir -p /var/cache/p11shim 2>/dev/null && [ -w /var/cache/p11shim ]; then
+	CACHE=/var/cache/p11shim
+else
+	CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/p11shim
+fi
+DEPS=$CACHE/mingw/$HOST
+# Downloaded sources: the same for every HOST.
+SRCS=$CACHE/mingw/src
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'win32-deps: %s\n' "$*" >&2; exit 1; }
@@ -58,13 +81,13 @@ src_versions() {
 		sort -u | sort -r -V
 }
 
-# fetch SRC VERSION: unpacks the source into DEPS/src/SRC-VERSION; false when
+# fetch SRC VERSION: unpacks the source into SRCS/SRC-VERSION; false when
 # the archive does not have it (a mirror may lack the security pool's files:
 # then an older version is taken, and the miss is remembered for a day).
 fetch() {
-	dir="$DEPS/src/$1-$2"
+	dir="$SRCS/$1-$2"
 	[ -f "$dir/.unpacked" ] && return 0
-	if [ -n "$(find "$DEPS/src" -maxdepth 1 -name "$1-$2.unavailable" -mtime -1 2>/dev/null)" ]; then
+	if [ -n "$(find "$SRCS" -maxdepth 1 -name "$1-$2.unavailable" -mtime -1 2>/dev/null)" ]; then
 		return 1
 	fi
 	rm -rf "$dir"
@@ -73,7 +96,7 @@ fetch() {
 	if ! (cd "$dir" && apt-get -qq -o APT::Sandbox::User=root source "$1=$2" >fetch.log 2>&1); then
 		say "$1 $2: not downloadable ($(grep -m1 -o '[0-9]* *Not Found' "$dir/fetch.log" || echo 'see fetch.log')); trying an older version"
 		rm -rf "$dir"
-		touch "$DEPS/src/$1-$2.unavailable"
+		touch "$SRCS/$1-$2.unavailable"
 		return 1
 	fi
 	touch "$dir/.unpacked"
@@ -96,11 +119,18 @@ build_openssl() { # SRCDIR PREFIX
 	# no-shared: libcrypto goes into the DLL, whose .def exports only C_*,
 	# so it never clashes with an OpenSSL of the process that loads the shim.
 	# no-asm: binutils 2.40 cannot assemble the i386 perlasm output for COFF
-	# (BFD_RELOC_386_GOTPC); the shim only parses certificates with it.
-	./Configure mingw --cross-compile-prefix=$HOST- --prefix="$2" --libdir=lib \
+	# (BFD_RELOC_386_GOTPC); the shim only parses certificates with it, so
+	# x86-64 goes without assembler too (one build recipe).
+	./Configure $OPENSSL_TARGET --cross-compile-prefix=$HOST- --prefix="$2" --libdir=lib \
 		--openssldir="$2/ssl" no-shared no-module no-tests no-asm >build.log 2>&1
-	make -j"$JOBS" build_libs >>build.log 2>&1
-	make install_dev >>build.log 2>&1
+	# Only libcrypto (and its .pc file and the headers): libssl is not
+	# needed and would be a third of the time (install_dev builds it).
+	make -j"$JOBS" build_generated >>build.log 2>&1
+	make -j"$JOBS" libcrypto.a libcrypto.pc >>build.log 2>&1
+	mkdir -p "$2/lib/pkgconfig" "$2/include/openssl"
+	cp libcrypto.a "$2/lib/"
+	cp libcrypto.pc "$2/lib/pkgconfig/"
+	cp include/openssl/*.h "$2/include/openssl/"
 }
 
 build_cmocka() { # SRCDIR PREFIX
@@ -137,20 +167,27 @@ dep() {
 		fi
 		fetch "$1" "$v" || continue
 		prefix="$DEPS/$1-$v"
-		tree=$(find "$DEPS/src/$1-$v" -mindepth 1 -maxdepth 1 -type d -name "$1-*" | head -n 1)
-		[ -n "$tree" ] || die "no source tree for $1 $v in $DEPS/src/$1-$v"
+		tree=$(find "$SRCS/$1-$v" -mindepth 1 -maxdepth 1 -type d -name "$1-*" | head -n 1)
+		[ -n "$tree" ] || die "no source tree for $1 $v in $SRCS/$1-$v"
 		start=$(date +%s)
 		say "building $1 $v for $HOST (once; cached in $prefix)"
 		# A fresh copy each time: objects of an earlier failed build never mix in.
+		# Installed into a temporary prefix that becomes the entry only when
+		# complete (libtool and cmake record no install path in .a files; the
+		# .pc files name the final prefix, below).
 		src="$DEPS/build/$1-$v"
-		rm -rf "$prefix" "$src"
+		tmp="$prefix.tmp.$$"
+		rm -rf "$src" "$tmp" "$prefix".tmp.*
 		mkdir -p "$DEPS/build"
 		cp -a "$tree" "$src"
-		if ! ( "$2" "$src" "$prefix" ); then
+		if ! ( "$2" "$src" "$tmp" ); then
 			tail -n 30 "$src/build.log" "$src/_w32/build.log" 2>/dev/null >&2 || true
 			die "building $1 $v failed (log: $src/build.log)"
 		fi
-		touch "$prefix/.built"
+		find "$tmp" \( -name '*.pc' -o -name '*.la' \) -exec sed -i "s|$tmp|$prefix|g" {} +
+		touch "$tmp/.built"
+		rm -rf "$prefix"
+		mv "$tmp" "$prefix"
 		rm -rf "$src"
 		say "$1 $v: $(($(date +%s) - start)) s"
 		break
@@ -159,9 +196,15 @@ dep() {
 	PCDIRS="${PCDIRS:+$PCDIRS:}$prefix/lib/pkgconfig"
 }
 
-command -v $HOST-gcc >/dev/null || die "$HOST-gcc missing: apt-get install gcc-mingw-w64-i686"
-mkdir -p "$DEPS/src"
-DEPS=$(cd "$DEPS" && pwd)
+command -v $HOST-gcc >/dev/null || die "$HOST-gcc missing: apt-get install gcc-mingw-w64-${HOST%%-*}-win32"
+mkdir -p "$DEPS" "$SRCS"
+# One run at a time per machine: two clones building the same entry, or
+# fetching the same source, would trip over each other.
+exec 9>"$CACHE/mingw/.lock"
+if ! flock -n 9; then
+	say "waiting for another run's mingw build ($CACHE/mingw/.lock)"
+	flock 9
+fi
 ensure_deb_src
 dep pcre2 build_pcre2
 dep openssl build_openssl
@@ -169,10 +212,12 @@ dep cmocka build_cmocka
 # zlib: Debian's mingw build (libz-mingw-w64-dev).
 PCDIRS="$PCDIRS:/usr/$HOST/lib/pkgconfig"
 
-cat >"$DEPS/env.sh.tmp" <<EOF
-# Written by scripts/win32-deps.sh: the static mingw libraries for configure.
+mkdir -p "$(dirname "$ENV_FILE")"
+cat >"$ENV_FILE.tmp" <<EOF
+# Written by scripts/win32-deps.sh: the static $HOST libraries for configure.
 PKG_CONFIG_LIBDIR='$PCDIRS'
 PKG_CONFIG_SYSROOT_DIR=
 export PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
 EOF
-mv "$DEPS/env.sh.tmp" "$DEPS/env.sh"
+# Unchanged contents keep the old file (and its time: no reconfigure).
+if cmp -s "$ENV_FILE.tmp" "$ENV_FILE"; then rm -f "$ENV_FILE.tmp"; else mv "$ENV_FILE.tmp" "$ENV_FILE"; fi

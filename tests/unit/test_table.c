@@ -51,16 +51,18 @@ static const char *const forwarded[] = {
 
 static int group_setup(void **state)
 {
-	const char *path = getenv("SHIM_MODULE");
+	const char *env = getenv("SHIM_MODULE");
 	CK_C_GetFunctionList get;
-	char fallback[4096];
+	char path[4096];
 
 	(void)state;
-	if (path == NULL) {
-		snprintf(fallback, sizeof(fallback), "%s/.libs/p11shim.so",
+	/* A copy: setenv below may move the environment (it does on 64-bit
+	 * Windows, where the pointer then showed another variable). */
+	if (env != NULL)
+		snprintf(path, sizeof(path), "%s", env);
+	else
+		snprintf(path, sizeof(path), "%s/.libs/p11shim.so",
 		         getenv("top_builddir") ? getenv("top_builddir") : ".");
-		path = fallback;
-	}
 	/* The shim must not find a configuration of the machine running the tests. */
 	setenv("P11SHIM_CONF", "/nonexistent/p11shim-unit-test.conf", 1);
 	unsetenv("P11SHIM_LIBRARY");

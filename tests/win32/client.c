@@ -34,6 +34,16 @@
 /* The layout Cryptoki fixes on Windows (packed to 1): as the shim asserts. */
 _Static_assert(sizeof(CK_INFO) == 72, "CK_INFO is 72 bytes on Windows");
 
+/* The key that names the backend for this build's bitness (p11_backend_key),
+ * and the other bitness, whose DLL the shim must refuse. */
+#if defined(_WIN64)
+#define KEY "PKCS11LibraryWindows64"
+#define OTHER_ARCH "PE 32-bit i386"
+#else
+#define KEY "PKCS11LibraryWindows32"
+#define OTHER_ARCH "PE 64-bit x86-64"
+#endif
+
 #define PIN "246813"
 #define PUK "97531864"
 #define OPIN "8642097"
@@ -300,7 +310,7 @@ static void test_forwarding(void)
 	CK_BYTE rnd[16];
 
 	/* No SkipReader at all: the default patterns cleared, Personal.cfg's not read. */
-	configure("forward", "[backend]\nPKCS11LibraryWindows32 = %s\n[readers]\nSkipReader =\n"
+	configure("forward", "[backend]\n" KEY " = %s\n[readers]\nSkipReader =\n"
 	          "ReadPersonalSkipReader = false\n", sim_path("5.7.2", lib, sizeof(lib)));
 	CHECK_RV(init(), CKR_OK, "forwarding: C_Initialize");
 	CHECK_RV(init(), CKR_CRYPTOKI_ALREADY_INITIALIZED, "forwarding: second C_Initialize");
@@ -335,7 +345,7 @@ static void test_skip_reader(void)
 
 	/* The shim's list cleared, then one pattern; the Windows Hello line comes
 	 * from the middleware's Personal.cfg in the prefix (ReadPersonalSkipReader). */
-	configure("skip", "[backend]\nPKCS11LibraryWindows32 = %s\n[readers]\nSkipReader =\n"
+	configure("skip", "[backend]\n" KEY " = %s\n[readers]\nSkipReader =\n"
 	          "SkipReader = Microsoft Virtual Smart Card .*\n", sim_path("5.7.2", lib, sizeof(lib)));
 	CHECK_RV(init(), CKR_OK, "skip: C_Initialize");
 	CHECK_RV(f->C_GetSlotList(CK_FALSE, slots, &n), CKR_OK, "skip: C_GetSlotList");
@@ -355,7 +365,7 @@ static void test_so_mapping(void)
 	char lib[MAX_PATH];
 	CK_SESSION_HANDLE h;
 
-	configure("so-puk", "[backend]\nPKCS11LibraryWindows32 = %s\n", sim_path("5.7.2", lib, sizeof(lib)));
+	configure("so-puk", "[backend]\n" KEY " = %s\n", sim_path("5.7.2", lib, sizeof(lib)));
 	CHECK_RV(init(), CKR_OK, "so: C_Initialize");
 	h = open_rw(SLOT_COSMO82);
 	CHECK_RV(login(h, CKU_SO, PUK), CKR_OK, "CKU_SO with the PUK (OperatorPinIsSOCredential false)");
@@ -370,7 +380,7 @@ static void test_so_mapping(void)
 	CHECK_RV(f->C_Finalize(NULL), CKR_OK, "so: C_Finalize");
 
 	/* A mapped field, read at C_Login: one installation, both card profiles. */
-	configure("so-opin", "[backend]\nPKCS11LibraryWindows32 = %s\n[login]\n"
+	configure("so-opin", "[backend]\n" KEY " = %s\n[login]\n"
 	          "OperatorPinIsSOCredential = ${P11SHIM_TEST_OPIN_IS_SO}\n",
 	          sim_path("5.7.2", lib, sizeof(lib)));
 	setenv_("P11SHIM_TEST_OPIN_IS_SO", "true");
@@ -408,7 +418,7 @@ static void test_puk_gate(void)
 	 * the shim refuses before the card is touched.
 	 */
 	snprintf(trace, sizeof(trace), "%s\\trace\\puk-571.jsonl", dir);
-	configure("puk-571", "[backend]\nPKCS11LibraryWindows32 = %s\n[trace]\nFile = %s\n",
+	configure("puk-571", "[backend]\n" KEY " = %s\n[trace]\nFile = %s\n",
 	          sim_path("5.7.1", lib, sizeof(lib)), trace);
 	CHECK_RV(init(), CKR_OK, "puk 5.7.1: C_Initialize");
 	capture_begin();
@@ -428,7 +438,7 @@ static void test_puk_gate(void)
 	free(t);
 
 	/* sim-5.7.2: allowed on Cosmo 8.2 (and the sim, 5.7.2 too, changes it). */
-	configure("puk-572", "[backend]\nPKCS11LibraryWindows32 = %s\n", sim_path("5.7.2", lib, sizeof(lib)));
+	configure("puk-572", "[backend]\n" KEY " = %s\n", sim_path("5.7.2", lib, sizeof(lib)));
 	CHECK_RV(init(), CKR_OK, "puk 5.7.2: C_Initialize");
 	CHECK_RV(change_puk(SLOT_COSMO82, CKU_SO, PUK, NEW_PUK), CKR_OK,
 	         "PUK change allowed with Personal 5.7.2 on Cosmo 8.2");
@@ -438,7 +448,7 @@ static void test_puk_gate(void)
 	CHECK_RV(f->C_Finalize(NULL), CKR_OK, "puk 5.7.2: C_Finalize");
 
 	/* CardOS 5.3, an operator-pin card: the PUK is the other admin secret. */
-	configure("puk-cardos", "[backend]\nPKCS11LibraryWindows32 = %s\n[login]\n"
+	configure("puk-cardos", "[backend]\n" KEY " = %s\n[login]\n"
 	          "OperatorPinIsSOCredential = true\n", sim_path("5.7.2", lib, sizeof(lib)));
 	CHECK_RV(init(), CKR_OK, "puk CardOS: C_Initialize");
 	capture_begin();
@@ -461,7 +471,7 @@ static void test_serial(void)
 	memcpy(label, "encoded", 7);
 	snprintf(state, sizeof(state), "%s\\state\\range.state", dir);
 	DeleteFileA(state);
-	configure("serial", "[backend]\nPKCS11LibraryWindows32 = %s\n[serial]\nInitToken = true\n"
+	configure("serial", "[backend]\n" KEY " = %s\n[serial]\nInitToken = true\n"
 	          "NumberRange = 000100-000199\nNumberRangeState = %s\n",
 	          sim_path("5.7.2", lib, sizeof(lib)), state);
 	CHECK_RV(init(), CKR_OK, "serial: C_Initialize");
@@ -479,7 +489,7 @@ static void test_serial(void)
 	CHECK(s != NULL && strstr(s, "last 000101\n") != NULL, "the range state (LockFileEx, MoveFileEx) says last 000101");
 	free(s);
 
-	configure("serial-field", "[backend]\nPKCS11LibraryWindows32 = %s\n[serial]\nInitToken = true\n"
+	configure("serial-field", "[backend]\n" KEY " = %s\n[serial]\nInitToken = true\n"
 	          "CMSCardSerialNumber = ${P11SHIM_TEST_SERIAL}\n", sim_path("5.7.2", lib, sizeof(lib)));
 	setenv_("P11SHIM_TEST_SERIAL", "CS-4711");
 	CHECK_RV(init(), CKR_OK, "serial field: C_Initialize");
@@ -521,7 +531,7 @@ static void test_card_eraser(void)
 	CK_OBJECT_HANDLE obj = 0, eraser = 0;
 	CK_SESSION_HANDLE h;
 
-	configure("eraser", "[backend]\nPKCS11LibraryWindows32 = %s\n[eraser]\nCardEraser = true\n",
+	configure("eraser", "[backend]\n" KEY " = %s\n[eraser]\nCardEraser = true\n",
 	          sim_path("5.7.2", lib, sizeof(lib)));
 	CHECK_RV(init(), CKR_OK, "eraser: C_Initialize");
 	h = open_rw(SLOT_CARDOS);
@@ -573,7 +583,7 @@ static void test_trace(void)
 	snprintf(logdir, sizeof(logdir), "%s\\trace dir", dir);
 	CreateDirectoryA(logdir, NULL);
 	DeleteFileA(file);
-	configure("trace", "[backend]\nPKCS11LibraryWindows32 = %s\n[trace]\nFile = %s\n",
+	configure("trace", "[backend]\n" KEY " = %s\n[trace]\nFile = %s\n",
 	          sim_path("5.7.2", lib, sizeof(lib)), pattern);
 	CHECK_RV(init(), CKR_OK, "trace: C_Initialize");
 	h = open_rw(SLOT_COSMO82);
@@ -610,7 +620,7 @@ static void test_trace(void)
 	free(t);
 
 	/* Tracing on without a File: %APPDATA%\p11shim\log\p11shim-PID.jsonl */
-	configure("trace-default", "[backend]\nPKCS11LibraryWindows32 = %s\n[trace]\nEnable = true\n",
+	configure("trace-default", "[backend]\n" KEY " = %s\n[trace]\nEnable = true\n",
 	          sim_path("5.7.2", lib, sizeof(lib)));
 	CHECK_RV(init(), CKR_OK, "default trace: C_Initialize");
 	CHECK_RV(f->C_Finalize(NULL), CKR_OK, "default trace: C_Finalize");
@@ -624,7 +634,9 @@ static void test_trace(void)
 }
 
 /* Copies sim-5.7.2\personal.dll with its PE header saying AMD64 (PE32+). */
-static bool make_x64_copy(const char *to)
+/* A copy of the sim with the other bitness's PE header: COFF Machine and the
+ * optional header's magic (PE32 0x10b, PE32+ 0x20b) are what the shim reads. */
+static bool make_other_arch_copy(const char *to)
 {
 	char from[MAX_PATH];
 	size_t len;
@@ -638,10 +650,17 @@ static bool make_x64_copy(const char *to)
 	if (b == NULL || len < 0x200)
 		return false;
 	off = (unsigned long)b[0x3c] | (unsigned long)b[0x3d] << 8;
+#if defined(_WIN64)
+	b[off + 4] = 0x4c;
+	b[off + 5] = 0x01;
+	b[off + 24] = 0x0b;
+	b[off + 25] = 0x01;
+#else
 	b[off + 4] = 0x64;
 	b[off + 5] = 0x86;
 	b[off + 24] = 0x0b;
 	b[off + 25] = 0x02;
+#endif
 	fp = fopen(to, "wb");
 	ok = fp != NULL && fwrite(b, 1, len, fp) == len;
 	if (fp != NULL)
@@ -656,7 +675,7 @@ static void expect_init_error(const char *name, const char *library, const char 
 	char *err;
 	CK_RV rv;
 
-	configure(name, "[backend]\nPKCS11LibraryWindows32 = %s\n", library);
+	configure(name, "[backend]\n" KEY " = %s\n", library);
 	capture_begin();
 	rv = init();
 	err = capture_end();
@@ -674,9 +693,8 @@ static void test_backend_checks(void)
 	char x64[MAX_PATH], elf[MAX_PATH], cwdlib[MAX_PATH];
 
 	snprintf(x64, sizeof(x64), "%s\\x64\\personal.dll", dir);
-	CHECK(make_x64_copy(x64), "a 64-bit personal.dll for the test");
-	expect_init_error("wrong-arch", x64, "wrong architecture: PE 64-bit x86-64",
-	                  "PKCS11LibraryWindows32");
+	CHECK(make_other_arch_copy(x64), "a personal.dll of the other bitness for the test");
+	expect_init_error("wrong-arch", x64, "wrong architecture: " OTHER_ARCH, KEY);
 	snprintf(elf, sizeof(elf), "%s\\x64\\libpersonal.so", dir);
 	{
 		/* An i386 ELF header (e_machine 3), as a Linux build of the module has. */
@@ -705,7 +723,7 @@ static void test_user_cache_override(void)
 	snprintf(old, sizeof(old), "%s", getenv("APPDATA") ? getenv("APPDATA") : "");
 	snprintf(appdata, sizeof(appdata), "%s\\appdata-cache-on", dir);
 	setenv_("APPDATA", appdata);
-	configure("cache-user", "[backend]\nPKCS11LibraryWindows32 = %s\n", sim_path("5.7.2", lib, sizeof(lib)));
+	configure("cache-user", "[backend]\n" KEY " = %s\n", sim_path("5.7.2", lib, sizeof(lib)));
 	capture_begin();
 	rv = init();
 	err = capture_end();
@@ -736,7 +754,7 @@ static int crash_child(void)
 
 	snprintf(lib, sizeof(lib), "%s/crash/crashmod.dll", dir_fwd);
 	snprintf(trace, sizeof(trace), "%s\\trace\\crash.jsonl", dir);
-	configure("crash", "[backend]\nPKCS11LibraryWindows32 = %s\n[trace]\nFile = %s\n", lib, trace);
+	configure("crash", "[backend]\n" KEY " = %s\n[trace]\nFile = %s\n", lib, trace);
 	/* No error box, no debugger (Wine starts winedbg): the crash is expected.
 	 * The shim's vectored handler runs before this filter. */
 	SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);

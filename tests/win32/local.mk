@@ -67,6 +67,6 @@ CLEANFILES += tests/win32/sim-5.7.1/version.lo tests/win32/sim-5.7.2/version.lo 
 	tests/win32/crash/crashmod.la
 else
 win32-tests:
-	@echo "win32-tests: configure with --host=i686-w64-mingw32" >&2; exit 1
+	@echo "win32-tests: configure with --host=i686-w64-mingw32 or --host=x86_64-w64-mingw32" >&2; exit 1
 endif
 .PHONY: win32-tests

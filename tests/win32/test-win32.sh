@@ -1,13 +1,20 @@
 #!/bin/bash
-# The Windows tests under Wine (issue 6), run by scripts/win32.sh after a
-# --host=i686-w64-mingw32 build and `make win32-tests`:
+# The Windows tests under Wine (issues 6 and 12), run by scripts/win32.sh
+# after a --host=i686-w64-mingw32 or --host=x86_64-w64-mingw32 build and
+# `make win32-tests`:
 #
-#   tests/win32/test-win32.sh BUILDDIR
+#   tests/win32/test-win32.sh [--pe-only] BUILDDIR
+#
+# The target is the build's host (its Makefile): the 32-bit build runs
+# under 32-bit Wine with [backend] PKCS11LibraryWindows32, the 64-bit one
+# under wine64 with PKCS11LibraryWindows64 and 64-bit sims.
 #
 # 1. The PE files: p11shim.dll exports exactly conf/p11shim.def (every C_*
 #    of include/p11fn.def and the two interface functions) and, like
 #    p11shim.exe, imports only Windows system DLLs; each has a version
-#    resource; the two sims carry 5.7.1 and 5.7.2.
+#    resource; the two sims carry 5.7.1 and 5.7.2; every file is a PE of
+#    the build's architecture. --pe-only stops here (no Wine needed: for
+#    the 32-bit build on a machine that cannot execute 32-bit code).
 # 2. tests/win32/client.exe (TAP): the shim in front of the Windows
 #    personal-sim, from C:\p11shim test\ (a space, as in Program Files),
 #    with the middleware's Windows layout in the prefix:
@@ -20,11 +27,23 @@
 # 10 s); console programs need no display. Exit 0 only when all passed.
 set -u
 
-BUILD=$(cd "${1:?usage: test-win32.sh BUILDDIR}" && pwd)
+pe_only=
+[ "${1:-}" = --pe-only ] && { pe_only=1; shift; }
+BUILD=$(cd "${1:?usage: test-win32.sh [--pe-only] BUILDDIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-HOST=${HOST:-i686-w64-mingw32}
+HOST=${HOST:-$(sed -n 's/^host = //p' "$BUILD/Makefile")}
+case $HOST in
+i686-*)
+	BITS=32 PEFMT=pei-i386 WINEARCH=win32 WINE=/usr/lib/wine/wine ;;
+x86_64-*)
+	BITS=64 PEFMT=pei-x86-64 WINEARCH=win64 WINE=/usr/lib/wine/wine64
+	# The 64-bit loader, also for the programs Wine starts itself.
+	export WINELOADER=$WINE ;;
+*) echo "test-win32.sh: $BUILD is not a mingw build (host '$HOST')" >&2; exit 2 ;;
+esac
+KEY=PKCS11LibraryWindows$BITS
 export WINEPREFIX=${WINEPREFIX:-$(dirname "$BUILD")/wineprefix}
-export WINEARCH=win32 WINEDEBUG=${WINEDEBUG:--all}
+export WINEARCH WINEDEBUG=${WINEDEBUG:--all}
 # Wine must not try to open windows or install Mono/Gecko.
 export DISPLAY= WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
 
@@ -46,7 +65,7 @@ CLI=$(exe "$BUILD/src/tool/p11shim.exe")
 CLIENT=$(exe "$BUILD/tests/win32/client.exe")
 
 # ---- 1. the PE files ----
-say "PE files"
+say "PE files ($HOST)"
 # Windows' own DLLs, and what the C runtime (msvcrt) needs; nothing that
 # would have to be shipped beside the shim.
 system_dll='^(kernel32|user32|advapi32|msvcrt|ws2_32|crypt32|version|gdi32|bcrypt|shell32|ole32)\.dll$'
@@ -80,6 +99,15 @@ if [ -f "$DLL" ]; then
 	# cdecl, plain names: no _C_Login@4 or C_Login@4 decorations.
 	if echo "$got" | grep -q '@'; then fail "decorated (stdcall) export names"; fi
 fi
+# Every file of the build is a PE of its architecture: a 64-bit shim loads
+# only 64-bit sims, a 32-bit one only 32-bit ones.
+for f in "$DLL" "$CLI" "$CLIENT" "$BUILD"/tests/win32/sim-5.7.*/.libs/personal.dll \
+	"$BUILD/tests/win32/crash/.libs/crashmod.dll"; do
+	[ -f "$f" ] || { fail "$f not built"; arch_ok=no; continue; }
+	fmt=$($OBJDUMP -f "$f" | sed -n 's/.*file format //p')
+	[ "$fmt" = "$PEFMT" ] || { fail "${f#"$BUILD"/} is $fmt, not $PEFMT"; arch_ok=no; }
+done
+[ "${arch_ok:-}" = no ] || pass "the shim, its CLI, the client and the sims are all $PEFMT"
 for v in 5.7.1 5.7.2; do
 	f=$BUILD/tests/win32/sim-$v/.libs/personal.dll
 	if $HOST-windres -i "$f" -O rc 2>/dev/null | tr -d ' ' | grep -q "FILEVERSION${v//./,},0"; then
@@ -89,6 +117,13 @@ for v in 5.7.1 5.7.2; do
 	fi
 done
 
+if [ -n "$pe_only" ]; then
+	[ $failed -eq 0 ] || { say "$HOST PE checks FAILED"; exit 1; }
+	say "$HOST PE checks passed (--pe-only: nothing run under Wine)"
+	exit 0
+fi
+[ -x "$WINE" ] || { echo "test-win32.sh: $WINE missing (Debian: wine and ${WINE##*/} packages)" >&2; exit 1; }
+
 # ---- the prefix and the layout ----
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
 	say "making the Wine prefix $WINEPREFIX (once)"
@@ -97,7 +132,7 @@ fi
 # their output to /dev/null: else they would hold the pipe of the first
 # $(wine ...) open, and it would never end.
 wineserver -p 60 </dev/null >/dev/null 2>&1
-wineboot -i </dev/null >/dev/null 2>&1
+"$WINE" wineboot -i </dev/null >/dev/null 2>&1
 LOG=$(mktemp -d)
 trap 'rm -rf "$LOG"' EXIT
 # run LOGNAME CMD...: wine's output to a file (see above), then on stdout.
@@ -136,7 +171,7 @@ rm -rf "$APPDATA_UNIX/Personal" "$APPDATA_UNIX/p11shim"
 
 # ---- 2. the client ----
 say "tests/win32/client.exe (p11shim.dll in front of the Windows personal-sim)"
-out=$(cd "$T" && run client wine client.exe 'C:\p11shim test')
+out=$(cd "$T" && run client "$WINE" client.exe 'C:\p11shim test')
 rc=$?
 echo "$out" | grep -E '^(ok|not ok|#|1\.\.|Bail)' | sed 's/^/    /'
 if [ $rc -ne 0 ] || echo "$out" | grep -q '^not ok'; then
@@ -162,7 +197,7 @@ for t in "$BUILD"/tests/unit/test_*.exe; do
 	# TMPDIR stays Unix (wineserver's socket lives there): the tests' "/tmp"
 	# is C:\tmp for a program run from drive C:.
 	out=$(cd "$U" && SHIM_MODULE='C:\p11shim unit\p11shim.dll' top_srcdir="Z:$SRC" \
-	      run "$name" wine "$name.exe")
+	      run "$name" "$WINE" "$name.exe")
 	rc=$?
 	summary=$(echo "$out" | grep -E '^\[  (PASSED|FAILED|SKIPPED)  \]' | tr '\n' ' ')
 	if [ $rc -eq 0 ]; then
@@ -177,9 +212,9 @@ done
 if [ -f "$CLI" ] && $OBJDUMP -p "$CLI" >/dev/null 2>&1 && strings "$CLI" | grep -q 'doctor'; then
 	say "p11shim.exe doctor against the Windows layout"
 	cp "$CLI" "$T/p11shim.exe"
-	printf '[backend]\r\nPKCS11LibraryWindows32 = C:/p11shim test/sim-5.7.2/personal.dll\r\n' >"$T/doctor.conf"
+	printf '[backend]\r\n%s = C:/p11shim test/sim-5.7.2/personal.dll\r\n' "$KEY" >"$T/doctor.conf"
 	out=$(cd "$T" && P11SHIM_CONF='C:\p11shim test\doctor.conf' PERSONAL_SIM_CONF='C:\p11shim test\sim.ini' \
-	      run doctor wine p11shim.exe doctor)
+	      run doctor "$WINE" p11shim.exe doctor)
 	rc=$?
 	echo "$out" | sed 's/^/    | /' | head -60
 	if [ $rc -eq 0 ] && echo "$out" | grep -q 'Personal.cfg' && echo "$out" | grep -q 'iD2ppa.cfg'; then
@@ -190,7 +225,7 @@ if [ -f "$CLI" ] && $OBJDUMP -p "$CLI" >/dev/null 2>&1 && strings "$CLI" | grep 
 	mkdir -p "$APPDATA_UNIX/Personal/config"
 	printf '[Cache]\r\nCacheValidity=1\r\n' >"$APPDATA_UNIX/Personal/config/Personal.cfg"
 	out=$(cd "$T" && P11SHIM_CONF='C:\p11shim test\doctor.conf' PERSONAL_SIM_CONF='C:\p11shim test\sim.ini' \
-	      run doctor-cache wine p11shim.exe doctor)
+	      run doctor-cache "$WINE" p11shim.exe doctor)
 	rc=$?
 	rm -rf "$APPDATA_UNIX/Personal"
 	if [ $rc -ne 0 ] && echo "$out" | grep -q 'AppData.Roaming.Personal.config.Personal.cfg'; then
@@ -205,7 +240,7 @@ fi
 
 wineserver -k >/dev/null 2>&1 || true
 if [ $failed -ne 0 ]; then
-	say "win32 tests FAILED"
+	say "Windows tests ($HOST) FAILED"
 	exit 1
 fi
-say "win32 tests passed"
+say "Windows tests ($HOST) passed"
