@@ -108,6 +108,13 @@ void p11_layer_free(p11_layer *layer);
 
 /* The backend's function list, after its C_Initialize (for layers that query it). */
 CK_FUNCTION_LIST *p11_backend_functions(p11_layer *backend);
+/* Whether the loaded backend offers the "PKCS 11" 3.0 interface. */
+bool p11_backend_has_v3(const p11_layer *backend);
+/*
+ * Before C_Initialize: whether the configured backend offers "PKCS 11"
+ * 3.0 (loaded, asked and unloaded once; false when it cannot be loaded).
+ */
+bool p11_backend_probe_v3(void);
 /* The path of the module the backend layer loads (the key that won on this platform). */
 const char *p11_backend_path(const p11_layer *backend);
 

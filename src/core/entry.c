@@ -161,8 +161,9 @@ out:
 	return rv;
 }
 
-/* Every other function: one generated forwarder. */
+/* Every other function: one generated forwarder, v2.40 and 3.0 alike. */
 #define P11FN(name, ...)                                                          \
+	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__));                   \
 	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__))                    \
 	{                                                                         \
 		if (!ready())                                                     \
@@ -172,11 +173,18 @@ out:
 	}
 #define P11FN_SPECIAL(name, ...)
 #define P11FN_LIFE(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
 #undef P11FN_LIFE
+#undef P11FN_V3
 
+P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
+P11SHIM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
+                                    CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
+
+/* C_GetFunctionList's answer: v2.40, whatever the backend (a 2.40 client's view). */
 static CK_FUNCTION_LIST function_list = {
 	{ 2, 40 },
 #define P11FN(name, ...) C_##name,
@@ -184,6 +192,20 @@ static CK_FUNCTION_LIST function_list = {
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+};
+
+/* The "PKCS 11" 3.0 interface, offered only when the backend offers it. */
+static CK_FUNCTION_LIST_3_0 function_list_3_0 = {
+	{ 3, 0 },
+#define P11FN(name, ...) C_##name,
+#define P11FN_SPECIAL(name, ...) C_##name,
+#define P11FN_V3 P11FN
+#define P11FN_SPECIAL_V3 P11FN_SPECIAL
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+#undef P11FN_V3
+#undef P11FN_SPECIAL_V3
 };
 
 P11SHIM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
@@ -196,20 +218,38 @@ P11SHIM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 
 /*
  * PKCS#11 3.0 section 5.4: pkcs11-tool 0.23 and NSS ask for interfaces
- * first. The shim offers the v2.40 list as "PKCS 11" (a 3.0 client then
- * reads version 2.40 and keeps to 2.40 calls).
+ * first, usually before C_Initialize. The shim offers "PKCS 11" 3.0 (first:
+ * the preferred one) and 2.40 when the backend offers "PKCS 11" 3.0, else
+ * "PKCS 11" 2.40 alone, so that a 3.0 client keeps to 2.40 calls. Interfaces
+ * the shim does not understand (vendor ones, such as NSS's) are never
+ * offered: their functions would bypass the layers and the trace.
  */
 static CK_INTERFACE interfaces[] = {
+	{ (CK_UTF8CHAR *)"PKCS 11", &function_list_3_0, 0 },
 	{ (CK_UTF8CHAR *)"PKCS 11", &function_list, 0 },
 };
 
-P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
+/* The interfaces on offer: from interfaces + *first, *n of them. */
+static void offered(size_t *first, CK_ULONG *n)
+{
+	bool v3;
+
+	if (ready())
+		v3 = p11_backend_has_v3(shim.ctx.backend);
+	else
+		v3 = p11_backend_probe_v3();
+	*first = v3 ? 0 : 1;
+	*n = v3 ? 2 : 1;
+}
+
 P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
 {
-	CK_ULONG n = sizeof(interfaces) / sizeof(interfaces[0]);
+	size_t first;
+	CK_ULONG n;
 
 	if (pulCount == NULL)
 		return CKR_ARGUMENTS_BAD;
+	offered(&first, &n);
 	if (pInterfacesList == NULL) {
 		*pulCount = n;
 		return CKR_OK;
@@ -218,25 +258,33 @@ P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULO
 		*pulCount = n;
 		return CKR_BUFFER_TOO_SMALL;
 	}
-	memcpy(pInterfacesList, interfaces, sizeof(interfaces));
+	memcpy(pInterfacesList, &interfaces[first], n * sizeof(interfaces[0]));
 	*pulCount = n;
 	return CKR_OK;
 }
 
 P11SHIM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
-                                    CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
-P11SHIM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
                                     CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
 {
+	size_t first, i;
+	CK_ULONG n;
+
 	if (ppInterface == NULL)
 		return CKR_ARGUMENTS_BAD;
 	if (pInterfaceName != NULL && strcmp((const char *)pInterfaceName, "PKCS 11") != 0)
 		return CKR_ARGUMENTS_BAD;
-	if (pVersion != NULL && (pVersion->major != 2 || pVersion->minor != 40))
-		return CKR_ARGUMENTS_BAD;
 	/* The shim is fork-safe only in the PKCS#11 sense: the child calls C_Initialize. */
 	if (flags & CKF_INTERFACE_FORK_SAFE)
 		return CKR_ARGUMENTS_BAD;
-	*ppInterface = &interfaces[0];
-	return CKR_OK;
+	offered(&first, &n);
+	/* No version: the first, preferred one (3.0 section 5.4.2). */
+	for (i = first; i < first + n; i++) {
+		const CK_VERSION *v = (const CK_VERSION *)interfaces[i].pFunctionList;
+		if (pVersion == NULL ||
+		    (pVersion->major == v->major && pVersion->minor == v->minor)) {
+			*ppInterface = &interfaces[i];
+			return CKR_OK;
+		}
+	}
+	return CKR_ARGUMENTS_BAD;
 }

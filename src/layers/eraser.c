@@ -418,10 +418,8 @@ static CK_RV eraser_C_FindObjects(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJEC
 	return rv;
 }
 
-static CK_RV eraser_C_FindObjectsFinal(p11_layer *self, CK_SESSION_HANDLE h)
+static void end_search(eraser *e, CK_SESSION_HANDLE h)
 {
-	eraser *e = self->data;
-	CK_RV rv = P11_NEXT(self, FindObjectsFinal, h);
 	session *s;
 
 	compat_mutex_lock(e->lock);
@@ -429,6 +427,23 @@ static CK_RV eraser_C_FindObjectsFinal(p11_layer *self, CK_SESSION_HANDLE h)
 	if (s != NULL)
 		s->finding = s->pending = false;
 	compat_mutex_unlock(e->lock);
+}
+
+static CK_RV eraser_C_FindObjectsFinal(p11_layer *self, CK_SESSION_HANDLE h)
+{
+	CK_RV rv = P11_NEXT(self, FindObjectsFinal, h);
+
+	end_search(self->data, h);
+	return rv;
+}
+
+/* PKCS#11 3.0 section 5.6: C_SessionCancel with CKF_FIND_OBJECTS ends the search. */
+static CK_RV eraser_C_SessionCancel(p11_layer *self, CK_SESSION_HANDLE h, CK_FLAGS flags)
+{
+	CK_RV rv = P11_NEXT(self, SessionCancel, h, flags);
+
+	if (rv == CKR_OK && (flags & CKF_FIND_OBJECTS))
+		end_search(self->data, h);
 	return rv;
 }
 
@@ -808,6 +823,7 @@ static const p11_ops eraser_ops = {
 	.C_FindObjectsInit = eraser_C_FindObjectsInit,
 	.C_FindObjects = eraser_C_FindObjects,
 	.C_FindObjectsFinal = eraser_C_FindObjectsFinal,
+	.C_SessionCancel = eraser_C_SessionCancel,
 	.C_CloseSession = eraser_C_CloseSession,
 	.C_CloseAllSessions = eraser_C_CloseAllSessions,
 	.C_GetAttributeValue = eraser_C_GetAttributeValue,

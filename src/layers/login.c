@@ -140,8 +140,12 @@ static bool parse_user_type(const char *text, CK_USER_TYPE *out)
 	return true;
 }
 
-static CK_RV login_C_Login(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user,
-                           CK_UTF8CHAR_PTR pin, CK_ULONG pin_len)
+/*
+ * C_Login, and C_LoginUser (PKCS#11 3.0 section 5.6) when `v3`: the same SO
+ * mapping, the same remembered credential; the user name passes unchanged.
+ */
+static CK_RV login_as(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
+                      CK_ULONG pin_len, bool v3, CK_UTF8CHAR_PTR username, CK_ULONG username_len)
 {
 	login *l = self->data;
 	const p11_config *cfg = l->ctx->cfg;
@@ -188,7 +192,10 @@ static CK_RV login_C_Login(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE us
 	} else if (user == CKU_USER) {
 		cred = P11_CRED_USER;
 	}
-	rv = P11_NEXT(self, Login, h, sent, pin, pin_len);
+	if (v3)
+		rv = P11_NEXT(self, LoginUser, h, sent, pin, pin_len, username, username_len);
+	else
+		rv = P11_NEXT(self, Login, h, sent, pin, pin_len);
 	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
 		if (cred != P11_CRED_NONE && session_slot(self, h, &slot, &logged_in))
 			set_cred(&l->state, slot, cred);
@@ -199,6 +206,19 @@ static CK_RV login_C_Login(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE us
 		         cred == P11_CRED_PUK ? "operator PIN" : "PUK", operator_is_so ? "true" : "false");
 	}
 	return rv;
+}
+
+static CK_RV login_C_Login(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user,
+                           CK_UTF8CHAR_PTR pin, CK_ULONG pin_len)
+{
+	return login_as(self, h, user, pin, pin_len, false, NULL, 0);
+}
+
+static CK_RV login_C_LoginUser(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user,
+                               CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR username,
+                               CK_ULONG username_len)
+{
+	return login_as(self, h, user, pin, pin_len, true, username, username_len);
 }
 
 static CK_RV login_C_Logout(p11_layer *self, CK_SESSION_HANDLE h)
@@ -328,6 +348,7 @@ static CK_RV login_C_SetPIN(p11_layer *self, CK_SESSION_HANDLE h, CK_UTF8CHAR_PT
 
 static const p11_ops login_ops = {
 	.C_Login = login_C_Login,
+	.C_LoginUser = login_C_LoginUser,
 	.C_Logout = login_C_Logout,
 	.C_CloseAllSessions = login_C_CloseAllSessions,
 	.C_SetPIN = login_C_SetPIN,
