@@ -78,11 +78,14 @@ static CK_RV build_stack(bool after_fork)
 	size_t i;
 
 	p11_config_default_sources(&src, userconf, sizeof(userconf));
+	/* Until this configuration is read, [log] System has its default. */
+	p11_event_configure(NULL);
 	shim.cfg = p11_config_load(&src, err, sizeof(err));
 	if (shim.cfg == NULL) {
-		fprintf(stderr, "p11shim: config: %s\n", err);
+		p11_event(P11_EV_CONFIG_REFUSED, P11_NO_SLOT, "config: %s", err);
 		return CKR_GENERAL_ERROR;
 	}
+	p11_event_configure(shim.cfg);
 	shim.ctx.cfg = shim.cfg;
 	shim.ctx.after_fork = after_fork;
 	for (i = 0; i < sizeof(stack_order) / sizeof(stack_order[0]); i++) {
@@ -91,17 +94,19 @@ static CK_RV build_stack(bool after_fork)
 		if (layer == NULL && err[0] == '\0')
 			continue; /* switched off */
 		if (layer == NULL) {
-			fprintf(stderr, "p11shim: %s\n", err);
 			/* Without a trace the calls go on; any other layer must work. */
-			if (stack_order[i] == p11_trace_layer_new)
+			if (stack_order[i] == p11_trace_layer_new) {
+				p11_event(P11_EV_ERROR, P11_NO_SLOT, "%s", err);
 				continue;
+			}
+			p11_event(P11_EV_CONFIG_REFUSED, P11_NO_SLOT, "%s", err);
 			return CKR_GENERAL_ERROR;
 		}
 		shim.layers[shim.n_layers++] = layer;
 	}
 	shim.ctx.backend = shim.layers[shim.n_layers - 1];
 	if (p11_stack_build(shim.layers, shim.n_layers, &shim.top) != 0) {
-		fprintf(stderr, "p11shim: internal error: incomplete layer stack\n");
+		p11_message("internal error: incomplete layer stack");
 		return CKR_GENERAL_ERROR;
 	}
 	return CKR_OK;

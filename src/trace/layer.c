@@ -556,8 +556,9 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	ts->sink = p11_sink_open(ts->path, max_size);
 	if (ts->sink == NULL) {
 		/* The calls go on without a trace: say so once. */
-		fprintf(stderr, "p11shim: trace: cannot open %s: %s; set [trace] File to a writable "
-		        "path. Calls go on without a trace.\n", ts->path, strerror(errno));
+		p11_event(P11_EV_TRACE_REFUSED, P11_NO_SLOT, "trace: cannot open %s: %s; set [trace] "
+		          "File to a writable path. Calls go on without a trace.", ts->path,
+		          strerror(errno));
 		goto fail;
 	}
 	compat_crash_install(on_fault, p11_sink_crash_done);

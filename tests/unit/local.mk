@@ -60,3 +60,8 @@ TESTS += tests/unit/test_trace_sink
 
 # Helpers shared by the unit tests (macros and static inline functions).
 EXTRA_DIST += tests/unit/test-support.h
+check_PROGRAMS += tests/unit/test_event
+tests_unit_test_event_SOURCES = tests/unit/test_event.c
+tests_unit_test_event_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_event_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_event
