@@ -100,35 +100,41 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	CK_RV rv;
 
 	if (b->path[0] == '\0') {
-		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT, "backend: no PKCS#11 module configured; set [backend] %s in the "
-		            "configuration file, or P11SHIM_LIBRARY", b->key);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: no PKCS#11 module configured; set [backend] %s in the "
+		          "configuration file, or P11SHIM_LIBRARY", b->key);
 		return CKR_GENERAL_ERROR;
 	}
 	/* Code another user can change is that user's code (issue 7). */
 	if (p11_file_trusted(b->path, "backend library", trust, sizeof(trust)) == P11_TRUST_REFUSED) {
-		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT, "backend: %s (set by %s)", trust, b->source);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: %s (set by %s)", trust, b->source);
 		return CKR_GENERAL_ERROR;
 	}
 	if (compat_check_module_file(b->path, why, sizeof(why)) != 0) {
-		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT, "backend: cannot load %s: %s (set by %s)", b->path, why, b->source);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: cannot load %s: %s (set by %s)", b->path, why, b->source);
 		return CKR_GENERAL_ERROR;
 	}
 	b->dl = compat_dlopen(b->path, why, sizeof(why));
 	if (b->dl == NULL) {
-		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT, "backend: %s: %s (set by %s)", b->path, why, b->source);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: %s: %s (set by %s)", b->path, why, b->source);
 		return CKR_GENERAL_ERROR;
 	}
 	get_list = (CK_C_GetFunctionList)compat_dlsym(b->dl, "C_GetFunctionList");
 	if (get_list == NULL) {
-		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT, "backend: %s does not export C_GetFunctionList: not a PKCS#11 module "
-		            "(set by %s)", b->path, b->source);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: %s does not export C_GetFunctionList: not a PKCS#11 module "
+		          "(set by %s)", b->path, b->source);
 		rv = CKR_GENERAL_ERROR;
 		goto fail;
 	}
 	rv = get_list(&list);
 	if (rv != CKR_OK || list == NULL) {
-		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT, "backend: %s: C_GetFunctionList failed (0x%lx)", b->path,
-		            (unsigned long)rv);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: %s: C_GetFunctionList failed (0x%lx)", b->path,
+		          (unsigned long)rv);
 		rv = CKR_GENERAL_ERROR;
 		goto fail;
 	}
@@ -140,7 +146,8 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	b->v3 = v3 != NULL;
 	note_other_interfaces(b->dl, b->path);
 	if (b->funcs.C_Initialize == NULL) {
-		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT, "backend: %s has no C_Initialize", b->path);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: %s has no C_Initialize", b->path);
 		rv = CKR_GENERAL_ERROR;
 		goto fail;
 	}

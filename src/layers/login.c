@@ -174,20 +174,23 @@ static CK_RV login_as(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user, C
 				other_text = p11_config_get(cfg, P11_KEY_OTHER_ADMIN_USER_TYPE, err, sizeof(err));
 				if (other_text == NULL || !parse_user_type(other_text, &other)) {
 					if (other_text != NULL)
-						p11_event(P11_EV_LOGIN_REFUSED, P11_NO_SLOT, "login: [login] OtherAdminUserType = %s is not a user "
-						            "type; write a number (0x80000001) or a CKU_ name",
-						            other_text);
+						p11_event(P11_EV_LOGIN_REFUSED, P11_NO_SLOT,
+						          "login: [login] OtherAdminUserType = %s is not a user "
+						          "type; write a number (0x80000001) or a CKU_ name",
+						          other_text);
 					else
-						p11_event(P11_EV_LOGIN_REFUSED, P11_NO_SLOT, "login: %s", err);
+						p11_event(P11_EV_LOGIN_REFUSED, P11_NO_SLOT,
+						          "login: %s", err);
 					return CKR_GENERAL_ERROR;
 				}
 				sent = other;
 			}
-			p11_event(P11_EV_SO_MAPPED, P11_NO_SLOT, "login: %s sent as %s: the %s %s the SO credential "
-			         "([login] OperatorPinIsSOCredential = %s)",
-			         p11_const_name(P11_CONST_USER, user), user_name(sent, name, sizeof(name)),
-			         cred_name(cred), cred == so_cred ? "is" : "is not",
-			         operator_is_so ? "true" : "false");
+			p11_event(P11_EV_SO_MAPPED, P11_NO_SLOT,
+			          "login: %s sent as %s: the %s %s the SO credential "
+			          "([login] OperatorPinIsSOCredential = %s)",
+			          p11_const_name(P11_CONST_USER, user), user_name(sent, name, sizeof(name)),
+			          cred_name(cred), cred == so_cred ? "is" : "is not",
+			          operator_is_so ? "true" : "false");
 		}
 	} else if (user == CKU_USER) {
 		cred = P11_CRED_USER;
@@ -310,7 +313,8 @@ static CK_RV login_C_SetPIN(p11_layer *self, CK_SESSION_HANDLE h, CK_UTF8CHAR_PT
 		return P11_NEXT(self, SetPIN, h, old_pin, old_len, new_pin, new_len);
 	}
 	if (strcasecmp(mode, "deny") == 0) {
-		p11_event(P11_EV_PUK_REFUSED, slot, "puk: PUK change refused before the card is touched: [puk] PukChange = deny");
+		p11_event(P11_EV_PUK_REFUSED, slot,
+		          "puk: PUK change refused before the card is touched: [puk] PukChange = deny");
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	}
 	if (!ctx->personal) {
@@ -327,18 +331,20 @@ static CK_RV login_C_SetPIN(p11_layer *self, CK_SESSION_HANDLE h, CK_UTF8CHAR_PT
 	model[n] = '\0';
 	models = p11_config_raw(ctx->cfg, P11_KEY_PUK_CHANGE_MODELS, NULL, NULL, NULL);
 	if (ctx->version[0] == '\0' || p11_version_cmp(ctx->version, "5.7.2") < 0) {
-		p11_event(P11_EV_PUK_REFUSED, slot, "puk: PUK change refused before the card is touched: Personal %s (from %s) "
-		            "cannot change the PUK; it needs 5.7.2 or later and a token model of "
-		            "[puk] PukChangeModels (%s); token model '%s'",
-		            ctx->version[0] ? ctx->version : "of unknown version",
-		            ctx->version_source[0] ? ctx->version_source : "nowhere; set [backend] MiddlewareVersion",
-		            models, model);
+		p11_event(P11_EV_PUK_REFUSED, slot,
+		          "puk: PUK change refused before the card is touched: Personal %s (from %s) "
+		          "cannot change the PUK; it needs 5.7.2 or later and a token model of "
+		          "[puk] PukChangeModels (%s); token model '%s'",
+		          ctx->version[0] ? ctx->version : "of unknown version",
+		          ctx->version_source[0] ? ctx->version_source : "nowhere; set [backend] MiddlewareVersion",
+		          models, model);
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	}
 	if (!model_listed(models, model)) {
-		p11_event(P11_EV_PUK_REFUSED, slot, "puk: PUK change refused before the card is touched: token model '%s' is "
-		            "not in [puk] PukChangeModels (%s); Personal %s changes the PUK only on those",
-		            model, models, ctx->version);
+		p11_event(P11_EV_PUK_REFUSED, slot,
+		          "puk: PUK change refused before the card is touched: token model '%s' is "
+		          "not in [puk] PukChangeModels (%s); Personal %s changes the PUK only on those",
+		          model, models, ctx->version);
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	}
 	p11_note("puk: PUK change allowed: Personal %s >= 5.7.2 and token model '%s' is in "
