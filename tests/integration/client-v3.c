@@ -9,7 +9,8 @@
  * pReserved as NSS does. Each step prints one line "STEP: CKR_xxx
  * [details]" (interfaces: one line each, "iface 'NAME' MAJOR.MINOR").
  * With "shim", a C_LoginUser with the shim's CKU_P11SHIM_PUK follows,
- * which only the shim understands. The PIN comes from CLIENT_PIN, never
+ * which only the shim understands, and the shim's Card Eraser is destroyed
+ * after a search that C_SessionCancel ended (the shim must know it ended). The PIN comes from CLIENT_PIN, never
  * from argv. Exit status 0; 1 when a step that must work fails; 2 on a
  * usage error.
  */
@@ -167,6 +168,28 @@ int main(int argc, char **argv)
 
 	rv = f->C_CloseSession(s);
 	printf("C_CloseSession: %s\n", rv_name(rv));
+
+	if (shim) {
+		CK_OBJECT_CLASS data = CKO_DATA;
+		CK_ATTRIBUTE eraser[] = { { CKA_CLASS, &data, sizeof(data) },
+			                  { CKA_LABEL, (CK_VOID_PTR) "Card Eraser", 11 } };
+		CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+		CK_ULONG found = 0;
+
+		f->C_OpenSession(slots[0], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+		if (f->C_FindObjectsInit(s, eraser, 2) == CKR_OK) {
+			f->C_FindObjects(s, &obj, 1, &found);
+			f->C_FindObjectsFinal(s);
+		}
+		printf("Card Eraser: %lu\n", (unsigned long)found);
+		rv = f->C_FindObjectsInit(s, NULL, 0);
+		printf("C_FindObjectsInit: %s\n", rv_name(rv));
+		rv = f->C_SessionCancel(s, CKF_FIND_OBJECTS);
+		printf("C_SessionCancel find: %s\n", rv_name(rv));
+		rv = f->C_DestroyObject(s, obj);
+		printf("C_DestroyObject eraser after cancel: %s\n", rv_name(rv));
+		f->C_CloseSession(s);
+	}
 	rv = f->C_Finalize(NULL);
 	printf("C_Finalize: %s\n", rv_name(rv));
 	return 0;

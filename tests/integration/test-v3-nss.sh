@@ -19,7 +19,7 @@ export CLIENT_PIN="$USER_PIN" # not the database's password: both logins fail al
 
 CLIENT_PIN="$USER_PIN" "$CLIENT" "$SOFTOKN_MODULE" "$PARAMS" >"$WORK/direct.out" ||
 	fail "the client failed on softokn directly: $(cat "$WORK/direct.out")"
-shim_conf "$P11SHIM_CONF" "$SOFTOKN_MODULE" "$WORK/trace.jsonl"
+shim_conf "$P11SHIM_CONF" "$SOFTOKN_MODULE" "$WORK/trace.jsonl" "[eraser]" "CardEraser = true"
 "$CLIENT" "$SHIM_MODULE" "$PARAMS" shim >"$WORK/shim.out" 2>"$WORK/err" ||
 	fail "the client failed through the shim: $(cat "$WORK/shim.out" "$WORK/err")"
 
@@ -32,7 +32,8 @@ ok "C_GetInterfaceList through the shim: \"PKCS 11\" 3.0 then 2.40, no vendor in
 
 # Every other answer is softokn's own.
 grep -v -e '^iface' -e '^C_GetInterfaceList' "$WORK/direct.out" >"$WORK/direct.cmp"
-grep -v -e '^iface' -e '^C_GetInterfaceList' -e '^C_LoginUser puk' "$WORK/shim.out" >"$WORK/shim.cmp"
+grep -v -e '^iface' -e '^C_GetInterfaceList' -e '^C_LoginUser puk' -e '^Card Eraser' \
+	-e '^C_FindObjectsInit' -e 'find: ' -e 'eraser after cancel' "$WORK/shim.out" >"$WORK/shim.cmp"
 diff -u "$WORK/direct.cmp" "$WORK/shim.cmp" || fail "the shim answers differently from softokn"
 grep -q '^C_EncryptMessage: CKR_OK ciphertext=[0-9a-f]* tag=[0-9a-f]*$' "$WORK/shim.out" ||
 	fail "no message-based encryption: $(grep EncryptMessage "$WORK/shim.out")"
@@ -62,6 +63,13 @@ ok "each 3.0 call in the trace by name: the PIN redacted, the user name, the GCM
 grep -q 'login: CKU_P11SHIM_PUK sent as CKU_SO: the PUK is the SO credential' "$T" ||
 	fail "C_LoginUser with CKU_P11SHIM_PUK was not mapped"
 ok "C_LoginUser meets the SO mapping of the login layer"
+
+# C_SessionCancel(CKF_FIND_OBJECTS) ends a search for the Card Eraser layer
+# too: destroying the Card Eraser then erases instead of "a search is active".
+grep -q '^C_SessionCancel find: CKR_OK$' "$WORK/shim.out" || fail "softokn did not cancel the search"
+grep -q '^C_DestroyObject eraser after cancel: CKR_OK$' "$WORK/shim.out" ||
+	fail "the eraser layer still sees the cancelled search: $(grep 'eraser after' "$WORK/shim.out")"
+ok "C_SessionCancel ends the search the Card Eraser layer tracks"
 
 # A 2.40 backend: 2.40 only, as before.
 softhsm_init "$WORK/hsm"
