@@ -145,8 +145,7 @@ static void system_log(p11_event_id id, CK_SLOT_ID slot, const char *text)
 	         where, rest);
 	if (suppressed)
 		snprintf(line + strlen(line), sizeof(line) - strlen(line),
-		         " (%lu more like this in the last %d s not logged)", suppressed,
-		         P11_EVENT_INTERVAL);
+		         " (%lu more like this since the last such line, not logged)", suppressed);
 	compat_system_log(id >= 200 ? COMPAT_LOG_INFO :
 	                  strcmp(kind_of(id), "warning") == 0 ? COMPAT_LOG_WARNING : COMPAT_LOG_ERROR,
 	                  (unsigned)id, line);
