@@ -197,4 +197,14 @@ void compat_crash_uninstall(void);
 wchar_t *compat_wide_path(const char *path);
 #endif
 
+/*
+ * One event in the system's log (README, "Events in the system log"): on
+ * POSIX a syslog line with the ident "p11shim", facility LOG_USER, sent to
+ * /dev/log; on Windows ReportEvent with the event source "p11shim" and the
+ * event id of the DLL's message table. `line` is the whole event text.
+ * Best effort: a log that cannot be reached is not the caller's problem.
+ */
+typedef enum { COMPAT_LOG_ERROR, COMPAT_LOG_WARNING, COMPAT_LOG_INFO } compat_log_level;
+void compat_system_log(compat_log_level level, unsigned event_id, const char *line);
+
 #endif /* P11_COMPAT_H */

@@ -86,7 +86,9 @@ typedef enum {
 	X(TRACE_DATA, "trace", "Data", P11_CT_ENUM, "length", "none|length|hex", false, \
 	  "what of data buffers to show; secrets are always redacted") \
 	X(TRACE_MAXSIZE, "trace", "MaxSize", P11_CT_SIZE, "64M", NULL, false, \
-	  "rotate the trace file to FILE.1 beyond this size; 0: never")
+	  "rotate the trace file to FILE.1 beyond this size; 0: never") \
+	X(LOG_SYSTEM, "log", "System", P11_CT_ENUM, "on", "on|off|all", false, \
+	  "policy events in the system log: on (refusals and errors), all (also policy actions), off")
 
 typedef enum {
 #define X(id, sec, key, type, def, choices, rep, help) P11_KEY_##id,

@@ -52,6 +52,15 @@
 #define A_OUT_SECRET(...) (OUT_SECRET, __VA_ARGS__)
 #define A_OUT_RANDOM(...) (OUT_RANDOM, __VA_ARGS__)
 #define A_WAIT_FLAGS(...) (WAIT_FLAGS, __VA_ARGS__)
+#define A_USERNAME(...) (USERNAME, __VA_ARGS__)
+#define A_MSG_PARAM(...) (MSG_PARAM, __VA_ARGS__)
+#define A_MSG_FLAGS(...) (MSG_FLAGS, __VA_ARGS__)
+#define A_CANCEL_FLAGS(...) (CANCEL_FLAGS, __VA_ARGS__)
+#define A_OUT_INTERFACES(...) (OUT_INTERFACES, __VA_ARGS__)
+#define A_INTERFACE_NAME(...) (INTERFACE_NAME, __VA_ARGS__)
+#define A_VERSION(...) (VERSION, __VA_ARGS__)
+#define A_OUT_INTERFACE(...) (OUT_INTERFACE, __VA_ARGS__)
+#define A_INTERFACE_FLAGS(...) (INTERFACE_FLAGS, __VA_ARGS__)
 
 /* Kind -> C parameter declarations. */
 #define P11_DECL_INIT_ARGS(p) CK_VOID_PTR p
@@ -89,6 +98,15 @@
 #define P11_DECL_OUT_SECRET(p, n) CK_BYTE_PTR p, CK_ULONG_PTR n
 #define P11_DECL_OUT_RANDOM(p, n) CK_BYTE_PTR p, CK_ULONG n
 #define P11_DECL_WAIT_FLAGS(f) CK_FLAGS f
+#define P11_DECL_USERNAME(p, n) CK_UTF8CHAR_PTR p, CK_ULONG n
+#define P11_DECL_MSG_PARAM(p, n) CK_VOID_PTR p, CK_ULONG n
+#define P11_DECL_MSG_FLAGS(f) CK_FLAGS f
+#define P11_DECL_CANCEL_FLAGS(f) CK_FLAGS f
+#define P11_DECL_OUT_INTERFACES(p, n) CK_INTERFACE_PTR p, CK_ULONG_PTR n
+#define P11_DECL_INTERFACE_NAME(p) CK_UTF8CHAR_PTR p
+#define P11_DECL_VERSION(p) CK_VERSION_PTR p
+#define P11_DECL_OUT_INTERFACE(p) CK_INTERFACE_PTR_PTR p
+#define P11_DECL_INTERFACE_FLAGS(f) CK_FLAGS f
 
 /* Tuple helpers: P11_KIND_APPLY(PREFIX_, (KIND, a, b)) -> PREFIX_KIND(a, b) */
 #define P11_CAT_(a, b) a##b
@@ -127,9 +145,13 @@ typedef struct p11_layer p11_layer;
 typedef struct p11_ops {
 #define P11FN(name, ...) CK_RV (*C_##name)(p11_layer *self, P11_PARAMS(__VA_ARGS__));
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3 P11FN
+#define P11FN_SPECIAL_V3 P11FN_SPECIAL
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+#undef P11FN_V3
+#undef P11FN_SPECIAL_V3
 } p11_ops;
 
 /* Per function: who implements it below a layer. */
@@ -140,9 +162,13 @@ typedef struct p11_dispatch {
 		p11_layer *layer;                                        \
 	} C_##name;
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3 P11FN
+#define P11FN_SPECIAL_V3 P11FN_SPECIAL
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+#undef P11FN_V3
+#undef P11FN_SPECIAL_V3
 } p11_dispatch;
 
 struct p11_layer {
@@ -157,19 +183,29 @@ struct p11_layer {
 #define P11_NEXT(self, name, ...) \
 	((self)->next.C_##name.fn((self)->next.C_##name.layer, __VA_ARGS__))
 
-/* Number of forwarded functions (p11fn.def minus C_GetFunctionList). */
+/*
+ * Index of each forwarded function (p11fn.def minus C_GetFunctionList,
+ * C_GetInterfaceList and C_GetInterface): the v2.40 ones, then from
+ * P11_FN_V3_FIRST the 3.0 ones.
+ */
 enum {
 #define P11FN(name, ...) P11_FN_##name,
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3 P11FN
+#define P11FN_SPECIAL_V3 P11FN_SPECIAL
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
-	P11_FN_COUNT
+#undef P11FN_V3
+#undef P11FN_SPECIAL_V3
+	P11_FN_COUNT,
+	P11_FN_V3_FIRST = P11_FN_LoginUser
 };
 
 /*
  * Build a stack: layers[0] is the top, layers[n - 1] the bottom, which must
- * implement every function. Fills each layer's `next` and *top.
+ * implement every v2.40 function (a 3.0 function the bottom lacks answers
+ * CKR_FUNCTION_NOT_SUPPORTED). Fills each layer's `next` and *top.
  * Returns 0, or -1 when the bottom layer leaves a function unimplemented.
  */
 int p11_stack_build(p11_layer **layers, size_t n, p11_dispatch *top);

@@ -29,6 +29,52 @@ void p11_note(const char *fmt, ...) P11_PRINTF(1, 2);
 /* A problem the user must see: one line on stderr ("p11shim: ...") and a note. */
 void p11_message(const char *fmt, ...) P11_PRINTF(1, 2);
 
+/*
+ * Policy events: what an administrator reads in the system's log ([log]
+ * System; README, "Events in the system log"). The numbers are the event
+ * ids of the log lines and of the Windows message table
+ * (src/platform/win32-rc/p11shim-events.mc): never renumber one.
+ * 1xx refusals and errors (System = on, the default, or all): also one
+ * line on stderr and a note, as p11_message. 2xx policy actions (System =
+ * all): a note, no stderr line.
+ */
+typedef enum {
+	P11_EV_ERROR = 100,            /* another error the shim reports (out of memory, ...) */
+	P11_EV_CONFIG_REFUSED = 101,   /* a configuration error or a file others can write */
+	P11_EV_BACKEND_REFUSED = 102,  /* the backend: untrusted, other word size, not a module */
+	P11_EV_MIDDLEWARE_REFUSED = 103, /* Personal.cfg caching on, no PIN-encryption certificate */
+	P11_EV_MIDDLEWARE_WARNING = 104, /* the same with [middleware] Enforce = warn */
+	P11_EV_PUK_REFUSED = 105,      /* a PUK change refused before the card is touched */
+	P11_EV_SERIAL_REFUSED = 106,   /* C_InitToken or a certificate refused by the serial rules */
+	P11_EV_SERIAL_WARNING = 107,   /* a certificate serial differs ([serial] ... = warn) */
+	P11_EV_ERASER_REFUSED = 108,   /* the Card Eraser did not erase */
+	P11_EV_LOGIN_REFUSED = 109,    /* a login the [login] settings cannot map */
+	P11_EV_ERASER_WARNING = 110,   /* erased, but what the login could not see remains */
+	P11_EV_TRACE_REFUSED = 111,    /* the trace file cannot be opened: calls go on untraced */
+	P11_EV_READER_HIDDEN = 201,    /* a slot hidden by SkipReader */
+	P11_EV_SO_MAPPED = 202,        /* an SO login sent as the configured credential */
+	P11_EV_SERIAL_APPLIED = 203,   /* a card serial written at C_InitToken */
+	P11_EV_ERASER_USED = 204,      /* a token erased through the Card Eraser */
+} p11_event_id;
+
+/* No slot in the event (P11_NO_SLOT), else the slot id it concerns. */
+#define P11_NO_SLOT ((CK_SLOT_ID)-1)
+
+/* An event: see p11_event_id for where its text goes. Never put a secret in it. */
+void p11_event(p11_event_id id, CK_SLOT_ID slot, const char *fmt, ...) P11_PRINTF(3, 4);
+
+/* [log] System of this configuration (NULL: the default, on), from now on. */
+void p11_event_configure(const p11_config *cfg);
+
+/*
+ * The rate limit (exposed for tests): whether the event (id, text) at time
+ * `now` (seconds) goes to the system log. The same id and text go at most
+ * once per P11_EVENT_INTERVAL seconds; *suppressed receives how many were
+ * held back since the last one that went.
+ */
+#define P11_EVENT_INTERVAL 60
+bool p11_event_rate_ok(unsigned id, const char *text, long long now, unsigned long *suppressed);
+void p11_event_rate_reset(void);
 
 /*
  * What the layers of one initialised shim share: the configuration, the
@@ -97,6 +143,13 @@ void p11_layer_free(p11_layer *layer);
 
 /* The backend's function list, after its C_Initialize (for layers that query it). */
 CK_FUNCTION_LIST *p11_backend_functions(p11_layer *backend);
+/* Whether the loaded backend offers the "PKCS 11" 3.0 interface. */
+bool p11_backend_has_v3(const p11_layer *backend);
+/*
+ * Before C_Initialize: whether the configured backend offers "PKCS 11"
+ * 3.0 (loaded, asked and unloaded once; false when it cannot be loaded).
+ */
+bool p11_backend_probe_v3(void);
 /* The path of the module the backend layer loads (the key that won on this platform). */
 const char *p11_backend_path(const p11_layer *backend);
 

@@ -89,6 +89,12 @@ void tf_buf_cap(p11_tb *tb, const char *name, const void *p, CK_ULONG_PTR pn);
 void tf_attrs(p11_tb *tb, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n);
 void tf_attr_types(p11_tb *tb, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n);
 
+/* PKCS#11 3.0 kinds (src/trace/format_msg.c). */
+void tf_username(p11_tb *tb, const char *name, CK_UTF8CHAR_PTR p, CK_ULONG n);
+void tf_msg_flags(p11_tb *tb, const char *name, CK_FLAGS f);
+void tf_msg_param(p11_tb *tb, const char *name, CK_VOID_PTR p, CK_ULONG n);
+void tf_out_msg_param(p11_tb *tb, CK_RV rv, const char *name, CK_VOID_PTR p, CK_ULONG n);
+
 void tf_out_ulong(p11_tb *tb, CK_RV rv, const char *name, CK_ULONG_PTR p);
 void tf_out_slots(p11_tb *tb, CK_RV rv, const char *name, const char *count, CK_ULONG_PTR list,
                   CK_ULONG_PTR n, int set);

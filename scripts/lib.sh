@@ -22,8 +22,11 @@ opensc
 python3
 default-jdk-headless
 gdb
+libnss3 libnss3-tools
 "
 # gdb: its gcore takes a core of a live client (issue 7's secrets test).
+# libnss3, libnss3-tools: NSS's softokn, a PKCS#11 3.0 module, and certutil
+# for its database (test-v3-nss.sh).
 
 say() { printf '==> %s\n' "$*"; }
 

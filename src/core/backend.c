@@ -7,11 +7,16 @@
  * initialise cards), and unloaded after its C_Finalize. Its function list
  * is copied into a zeroed struct: we never write to backend memory and do
  * not trust its version field (pkcs11-spy.c init_spy).
+ *
+ * PKCS#11 3.0: a module that answers C_GetInterface("PKCS 11", {3, 0})
+ * gives its CK_FUNCTION_LIST_3_0, copied whole; any other module's 2.40
+ * list is copied and its 3.0 entries stay NULL, "not supported".
  */
 #include "config.h"
 
 #include "p11-shim.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +30,8 @@ typedef struct {
 	char source[600];       /* where the path was set, for messages */
 	void *dl;
 	bool after_fork;        /* loaded in a forked child of an initialised parent */
-	CK_FUNCTION_LIST funcs; /* our copy */
+	bool v3;                /* the module offers "PKCS 11" 3.0 */
+	CK_FUNCTION_LIST_3_0 funcs; /* our copy; 3.0 entries NULL for a 2.40 module */
 } backend;
 
 /* Forward one function; a NULL entry in the module's list is "not supported". */
@@ -39,55 +45,109 @@ typedef struct {
 	}
 #define P11FN_SPECIAL(name, ...)
 #define P11FN_LIFE(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
 #undef P11FN_LIFE
+#undef P11FN_V3
+
+static const CK_VERSION v3_0 = { 3, 0 };
+
+/* The module's "PKCS 11" 3.0 function list, or NULL (a 2.40 module). */
+static const CK_FUNCTION_LIST_3_0 *interface_v3(void *dl)
+{
+	CK_C_GetInterface get = (CK_C_GetInterface)compat_dlsym(dl, "C_GetInterface");
+	CK_VERSION want = v3_0;
+	CK_INTERFACE_PTR iface = NULL;
+	const CK_VERSION *got;
+
+	if (get == NULL || get((CK_UTF8CHAR_PTR) "PKCS 11", &want, &iface, 0) != CKR_OK ||
+	    iface == NULL || iface->pFunctionList == NULL)
+		return NULL;
+	got = iface->pFunctionList;
+	return got->major == 3 ? iface->pFunctionList : NULL;
+}
+
+/* A note for each interface of the module that the shim does not offer. */
+static void note_other_interfaces(void *dl, const char *path)
+{
+	CK_C_GetInterfaceList list = (CK_C_GetInterfaceList)compat_dlsym(dl, "C_GetInterfaceList");
+	CK_INTERFACE ifs[16];
+	CK_ULONG i, n = sizeof(ifs) / sizeof(ifs[0]);
+
+	if (list == NULL || list(ifs, &n) != CKR_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		const CK_VERSION *v = ifs[i].pFunctionList;
+		const char *name = ifs[i].pInterfaceName ? (const char *)ifs[i].pInterfaceName : "";
+		if (strcmp(name, "PKCS 11") == 0 && v != NULL &&
+		    (v->major == 3 || (v->major == 2 && v->minor == 40)))
+			continue;
+		p11_note("backend: %s offers the interface '%.64s' %u.%u, which the shim does not "
+		         "offer: only \"PKCS 11\" 3.0 and 2.40 pass through the layers and the trace",
+		         path, name, v ? v->major : 0, v ? v->minor : 0);
+	}
+}
 
 static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 {
 	backend *b = self->data;
 	CK_C_GetFunctionList get_list;
 	CK_FUNCTION_LIST_PTR list = NULL;
+	const CK_FUNCTION_LIST_3_0 *v3;
 	char why[512], trust[1024];
 	CK_RV rv;
 
 	if (b->path[0] == '\0') {
-		p11_message("backend: no PKCS#11 module configured; set [backend] %s in the "
-		            "configuration file, or P11SHIM_LIBRARY", b->key);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: no PKCS#11 module configured; set [backend] %s in the "
+		          "configuration file, or P11SHIM_LIBRARY", b->key);
 		return CKR_GENERAL_ERROR;
 	}
 	/* Code another user can change is that user's code (issue 7). */
 	if (p11_file_trusted(b->path, "backend library", trust, sizeof(trust)) == P11_TRUST_REFUSED) {
-		p11_message("backend: %s (set by %s)", trust, b->source);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: %s (set by %s)", trust, b->source);
 		return CKR_GENERAL_ERROR;
 	}
 	if (compat_check_module_file(b->path, why, sizeof(why)) != 0) {
-		p11_message("backend: cannot load %s: %s (set by %s)", b->path, why, b->source);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: cannot load %s: %s (set by %s)", b->path, why, b->source);
 		return CKR_GENERAL_ERROR;
 	}
 	b->dl = compat_dlopen(b->path, why, sizeof(why));
 	if (b->dl == NULL) {
-		p11_message("backend: %s: %s (set by %s)", b->path, why, b->source);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: %s: %s (set by %s)", b->path, why, b->source);
 		return CKR_GENERAL_ERROR;
 	}
 	get_list = (CK_C_GetFunctionList)compat_dlsym(b->dl, "C_GetFunctionList");
 	if (get_list == NULL) {
-		p11_message("backend: %s does not export C_GetFunctionList: not a PKCS#11 module "
-		            "(set by %s)", b->path, b->source);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: %s does not export C_GetFunctionList: not a PKCS#11 module "
+		          "(set by %s)", b->path, b->source);
 		rv = CKR_GENERAL_ERROR;
 		goto fail;
 	}
 	rv = get_list(&list);
 	if (rv != CKR_OK || list == NULL) {
-		p11_message("backend: %s: C_GetFunctionList failed (0x%lx)", b->path,
-		            (unsigned long)rv);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: %s: C_GetFunctionList failed (0x%lx)", b->path,
+		          (unsigned long)rv);
 		rv = CKR_GENERAL_ERROR;
 		goto fail;
 	}
-	memcpy(&b->funcs, list, sizeof(b->funcs));
+	memset(&b->funcs, 0, sizeof(b->funcs));
+	memcpy(&b->funcs, list, sizeof(*list));
+	v3 = interface_v3(b->dl);
+	if (v3 != NULL)
+		memcpy(&b->funcs, v3, sizeof(*v3));
+	b->v3 = v3 != NULL;
+	note_other_interfaces(b->dl, b->path);
 	if (b->funcs.C_Initialize == NULL) {
-		p11_message("backend: %s has no C_Initialize", b->path);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
+		          "backend: %s has no C_Initialize", b->path);
 		rv = CKR_GENERAL_ERROR;
 		goto fail;
 	}
@@ -110,6 +170,7 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	return CKR_OK;
 fail:
 	memset(&b->funcs, 0, sizeof(b->funcs));
+	b->v3 = false;
 	compat_dlclose(b->dl);
 	b->dl = NULL;
 	return rv;
@@ -135,10 +196,12 @@ static const p11_ops backend_ops = {
 #define P11FN(name, ...) .C_##name = backend_C_##name,
 #define P11FN_SPECIAL(name, ...)
 #define P11FN_LIFE(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
 #undef P11FN_LIFE
+#undef P11FN_V3
 	.C_Initialize = load_C_Initialize,
 	.C_Finalize = unload_C_Finalize,
 };
@@ -167,7 +230,56 @@ CK_FUNCTION_LIST *p11_backend_functions(p11_layer *self)
 {
 	backend *b = self->data;
 
-	return &b->funcs;
+	/* The 2.40 part: CK_FUNCTION_LIST_3_0 begins with it. */
+	return (CK_FUNCTION_LIST *)&b->funcs;
+}
+
+bool p11_backend_has_v3(const p11_layer *self)
+{
+	const backend *b = self->data;
+
+	return b->v3;
+}
+
+/* -1 not asked yet, else 0 or 1: the answer of the first probe. */
+static atomic_int probed = -1;
+
+bool p11_backend_probe_v3(void)
+{
+	p11_config_sources src;
+	p11_config *cfg = NULL;
+	char userconf[4096], err[1024];
+	const char *path;
+	void *dl = NULL;
+	int v3 = atomic_load(&probed);
+
+	if (v3 >= 0)
+		return v3 == 1;
+	v3 = 0;
+	/*
+	 * Before C_Initialize: the module is loaded with the checks
+	 * C_Initialize makes (a refused one stays unloaded: C_Initialize says
+	 * why) and asked; C_GetInterface* may be called before C_Initialize
+	 * (3.0 section 5.4), never its other functions. It stays loaded:
+	 * C_Initialize's load then finds the same mapping, and no module's
+	 * unload code runs before it was ever initialised.
+	 */
+	p11_config_default_sources(&src, userconf, sizeof(userconf));
+	cfg = p11_config_load(&src, err, sizeof(err));
+	if (cfg == NULL)
+		goto out;
+	path = p11_config_raw(cfg, p11_backend_key(cfg), NULL, NULL, NULL);
+	if (path[0] == '\0' ||
+	    p11_file_trusted(path, "backend library", err, sizeof(err)) == P11_TRUST_REFUSED ||
+	    compat_check_module_file(path, err, sizeof(err)) != 0)
+		goto out;
+	dl = compat_dlopen(path, err, sizeof(err));
+	if (dl != NULL && interface_v3(dl) != NULL)
+		v3 = 1;
+out:
+	p11_config_free(cfg);
+	atomic_store(&probed, v3);
+	return v3 == 1;
 }
 
 p11_key p11_backend_key(const p11_config *cfg)

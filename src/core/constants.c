@@ -733,6 +733,13 @@ static const p11_const_entry session_flags[] = {
 /* CK_MECHANISM_INFO.flags (v2.40 section 3.6). */
 static const p11_const_entry mech_flags[] = {
 	{ 0x00000001UL, "CKF_HW" },
+	/* PKCS#11 3.0: message operations; CKF_FIND_OBJECTS only in C_SessionCancel. */
+	{ 0x00000002UL, "CKF_MESSAGE_ENCRYPT" },
+	{ 0x00000004UL, "CKF_MESSAGE_DECRYPT" },
+	{ 0x00000008UL, "CKF_MESSAGE_SIGN" },
+	{ 0x00000010UL, "CKF_MESSAGE_VERIFY" },
+	{ 0x00000020UL, "CKF_MULTI_MESSAGE" },
+	{ 0x00000040UL, "CKF_FIND_OBJECTS" },
 	{ 0x00000100UL, "CKF_ENCRYPT" },
 	{ 0x00000200UL, "CKF_DECRYPT" },
 	{ 0x00000400UL, "CKF_DIGEST" },

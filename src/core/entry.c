@@ -62,11 +62,14 @@ static CK_RV build_stack(bool after_fork)
 	size_t i;
 
 	p11_config_default_sources(&src, userconf, sizeof(userconf));
+	/* Until this configuration is read, [log] System has its default. */
+	p11_event_configure(NULL);
 	shim.cfg = p11_config_load(&src, err, sizeof(err));
 	if (shim.cfg == NULL) {
-		fprintf(stderr, "p11shim: config: %s\n", err);
+		p11_event(P11_EV_CONFIG_REFUSED, P11_NO_SLOT, "config: %s", err);
 		return CKR_GENERAL_ERROR;
 	}
+	p11_event_configure(shim.cfg);
 	shim.ctx.cfg = shim.cfg;
 	shim.ctx.after_fork = after_fork;
 	for (i = 0; i < p11_stack_order_len; i++) {
@@ -75,17 +78,19 @@ static CK_RV build_stack(bool after_fork)
 		if (layer == NULL && err[0] == '\0')
 			continue; /* switched off */
 		if (layer == NULL) {
-			fprintf(stderr, "p11shim: %s\n", err);
 			/* Without a trace the calls go on; any other layer must work. */
-			if (p11_stack_order[i] == p11_trace_layer_new)
+			if (p11_stack_order[i] == p11_trace_layer_new) {
+				p11_event(P11_EV_ERROR, P11_NO_SLOT, "%s", err);
 				continue;
+			}
+			p11_event(P11_EV_CONFIG_REFUSED, P11_NO_SLOT, "%s", err);
 			return CKR_GENERAL_ERROR;
 		}
 		shim.layers[shim.n_layers++] = layer;
 	}
 	shim.ctx.backend = shim.layers[shim.n_layers - 1];
 	if (p11_stack_build(shim.layers, shim.n_layers, &shim.top) != 0) {
-		fprintf(stderr, "p11shim: internal error: incomplete layer stack\n");
+		p11_message("internal error: incomplete layer stack");
 		return CKR_GENERAL_ERROR;
 	}
 	return CKR_OK;
@@ -145,8 +150,9 @@ out:
 	return rv;
 }
 
-/* Every other function: one generated forwarder. */
+/* Every other function: one generated forwarder, v2.40 and 3.0 alike. */
 #define P11FN(name, ...)                                                          \
+	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__));                   \
 	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__))                    \
 	{                                                                         \
 		if (!ready())                                                     \
@@ -156,11 +162,18 @@ out:
 	}
 #define P11FN_SPECIAL(name, ...)
 #define P11FN_LIFE(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
 #undef P11FN_LIFE
+#undef P11FN_V3
 
+P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
+P11SHIM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
+                                    CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
+
+/* C_GetFunctionList's answer: v2.40, whatever the backend (a 2.40 client's view). */
 static CK_FUNCTION_LIST function_list = {
 	{ 2, 40 },
 #define P11FN(name, ...) C_##name,
@@ -168,6 +181,20 @@ static CK_FUNCTION_LIST function_list = {
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+};
+
+/* The "PKCS 11" 3.0 interface, offered only when the backend offers it. */
+static CK_FUNCTION_LIST_3_0 function_list_3_0 = {
+	{ 3, 0 },
+#define P11FN(name, ...) C_##name,
+#define P11FN_SPECIAL(name, ...) C_##name,
+#define P11FN_V3 P11FN
+#define P11FN_SPECIAL_V3 P11FN_SPECIAL
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+#undef P11FN_V3
+#undef P11FN_SPECIAL_V3
 };
 
 P11SHIM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
@@ -180,20 +207,38 @@ P11SHIM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 
 /*
  * PKCS#11 3.0 section 5.4: pkcs11-tool 0.23 and NSS ask for interfaces
- * first. The shim offers the v2.40 list as "PKCS 11" (a 3.0 client then
- * reads version 2.40 and keeps to 2.40 calls).
+ * first, usually before C_Initialize. The shim offers "PKCS 11" 3.0 (first:
+ * the preferred one) and 2.40 when the backend offers "PKCS 11" 3.0, else
+ * "PKCS 11" 2.40 alone, so that a 3.0 client keeps to 2.40 calls. Interfaces
+ * the shim does not understand (vendor ones, such as NSS's) are never
+ * offered: their functions would bypass the layers and the trace.
  */
 static CK_INTERFACE interfaces[] = {
+	{ (CK_UTF8CHAR *)"PKCS 11", &function_list_3_0, 0 },
 	{ (CK_UTF8CHAR *)"PKCS 11", &function_list, 0 },
 };
 
-P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
+/* The interfaces on offer: from interfaces + *first, *n of them. */
+static void offered(size_t *first, CK_ULONG *n)
+{
+	bool v3;
+
+	if (ready())
+		v3 = p11_backend_has_v3(shim.ctx.backend);
+	else
+		v3 = p11_backend_probe_v3();
+	*first = v3 ? 0 : 1;
+	*n = v3 ? 2 : 1;
+}
+
 P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
 {
-	CK_ULONG n = sizeof(interfaces) / sizeof(interfaces[0]);
+	size_t first;
+	CK_ULONG n;
 
 	if (pulCount == NULL)
 		return CKR_ARGUMENTS_BAD;
+	offered(&first, &n);
 	if (pInterfacesList == NULL) {
 		*pulCount = n;
 		return CKR_OK;
@@ -202,25 +247,33 @@ P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULO
 		*pulCount = n;
 		return CKR_BUFFER_TOO_SMALL;
 	}
-	memcpy(pInterfacesList, interfaces, sizeof(interfaces));
+	memcpy(pInterfacesList, &interfaces[first], n * sizeof(interfaces[0]));
 	*pulCount = n;
 	return CKR_OK;
 }
 
 P11SHIM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
-                                    CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
-P11SHIM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
                                     CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
 {
+	size_t first, i;
+	CK_ULONG n;
+
 	if (ppInterface == NULL)
 		return CKR_ARGUMENTS_BAD;
 	if (pInterfaceName != NULL && strcmp((const char *)pInterfaceName, "PKCS 11") != 0)
 		return CKR_ARGUMENTS_BAD;
-	if (pVersion != NULL && (pVersion->major != 2 || pVersion->minor != 40))
-		return CKR_ARGUMENTS_BAD;
 	/* The shim is fork-safe only in the PKCS#11 sense: the child calls C_Initialize. */
 	if (flags & CKF_INTERFACE_FORK_SAFE)
 		return CKR_ARGUMENTS_BAD;
-	*ppInterface = &interfaces[0];
-	return CKR_OK;
+	offered(&first, &n);
+	/* No version: the first, preferred one (3.0 section 5.4.2). */
+	for (i = first; i < first + n; i++) {
+		const CK_VERSION *v = (const CK_VERSION *)interfaces[i].pFunctionList;
+		if (pVersion == NULL ||
+		    (pVersion->major == v->major && pVersion->minor == v->minor)) {
+			*ppInterface = &interfaces[i];
+			return CKR_OK;
+		}
+	}
+	return CKR_ARGUMENTS_BAD;
 }

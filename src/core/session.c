@@ -98,9 +98,11 @@ p11_cred p11_session_cred(p11_login_state *st, p11_layer *self, CK_SESSION_HANDL
 	CK_SLOT_ID s;
 	bool logged_in;
 
-	if (st == NULL || !p11_session_slot(self, h, &s, &logged_in))
+	if (slot != NULL)
+		*slot = (CK_SLOT_ID)-1; /* the backend does not know the session */
+	if (!p11_session_slot(self, h, &s, &logged_in))
 		return P11_CRED_NONE;
 	if (slot != NULL)
 		*slot = s;
-	return logged_in ? p11_login_state_get(st, s) : P11_CRED_NONE;
+	return st != NULL && logged_in ? p11_login_state_get(st, s) : P11_CRED_NONE;
 }

@@ -10,6 +10,27 @@
 
 #include <stddef.h>
 
+/*
+ * A 3.0 function that no layer down to the bottom implements (a test
+ * double of v2.40 only): not supported, as a 2.40 backend's answer would be.
+ */
+#define P11FN(name, ...)
+#define P11FN_SPECIAL(name, ...)
+#define P11FN_V3(name, ...)                                                        \
+	static CK_RV unsupported_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__)) \
+	{                                                                          \
+		unused(self, P11_ARGS(__VA_ARGS__));                               \
+		return CKR_FUNCTION_NOT_SUPPORTED;                                 \
+	}
+static void unused(const void *self, ...)
+{
+	(void)self;
+}
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+#undef P11FN_V3
+
 static void resolve(p11_dispatch *d, const p11_layer *below)
 {
 #define P11FN(name, ...)                                                  \
@@ -20,9 +41,16 @@ static void resolve(p11_dispatch *d, const p11_layer *below)
 		d->C_##name = below->next.C_##name;                       \
 	}
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3(name, ...)                                               \
+	P11FN(name, __VA_ARGS__)                                          \
+	if (d->C_##name.fn == NULL) {                                     \
+		d->C_##name.fn = unsupported_C_##name;                    \
+		d->C_##name.layer = (p11_layer *)below;                   \
+	}
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+#undef P11FN_V3
 }
 
 /* Every function of the bottom layer's table is set. */
@@ -87,9 +115,11 @@ const size_t p11_stack_order_len = sizeof(p11_stack_order) / sizeof(p11_stack_or
 static const char *const fn_names[P11_FN_COUNT] = {
 #define P11FN(name, ...) "C_" #name,
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+#undef P11FN_V3
 };
 
 const char *p11_fn_name(unsigned fn)

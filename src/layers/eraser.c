@@ -413,10 +413,8 @@ static CK_RV eraser_C_FindObjects(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJEC
 	return rv;
 }
 
-static CK_RV eraser_C_FindObjectsFinal(p11_layer *self, CK_SESSION_HANDLE h)
+static void end_search(eraser *e, CK_SESSION_HANDLE h)
 {
-	eraser *e = self->data;
-	CK_RV rv = P11_NEXT(self, FindObjectsFinal, h);
 	session *s;
 
 	compat_mutex_lock(e->lock);
@@ -424,6 +422,23 @@ static CK_RV eraser_C_FindObjectsFinal(p11_layer *self, CK_SESSION_HANDLE h)
 	if (s != NULL)
 		s->finding = s->pending = false;
 	compat_mutex_unlock(e->lock);
+}
+
+static CK_RV eraser_C_FindObjectsFinal(p11_layer *self, CK_SESSION_HANDLE h)
+{
+	CK_RV rv = P11_NEXT(self, FindObjectsFinal, h);
+
+	end_search(self->data, h);
+	return rv;
+}
+
+/* PKCS#11 3.0 section 5.6: C_SessionCancel with CKF_FIND_OBJECTS ends the search. */
+static CK_RV eraser_C_SessionCancel(p11_layer *self, CK_SESSION_HANDLE h, CK_FLAGS flags)
+{
+	CK_RV rv = P11_NEXT(self, SessionCancel, h, flags);
+
+	if (rv == CKR_OK && (flags & CKF_FIND_OBJECTS))
+		end_search(self->data, h);
 	return rv;
 }
 
@@ -642,8 +657,9 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 		return rv;
 	cred = p11_session_cred(e->ctx->login, self, h, NULL);
 	if (!(si.flags & CKF_RW_SESSION)) {
-		p11_message("eraser: slot %lu not erased: destroying the Card Eraser needs a "
-		            "read/write session (CKF_RW_SESSION)", (unsigned long)si.slotID);
+		p11_event(P11_EV_ERASER_REFUSED, si.slotID,
+		          "eraser: slot %lu not erased: destroying the Card Eraser needs a "
+		          "read/write session (CKF_RW_SESSION)", (unsigned long)si.slotID);
 		return CKR_SESSION_READ_ONLY;
 	}
 	compat_mutex_lock(e->lock);
@@ -652,9 +668,10 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 	compat_mutex_unlock(e->lock);
 	if (finding) {
 		/* Listing the objects needs this session's one search (5.7). */
-		p11_message("eraser: slot %lu not erased: a search is active in this session; call "
-		            "C_FindObjectsFinal before destroying the Card Eraser",
-		            (unsigned long)si.slotID);
+		p11_event(P11_EV_ERASER_REFUSED, si.slotID,
+		          "eraser: slot %lu not erased: a search is active in this session; call "
+		          "C_FindObjectsFinal before destroying the Card Eraser",
+		          (unsigned long)si.slotID);
 		return CKR_FUNCTION_FAILED;
 	}
 	p11_note("eraser: erasing slot %lu %s (emulated: the token has no native Card Eraser)",
@@ -662,8 +679,9 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 
 	rv = P11_NEXT(self, FindObjectsInit, h, &t, 1);
 	if (rv != CKR_OK) {
-		p11_message("eraser: slot %lu not erased: listing its objects failed with %s",
-		            (unsigned long)si.slotID, p11_rv_name(rv, rvbuf, sizeof(rvbuf)));
+		p11_event(P11_EV_ERASER_REFUSED, si.slotID,
+		          "eraser: slot %lu not erased: listing its objects failed with %s",
+		          (unsigned long)si.slotID, p11_rv_name(rv, rvbuf, sizeof(rvbuf)));
 		/* Not a code C_DestroyObject may return (5.7): the search was ours. */
 		return rv == CKR_OPERATION_ACTIVE ? CKR_FUNCTION_FAILED : rv;
 	}
@@ -685,8 +703,9 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 	}
 	P11_NEXT(self, FindObjectsFinal, h);
 	if (rv != CKR_OK) {
-		p11_message("eraser: slot %lu not erased: listing its objects failed with %s",
-		            (unsigned long)si.slotID, p11_rv_name(rv, rvbuf, sizeof(rvbuf)));
+		p11_event(P11_EV_ERASER_REFUSED, si.slotID,
+		          "eraser: slot %lu not erased: listing its objects failed with %s",
+		          (unsigned long)si.slotID, p11_rv_name(rv, rvbuf, sizeof(rvbuf)));
 		goto out;
 	}
 	seen(e, all, n);
@@ -711,17 +730,19 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 
 	if (first == CKR_OK) {
 		if (cred == P11_CRED_USER)
-			p11_note("eraser: slot %lu erased %s: %lu token object%s destroyed",
-			         (unsigned long)si.slotID, cred_name(cred), (unsigned long)destroyed,
-			         destroyed == 1 ? "" : "s");
+			p11_event(P11_EV_ERASER_USED, si.slotID,
+			          "eraser: slot %lu erased %s: %lu token object%s destroyed",
+			          (unsigned long)si.slotID, cred_name(cred), (unsigned long)destroyed,
+			          destroyed == 1 ? "" : "s");
 		else
 			/* PKCS#11 4.4 (CKA_PRIVATE): only the normal user sees private objects,
 			 * so the seed's "highest" credential, the PUK, sees no more than an
 			 * anonymous session. The card is not what the client expects: say so. */
-			p11_message("eraser: slot %lu erased %s: %lu token object%s destroyed; private "
-			            "objects (CKA_PRIVATE) are seen only after a login with the user PIN, "
-			            "and any there are remain", (unsigned long)si.slotID, cred_name(cred),
-			            (unsigned long)destroyed, destroyed == 1 ? "" : "s");
+			p11_event(P11_EV_ERASER_WARNING, si.slotID,
+			          "eraser: slot %lu erased %s: %lu token object%s destroyed; private "
+			          "objects (CKA_PRIVATE) are seen only after a login with the user PIN, "
+			          "and any there are remain", (unsigned long)si.slotID, cred_name(cred),
+			          (unsigned long)destroyed, destroyed == 1 ? "" : "s");
 		rv = CKR_OK;
 		goto out;
 	}
@@ -741,7 +762,7 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 		         "false)" :
 		         first == CKR_USER_NOT_LOGGED_IN ? " (log in with a credential that may destroy "
 		         "them and destroy the Card Eraser again)" : "");
-	p11_message("%s", msg);
+	p11_event(P11_EV_ERASER_REFUSED, si.slotID, "%s", msg);
 	rv = first;
 out:
 	free(all);
@@ -779,22 +800,26 @@ static CK_RV eraser_C_DestroyObject(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJ
 	cred = p11_session_cred(e->ctx->login, self, h, &slot);
 	rv = P11_NEXT(self, DestroyObject, h, obj);
 	if (rv == CKR_OK) {
-		p11_note("eraser: slot %lu erased %s by its native Card Eraser",
-		         (unsigned long)slot, cred_name(cred));
+		p11_event(P11_EV_ERASER_USED, slot,
+		          "eraser: slot %lu erased %s by its native Card Eraser",
+		          (unsigned long)slot, cred_name(cred));
 	} else if (rv == CKR_FUNCTION_FAILED) {
-		p11_message("eraser: slot %lu not erased: the card refused (CKR_FUNCTION_FAILED); the "
-		            "seed (\"Card Eraser\"): a card whose profile (CPF) has BurnFuse() at the end "
-		            "but no MakeCardEraseable() at the start cannot be erased",
-		            (unsigned long)slot);
+		p11_event(P11_EV_ERASER_REFUSED, slot,
+		          "eraser: slot %lu not erased: the card refused (CKR_FUNCTION_FAILED); the "
+		          "seed (\"Card Eraser\"): a card whose profile (CPF) has BurnFuse() at the end "
+		          "but no MakeCardEraseable() at the start cannot be erased",
+		          (unsigned long)slot);
 	} else if (rv == CKR_USER_NOT_LOGGED_IN) {
-		p11_message("eraser: slot %lu not erased %s: the card needs the operator PIN to be "
-		            "erased (seed: \"a third credential (operator PIN), which Personal Desktop "
-		            "Client requires to delete the card\"); log in with CKU_SO where it is the "
-		            "SO credential, else with CKU_P11SHIM_OPERATOR_PIN",
-		            (unsigned long)slot, cred_name(cred));
+		p11_event(P11_EV_ERASER_REFUSED, slot,
+		          "eraser: slot %lu not erased %s: the card needs the operator PIN to be "
+		          "erased (seed: \"a third credential (operator PIN), which Personal Desktop "
+		          "Client requires to delete the card\"); log in with CKU_SO where it is the "
+		          "SO credential, else with CKU_P11SHIM_OPERATOR_PIN",
+		          (unsigned long)slot, cred_name(cred));
 	} else {
-		p11_message("eraser: slot %lu not erased %s: its native Card Eraser answered %s",
-		            (unsigned long)slot, cred_name(cred), p11_rv_name(rv, rvbuf, sizeof(rvbuf)));
+		p11_event(P11_EV_ERASER_REFUSED, slot,
+		          "eraser: slot %lu not erased %s: its native Card Eraser answered %s",
+		          (unsigned long)slot, cred_name(cred), p11_rv_name(rv, rvbuf, sizeof(rvbuf)));
 	}
 	return rv;
 }
@@ -803,6 +828,7 @@ static const p11_ops eraser_ops = {
 	.C_FindObjectsInit = eraser_C_FindObjectsInit,
 	.C_FindObjects = eraser_C_FindObjects,
 	.C_FindObjectsFinal = eraser_C_FindObjectsFinal,
+	.C_SessionCancel = eraser_C_SessionCancel,
 	.C_CloseSession = eraser_C_CloseSession,
 	.C_CloseAllSessions = eraser_C_CloseAllSessions,
 	.C_GetAttributeValue = eraser_C_GetAttributeValue,

@@ -68,8 +68,12 @@ static bool parse_user_type(const char *text, CK_USER_TYPE *out)
 	return true;
 }
 
-static CK_RV login_C_Login(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user,
-                           CK_UTF8CHAR_PTR pin, CK_ULONG pin_len)
+/*
+ * C_Login, and C_LoginUser (PKCS#11 3.0 section 5.6) when `v3`: the same SO
+ * mapping, the same remembered credential; the user name passes unchanged.
+ */
+static CK_RV login_as(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
+                      CK_ULONG pin_len, bool v3, CK_UTF8CHAR_PTR username, CK_ULONG username_len)
 {
 	login *l = self->data;
 	const p11_config *cfg = l->ctx->cfg;
@@ -84,7 +88,7 @@ static CK_RV login_C_Login(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE us
 	if (user == CKU_SO || user == CKU_P11SHIM_PUK || user == CKU_P11SHIM_OPERATOR_PIN) {
 		/* Read at each login: a mapped field follows the card being encoded. */
 		if (!p11_config_bool(cfg, P11_KEY_OPERATOR_PIN_IS_SO, &operator_is_so, err, sizeof(err))) {
-			p11_message("login: %s", err);
+			p11_event(P11_EV_LOGIN_REFUSED, P11_NO_SLOT, "login: %s", err);
 			return CKR_GENERAL_ERROR;
 		}
 		so_cred = operator_is_so ? P11_CRED_OPERATOR : P11_CRED_PUK;
@@ -98,25 +102,31 @@ static CK_RV login_C_Login(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE us
 				other_text = p11_config_get(cfg, P11_KEY_OTHER_ADMIN_USER_TYPE, err, sizeof(err));
 				if (other_text == NULL || !parse_user_type(other_text, &other)) {
 					if (other_text != NULL)
-						p11_message("login: [login] OtherAdminUserType = %s is not a user "
-						            "type; write a number (0x80000001) or a CKU_ name",
-						            other_text);
+						p11_event(P11_EV_LOGIN_REFUSED, P11_NO_SLOT,
+						          "login: [login] OtherAdminUserType = %s is not a user "
+						          "type; write a number (0x80000001) or a CKU_ name",
+						          other_text);
 					else
-						p11_message("login: %s", err);
+						p11_event(P11_EV_LOGIN_REFUSED, P11_NO_SLOT,
+						          "login: %s", err);
 					return CKR_GENERAL_ERROR;
 				}
 				sent = other;
 			}
-			p11_note("login: %s sent as %s: the %s %s the SO credential "
-			         "([login] OperatorPinIsSOCredential = %s)",
-			         p11_const_name(P11_CONST_USER, user), user_name(sent, name, sizeof(name)),
-			         p11_cred_name(cred), cred == so_cred ? "is" : "is not",
-			         operator_is_so ? "true" : "false");
+			p11_event(P11_EV_SO_MAPPED, P11_NO_SLOT,
+			          "login: %s sent as %s: the %s %s the SO credential "
+			          "([login] OperatorPinIsSOCredential = %s)",
+			          p11_const_name(P11_CONST_USER, user), user_name(sent, name, sizeof(name)),
+			          p11_cred_name(cred), cred == so_cred ? "is" : "is not",
+			          operator_is_so ? "true" : "false");
 		}
 	} else if (user == CKU_USER) {
 		cred = P11_CRED_USER;
 	}
-	rv = P11_NEXT(self, Login, h, sent, pin, pin_len);
+	if (v3)
+		rv = P11_NEXT(self, LoginUser, h, sent, pin, pin_len, username, username_len);
+	else
+		rv = P11_NEXT(self, Login, h, sent, pin, pin_len);
 	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
 		if (cred != P11_CRED_NONE && p11_session_slot(self, h, &slot, &logged_in))
 			p11_login_state_set(l->state, slot, cred);
@@ -127,6 +137,19 @@ static CK_RV login_C_Login(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE us
 		         cred == P11_CRED_PUK ? "operator PIN" : "PUK", operator_is_so ? "true" : "false");
 	}
 	return rv;
+}
+
+static CK_RV login_C_Login(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user,
+                           CK_UTF8CHAR_PTR pin, CK_ULONG pin_len)
+{
+	return login_as(self, h, user, pin, pin_len, false, NULL, 0);
+}
+
+static CK_RV login_C_LoginUser(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user,
+                               CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR username,
+                               CK_ULONG username_len)
+{
+	return login_as(self, h, user, pin, pin_len, true, username, username_len);
 }
 
 static CK_RV login_C_Logout(p11_layer *self, CK_SESSION_HANDLE h)
@@ -210,7 +233,7 @@ static CK_RV login_C_SetPIN(p11_layer *self, CK_SESSION_HANDLE h, CK_UTF8CHAR_PT
 	/* A PUK change: decide before anything reaches the card. */
 	mode = p11_config_get(ctx->cfg, P11_KEY_PUK_CHANGE, err, sizeof(err));
 	if (mode == NULL) {
-		p11_message("puk: %s", err);
+		p11_event(P11_EV_PUK_REFUSED, slot, "puk: %s", err);
 		return CKR_GENERAL_ERROR;
 	}
 	if (strcasecmp(mode, "allow") == 0) {
@@ -218,7 +241,8 @@ static CK_RV login_C_SetPIN(p11_layer *self, CK_SESSION_HANDLE h, CK_UTF8CHAR_PT
 		return P11_NEXT(self, SetPIN, h, old_pin, old_len, new_pin, new_len);
 	}
 	if (strcasecmp(mode, "deny") == 0) {
-		p11_message("puk: PUK change refused before the card is touched: [puk] PukChange = deny");
+		p11_event(P11_EV_PUK_REFUSED, slot,
+		          "puk: PUK change refused before the card is touched: [puk] PukChange = deny");
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	}
 	if (!ctx->personal) {
@@ -235,18 +259,20 @@ static CK_RV login_C_SetPIN(p11_layer *self, CK_SESSION_HANDLE h, CK_UTF8CHAR_PT
 	model[n] = '\0';
 	models = p11_config_raw(ctx->cfg, P11_KEY_PUK_CHANGE_MODELS, NULL, NULL, NULL);
 	if (ctx->version[0] == '\0' || p11_version_cmp(ctx->version, "5.7.2") < 0) {
-		p11_message("puk: PUK change refused before the card is touched: Personal %s (from %s) "
-		            "cannot change the PUK; it needs 5.7.2 or later and a token model of "
-		            "[puk] PukChangeModels (%s); token model '%s'",
-		            ctx->version[0] ? ctx->version : "of unknown version",
-		            ctx->version_source[0] ? ctx->version_source : "nowhere; set [backend] MiddlewareVersion",
-		            models, model);
+		p11_event(P11_EV_PUK_REFUSED, slot,
+		          "puk: PUK change refused before the card is touched: Personal %s (from %s) "
+		          "cannot change the PUK; it needs 5.7.2 or later and a token model of "
+		          "[puk] PukChangeModels (%s); token model '%s'",
+		          ctx->version[0] ? ctx->version : "of unknown version",
+		          ctx->version_source[0] ? ctx->version_source : "nowhere; set [backend] MiddlewareVersion",
+		          models, model);
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	}
 	if (!model_listed(models, model)) {
-		p11_message("puk: PUK change refused before the card is touched: token model '%s' is "
-		            "not in [puk] PukChangeModels (%s); Personal %s changes the PUK only on those",
-		            model, models, ctx->version);
+		p11_event(P11_EV_PUK_REFUSED, slot,
+		          "puk: PUK change refused before the card is touched: token model '%s' is "
+		          "not in [puk] PukChangeModels (%s); Personal %s changes the PUK only on those",
+		          model, models, ctx->version);
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	}
 	p11_note("puk: PUK change allowed: Personal %s >= 5.7.2 and token model '%s' is in "
@@ -256,6 +282,7 @@ static CK_RV login_C_SetPIN(p11_layer *self, CK_SESSION_HANDLE h, CK_UTF8CHAR_PT
 
 static const p11_ops login_ops = {
 	.C_Login = login_C_Login,
+	.C_LoginUser = login_C_LoginUser,
 	.C_Logout = login_C_Logout,
 	.C_CloseAllSessions = login_C_CloseAllSessions,
 	.C_SetPIN = login_C_SetPIN,

@@ -133,10 +133,10 @@ static bool finding(const char *enforce, const char *text)
 		return false;
 	}
 	if (strcasecmp(enforce, "warn") == 0) {
-		p11_message("middleware: warning: %s", text);
+		p11_event(P11_EV_MIDDLEWARE_WARNING, P11_NO_SLOT, "middleware: warning: %s", text);
 		return false;
 	}
-	p11_message("middleware: refused: %s", text);
+	p11_event(P11_EV_MIDDLEWARE_REFUSED, P11_NO_SLOT, "middleware: refused: %s", text);
 	return true;
 }
 

@@ -144,9 +144,10 @@ static bool hidden(p11_layer *self, CK_SLOT_ID id)
 		r->slot[judged_n].hidden = h;
 		atomic_store_explicit(&r->n_slot, judged_n + 1, memory_order_release);
 		if (h)
-			p11_note("readers: slot %lu '%.*s' hidden by SkipReader '%s' (%s)",
-			         (unsigned long)id, (int)n, (const char *)info.slotDescription, p->text,
-			         p->origin);
+			p11_event(P11_EV_READER_HIDDEN, id,
+			          "readers: slot %lu '%.*s' hidden by SkipReader '%s' (%s)",
+			          (unsigned long)id, (int)n, (const char *)info.slotDescription, p->text,
+			          p->origin);
 	}
 	compat_mutex_unlock(r->lock);
 	return h;

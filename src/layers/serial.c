@@ -87,7 +87,7 @@ static bool card_serial(p11_layer *self, CK_SLOT_ID slot, char *out)
 }
 
 /* Fixes the serial before the card is touched. false with the reason reported. */
-static bool fix_serial(serial *sr, char *out, size_t len)
+static bool fix_serial(serial *sr, CK_SLOT_ID slot, char *out, size_t len)
 {
 	const p11_config *cfg = sr->ctx->cfg;
 	const char *v, *range_text, *state;
@@ -96,7 +96,8 @@ static bool fix_serial(serial *sr, char *out, size_t len)
 
 	v = p11_config_get(cfg, P11_KEY_CMS_CARD_SERIAL, err, sizeof(err));
 	if (v == NULL) {
-		p11_message("serial: C_InitToken refused, nothing written: %s", err);
+		p11_event(P11_EV_SERIAL_REFUSED, slot,
+		          "serial: C_InitToken refused, nothing written: %s", err);
 		return false;
 	}
 	if (v[0] != '\0') {
@@ -104,8 +105,9 @@ static bool fix_serial(serial *sr, char *out, size_t len)
 	} else {
 		range_text = p11_config_get(cfg, P11_KEY_NUMBER_RANGE, err, sizeof(err));
 		if (range_text == NULL || range_text[0] == '\0') {
-			p11_message("serial: C_InitToken refused, nothing written: [serial] InitToken = true "
-			            "needs CMSCardSerialNumber or NumberRange");
+			p11_event(P11_EV_SERIAL_REFUSED, slot,
+			          "serial: C_InitToken refused, nothing written: [serial] InitToken = true "
+			          "needs CMSCardSerialNumber or NumberRange");
 			return false;
 		}
 		state = p11_config_raw(cfg, P11_KEY_NUMBER_RANGE_STATE, NULL, NULL, NULL);
@@ -114,13 +116,15 @@ static bool fix_serial(serial *sr, char *out, size_t len)
 			if (state[0] == '\0')
 				snprintf(err, sizeof(err), "[serial] NumberRange needs NumberRangeState, the "
 				         "file that remembers the last number");
-			p11_message("serial: C_InitToken refused, nothing written: %s", err);
+			p11_event(P11_EV_SERIAL_REFUSED, slot,
+			          "serial: C_InitToken refused, nothing written: %s", err);
 			return false;
 		}
 	}
 	if (strlen(out) > SERIAL_MAX || out[0] == '\0') {
-		p11_message("serial: C_InitToken refused, nothing written: card serial '%s' must be 1 to "
-		            "%d characters (CK_TOKEN_INFO.serialNumber)", out, SERIAL_MAX);
+		p11_event(P11_EV_SERIAL_REFUSED, slot,
+		          "serial: C_InitToken refused, nothing written: card serial '%s' must be 1 to "
+		          "%d characters (CK_TOKEN_INFO.serialNumber)", out, SERIAL_MAX);
 		return false;
 	}
 	return true;
@@ -157,7 +161,7 @@ static CK_RV serial_C_InitToken(p11_layer *self, CK_SLOT_ID slot, CK_UTF8CHAR_PT
 	char value[64];
 	CK_RV rv;
 
-	if (!fix_serial(sr, value, sizeof(value)))
+	if (!fix_serial(sr, slot, value, sizeof(value)))
 		return CKR_GENERAL_ERROR;
 	rv = P11_NEXT(self, InitToken, slot, pin, pin_len, label);
 	if (rv != CKR_OK) {
@@ -166,12 +170,14 @@ static CK_RV serial_C_InitToken(p11_layer *self, CK_SLOT_ID slot, CK_UTF8CHAR_PT
 	}
 	rv = write_serial(self, slot, pin, pin_len, value);
 	if (rv != CKR_OK) {
-		p11_message("serial: the token in slot %lu was initialised, but its card serial %s could "
-		            "not be written (%s); initialise it again", (unsigned long)slot, value,
-		            p11_rv_str(rv));
+		p11_event(P11_EV_SERIAL_REFUSED, slot,
+		          "serial: the token in slot %lu was initialised, but its card serial %s could "
+		          "not be written (%s); initialise it again", (unsigned long)slot, value,
+		          p11_rv_str(rv));
 		return CKR_FUNCTION_FAILED;
 	}
-	p11_note("serial: card serial %s written to the token in slot %lu", value, (unsigned long)slot);
+	p11_event(P11_EV_SERIAL_APPLIED, slot,
+	          "serial: card serial %s written to the token in slot %lu", value, (unsigned long)slot);
 	return CKR_OK;
 }
 
@@ -241,12 +247,14 @@ static CK_RV serial_C_CreateObject(p11_layer *self, CK_SESSION_HANDLE h, CK_ATTR
 		return P11_NEXT(self, CreateObject, h, t, n, obj);
 	if (strcmp(subject, card) != 0) {
 		if (strcasecmp(mode, "refuse") == 0) {
-			p11_message("serial: certificate refused: its subject serialNumber '%s' is not the "
-			            "card serial '%s' ([serial] CertificateSerialCheck = refuse)", subject, card);
+			p11_event(P11_EV_SERIAL_REFUSED, si.slotID,
+			          "serial: certificate refused: its subject serialNumber '%s' is not the "
+			          "card serial '%s' ([serial] CertificateSerialCheck = refuse)", subject, card);
 			return CKR_ATTRIBUTE_VALUE_INVALID;
 		}
-		p11_message("serial: warning: certificate subject serialNumber '%s' is not the card serial "
-		            "'%s' ([serial] CertificateSerialCheck = warn)", subject, card);
+		p11_event(P11_EV_SERIAL_WARNING, si.slotID,
+		          "serial: warning: certificate subject serialNumber '%s' is not the card serial "
+		          "'%s' ([serial] CertificateSerialCheck = warn)", subject, card);
 	}
 	return P11_NEXT(self, CreateObject, h, t, n, obj);
 }

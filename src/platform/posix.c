@@ -18,9 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/un.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -612,4 +615,39 @@ void compat_crash_uninstall(void)
 		    (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == crash_handler)
 			sigaction(fatal_signals[i], &saved_actions[i], NULL);
 	}
+}
+
+/*
+ * The line goes to /dev/log as syslog(3) would send it (RFC 3164: "<PRI>Mmm
+ * dd hh:mm:ss p11shim[PID]: text"), which rsyslog and journald (as
+ * SYSLOG_IDENTIFIER=p11shim) read. Not through openlog(3)/syslog(3): the
+ * ident is per process, and a module that called openlog would rename the
+ * client's own log lines (or lose the name the client chose).
+ */
+void compat_system_log(compat_log_level level, unsigned event_id, const char *line)
+{
+	static const int sev[] = { [COMPAT_LOG_ERROR] = LOG_ERR, [COMPAT_LOG_WARNING] = LOG_WARNING,
+		                   [COMPAT_LOG_INFO] = LOG_NOTICE };
+	struct sockaddr_un addr = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+	char msg[1400], stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	int fd, n;
+
+	(void)event_id; /* part of the line already */
+	if (localtime_r(&now, &tm) == NULL || strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm) == 0)
+		stamp[0] = '\0';
+	n = snprintf(msg, sizeof(msg), "<%d>%s p11shim[%ld]: %s", LOG_USER | sev[level], stamp,
+	             (long)getpid(), line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	/* MSG_NOSIGNAL: never SIGPIPE in the client; a full log drops the line. */
+	(void)sendto(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&addr,
+	             sizeof(addr));
+	close(fd);
 }

@@ -747,3 +747,39 @@ void compat_crash_uninstall(void)
 		RemoveVectoredExceptionHandler(crash_veh);
 	crash_veh = NULL;
 }
+
+/*
+ * The Windows Event Log (README, "Events in the system log"): the event
+ * source "p11shim", registered by the installer under
+ * HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\p11shim
+ * (EventMessageFile = the path of p11shim.dll, whose message table,
+ * src/platform/win32-rc/p11shim-events.mc, gives each event id its text;
+ * TypesSupported = 7). Unregistered, ReportEvent still logs the line; Event
+ * Viewer then only says it lacks the description.
+ */
+void compat_system_log(compat_log_level level, unsigned event_id, const char *line)
+{
+	static const WORD type[] = { [COMPAT_LOG_ERROR] = EVENTLOG_ERROR_TYPE,
+		                     [COMPAT_LOG_WARNING] = EVENTLOG_WARNING_TYPE,
+		                     [COMPAT_LOG_INFO] = EVENTLOG_INFORMATION_TYPE };
+	LPCWSTR strings[1];
+	wchar_t *w = NULL;
+	HANDLE source = NULL;
+	int n;
+
+	n = MultiByteToWideChar(CP_UTF8, 0, line, -1, NULL, 0);
+	if (n <= 0)
+		goto out;
+	w = malloc((size_t)n * sizeof(*w));
+	if (w == NULL || MultiByteToWideChar(CP_UTF8, 0, line, -1, w, n) <= 0)
+		goto out;
+	source = RegisterEventSourceW(NULL, L"p11shim");
+	if (source == NULL)
+		goto out;
+	strings[0] = w;
+	ReportEventW(source, type[level], 0, (DWORD)event_id, NULL, 1, 0, strings, NULL);
+out:
+	if (source != NULL)
+		DeregisterEventSource(source);
+	free(w);
+}

@@ -416,6 +416,10 @@ void p11_note(const char *fmt, ...)
 #define TIN_OUT_SECRET(p, n) tf_buf_cap(tb, #p, p, n)
 #define TIN_OUT_RANDOM(p, n) tf_ulong(tb, #n, n)
 #define TIN_WAIT_FLAGS(f) tf_flags(tb, #f, P11_FLAGS_WAIT, f)
+#define TIN_USERNAME(p, n) tf_username(tb, #p, p, n)
+#define TIN_MSG_PARAM(p, n) tf_msg_param(tb, #p, p, n)
+#define TIN_MSG_FLAGS(f) tf_msg_flags(tb, #f, f)
+#define TIN_CANCEL_FLAGS(f) tf_flags(tb, #f, P11_FLAGS_MECH, f)
 
 #define TOUT_INIT_ARGS(p) ((void)(p))
 #define TOUT_RESERVED(p) ((void)(p))
@@ -452,6 +456,10 @@ void p11_note(const char *fmt, ...)
 #define TOUT_OUT_SECRET(p, n) tf_out_bytes(tb, rv, #p, #n, p, n, true)
 #define TOUT_OUT_RANDOM(p, n) ((void)(p), (void)(n))
 #define TOUT_WAIT_FLAGS(f) ((void)(f))
+#define TOUT_USERNAME(p, n) ((void)(p), (void)(n))
+#define TOUT_MSG_PARAM(p, n) tf_out_msg_param(tb, rv, #p, p, n)
+#define TOUT_MSG_FLAGS(f) ((void)(f))
+#define TOUT_CANCEL_FLAGS(f) ((void)(f))
 
 /* The function's part of the record head, as literals: JSON and text. */
 #define FN_JHEAD(name) ",\"fn\":\"C_" #name "\",\"args\":{"
@@ -477,16 +485,20 @@ void p11_note(const char *fmt, ...)
 		return rv;                                                    \
 	}
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+#undef P11FN_V3
 
 static const p11_ops trace_ops = {
 #define P11FN(name, ...) .C_##name = trace_C_##name,
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+#undef P11FN_V3
 };
 
 static void trace_destroy(p11_layer *self)
@@ -544,8 +556,9 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	ts->sink = p11_sink_open(ts->path, max_size);
 	if (ts->sink == NULL) {
 		/* The calls go on without a trace: say so once. */
-		fprintf(stderr, "p11shim: trace: cannot open %s: %s; set [trace] File to a writable "
-		        "path. Calls go on without a trace.\n", ts->path, strerror(errno));
+		p11_event(P11_EV_TRACE_REFUSED, P11_NO_SLOT, "trace: cannot open %s: %s; set [trace] "
+		          "File to a writable path. Calls go on without a trace.", ts->path,
+		          strerror(errno));
 		goto fail;
 	}
 	compat_crash_install(on_fault, p11_sink_crash_done);

@@ -113,3 +113,9 @@ tests_unit_test_layer_middleware_CPPFLAGS = $(MOCK_CPPFLAGS)
 tests_unit_test_layer_middleware_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_layer_middleware_LDADD = $(MOCK_LDADD)
 TESTS += tests/unit/test_layer_middleware
+
+check_PROGRAMS += tests/unit/test_event
+tests_unit_test_event_SOURCES = tests/unit/test_event.c
+tests_unit_test_event_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_event_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_event

@@ -40,13 +40,32 @@ static const struct {
 };
 #define TABLE_SIZE (sizeof(table) / sizeof(table[0]))
 
+/* The same for PKCS#11 3.0: CK_FUNCTION_LIST_3_0 order, the 2.40 ones first. */
+static const struct {
+	const char *name;
+	size_t offset;
+} table3[] = {
+#define P11FN(name, ...) { "C_" #name, offsetof(CK_FUNCTION_LIST_3_0, C_##name) },
+#define P11FN_SPECIAL(name, ...) P11FN(name, __VA_ARGS__)
+#define P11FN_V3 P11FN
+#define P11FN_SPECIAL_V3 P11FN
+#include "p11fn.def"
+#undef P11FN
+#undef P11FN_SPECIAL
+#undef P11FN_V3
+#undef P11FN_SPECIAL_V3
+};
+#define TABLE3_SIZE (sizeof(table3) / sizeof(table3[0]))
+
 /* The forwarded functions only (what p11_fn_name and P11_FN_* index). */
 static const char *const forwarded[] = {
 #define P11FN(name, ...) "C_" #name,
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+#undef P11FN_V3
 };
 
 static int group_setup(void **state)
@@ -125,6 +144,27 @@ static void test_function_list(void **state)
 
 	get = (CK_C_GetFunctionList)dlsym(module, "C_GetFunctionList");
 	assert_int_equal(get(NULL), CKR_ARGUMENTS_BAD);
+}
+
+/* PKCS#11 3.0: 24 more functions, each exported by name as OpenSC's modules do. */
+static void test_function_list_3_0(void **state)
+{
+	size_t i, first = offsetof(CK_FUNCTION_LIST_3_0, C_Initialize);
+
+	(void)state;
+	assert_int_equal(TABLE3_SIZE, 68 + 24);
+	assert_int_equal((sizeof(CK_FUNCTION_LIST_3_0) - first) / sizeof(void *), 92);
+	assert_int_equal(offsetof(CK_FUNCTION_LIST_3_0, C_WaitForSlotEvent),
+	                 offsetof(CK_FUNCTION_LIST, C_WaitForSlotEvent));
+	assert_string_equal(table3[68].name, "C_GetInterfaceList");
+	assert_string_equal(table3[70].name, "C_LoginUser");
+	assert_string_equal(table3[91].name, "C_MessageVerifyFinal");
+	for (i = 0; i < TABLE3_SIZE; i++) {
+		if (i > 0)
+			assert_int_equal(table3[i].offset, table3[i - 1].offset + sizeof(void *));
+		if (dlsym(module, table3[i].name) == NULL)
+			fail_msg("%s: not exported", table3[i].name);
+	}
 }
 
 static void test_exports_only_pkcs11(void **state)
@@ -371,7 +411,8 @@ static void test_fn_names(void **state)
 	unsigned i;
 
 	(void)state;
-	assert_int_equal(P11_FN_COUNT, 67);
+	assert_int_equal(P11_FN_COUNT, 67 + 22);
+	assert_int_equal(P11_FN_V3_FIRST, 67);
 	assert_int_equal(sizeof(forwarded) / sizeof(forwarded[0]), P11_FN_COUNT);
 	for (i = 0; i < P11_FN_COUNT; i++) {
 		assert_non_null(p11_fn_name(i));
@@ -380,6 +421,8 @@ static void test_fn_names(void **state)
 	assert_string_equal(p11_fn_name(P11_FN_Initialize), "C_Initialize");
 	assert_string_equal(p11_fn_name(P11_FN_Login), "C_Login");
 	assert_string_equal(p11_fn_name(P11_FN_WaitForSlotEvent), "C_WaitForSlotEvent");
+	assert_string_equal(p11_fn_name(P11_FN_LoginUser), "C_LoginUser");
+	assert_string_equal(p11_fn_name(P11_FN_MessageVerifyFinal), "C_MessageVerifyFinal");
 	/* Out of range: a name still, never a crash. */
 	assert_string_equal(p11_fn_name(P11_FN_COUNT), "C_?");
 	assert_string_equal(p11_fn_name((unsigned)-1), "C_?");
@@ -620,6 +663,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_function_list),
+		cmocka_unit_test(test_function_list_3_0),
 		cmocka_unit_test(test_exports_only_pkcs11),
 		cmocka_unit_test(test_interface_list),
 		cmocka_unit_test(test_get_interface),

@@ -69,9 +69,11 @@ static CK_RV fake_call(unsigned fn)
 		return fake_call(P11_FN_##name);                                  \
 	}
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+#undef P11FN_V3
 
 /* Two slots, 52 and 134, with the section 5.2 length convention. */
 static CK_RV fake_slot_list(p11_layer *self, CK_BBOOL present, CK_SLOT_ID_PTR list,
@@ -102,9 +104,11 @@ static CK_RV fake_slot_list(p11_layer *self, CK_BBOOL present, CK_SLOT_ID_PTR li
 static const p11_ops fake_ops_generated = {
 #define P11FN(name, ...) .C_##name = fake_C_##name,
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+#undef P11FN_V3
 };
 
 static p11_ops fake_ops;
@@ -958,13 +962,19 @@ static void test_threads(void **state)
 #define ARG_OUT_SECRET(...) NULL, NULL
 #define ARG_OUT_RANDOM(...) NULL, BADU
 #define ARG_WAIT_FLAGS(...) BADU
+#define ARG_USERNAME(...) NULL, BADU
+#define ARG_MSG_PARAM(...) NULL, BADU
+#define ARG_MSG_FLAGS(...) BADU
+#define ARG_CANCEL_FLAGS(...) BADU
 
 static const char *const every_name[] = {
 #define P11FN(name, ...) "\"C_" #name "\"",
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+#undef P11FN_V3
 };
 
 /* Calls every function through the trace with NULL pointers and lengths BADU. */
@@ -972,9 +982,11 @@ static void call_every_function(CK_ULONG BADU)
 {
 #define P11FN(name, ...) (void)CALL(name, P11_MAP(ARG, P11_COMMA, __VA_ARGS__));
 #define P11FN_SPECIAL(name, ...)
+#define P11FN_V3 P11FN
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+#undef P11FN_V3
 }
 
 /*

@@ -87,8 +87,7 @@ for f in "$DLL" "$CLI"; do
 	fi
 done
 if [ -f "$DLL" ]; then
-	want=$( (grep -o '^P11FN[A-Z_]*([A-Za-z]*' "$SRC/include/p11fn.def" | sed 's/.*(/C_/'
-	         echo C_GetInterfaceList; echo C_GetInterface) | sort)
+	want=$(grep -o '^P11FN[A-Z0-9_]*([A-Za-z]*' "$SRC/include/p11fn.def" | sed 's/.*(/C_/' | sort)
 	def=$(sed -n 's/^\s*\(C_[A-Za-z]*\)\s*$/\1/p' "$SRC/conf/p11shim.def" | sort)
 	got=$($OBJDUMP -p "$DLL" | sed -n '/\[Ordinal\/Name Pointer\] Table/,/^$/p' |
 	      sed -n 's/^\s*\[\s*[0-9]*\] \(.*\)$/\1/p' | sort)
