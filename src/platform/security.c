@@ -8,6 +8,7 @@
  * folder anywhere on the way lets another user swap what the shim reads.
  * The rules follow OpenSSH's safe_path() (auth.c), with the sticky-bit
  * exception that lets a file of one's own in /tmp pass.
+ * POSIX only: src/platform/security_win32.c reads owners and DACLs instead.
  */
 #include "config.h"
 
@@ -18,19 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifdef _WIN32
-
-/* Not enforced on Windows yet: ACLs decide there (README.md, "Security model"). */
-p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t errlen)
-{
-	(void)path;
-	(void)what;
-	if (errlen > 0)
-		err[0] = '\0';
-	return P11_TRUST_OK;
-}
-
-#else
 
 #include <pwd.h>
 #include <sys/stat.h>
@@ -274,4 +262,3 @@ too_long:
 	return P11_TRUST_REFUSED;
 }
 
-#endif /* _WIN32 */
