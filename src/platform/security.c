@@ -131,8 +131,10 @@ static p11_trust check_file(const char *path, const char *what, const char *real
 	mode_t m = st->st_mode;
 
 	/* /dev/null: an empty file nobody can change (P11SHIM_CONF=/dev/null). */
-	if (S_ISCHR(m) && strcmp(real, "/dev/null") == 0)
+	if (S_ISCHR(m) && strcmp(real, "/dev/null") == 0) {
+		snprintf(err, errlen, "/dev/null: empty, nobody can change it");
 		return P11_TRUST_OK;
+	}
 	if (!S_ISREG(m)) {
 		snprintf(err, errlen, "%s: the %s is not a regular file (%s), so the shim refuses it; "
 		         "name the file itself", path, what, S_ISDIR(m) ? "a folder" : "a device or pipe");
@@ -146,6 +148,9 @@ static p11_trust check_file(const char *path, const char *what, const char *real
 		         shell_word(real, word, sizeof(word)));
 		return P11_TRUST_REFUSED;
 	}
+	/* What was checked, for doctor. */
+	snprintf(err, errlen, "owner %s, mode %04o; no other user can change it or a folder on its "
+	         "path", owner_name(st->st_uid, word, sizeof(word)), (unsigned)(m & 07777));
 	return P11_TRUST_OK;
 }
 
