@@ -501,7 +501,7 @@ static void check_backend(doctor *d)
 		kv(c, "path", "%s", path);
 		return;
 	case P11_TRUST_OK:
-		c = add(d, ST_OK, "file", "%s: %s", path, why);
+		c = add(d, ST_OK, "file", "%s exists: %s", path, why);
 		kv(c, "path", "%s", path);
 		break;
 	}

@@ -75,8 +75,9 @@ fi
 
 C=$WINEPREFIX/drive_c
 DATA=$C/ProgramData/p11shim
-INST='C:\p11shim installed'
-INST_UNIX="$C/p11shim installed"
+# No space: Wine quotes an argument with one, and NSIS takes /D= only unquoted.
+INST='C:\p11shim-installed'
+INST_UNIX="$C/p11shim-installed"
 UNINST='HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\p11shim'
 EVENT='HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\p11shim'
 "$WINE" reg delete "$UNINST" /f >/dev/null 2>&1
@@ -85,7 +86,7 @@ rm -rf "$DATA" "$INST_UNIX"
 # Made before the administrator came, by someone who let everyone write.
 mkdir -p "$DATA"
 chmod 777 "$DATA"
-printf '[backend]\r\n%s = C:/p11shim installed/sim/personal.dll\r\n[middleware]\r\nEnforce = off\r\n' \
+printf '[backend]\r\n%s = C:/p11shim-installed/sim/personal.dll\r\n[middleware]\r\nEnforce = off\r\n' \
 	"$KEY" >"$DATA/p11shim.conf"
 chmod 644 "$DATA/p11shim.conf"
 cp "$DATA/p11shim.conf" "$LOG/admin.conf"
