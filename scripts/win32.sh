@@ -22,6 +22,7 @@ libz-mingw-w64-dev
 libp11-kit-dev
 cmake dpkg-dev perl
 openssl
+nsis
 "
 
 # A package's newest version that apt offers for both amd64 and i386.

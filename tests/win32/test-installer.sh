@@ -46,7 +46,12 @@ run() {
 	return $rc
 }
 
-command -v makensis >/dev/null || { echo "test-installer: makensis missing (apt-get install nsis)"; exit 77; }
+if ! command -v makensis >/dev/null; then
+	echo "test-installer: makensis missing (apt-get install nsis)"
+	# Under CI the suite installs it: missing there is a failure.
+	[ "${CI:-}" = true ] && exit 1
+	exit 77
+fi
 make -s -C "$BUILD" win32-tests >/dev/null || { echo "test-installer: make win32-tests failed in $BUILD" >&2; exit 1; }
 DLL=$BUILD/.libs/p11shim.dll
 case $(x86_64-w64-mingw32-objdump -f "$DLL" 2>/dev/null) in
