@@ -14,6 +14,7 @@
 #include "p11-security.h"
 #include "p11-win32-acl.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

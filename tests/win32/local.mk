@@ -14,7 +14,7 @@ EXTRA_DIST += tests/win32/README.md tests/win32/client.c tests/win32/personal-si
 	tests/win32/posix/dlfcn.h tests/win32/posix/sys/wait.h tests/win32/posix/sys/mman.h \
 	tests/win32/posix/sys/resource.h
 # The tamper checks and the installer (tests/win32/test-acl.sh, test-installer.sh).
-EXTRA_DIST += tests/win32/test_acl.c tests/win32/initclient.c tests/win32/test-acl.sh \
+EXTRA_DIST += tests/win32/test_acl.c tests/win32/initclient.c tests/win32/test-acl.sh tests/win32/wine-lib.sh \
 	tests/win32/test-installer.sh
 
 if WINDOWS

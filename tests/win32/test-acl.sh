@@ -21,41 +21,7 @@
 # Exit 0 only when all passed.
 set -u
 
-BUILD=$(cd "${1:?usage: test-acl.sh BUILDDIR WINE}" && pwd)
-WINE=${2:?usage: test-acl.sh BUILDDIR WINE}
-export WINEPREFIX=${WINEPREFIX:-$(dirname "$BUILD")/wineprefix}
-export WINEDEBUG=${WINEDEBUG:--all} DISPLAY= WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-
-failed=0
-say() { printf '==> %s\n' "$*"; }
-fail() { printf 'FAIL: %s\n' "$*"; failed=1; }
-pass() { printf 'ok: %s\n' "$*"; }
-exe() {
-	local d b
-	d=$(dirname "$1") b=$(basename "$1")
-	if [ -f "$d/.libs/$b" ]; then echo "$d/.libs/$b"; else echo "$1"; fi
-}
-
-make -s -C "$BUILD" win32-tests >/dev/null || { echo "test-acl: make win32-tests failed in $BUILD" >&2; exit 1; }
-DLL=$BUILD/.libs/p11shim.dll
-SIM=$BUILD/tests/win32/sim-5.7.2/.libs/personal.dll
-case $("${OBJDUMP:-objdump}" -f "$DLL" 2>/dev/null || x86_64-w64-mingw32-objdump -f "$DLL") in
-*x86-64*) KEY=PKCS11LibraryWindows64 ;;
-*) KEY=PKCS11LibraryWindows32 ;;
-esac
-
-# Wine's output to a file: a program it starts may hold the pipe open.
-LOG=$(mktemp -d)
-trap 'rm -rf "$LOG"' EXIT
-run() {
-	local name=$1
-	shift
-	"$@" </dev/null >"$LOG/$name" 2>&1
-	local rc=$?
-	tr -d '\r' <"$LOG/$name"
-	return $rc
-}
+. "$(dirname "$0")/wine-lib.sh"
 
 # ---- 1. the decision ----
 say "test_acl.exe: the decision over SDDL"

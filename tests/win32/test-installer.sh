@@ -20,44 +20,14 @@
 # Exit 0 only when all passed.
 set -u
 
-BUILD=$(cd "${1:?usage: test-installer.sh BUILDDIR WINE}" && pwd)
-WINE=${2:?usage: test-installer.sh BUILDDIR WINE}
-export WINEPREFIX=${WINEPREFIX:-$(dirname "$BUILD")/wineprefix}
-export WINEDEBUG=${WINEDEBUG:--all} DISPLAY= WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-
-failed=0
-say() { printf '==> %s\n' "$*"; }
-fail() { printf 'FAIL: %s\n' "$*"; failed=1; }
-pass() { printf 'ok: %s\n' "$*"; }
-exe() {
-	local d b
-	d=$(dirname "$1") b=$(basename "$1")
-	if [ -f "$d/.libs/$b" ]; then echo "$d/.libs/$b"; else echo "$1"; fi
-}
-LOG=$(mktemp -d)
-trap 'rm -rf "$LOG"' EXIT
-run() {
-	local name=$1
-	shift
-	"$@" </dev/null >"$LOG/$name" 2>&1
-	local rc=$?
-	tr -d '\r' <"$LOG/$name"
-	return $rc
-}
-
+. "$(dirname "$0")/wine-lib.sh"
 if ! command -v makensis >/dev/null; then
 	echo "test-installer: makensis missing (apt-get install nsis)"
 	# Under CI the suite installs it: missing there is a failure.
 	[ "${CI:-}" = true ] && exit 1
 	exit 77
 fi
-make -s -C "$BUILD" win32-tests >/dev/null || { echo "test-installer: make win32-tests failed in $BUILD" >&2; exit 1; }
-DLL=$BUILD/.libs/p11shim.dll
-case $(x86_64-w64-mingw32-objdump -f "$DLL" 2>/dev/null) in
-*x86-64*) ARCH=win64 KEY=PKCS11LibraryWindows64 ;;
-*) ARCH=win32 KEY=PKCS11LibraryWindows32 ;;
-esac
+
 VERSION=$(sed -n 's/^PACKAGE_VERSION = //p' "$BUILD/Makefile")
 
 # ---- the setup program, from a stage as scripts/release makes it ----
