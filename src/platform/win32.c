@@ -14,6 +14,7 @@
 #include "p11-compat.h"
 #include "p11-exehdr.h"
 #include "p11-pkcs11.h"
+#include "p11-win32-acl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -638,9 +639,12 @@ int compat_sync_dir(const char *path)
 void compat_mkdirs(const char *dir)
 {
 	wchar_t *w = compat_wide_path(dir), *p;
+	/* The user, SYSTEM and Administrators only, as 0700 on POSIX: a trace
+	 * folder under %PROGRAMDATA% would otherwise let every user read it. */
+	SECURITY_ATTRIBUTES sa = { sizeof(sa), p11_acl_private_sd(true), FALSE };
 
 	if (w == NULL)
-		return;
+		goto out;
 	/* Past a drive (C:\) or a share (\\server\share\); every failure is the
 	 * open's to report. */
 	p = w;
@@ -657,10 +661,12 @@ void compat_mkdirs(const char *dir)
 		if (!IS_SEP(sep) || p == w)
 			continue;
 		*p = 0;
-		CreateDirectoryW(w, NULL);
+		CreateDirectoryW(w, sa.lpSecurityDescriptor != NULL ? &sa : NULL);
 		*p = sep;
 	}
-	CreateDirectoryW(w, NULL);
+	CreateDirectoryW(w, sa.lpSecurityDescriptor != NULL ? &sa : NULL);
+out:
+	LocalFree(sa.lpSecurityDescriptor);
 	free(w);
 }
 
