@@ -57,6 +57,12 @@ static inline int ready(void)
 	       compat_fork_guard_same_process();
 }
 
+/*
+ * The layers go; the configuration stays for the next C_Initialize, which
+ * reads it again only when a file or variable it came from changed
+ * (p11_config_unchanged): a client that initialises per job pays one stat
+ * per file instead of the parse and the trust checks.
+ */
 static void teardown(void)
 {
 	size_t i;
@@ -66,8 +72,6 @@ static void teardown(void)
 	shim.n_layers = 0;
 	memset(&shim.top, 0, sizeof(shim.top));
 	memset(&shim.ctx, 0, sizeof(shim.ctx));
-	p11_config_free(shim.cfg);
-	shim.cfg = NULL;
 }
 
 static CK_RV build_stack(bool after_fork)
@@ -78,10 +82,13 @@ static CK_RV build_stack(bool after_fork)
 	size_t i;
 
 	p11_config_default_sources(&src, userconf, sizeof(userconf));
-	shim.cfg = p11_config_load(&src, err, sizeof(err));
-	if (shim.cfg == NULL) {
-		fprintf(stderr, "p11shim: config: %s\n", err);
-		return CKR_GENERAL_ERROR;
+	if (!p11_config_unchanged(shim.cfg, &src)) {
+		p11_config_free(shim.cfg);
+		shim.cfg = p11_config_load(&src, err, sizeof(err));
+		if (shim.cfg == NULL) {
+			fprintf(stderr, "p11shim: config: %s\n", err);
+			return CKR_GENERAL_ERROR;
+		}
 	}
 	shim.ctx.cfg = shim.cfg;
 	shim.ctx.after_fork = after_fork;
