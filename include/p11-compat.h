@@ -168,6 +168,23 @@ void compat_sleep_us(unsigned long us);
 /* mkdir -p; new folders private to the user (POSIX 0700; Windows: inherited). */
 void compat_mkdirs(const char *dir);
 
+/*
+ * What tells whether a file is the one seen before: device and file
+ * number, size, modification and change times (a chmod or chown changes the
+ * latter). The path is followed through symbolic links. false (errno set)
+ * when the file cannot be looked at; compare with compat_file_same.
+ */
+typedef struct {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+} compat_file_id;
+bool compat_file_id_of(const char *path, compat_file_id *out);
+static inline bool compat_file_same(const compat_file_id *a, const compat_file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+	       a->ctime_ns == b->ctime_ns;
+}
+
 /* Bytes this user may still write on the file system of path (an existing
  * folder); false with errno set when the system does not say. */
 bool compat_free_bytes(const char *path, unsigned long long *avail);

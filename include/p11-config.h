@@ -127,6 +127,14 @@ void p11_config_default_sources(p11_config_sources *src, char *userbuf, size_t u
 p11_config *p11_config_load(const p11_config_sources *src, char *err, size_t errlen);
 void p11_config_free(p11_config *cfg);
 
+/*
+ * Whether loading src again would read what cfg was read from: the same
+ * paths and variables, each file as it was (device, number, size,
+ * modification and change times; a file still missing). C_Initialize
+ * keeps the configuration while this holds. false for NULL.
+ */
+bool p11_config_unchanged(const p11_config *cfg, const p11_config_sources *src);
+
 /* Key metadata. */
 const char *p11_config_section(p11_key key);
 const char *p11_config_name(p11_key key);

@@ -96,6 +96,8 @@ include tests/fuzz/local.mk
 # (JSON Lines, text, with a rotation): one whole record per call.
 TESTS += tests/integration/test-trace-load.sh
 EXTRA_DIST += tests/integration/test-trace-load.sh
+TESTS += tests/integration/test-trace-full.sh
+EXTRA_DIST += tests/integration/test-trace-full.sh
 check_PROGRAMS += tests/integration/client-trace-load
 tests_integration_client_trace_load_SOURCES = tests/integration/client-trace-load.c
 tests_integration_client_trace_load_LDADD = -ldl -lpthread

@@ -41,6 +41,12 @@ static inline int ready(void)
 	       compat_fork_guard_same_process();
 }
 
+/*
+ * The layers go; the configuration stays for the next C_Initialize, which
+ * reads it again only when a file or variable it came from changed
+ * (p11_config_unchanged): a client that initialises per job pays one stat
+ * per file instead of the parse and the trust checks.
+ */
 static void teardown(void)
 {
 	size_t i;
@@ -50,8 +56,6 @@ static void teardown(void)
 	shim.n_layers = 0;
 	memset(&shim.top, 0, sizeof(shim.top));
 	memset(&shim.ctx, 0, sizeof(shim.ctx));
-	p11_config_free(shim.cfg);
-	shim.cfg = NULL;
 }
 
 static CK_RV build_stack(bool after_fork)
@@ -64,10 +68,13 @@ static CK_RV build_stack(bool after_fork)
 	p11_config_default_sources(&src, userconf, sizeof(userconf));
 	/* Until this configuration is read, [log] System has its default. */
 	p11_event_configure(NULL);
-	shim.cfg = p11_config_load(&src, err, sizeof(err));
-	if (shim.cfg == NULL) {
-		p11_event(P11_EV_CONFIG_REFUSED, P11_NO_SLOT, "config: %s", err);
-		return CKR_GENERAL_ERROR;
+	if (!p11_config_unchanged(shim.cfg, &src)) {
+		p11_config_free(shim.cfg);
+		shim.cfg = p11_config_load(&src, err, sizeof(err));
+		if (shim.cfg == NULL) {
+			p11_event(P11_EV_CONFIG_REFUSED, P11_NO_SLOT, "config: %s", err);
+			return CKR_GENERAL_ERROR;
+		}
 	}
 	p11_event_configure(shim.cfg);
 	shim.ctx.cfg = shim.cfg;

@@ -517,6 +517,21 @@ void compat_mkdirs(const char *dir)
 	mkdir(buf, 0700);
 }
 
+bool compat_file_id_of(const char *path, compat_file_id *out)
+{
+	struct stat st;
+
+	memset(out, 0, sizeof(*out));
+	if (stat(path, &st) != 0)
+		return false;
+	out->dev = (uint64_t)st.st_dev;
+	out->ino = (uint64_t)st.st_ino;
+	out->size = (uint64_t)st.st_size;
+	out->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	out->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+	return true;
+}
+
 bool compat_free_bytes(const char *path, unsigned long long *avail)
 {
 	struct statvfs vfs;

@@ -670,6 +670,42 @@ out:
 	free(w);
 }
 
+bool compat_file_id_of(const char *path, compat_file_id *out)
+{
+	BY_HANDLE_FILE_INFORMATION info;
+	FILE_BASIC_INFO basic;
+	wchar_t *w = compat_wide_path(path);
+	HANDLE h;
+	BOOL ok;
+
+	memset(out, 0, sizeof(*out));
+	if (w == NULL) {
+		errno = ENOMEM;
+		return false;
+	}
+	/* No access asked for: only the attributes are read (and a DLL in use can be opened so). */
+	h = CreateFileW(w, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+	                FILE_FLAG_BACKUP_SEMANTICS, NULL);
+	free(w);
+	if (h == INVALID_HANDLE_VALUE) {
+		set_errno_from(GetLastError());
+		return false;
+	}
+	ok = GetFileInformationByHandle(h, &info) &&
+	     GetFileInformationByHandleEx(h, FileBasicInfo, &basic, sizeof(basic));
+	CloseHandle(h);
+	if (!ok) {
+		errno = EIO;
+		return false;
+	}
+	out->dev = info.dwVolumeSerialNumber;
+	out->ino = (uint64_t)info.nFileIndexHigh << 32 | info.nFileIndexLow;
+	out->size = (uint64_t)info.nFileSizeHigh << 32 | info.nFileSizeLow;
+	out->mtime_ns = (int64_t)basic.LastWriteTime.QuadPart * 100;
+	out->ctime_ns = (int64_t)basic.ChangeTime.QuadPart * 100;
+	return true;
+}
+
 bool compat_free_bytes(const char *path, unsigned long long *avail)
 {
 	ULARGE_INTEGER mine, total, all;

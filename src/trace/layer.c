@@ -66,6 +66,9 @@ typedef struct {
 	p11_data data;
 	atomic_ulong seq;
 	char path[4096];
+	char pattern[4200]; /* File before expansion, for keeping the sink */
+	uint64_t max_size;
+	unsigned long pid;
 } trace_state;
 
 typedef struct trace_tls trace_tls;
@@ -111,6 +114,21 @@ static __thread trace_tls tls = { .refresh_ns = INT64_MIN, .cached_sec = -1 };
 
 /* A record that could not be built (out of memory) is reported once. */
 static atomic_bool oom_reported;
+
+/*
+ * The trace file stays open after C_Finalize, for the next C_Initialize
+ * that traces to the same File and MaxSize in the same process: opening
+ * it (joining FILE.tail, growing it a step ahead) and closing it (trimming)
+ * cost more than a backend's whole C_Initialize. The last process still
+ * trims it at exit (the sink's destructor). Under entry.c's
+ * COMPAT_GLOBAL_INIT only.
+ */
+static struct {
+	p11_sink *sink;
+	char pattern[4200]; /* [trace] File as configured, before %p and %t */
+	uint64_t max_size;
+	unsigned long pid;
+} parked;
 
 /* ---- file ---- */
 
@@ -506,8 +524,33 @@ static void trace_destroy(p11_layer *self)
 	trace_state *ts = self->data;
 
 	compat_crash_uninstall();
-	p11_sink_close(ts->sink);
+	if (parked.sink != NULL && parked.sink != ts->sink)
+		p11_sink_close(parked.sink);
+	parked.sink = NULL;
+	/* A forked child's sink is its parent's file: closed, not kept. */
+	if (ts->pattern[0] != '\0' && ts->pid == compat_pid()) {
+		parked.sink = ts->sink;
+		snprintf(parked.pattern, sizeof(parked.pattern), "%s", ts->pattern);
+		parked.max_size = ts->max_size;
+		parked.pid = ts->pid;
+	} else {
+		p11_sink_close(ts->sink);
+	}
 	free(ts);
+}
+
+/* The kept sink when it serves this File and MaxSize in this process, else NULL (and it is closed). */
+static p11_sink *take_parked(const char *pattern, uint64_t max_size)
+{
+	p11_sink *s = parked.sink;
+
+	parked.sink = NULL;
+	if (s == NULL)
+		return NULL;
+	if (parked.pid == compat_pid() && parked.max_size == max_size && strcmp(parked.pattern, pattern) == 0)
+		return s;
+	p11_sink_close(s);
+	return NULL;
 }
 
 p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
@@ -529,8 +572,10 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	data = format ? p11_config_get(cfg, P11_KEY_TRACE_DATA, err, errlen) : NULL;
 	if (format == NULL || data == NULL)
 		return NULL;
-	if (file[0] == '\0' && !enable)
+	if (file[0] == '\0' && !enable) {
+		p11_sink_close(take_parked("", 0)); /* a trace kept from before is done */
 		return NULL; /* trace off: err stays empty */
+	}
 
 	layer = calloc(1, sizeof(*layer));
 	ts = calloc(1, sizeof(*ts));
@@ -552,8 +597,16 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		         ts->format == P11_FMT_JSONL ? "jsonl" : "log");
 		file = pattern;
 	}
-	expand_path(file, ts->path, sizeof(ts->path));
-	ts->sink = p11_sink_open(ts->path, max_size);
+	snprintf(ts->pattern, sizeof(ts->pattern), "%s", file);
+	ts->max_size = max_size;
+	ts->pid = compat_pid();
+	ts->sink = take_parked(ts->pattern, max_size);
+	if (ts->sink != NULL)
+		snprintf(ts->path, sizeof(ts->path), "%s", p11_sink_path(ts->sink));
+	else
+		expand_path(file, ts->path, sizeof(ts->path));
+	if (ts->sink == NULL)
+		ts->sink = p11_sink_open(ts->path, max_size);
 	if (ts->sink == NULL) {
 		/* The calls go on without a trace: say so once. */
 		p11_event(P11_EV_TRACE_REFUSED, P11_NO_SLOT, "trace: cannot open %s: %s; set [trace] "
