@@ -281,6 +281,8 @@ typedef struct {
 	uint64_t notes_total, notes_untracked;
 
 	uint64_t records, failed, crashed;
+	trace_failures fails;
+	uint64_t slow_notes;
 	ts_range span;
 } summary;
 
@@ -566,8 +568,18 @@ static void count_note(summary *S, const char *s, size_t n, uint64_t line)
 
 static void summary_add(summary *S, const trace_record *rec)
 {
-	fn_stat *f = fn_lookup(S, rec->fn, rec->fn_len);
+	fn_stat *f;
 	int failed = !is_ok(rec);
+
+	if (rec->pending_us >= 0) {
+		/* A SlowCall note on a call still in the backend, not a call. */
+		S->slow_notes++;
+		if (rec->ts)
+			keep_ts_range(&S->span, rec->ts, rec->ts_len);
+		return;
+	}
+	f = fn_lookup(S, rec->fn, rec->fn_len);
+	trace_failures_add(&S->fails, rec);
 
 	if (f != &S->fns[MAX_FNS])
 		S->last_fn = f;
@@ -753,7 +765,7 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 	rv_count errs[MAX_RVS + 1];
 	size_t n_order, i, j, k;
 	uint64_t tot_calls = 0, tot_failed = 0;
-	char span[64];
+	char span[64], sentence[600];
 	size_t show_pids;
 
 	summary_sort(S, order, &n_order);
@@ -773,7 +785,12 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 	       (unsigned long long)S->records, 100.0 * (double)S->failed / (double)S->records);
 	if (S->crashed)
 		printf(", %llu without return (crash or hang)", (unsigned long long)S->crashed);
-	printf("\n\n");
+	trace_failures_sentence(&S->fails, sentence, sizeof(sentence));
+	printf("\nfailures   %s\n", sentence);
+	if (S->slow_notes)
+		printf("slow calls %llu SlowCall note%s (a call still in the backend; trace show lists them)\n",
+		       (unsigned long long)S->slow_notes, S->slow_notes == 1 ? "" : "s");
+	printf("\n");
 
 	printf("%-26s %9s %8s %9s %9s %9s %9s\n", "function", "calls", "failed", "min us", "median us",
 	       "p99 us", "max us");
@@ -862,6 +879,7 @@ static void print_summary_json(summary *S, const char *name, uint64_t damaged)
 	rv_count errs[MAX_RVS + 1];
 	size_t n_order, i, j, k;
 	double span = -1;
+	char sentence[600];
 
 	summary_sort(S, order, &n_order);
 	if (S->span.first[0])
@@ -871,6 +889,10 @@ static void print_summary_json(summary *S, const char *name, uint64_t damaged)
 	printf(",\"records\":%llu,\"damaged_lines\":%llu,\"failed\":%llu,\"no_return\":%llu",
 	       (unsigned long long)S->records, (unsigned long long)damaged,
 	       (unsigned long long)S->failed, (unsigned long long)S->crashed);
+	trace_failures_sentence(&S->fails, sentence, sizeof(sentence));
+	printf(",\"probing\":%llu,\"failures\":", (unsigned long long)S->fails.probing);
+	jstr(sentence);
+	printf(",\"slow_notes\":%llu", (unsigned long long)S->slow_notes);
 	printf(",\"first\":");
 	if (S->span.first[0])
 		jstr(S->span.first);

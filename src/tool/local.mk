@@ -24,6 +24,10 @@ tests_cli_gen_trace_SOURCES = tests/cli/gen-trace.c
 tests_cli_gen_trace_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
 tests_cli_gen_trace_LDADD = $(ZLIB_LIBS)
 TESTS += tests/cli/test-trace-cli.sh
+# Findings on traces of real clients (tests/fixtures/traces/EXPECTED): the
+# findings each must give, "none" included; summary and diagnose agree in words.
+TESTS += tests/cli/test-trace-fixtures.sh
+EXTRA_DIST += tests/cli/test-trace-fixtures.sh tests/fixtures/traces
 # `p11shim doctor`: every group of checks, good and bad fixtures (issue 5).
 TESTS += tests/cli/test-doctor.sh
 EXTRA_DIST += tests/cli/test-doctor.sh

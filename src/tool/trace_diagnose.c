@@ -290,6 +290,7 @@ typedef struct {
 	int so_setting;                /* OperatorPinIsSOCredential as login notes give it, -1 unknown */
 
 	uint64_t records, failed, unexplained;
+	trace_failures fails;          /* the failed calls in summary's words */
 	int have_first_fail;
 	context first_fail;
 } diag;
@@ -349,38 +350,10 @@ static int is_ok(const trace_record *rec)
 	return rv_is(rec, "CKR_OK");
 }
 
-/*
- * Return values that are part of normal operation, not a failure worth
- * explaining: the section 5.2 length probe, attribute probes that are
- * meant to fail, slot and mechanism probing (Java probes every mechanism).
- */
+/* CKR_OK, or a client's ordinary probing (trace_is_probing): not a failure to explain. */
 static int benign(const trace_record *rec)
 {
-	static const char *const always[] = {
-		"CKR_OK", "CKR_BUFFER_TOO_SMALL", "CKR_ATTRIBUTE_TYPE_INVALID", "CKR_ATTRIBUTE_SENSITIVE",
-		"CKR_NO_EVENT", "CKR_CRYPTOKI_ALREADY_INITIALIZED", "CKR_USER_ALREADY_LOGGED_IN",
-	};
-	size_t i;
-
-	if (rec->rv == NULL)
-		return 0;
-	for (i = 0; i < sizeof(always) / sizeof(always[0]); i++) {
-		if (rv_is(rec, always[i]))
-			return 1;
-	}
-	if (rv_is(rec, "CKR_MECHANISM_INVALID") && fn_is(rec, "C_GetMechanismInfo"))
-		return 1;
-	if (rv_is(rec, "CKR_TOKEN_NOT_PRESENT") &&
-	    (fn_is(rec, "C_GetTokenInfo") || fn_is(rec, "C_GetMechanismList") || fn_is(rec, "C_GetMechanismInfo")))
-		return 1;
-	if (rv_is(rec, "CKR_USER_NOT_LOGGED_IN") && fn_is(rec, "C_Logout"))
-		return 1;
-	if ((rv_is(rec, "CKR_FUNCTION_NOT_SUPPORTED") || rv_is(rec, "CKR_FUNCTION_NOT_PARALLEL")) &&
-	    (fn_is(rec, "C_GetFunctionStatus") || fn_is(rec, "C_CancelFunction") ||
-	     fn_is(rec, "C_WaitForSlotEvent") || fn_is(rec, "C_GetInterface") ||
-	     fn_is(rec, "C_GetInterfaceList") || fn_is(rec, "C_GetOperationState")))
-		return 1;
-	return 0;
+	return is_ok(rec) || trace_is_probing(rec);
 }
 
 static uint32_t mix(int64_t a, int64_t b)
@@ -902,10 +875,11 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 			D->initialize_ok++;
 		if (p)
 			p->so_login_line = 0;
-		if (failed && !rv_is(rec, "CKR_CRYPTOKI_ALREADY_INITIALIZED")) {
-			evidence(D, F_BACKEND_PATH, rec, NULL, 0, SEV_ERROR);
-			return 1;
-		}
+		/*
+		 * A failed C_Initialize is the backend's path only when the shim says
+		 * it could not load the backend (note_rule, "backend:"); a test
+		 * client's bad arguments, or a backend that loaded and failed, are not.
+		 */
 		return 0;
 	}
 	if (fn_is(rec, "C_Finalize") && p)
@@ -1071,6 +1045,7 @@ static void diag_add(diag *D, const trace_record *rec)
 	int failing;
 
 	D->records++;
+	trace_failures_add(&D->fails, rec);
 	failing = !benign(rec);
 	if (!is_ok(rec))
 		D->failed++;
@@ -1271,7 +1246,9 @@ static void print_text(diag *D, const char *name, uint64_t damaged)
 	if (damaged)
 		printf(", %llu damaged line%s skipped (see stderr)", (unsigned long long)damaged,
 		       damaged == 1 ? "" : "s");
-	printf("\nfindings  %zu\n", n);
+	trace_failures_sentence(&D->fails, buf, sizeof(buf));
+	printf("\nfailures  %s\n", buf);
+	printf("findings  %zu\n", n);
 
 	for (i = 0; i < F_COUNT; i++) {
 		finding *f = &D->f[i];
@@ -1330,6 +1307,9 @@ static void print_text(diag *D, const char *name, uint64_t damaged)
 		       (unsigned long long)D->unexplained, D->unexplained == 1 ? "" : "s");
 		print_context(stdout, &D->first_fail, 2);
 		printf("'p11shim trace show -v --pid PID FILE' shows them with every argument.\n");
+	} else if (n == 0 && D->fails.failed) {
+		trace_failures_sentence(&D->fails, buf, sizeof(buf));
+		printf("\nNothing to diagnose: %s; nothing the policy layers warned about.\n", buf);
 	} else if (n == 0) {
 		printf("\nNo failing call and nothing the policy layers warned about.\n");
 	} else if (D->unexplained) {
@@ -1363,11 +1343,17 @@ static void print_json(diag *D, const char *name, uint64_t damaged)
 	int i, first = 1, worthy;
 	size_t k;
 
+	char buf[600];
+
 	(void)n_findings(D, &worthy);
 	printf("{\"file\":");
 	jstr(name);
-	printf(",\"records\":%llu,\"failed\":%llu,\"damaged_lines\":%llu,\"findings\":[",
-	       (unsigned long long)D->records, (unsigned long long)D->failed, (unsigned long long)damaged);
+	printf(",\"records\":%llu,\"failed\":%llu,\"probing\":%llu,\"failures\":",
+	       (unsigned long long)D->records, (unsigned long long)D->failed,
+	       (unsigned long long)D->fails.probing);
+	trace_failures_sentence(&D->fails, buf, sizeof(buf));
+	jstr(buf);
+	printf(",\"damaged_lines\":%llu,\"findings\":[", (unsigned long long)damaged);
 	for (i = 0; i < F_COUNT; i++) {
 		finding *f = &D->f[i];
 		const finding_def *d = &defs[i];

@@ -64,7 +64,6 @@ typedef struct {
 	p11_sink *sink;
 	p11_format format;
 	p11_data data;
-	atomic_ulong seq;
 	char path[4096];
 } trace_state;
 
@@ -108,6 +107,18 @@ struct trace_tls {
 };
 
 static __thread trace_tls tls = { .refresh_ns = INT64_MIN, .cached_sec = -1 };
+
+/*
+ * "seq" numbers the calls of a process (README.md, Trace): one counter for
+ * the process, not per C_Initialize, so a client that finalises and
+ * initialises again goes on counting and seq stays unique within its pid.
+ */
+static atomic_ulong process_seq;
+
+unsigned long p11_trace_last_seq(void)
+{
+	return atomic_load_explicit(&process_seq, memory_order_relaxed);
+}
 
 /* A record that could not be built (out of memory) is reported once. */
 static atomic_bool oom_reported;
@@ -260,7 +271,7 @@ static p11_tb *call_begin(trace_state *ts, trace_call *c, const char *jhead, siz
 	p11_tb *tb = &c->tb;
 	trace_tls *t = &tls;
 	const who_cache *w = who(t);
-	unsigned long seq = atomic_fetch_add_explicit(&ts->seq, 1, memory_order_relaxed) + 1;
+	unsigned long seq = atomic_fetch_add_explicit(&process_seq, 1, memory_order_relaxed) + 1;
 
 	c->ts = ts;
 	c->tls = t;
