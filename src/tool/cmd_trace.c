@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cmd_trace.h"
+#include "trace_hung.h"
 #include "json.h"
 #include "tool.h"
 #include "trace_read.h"
@@ -134,6 +135,58 @@ void trace_format_span(double t, char *out, size_t cap)
 		snprintf(out, cap, "%ldh %02ldm %02lds", secs / 3600, secs / 60 % 60, secs % 60);
 	else
 		snprintf(out, cap, "%ldd %02ldh %02ldm", secs / 86400, secs / 3600 % 24, secs / 60 % 60);
+}
+
+void trace_print_hung(FILE *f, const trace_hung *h, size_t n)
+{
+	char line[400];
+	size_t i;
+
+	if (n == 0)
+		return;
+	fprintf(f, "in flight  %zu call%s still in the backend at the end of the trace:\n", n, n == 1 ? "" : "s");
+	for (i = 0; i < n; i++) {
+		trace_hung_describe(&h[i], line, sizeof(line));
+		fprintf(f, "  %s\n", line);
+	}
+}
+
+void trace_json_hung(FILE *f, const trace_hung *h, size_t n)
+{
+	char buf[400];
+	size_t i;
+
+	fputc('[', f);
+	for (i = 0; i < n; i++) {
+		fprintf(f, "%s{\"fn\":", i ? "," : "");
+		json_write_str(f, h[i].e.fn, strlen(h[i].e.fn));
+		fprintf(f, ",\"pid\":%lu,\"tid\":%lu,\"seq\":%lu,\"slot\":", h[i].e.pid, h[i].e.tid, h[i].e.seq);
+		if (h[i].slot >= 0)
+			fprintf(f, "%lld", (long long)h[i].slot);
+		else
+			fputs("null", f);
+		fputs(",\"session\":", f);
+		if (h[i].session >= 0)
+			fprintf(f, "%lld", (long long)h[i].session);
+		else
+			fputs("null", f);
+		trace_format_us(h[i].e.entry_us, buf, sizeof(buf));
+		fputs(",\"since\":", f);
+		json_write_str(f, buf, strlen(buf));
+		fprintf(f, ",\"since_s\":%.6f", (double)h[i].e.entry_us / 1e6);
+		fputs(",\"seconds\":", f);
+		if (h[i].held_s >= 0)
+			fprintf(f, "%.3f", h[i].held_s);
+		else
+			fputs("null", f);
+		fprintf(f, ",\"process_alive\":%s,\"how\":", h[i].alive ? "true" : "false");
+		json_write_str(f, h[i].how, strlen(h[i].how));
+		trace_hung_describe(&h[i], buf, sizeof(buf));
+		fputs(",\"text\":", f);
+		json_write_str(f, buf, strlen(buf));
+		fputc('}', f);
+	}
+	fputc(']', f);
 }
 
 static int is_ok(const trace_record *rec)
@@ -283,6 +336,8 @@ typedef struct {
 	uint64_t records, failed, crashed;
 	trace_failures fails;
 	uint64_t slow_notes;
+	const trace_hung *hung;        /* calls in flight at the end of the trace */
+	size_t n_hung;
 	ts_range span;
 } summary;
 
@@ -790,6 +845,7 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 	if (S->slow_notes)
 		printf("slow calls %llu SlowCall note%s (a call still in the backend; trace show lists them)\n",
 		       (unsigned long long)S->slow_notes, S->slow_notes == 1 ? "" : "s");
+	trace_print_hung(stdout, S->hung, S->n_hung);
 	printf("\n");
 
 	printf("%-26s %9s %8s %9s %9s %9s %9s\n", "function", "calls", "failed", "min us", "median us",
@@ -892,7 +948,8 @@ static void print_summary_json(summary *S, const char *name, uint64_t damaged)
 	trace_failures_sentence(&S->fails, sentence, sizeof(sentence));
 	printf(",\"probing\":%llu,\"failures\":", (unsigned long long)S->fails.probing);
 	jstr(sentence);
-	printf(",\"slow_notes\":%llu", (unsigned long long)S->slow_notes);
+	printf(",\"slow_notes\":%llu,\"in_flight\":", (unsigned long long)S->slow_notes);
+	trace_json_hung(stdout, S->hung, S->n_hung);
 	printf(",\"first\":");
 	if (S->span.first[0])
 		jstr(S->span.first);
@@ -1010,6 +1067,7 @@ static int cmd_summary(int argc, char **argv)
 	trace_reader *r;
 	trace_record rec;
 	summary *S;
+	trace_hangs *hangs;
 
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
@@ -1032,8 +1090,14 @@ static int cmd_summary(int argc, char **argv)
 	S->fns[MAX_FNS].min_us = UINT64_MAX;   /* "(other)" is never created by fn_lookup */
 	/* The summary counts calls, never arguments. */
 	trace_skip_args(r, 1);
-	while ((c = trace_next(r, &rec)) > 0)
+	hangs = trace_hangs_new();
+	while ((c = trace_next(r, &rec)) > 0) {
 		summary_add(S, &rec);
+		if (hangs)
+			trace_hangs_add(hangs, &rec);
+	}
+	if (hangs)
+		S->n_hung = trace_hangs_finish(hangs, path, &S->hung);
 	if (c < 0) {
 		fprintf(stderr, "p11shim: %s; the summary covers the records before it\n", trace_error(r));
 		rc = TOOL_EXIT_USAGE;
@@ -1046,6 +1110,7 @@ static int cmd_summary(int argc, char **argv)
 	else
 		print_summary_text(S, trace_name(r), trace_damaged(r), all);
 	summary_free(S);
+	trace_hangs_free(hangs);
 	trace_close(r);
 	if (fflush(stdout) != 0)
 		rc = TOOL_EXIT_USAGE;
@@ -1273,6 +1338,7 @@ static int cmd_show(int argc, char **argv)
 	int c, rc = TOOL_EXIT_USAGE;
 	const char *path;
 	trace_reader *r = NULL;
+	trace_hangs *hangs = NULL;
 	trace_record rec;
 	char line[1200];
 	size_t i;
@@ -1332,7 +1398,10 @@ static int cmd_show(int argc, char **argv)
 		goto out;
 
 	rc = TOOL_EXIT_OK;
+	hangs = trace_hangs_new();
 	while ((c = trace_next(r, &rec)) > 0) {
+		if (hangs)
+			trace_hangs_add(hangs, &rec);
 		if (!show_matches(&o, &rec))
 			continue;
 		if (o.line_numbers)
@@ -1349,9 +1418,17 @@ static int cmd_show(int argc, char **argv)
 		fprintf(stderr, "p11shim: %s\n", trace_error(r));
 		rc = TOOL_EXIT_USAGE;
 	}
+	if (hangs) {
+		const trace_hung *hung;
+		size_t n = trace_hangs_finish(hangs, path, &hung);
+		if (n)
+			printf("\n");
+		trace_print_hung(stdout, hung, n);
+	}
 	if (fflush(stdout) != 0)
 		rc = TOOL_EXIT_USAGE;
 out:
+	trace_hangs_free(hangs);
 	trace_close(r);
 	for (i = 0; i < o.n_fns; i++)
 		free(o.fns[i]);
@@ -1379,7 +1456,8 @@ static void trace_usage(FILE *f)
 
 	fprintf(f, "Usage: p11shim trace COMMAND [OPTIONS] FILE\n"
 	           "\n"
-	           "Reads a p11shim trace (JSON Lines as the shim writes it; gzip too; - for stdin)\n"
+	           "Reads a p11shim trace (JSON Lines or text, as the shim writes them; gzip too;\n"
+	           "- for stdin)\n"
 	           "as a stream, in constant memory. Damaged lines (a truncated last line, a\n"
 	           "malformed record) are reported on stderr with their line number and skipped.\n"
 	           "\n"

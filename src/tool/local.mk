@@ -12,6 +12,7 @@ src_tool_p11shim_SOURCES = \
 	src/tool/trace_render.c src/tool/trace_render.h \
 	src/tool/cmd_trace.c src/tool/cmd_trace.h \
 	src/tool/trace_diagnose.c \
+	src/tool/trace_hung.c src/tool/trace_hung.h \
 	src/tool/cmd_serial.c \
 	src/tool/cmd_doctor.c
 src_tool_p11shim_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)

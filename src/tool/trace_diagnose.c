@@ -29,6 +29,7 @@
 #include "tool.h"
 #include "trace_read.h"
 #include "trace_render.h"
+#include "trace_hung.h"
 
 enum {
 	F_CONFIG,
@@ -45,6 +46,7 @@ enum {
 	F_SERIAL,
 	F_POLICY,
 	F_CRASH,
+	F_HUNG,
 	F_COUNT
 };
 
@@ -186,6 +188,19 @@ static const finding_def defs[F_COUNT] = {
 		{ { "the middleware's logs: %APPDATA%\\Personal\\log\\ (Nexus Personal)", NULL, NULL, "send them with this trace to the vendor" } },
 		NULL,
 	},
+	[F_HUNG] = {
+		"hung-call", "A call never returned: it was still in the middleware when the trace ended",
+		"A call that does not return is the middleware waiting: for a dialog on the desktop that "
+		"nobody answers (a PIN prompt or a message of Nexus Personal, perhaps behind other "
+		"windows), for a reader (a virtual smart-card reader the middleware talks to, a card "
+		"pulled out), or on a PIN-encryption certificate it cannot read. The calls before it "
+		"show what led there; FILE.inflight beside the trace names the call.",
+		{ { "the encoding station's desktop", NULL, NULL, "look for a dialog of the middleware waiting for input" },
+		  { "p11shim.conf", "readers", "SkipReader", NULL },
+		  { "C:\\Program Files (x86)\\Personal\\config\\iD2ppa.cfg", "PIN Encryption", "File",
+		    "the path of a readable X.509 certificate" } },
+		"p11shim doctor lists the readers and checks the certificate; [trace] SlowCall notes a hang as it happens",
+	},
 };
 
 #define EVID_LINES 8
@@ -270,7 +285,7 @@ typedef struct {
 	uint64_t count, first_line;
 } deferred_group;
 
-typedef struct {
+struct trace_diag {
 	finding f[F_COUNT];
 
 	pid_state pids[MAX_PIDS];
@@ -291,9 +306,13 @@ typedef struct {
 
 	uint64_t records, failed, unexplained;
 	trace_failures fails;          /* the failed calls in summary's words */
+	trace_hangs *hangs;            /* calls still in the backend at the end */
+	const trace_hung *hung;
+	size_t n_hung;
 	int have_first_fail;
 	context first_fail;
-} diag;
+};
+typedef struct trace_diag diag;
 
 /* ---- small helpers ---- */
 
@@ -1044,6 +1063,10 @@ static void diag_add(diag *D, const trace_record *rec)
 	int explained = 0;
 	int failing;
 
+	if (D->hangs)
+		trace_hangs_add(D->hangs, rec);
+	if (rec->pending_us >= 0)
+		return;   /* a SlowCall note on a call, not a call: see the hung calls at the end */
 	D->records++;
 	trace_failures_add(&D->fails, rec);
 	failing = !benign(rec);
@@ -1129,6 +1152,19 @@ static int classify(diag *D, int is_init, int not_recognized, const char *model)
 	return F_CPF;
 }
 
+/* The last calls of a hung call's process, as its context (no record of its own). */
+static void keep_hung_context(diag *D, const trace_hung *h, context *ctx)
+{
+	pid_state *p = pid_get(D, (int64_t)h->e.pid);
+	size_t i;
+
+	ctx->n = 0;
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->ring_n; i++)
+		ctx->e[ctx->n++] = p->ring[(p->ring_pos + RING - p->ring_n + i) % RING];
+}
+
 /* The failures whose cause shows only at the end (see the top of this file). */
 static void diag_finish(diag *D)
 {
@@ -1167,6 +1203,34 @@ static void diag_finish(diag *D)
 			copy_str(D->f[id].first, sizeof(D->f[id].first), d->ctx.e[d->ctx.n - 1].text,
 			         strlen(d->ctx.e[d->ctx.n - 1].text));
 	}
+
+	/* Calls that never returned (FILE.inflight, SlowCall notes). */
+	for (i = 0; i < D->n_hung; i++) {
+		const trace_hung *h = &D->hung[i];
+		trace_record fake;
+		finding *f = &D->f[F_HUNG];
+		char text[TEXT_MAX];
+		int first = f->count == 0;
+
+		memset(&fake, 0, sizeof(fake));
+		fake.line = h->note_line ? h->note_line : h->before_line;
+		fake.fn = h->e.fn;
+		fake.fn_len = (uint32_t)strlen(h->e.fn);
+		fake.pid = (int64_t)h->e.pid;
+		trace_hung_describe(h, text, sizeof(text));
+		if (fake.line == 0)
+			fake.line = 1;
+		evidence(D, F_HUNG, &fake, NULL, 0, SEV_ERROR);
+		if (first) {
+			detail(D, F_HUNG, "Still in the backend: %s.", text);
+			snprintf(f->first, sizeof(f->first), "%s", text);
+			f->first_line = fake.line;
+			/* The calls of that process before it, ending with its last record. */
+			keep_hung_context(D, h, &f->ctx);
+		}
+	}
+	if (D->f[F_HUNG].count && D->f[F_HUNG].value[0] == '\0')
+		snprintf(D->f[F_HUNG].value, sizeof(D->f[0].value), "Microsoft Virtual Smart Card .*, and any other virtual reader's name");
 
 	/* The SO-credential fix: the other value than the one in use. */
 	snprintf(D->f[F_SO_CRED].value, sizeof(D->f[0].value), "%s",
@@ -1320,25 +1384,25 @@ static void print_text(diag *D, const char *name, uint64_t damaged)
 	}
 }
 
-static void jstr(const char *s)
+static void jstr(FILE *out, const char *s)
 {
-	json_write_str(stdout, s, strlen(s));
+	json_write_str(out, s, strlen(s));
 }
 
-static void jctx(const context *ctx)
+static void jctx(FILE *out, const context *ctx)
 {
 	size_t i;
 
-	printf("[");
+	fprintf(out, "[");
 	for (i = 0; i < ctx->n; i++) {
-		printf("%s{\"line\":%llu,\"call\":", i ? "," : "", (unsigned long long)ctx->e[i].line);
-		jstr(ctx->e[i].text);
-		printf("}");
+		fprintf(out, "%s{\"line\":%llu,\"call\":", i ? "," : "", (unsigned long long)ctx->e[i].line);
+		jstr(out, ctx->e[i].text);
+		fprintf(out, "}");
 	}
-	printf("]");
+	fprintf(out, "]");
 }
 
-static void print_json(diag *D, const char *name, uint64_t damaged)
+static void print_json(FILE *out, diag *D, const char *name, uint64_t damaged)
 {
 	int i, first = 1, worthy;
 	size_t k;
@@ -1346,85 +1410,131 @@ static void print_json(diag *D, const char *name, uint64_t damaged)
 	char buf[600];
 
 	(void)n_findings(D, &worthy);
-	printf("{\"file\":");
-	jstr(name);
-	printf(",\"records\":%llu,\"failed\":%llu,\"probing\":%llu,\"failures\":",
+	fprintf(out, "{\"file\":");
+	jstr(out, name);
+	fprintf(out, ",\"records\":%llu,\"failed\":%llu,\"probing\":%llu,\"failures\":",
 	       (unsigned long long)D->records, (unsigned long long)D->failed,
 	       (unsigned long long)D->fails.probing);
 	trace_failures_sentence(&D->fails, buf, sizeof(buf));
-	jstr(buf);
-	printf(",\"damaged_lines\":%llu,\"findings\":[", (unsigned long long)damaged);
+	jstr(out, buf);
+	fprintf(out, ",\"damaged_lines\":%llu,\"findings\":[", (unsigned long long)damaged);
 	for (i = 0; i < F_COUNT; i++) {
 		finding *f = &D->f[i];
 		const finding_def *d = &defs[i];
 
 		if (f->count == 0)
 			continue;
-		printf("%s{\"id\":", first ? "" : ",");
+		fprintf(out, "%s{\"id\":", first ? "" : ",");
 		first = 0;
-		jstr(d->id);
-		printf(",\"severity\":");
-		jstr(sev_name[f->severity]);
-		printf(",\"title\":");
-		jstr(d->title);
-		printf(",\"detail\":");
-		jstr(f->detail);
-		printf(",\"why\":");
-		jstr(d->why);
-		printf(",\"note\":");
+		jstr(out, d->id);
+		fprintf(out, ",\"severity\":");
+		jstr(out, sev_name[f->severity]);
+		fprintf(out, ",\"title\":");
+		jstr(out, d->title);
+		fprintf(out, ",\"detail\":");
+		jstr(out, f->detail);
+		fprintf(out, ",\"why\":");
+		jstr(out, d->why);
+		fprintf(out, ",\"note\":");
 		if (f->note[0])
-			jstr(f->note);
+			jstr(out, f->note);
 		else
-			printf("null");
-		printf(",\"failed\":[");
+			fprintf(out, "null");
+		fprintf(out, ",\"failed\":[");
 		for (k = 0; k < f->n_rvs; k++) {
-			printf("%s{\"fn\":", k ? "," : "");
-			jstr(f->rvs[k].fn);
-			printf(",\"rv\":");
-			jstr(f->rvs[k].rv);
-			printf(",\"count\":%llu}", (unsigned long long)f->rvs[k].n);
+			fprintf(out, "%s{\"fn\":", k ? "," : "");
+			jstr(out, f->rvs[k].fn);
+			fprintf(out, ",\"rv\":");
+			jstr(out, f->rvs[k].rv);
+			fprintf(out, ",\"count\":%llu}", (unsigned long long)f->rvs[k].n);
 		}
-		printf("],\"evidence\":{\"records\":%llu,\"lines\":[", (unsigned long long)f->count);
+		fprintf(out, "],\"evidence\":{\"records\":%llu,\"lines\":[", (unsigned long long)f->count);
 		for (k = 0; k < f->n_lines; k++)
-			printf("%s%llu", k ? "," : "", (unsigned long long)f->lines[k]);
-		printf("],\"first\":{\"line\":%llu,\"call\":", (unsigned long long)f->first_line);
-		jstr(f->first);
-		printf("}");
+			fprintf(out, "%s%llu", k ? "," : "", (unsigned long long)f->lines[k]);
+		fprintf(out, "],\"first\":{\"line\":%llu,\"call\":", (unsigned long long)f->first_line);
+		jstr(out, f->first);
+		fprintf(out, "}");
 		if (f->ctx.n > 1) {
-			printf(",\"before\":");
-			jctx(&f->ctx);
+			fprintf(out, ",\"before\":");
+			jctx(out, &f->ctx);
 		}
-		printf("},\"fix\":[");
+		fprintf(out, "},\"fix\":[");
 		for (k = 0; k < 3 && d->fix[k].file; k++) {
-			printf("%s{\"file\":", k ? "," : "");
-			jstr(d->fix[k].file);
-			printf(",\"section\":");
+			fprintf(out, "%s{\"file\":", k ? "," : "");
+			jstr(out, d->fix[k].file);
+			fprintf(out, ",\"section\":");
 			if (d->fix[k].section)
-				jstr(d->fix[k].section);
+				jstr(out, d->fix[k].section);
 			else
-				printf("null");
-			printf(",\"key\":");
+				fprintf(out, "null");
+			fprintf(out, ",\"key\":");
 			if (d->fix[k].key)
-				jstr(d->fix[k].key);
+				jstr(out, d->fix[k].key);
 			else
-				printf("null");
-			printf(",\"value\":");
-			jstr(fix_value(f, &d->fix[k]));
-			printf("}");
+				fprintf(out, "null");
+			fprintf(out, ",\"value\":");
+			jstr(out, fix_value(f, &d->fix[k]));
+			fprintf(out, "}");
 		}
-		printf("],\"check\":");
+		fprintf(out, "],\"check\":");
 		if (d->check)
-			jstr(d->check);
+			jstr(out, d->check);
 		else
-			printf("null");
-		printf("}");
+			fprintf(out, "null");
+		fprintf(out, "}");
 	}
-	printf("],\"unexplained_failures\":%llu,\"first_unexplained\":", (unsigned long long)D->unexplained);
+	fprintf(out, "],\"in_flight\":");
+	trace_json_hung(out, D->hung, D->n_hung);
+	fprintf(out, ",\"unexplained_failures\":%llu,\"first_unexplained\":", (unsigned long long)D->unexplained);
 	if (D->have_first_fail)
-		jctx(&D->first_fail);
+		jctx(out, &D->first_fail);
 	else
-		printf("null");
-	printf("}\n");
+		fprintf(out, "null");
+	fprintf(out, "}\n");
+}
+
+/* ---- for `trace report` (cmd_trace.h) ---- */
+
+trace_diag *trace_diag_new(void)
+{
+	diag *D = calloc(1, sizeof(*D));
+
+	if (D == NULL)
+		return NULL;
+	D->so_setting = -1;
+	D->hangs = trace_hangs_new();
+	return D;
+}
+
+void trace_diag_add(trace_diag *D, const trace_record *rec)
+{
+	diag_add(D, rec);
+}
+
+void trace_diag_finish(trace_diag *D, const char *path)
+{
+	if (D->hangs)
+		D->n_hung = trace_hangs_finish(D->hangs, path, &D->hung);
+	diag_finish(D);
+}
+
+void trace_diag_json(trace_diag *D, FILE *out, const char *name, uint64_t damaged)
+{
+	print_json(out, D, name, damaged);
+}
+
+const trace_hung *trace_diag_hung(const trace_diag *D, size_t *n)
+{
+	*n = D->n_hung;
+	return D->hung;
+}
+
+void trace_diag_free(trace_diag *D)
+{
+	if (D == NULL)
+		return;
+	trace_hangs_free(D->hangs);
+	free(D);
 }
 
 static void diagnose_usage(FILE *f)
@@ -1437,7 +1547,8 @@ static void diagnose_usage(FILE *f)
 	           "wrong middleware DLL; card-content caching; a virtual smart-card reader; a\n"
 	           "missing PIN-encryption certificate; a card profile (CPF) that does not match\n"
 	           "the card; an SO login with the other SO credential; an unsupported PUK change;\n"
-	           "a missing or refused Card Eraser; a crash inside the middleware. When nothing\n"
+	           "a missing or refused Card Eraser; a crash inside the middleware; a call still\n"
+	           "in the middleware when the trace ended (FILE.inflight). When nothing\n"
 	           "matches, it shows the first failing call and the calls before it.\n"
 	           "FILE may be gzip-compressed; - reads stdin.\n"
 	           "\n"
@@ -1470,16 +1581,15 @@ int trace_cmd_diagnose(int argc, char **argv)
 		return TOOL_EXIT_USAGE;
 	if ((r = trace_cmd_open(path)) == NULL)
 		return TOOL_EXIT_USAGE;
-	D = calloc(1, sizeof(*D));
+	D = trace_diag_new();
 	if (D == NULL) {
 		fprintf(stderr, "p11shim: out of memory\n");
 		trace_close(r);
 		return TOOL_EXIT_USAGE;
 	}
-	D->so_setting = -1;
 	while ((c = trace_next(r, &rec)) > 0)
 		diag_add(D, &rec);
-	diag_finish(D);
+	trace_diag_finish(D, path);
 	rc = n_findings(D, &worthy) && worthy ? TOOL_EXIT_FOUND : TOOL_EXIT_OK;
 	if (D->have_first_fail)
 		rc = TOOL_EXIT_FOUND;
@@ -1491,10 +1601,10 @@ int trace_cmd_diagnose(int argc, char **argv)
 		rc = TOOL_EXIT_USAGE;
 	}
 	if (json)
-		print_json(D, trace_name(r), trace_damaged(r));
+		print_json(stdout, D, trace_name(r), trace_damaged(r));
 	else
 		print_text(D, trace_name(r), trace_damaged(r));
-	free(D);
+	trace_diag_free(D);
 	trace_close(r);
 	if (fflush(stdout) != 0)
 		rc = TOOL_EXIT_USAGE;
