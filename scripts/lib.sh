@@ -22,8 +22,10 @@ opensc
 python3
 default-jdk-headless
 gdb
+chromium
 "
 # gdb: its gcore takes a core of a live client (issue 7's secrets test).
+# chromium: headless, it renders `p11shim trace report` pages in a test.
 
 say() { printf '==> %s\n' "$*"; }
 

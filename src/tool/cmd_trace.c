@@ -1448,6 +1448,7 @@ static const trace_command trace_commands[] = {
 	{ "summary", cmd_summary, "counts per function (failures, latency), process, thread; notes" },
 	{ "show", cmd_show, "the calls, one per line, filtered; -v for every argument" },
 	{ "diagnose", trace_cmd_diagnose, "what went wrong and what to change, from the vendor's troubleshooting" },
+	{ "report", trace_cmd_report, "one self-contained HTML page: findings, timeline, latency, sessions" },
 };
 
 static void trace_usage(FILE *f)

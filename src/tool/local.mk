@@ -13,6 +13,7 @@ src_tool_p11shim_SOURCES = \
 	src/tool/cmd_trace.c src/tool/cmd_trace.h \
 	src/tool/trace_diagnose.c \
 	src/tool/trace_hung.c src/tool/trace_hung.h \
+	src/tool/cmd_report.c \
 	src/tool/cmd_serial.c \
 	src/tool/cmd_doctor.c
 src_tool_p11shim_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
@@ -29,6 +30,11 @@ TESTS += tests/cli/test-trace-cli.sh
 # findings each must give, "none" included; summary and diagnose agree in words.
 TESTS += tests/cli/test-trace-fixtures.sh
 EXTRA_DIST += tests/cli/test-trace-fixtures.sh tests/fixtures/traces
+# `p11shim trace report` from each fixture; in headless Chromium for five of
+# them (the rendered DOM), a screenshot in artefacts/.
+TESTS += tests/cli/test-trace-report.sh
+EXTRA_DIST += tests/cli/test-trace-report.sh
+CLEANFILES += artefacts/report-hung-call.png artefacts/report-hung-call.html
 # `p11shim doctor`: every group of checks, good and bad fixtures (issue 5).
 TESTS += tests/cli/test-doctor.sh
 EXTRA_DIST += tests/cli/test-doctor.sh
