@@ -581,15 +581,16 @@ int trace_cmd_report(int argc, char **argv)
 		goto out;
 	}
 	trace_diag_finish(D, path);
-	dm = open_memstream(&dj, &dj_len);
-	if (dm == NULL)
-		goto oom;
-	trace_diag_json(D, dm, trace_name(r), trace_damaged(r));
-	if (fclose(dm) != 0) {
-		dm = NULL;
-		goto oom;
+	/* The diagnosis as `diagnose --json` prints it, through a temporary file (Windows has no open_memstream). */
+	dm = tmpfile();
+	if (dm == NULL) {
+		fprintf(stderr, "p11shim: cannot make a temporary file: %s\n", strerror(errno));
+		goto out;
 	}
-	dm = NULL;
+	trace_diag_json(D, dm, trace_name(r), trace_damaged(r));
+	if (fflush(dm) != 0 || (long)(dj_len = (size_t)ftell(dm)) < 0 || fseek(dm, 0, SEEK_SET) != 0 ||
+	    (dj = malloc(dj_len + 1)) == NULL || fread(dj, 1, dj_len, dm) != dj_len)
+		goto oom;
 	out = strcmp(output, "-") == 0 ? stdout : fopen(output, "w");
 	if (out == NULL) {
 		fprintf(stderr, "p11shim: cannot write %s: %s; name another file with -o\n", output, strerror(errno));

@@ -341,17 +341,6 @@ typedef struct {
 	ts_range span;
 } summary;
 
-/* A name for the tables; control characters (from escapes) become '?', so a row stays a row. */
-static void copy_name(char *dst, size_t cap, const char *s, size_t n)
-{
-	size_t i;
-
-	if (n > cap - 1)
-		n = cap - 1;
-	for (i = 0; i < n; i++)
-		dst[i] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
-	dst[n] = '\0';
-}
 
 /* A loop rather than memcmp: names are short, and a library call per record showed in profiles. */
 static inline int same_name(const fn_stat *f, const char *name, size_t n)
@@ -391,7 +380,7 @@ static fn_stat *fn_lookup(summary *S, const char *name, size_t n)
 	if (S->n_fns == MAX_FNS)
 		return &S->fns[MAX_FNS];
 	S->fn_slot[i] = (uint16_t)(S->n_fns + 1);
-	copy_name(S->fns[S->n_fns].name, sizeof(S->fns[0].name), name, n);
+	trace_copy_text(S->fns[S->n_fns].name, sizeof(S->fns[0].name), name, n);
 	S->fns[S->n_fns].name_len = n;
 	S->fns[S->n_fns].min_us = UINT64_MAX;
 	return &S->fns[S->n_fns++];
@@ -416,7 +405,7 @@ static size_t rv_lookup(summary *S, const char *name, size_t n)
 	if (S->n_rvs == MAX_RVS)
 		return MAX_RVS;
 	S->rv_slot[i] = (uint16_t)(S->n_rvs + 1);
-	copy_name(S->rvs[S->n_rvs], sizeof(S->rvs[0]), name, n);
+	trace_copy_text(S->rvs[S->n_rvs], sizeof(S->rvs[0]), name, n);
 	return S->n_rvs++;
 }
 
@@ -589,7 +578,7 @@ static void count_note(summary *S, const char *s, size_t n, uint64_t line)
 	}
 	if (i == S->n_tags) {
 		if (S->n_tags < MAX_TAGS)
-			copy_name(S->tags[S->n_tags++].name, sizeof(S->tags[0].name), tag, tag_len);
+			trace_copy_text(S->tags[S->n_tags++].name, sizeof(S->tags[0].name), tag, tag_len);
 		else
 			i = MAX_TAGS;
 	}
@@ -614,7 +603,7 @@ static void count_note(summary *S, const char *s, size_t n, uint64_t line)
 		return;
 	}
 	S->note_slot[i] = (uint16_t)(S->n_notes + 1);
-	copy_name(S->notes[S->n_notes].text, NOTE_KEEP + 1, s, keep);
+	trace_copy_text(S->notes[S->n_notes].text, NOTE_KEEP + 1, s, keep);
 	S->notes[S->n_notes].hash = h;
 	S->notes[S->n_notes].count = 1;
 	S->notes[S->n_notes].first_line = line;

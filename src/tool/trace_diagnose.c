@@ -347,17 +347,6 @@ static int fn_is(const trace_record *rec, const char *name)
 	return trace_streq(rec->fn, rec->fn_len, name);
 }
 
-/* A bounded copy; control characters (from escapes) become '?', and so does NUL. */
-static void copy_str(char *dst, size_t cap, const char *s, size_t n)
-{
-	size_t i;
-
-	if (n > cap - 1)
-		n = cap - 1;
-	for (i = 0; i < n; i++)
-		dst[i] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
-	dst[n] = '\0';
-}
 
 static int arg_int(const trace_record *rec, const char *key, int64_t *out)
 {
@@ -496,8 +485,8 @@ static void add_rv(finding *f, const trace_record *rec, uint64_t weight)
 	}
 	if (f->n_rvs == sizeof(f->rvs) / sizeof(f->rvs[0]))
 		return;
-	copy_str(f->rvs[f->n_rvs].fn, sizeof(f->rvs[0].fn), rec->fn, rec->fn_len);
-	copy_str(f->rvs[f->n_rvs].rv, sizeof(f->rvs[0].rv), rv, rv_len);
+	trace_copy_text(f->rvs[f->n_rvs].fn, sizeof(f->rvs[0].fn), rec->fn, rec->fn_len);
+	trace_copy_text(f->rvs[f->n_rvs].rv, sizeof(f->rvs[0].rv), rv, rv_len);
 	f->rvs[f->n_rvs].n = weight;
 	f->n_rvs++;
 }
@@ -535,7 +524,7 @@ static void evidence_w(diag *D, int id, const trace_record *rec, const char *not
 	if (severity > f->severity)
 		f->severity = severity;
 	if (note && f->note[0] == '\0')
-		copy_str(f->note, sizeof(f->note), note, note_len);
+		trace_copy_text(f->note, sizeof(f->note), note, note_len);
 	if (f->count && f->last_line == rec->line)
 		return;
 	f->last_line = rec->line;
@@ -624,7 +613,7 @@ static void skipreader_pattern(const char *s, size_t n, char *out, size_t cap)
 		return;
 	b = memchr(a + 1, '\'', n - (size_t)(a + 1 - s));
 	if (b)
-		copy_str(out, cap, a + 1, (size_t)(b - a - 1));
+		trace_copy_text(out, cap, a + 1, (size_t)(b - a - 1));
 }
 
 /* The value a note gives for OperatorPinIsSOCredential ("= false", "(now true)"): 1, 0, or -1. */
@@ -785,7 +774,7 @@ static void defer(diag *D, const trace_record *rec, int is_init)
 			if (g->count == 0) {
 				g->is_init = is_init;
 				g->not_recognized = rv_is(rec, "CKR_TOKEN_NOT_RECOGNIZED");
-				copy_str(g->rv, sizeof(g->rv), rec->rv, rec->rv_len);
+				trace_copy_text(g->rv, sizeof(g->rv), rec->rv, rec->rv_len);
 				snprintf(g->model, sizeof(g->model), "%s", se ? se->model : "");
 				g->first_line = rec->line;
 			}
@@ -797,7 +786,7 @@ static void defer(diag *D, const trace_record *rec, int is_init)
 	d->line = rec->line;
 	d->is_init = is_init;
 	d->not_recognized = rv_is(rec, "CKR_TOKEN_NOT_RECOGNIZED");
-	copy_str(d->rv, sizeof(d->rv), rec->rv, rec->rv_len);
+	trace_copy_text(d->rv, sizeof(d->rv), rec->rv, rec->rv_len);
 	snprintf(d->model, sizeof(d->model), "%s", se ? se->model : "");
 	keep_context(D, rec, &d->ctx);
 }
@@ -878,8 +867,8 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 		if (first) {
 			keep_context(D, rec, &f->ctx);
 			char sig[40], fn[64];
-			copy_str(sig, sizeof(sig), rec->crash ? rec->crash : "", rec->crash_len);
-			copy_str(fn, sizeof(fn), rec->fn, rec->fn_len);
+			trace_copy_text(sig, sizeof(sig), rec->crash ? rec->crash : "", rec->crash_len);
+			trace_copy_text(fn, sizeof(fn), rec->fn, rec->fn_len);
 			if (rec->crash)
 				detail(D, F_CRASH, "The process died of %s inside %s.", sig, fn);
 			else
@@ -911,7 +900,7 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 			size_t n = desc->len;
 			while (n > 0 && desc->str[n - 1] == ' ')
 				n--;   /* blank-padded, as PKCS#11 has it */
-			copy_str(se->reader, sizeof(se->reader), desc->str, n);
+			trace_copy_text(se->reader, sizeof(se->reader), desc->str, n);
 			se->virt = is_virtual_reader(desc->str, desc->len);
 		}
 		return 0;
@@ -923,7 +912,7 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 			size_t n = model->len;
 			while (n > 0 && model->str[n - 1] == ' ')
 				n--;
-			copy_str(se->model, sizeof(se->model), model->str, n);
+			trace_copy_text(se->model, sizeof(se->model), model->str, n);
 		}
 		return 0;
 	}
@@ -988,7 +977,7 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 			/* "<redacted 8 bytes>": the length is all the trace keeps of a secret. */
 			if (pin && pin->type == JSON_STRING && pin->len > 10 && pin->len < 40) {
 				char tmp[40];
-				copy_str(tmp, sizeof(tmp), pin->str, pin->len);
+				trace_copy_text(tmp, sizeof(tmp), pin->str, pin->len);
 				if (sscanf(tmp, "<redacted %lu byte", &len) == 1)
 					detail(D, F_SO_CRED, "The SO secret sent was %lu bytes long: is that the "
 					       "length of this card's PUK or of its operator PIN?", len);
@@ -1200,7 +1189,7 @@ static void diag_finish(diag *D)
 		evidence_w(D, id, &fake, NULL, 0, SEV_ERROR, weight);
 		/* evidence() rendered the stand-in; the stored rendering is the real one. */
 		if (d && D->f[id].first_line == line)
-			copy_str(D->f[id].first, sizeof(D->f[id].first), d->ctx.e[d->ctx.n - 1].text,
+			trace_copy_text(D->f[id].first, sizeof(D->f[id].first), d->ctx.e[d->ctx.n - 1].text,
 			         strlen(d->ctx.e[d->ctx.n - 1].text));
 	}
 

@@ -998,7 +998,7 @@ int trace_is_probing(const trace_record *rec)
 	return 0;
 }
 
-static void copy_field(char *dst, size_t cap, const char *s, size_t n)
+void trace_copy_text(char *dst, size_t cap, const char *s, size_t n)
 {
 	size_t i;
 
@@ -1030,8 +1030,8 @@ void trace_failures_add(trace_failures *t, const trace_record *rec)
 		t->other_kinds++;
 		return;
 	}
-	copy_field(t->kind[i].fn, sizeof(t->kind[i].fn), rec->fn, rec->fn_len);
-	copy_field(t->kind[i].rv, sizeof(t->kind[i].rv), rec->rv, rec->rv_len);
+	trace_copy_text(t->kind[i].fn, sizeof(t->kind[i].fn), rec->fn, rec->fn_len);
+	trace_copy_text(t->kind[i].rv, sizeof(t->kind[i].rv), rec->rv, rec->rv_len);
 	t->kind[i].n = 1;
 	t->n_kinds++;
 }

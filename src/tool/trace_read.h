@@ -125,6 +125,12 @@ void trace_failures_add(trace_failures *t, const trace_record *rec);
 /* The sentence, NUL-terminated, cut to cap. */
 void trace_failures_sentence(const trace_failures *t, char *out, size_t cap);
 
+/*
+ * A bounded copy, NUL-terminated, for tables and messages: control
+ * characters (from escapes) and NUL become '?', so a row stays a row.
+ */
+void trace_copy_text(char *dst, size_t cap, const char *s, size_t n);
+
 /* Compares two strings of the given lengths like strcmp. */
 int trace_strcmp(const char *a, size_t alen, const char *b, size_t blen);
 
