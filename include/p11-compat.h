@@ -190,6 +190,29 @@ static inline bool compat_file_same(const compat_file_id *a, const compat_file_i
 bool compat_free_bytes(const char *path, unsigned long long *avail);
 
 /*
+ * A small file of fixed size mapped shared (the trace's in-flight table,
+ * src/trace/inflight.c): created 0600 if missing (never through a symbolic
+ * link), its blocks allocated before it is mapped so that a store into
+ * the mapping never meets a full disk, then mapped read-write. NULL with
+ * err (a phrase) on failure. *created: the file was made now (zeroed).
+ */
+void *compat_map_file(const char *path, size_t size, bool *created, char *err, size_t errlen);
+void compat_unmap_file(void *p, size_t size);
+
+/* Whether a process of that id runs now (on this machine); true when unsure. */
+bool compat_process_alive(unsigned long pid);
+
+/*
+ * A thread that calls fn(data) every interval_ms until stopped (the
+ * trace's SlowCall watchdog). NULL when no thread could be made. stop()
+ * wakes and joins it; in a forked child, where the thread does not exist,
+ * it only frees.
+ */
+typedef struct compat_ticker compat_ticker;
+compat_ticker *compat_ticker_start(unsigned interval_ms, void (*fn)(void *), void *data);
+void compat_ticker_stop(compat_ticker *t);
+
+/*
  * Crash visibility (DESIGN.md, Trace: a call that crashes inside the
  * middleware is still visible). While installed (install/uninstall pairs
  * are counted), a fatal fault of this process calls on_fault on the

@@ -81,6 +81,13 @@ tests_integration_client_secrets_LDADD = libp11shim-core.la -ldl
 check_LTLIBRARIES += tests/integration/crashmod.la
 tests_integration_crashmod_la_SOURCES = tests/integration/crashmod.c
 tests_integration_crashmod_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -rpath /nowhere
+# The same module built to hang in C_Sign and C_Login (calls in flight, [trace] SlowCall).
+check_LTLIBRARIES += tests/integration/hangmod.la
+tests_integration_hangmod_la_SOURCES = tests/integration/crashmod.c
+tests_integration_hangmod_la_CPPFLAGS = $(AM_CPPFLAGS) -DCRASHMOD_HANG
+tests_integration_hangmod_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -rpath /nowhere
+TESTS += tests/integration/test-inflight.sh
+EXTRA_DIST += tests/integration/test-inflight.sh
 # Threads and processes: 16 threads of mixed calls, processes sharing a trace, cycles, fork.
 TESTS += tests/integration/test-robust-threads.sh
 EXTRA_DIST += tests/integration/test-robust-threads.sh tests/integration/trace-check.py

@@ -98,6 +98,31 @@ bool p11_parse_bool(const char *t, bool *out)
 	return false;
 }
 
+bool p11_parse_duration_ms(const char *t, uint64_t *ms)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)t[0]))
+		return false;
+	errno = 0;
+	v = strtoull(t, &end, 10);
+	if (errno != 0 || v > 86400000ULL)
+		return false;
+	if (strcasecmp(end, "ms") == 0)
+		;
+	else if (*end == '\0' || strcasecmp(end, "s") == 0)
+		v *= 1000;
+	else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "min") == 0)
+		v *= 60000;
+	else
+		return false;
+	if (v > 86400000ULL)
+		return false;
+	*ms = v;
+	return true;
+}
+
 bool p11_parse_size(const char *t, uint64_t *out)
 {
 	unsigned long long v;
@@ -176,6 +201,11 @@ static bool check_value(p11_key key, const char *value, char *why, size_t len)
 			return true;
 		snprintf(why, len, "'%s' is not a size; use bytes with an optional K, M or G suffix, e.g. 64M",
 		         value);
+		return false;
+	case P11_CT_DURATION:
+		if (p11_parse_duration_ms(value, &size))
+			return true;
+		snprintf(why, len, "'%s' is not a time; use a number with ms, s or m, e.g. 10s (0: off)", value);
 		return false;
 	}
 	return false;
@@ -309,7 +339,7 @@ static bool parse_line(void *vctx, const char *section, const char *key, const c
 			return false;
 		}
 	} else if (value[0] != '\0' || keys[k].type == P11_CT_BOOL || keys[k].type == P11_CT_ENUM ||
-	           keys[k].type == P11_CT_SIZE) {
+	           keys[k].type == P11_CT_SIZE || keys[k].type == P11_CT_DURATION) {
 		/* An empty value is fine for text and paths (unset) and clears a list. */
 		if (!(value[0] == '\0' && keys[k].repeat) &&
 		    !check_value((p11_key)k, value, why, sizeof(why))) {
@@ -547,6 +577,13 @@ bool p11_config_size(const p11_config *cfg, p11_key key, uint64_t *out, char *er
 	const char *v = p11_config_get(cfg, key, err, errlen);
 
 	return v != NULL && p11_parse_size(v, out);
+}
+
+bool p11_config_duration_ms(const p11_config *cfg, p11_key key, uint64_t *ms, char *err, size_t errlen)
+{
+	const char *v = p11_config_get(cfg, key, err, errlen);
+
+	return v != NULL && p11_parse_duration_ms(v, ms);
 }
 
 size_t p11_config_count(const p11_config *cfg, p11_key key)

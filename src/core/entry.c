@@ -58,7 +58,7 @@ static void teardown(void)
 	memset(&shim.ctx, 0, sizeof(shim.ctx));
 }
 
-static CK_RV build_stack(bool after_fork)
+static CK_RV build_stack(bool after_fork, CK_VOID_PTR init_args)
 {
 	p11_config_sources src;
 	char userconf[4096], err[1024];
@@ -79,6 +79,8 @@ static CK_RV build_stack(bool after_fork)
 	p11_event_configure(shim.cfg);
 	shim.ctx.cfg = shim.cfg;
 	shim.ctx.after_fork = after_fork;
+	/* Read as any module reads them; the backend checks the rest. */
+	shim.ctx.init_flags = init_args ? ((CK_C_INITIALIZE_ARGS *)init_args)->flags : 0;
 	for (i = 0; i < p11_stack_order_len; i++) {
 		err[0] = '\0';
 		layer = p11_stack_order[i](&shim.ctx, err, sizeof(err));
@@ -123,7 +125,7 @@ P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 		teardown();
 		after_fork = true;
 	}
-	rv = build_stack(after_fork);
+	rv = build_stack(after_fork, pInitArgs);
 	if (rv == CKR_OK)
 		rv = shim.top.C_Initialize.fn(shim.top.C_Initialize.layer, pInitArgs);
 	if (rv != CKR_OK) {

@@ -825,3 +825,109 @@ out:
 		DeregisterEventSource(source);
 	free(w);
 }
+
+/* ---- a mapped file of fixed size; processes; a ticker thread ---- */
+
+void *compat_map_file(const char *path, size_t size, bool *created, char *err, size_t errlen)
+{
+	wchar_t *w = compat_wide_path(path);
+	HANDLE f, m = NULL;
+	void *p = NULL;
+
+	*created = false;
+	if (w == NULL) {
+		snprintf(err, errlen, "cannot open %s: not a valid path", path);
+		return NULL;
+	}
+	f = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+	                NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+	*created = f != INVALID_HANDLE_VALUE && GetLastError() != ERROR_ALREADY_EXISTS;
+	free(w);
+	if (f == INVALID_HANDLE_VALUE) {
+		snprintf(err, errlen, "cannot open %s: error %lu", path, (unsigned long)GetLastError());
+		return NULL;
+	}
+	/* CreateFileMapping extends the file to size: the blocks exist before a store. */
+	m = CreateFileMappingW(f, NULL, PAGE_READWRITE, 0, (DWORD)size, NULL);
+	if (m == NULL) {
+		snprintf(err, errlen, "cannot map %s: error %lu", path, (unsigned long)GetLastError());
+		goto out;
+	}
+	p = MapViewOfFile(m, FILE_MAP_WRITE, 0, 0, size);
+	if (p == NULL)
+		snprintf(err, errlen, "cannot map %s: error %lu", path, (unsigned long)GetLastError());
+out:
+	if (m != NULL)
+		CloseHandle(m); /* the view keeps the mapping */
+	CloseHandle(f);
+	return p;
+}
+
+void compat_unmap_file(void *p, size_t size)
+{
+	(void)size;
+	if (p != NULL)
+		UnmapViewOfFile(p);
+}
+
+bool compat_process_alive(unsigned long pid)
+{
+	HANDLE h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pid);
+	DWORD rc;
+
+	if (h == NULL)
+		return GetLastError() == ERROR_ACCESS_DENIED;
+	rc = WaitForSingleObject(h, 0);
+	CloseHandle(h);
+	return rc == WAIT_TIMEOUT;
+}
+
+struct compat_ticker {
+	HANDLE thread, wake;
+	volatile LONG stop;
+	unsigned interval_ms;
+	void (*fn)(void *);
+	void *data;
+};
+
+static DWORD WINAPI ticker_main(LPVOID arg)
+{
+	compat_ticker *t = arg;
+
+	while (WaitForSingleObject(t->wake, t->interval_ms) == WAIT_TIMEOUT && !t->stop)
+		t->fn(t->data);
+	return 0;
+}
+
+compat_ticker *compat_ticker_start(unsigned interval_ms, void (*fn)(void *), void *data)
+{
+	compat_ticker *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->interval_ms = interval_ms ? interval_ms : 1;
+	t->fn = fn;
+	t->data = data;
+	t->wake = CreateEventW(NULL, TRUE, FALSE, NULL);
+	if (t->wake != NULL)
+		t->thread = CreateThread(NULL, 0, ticker_main, t, 0, NULL);
+	if (t->wake == NULL || t->thread == NULL) {
+		if (t->wake != NULL)
+			CloseHandle(t->wake);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void compat_ticker_stop(compat_ticker *t)
+{
+	if (t == NULL)
+		return;
+	InterlockedExchange(&t->stop, 1);
+	SetEvent(t->wake);
+	WaitForSingleObject(t->thread, INFINITE);
+	CloseHandle(t->thread);
+	CloseHandle(t->wake);
+	free(t);
+}
