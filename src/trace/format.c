@@ -522,24 +522,49 @@ bool p11_attr_is_secret(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls)
 		return !(cls == CKO_CERTIFICATE || cls == CKO_DATA || cls == CKO_PUBLIC_KEY ||
 		         cls == CKO_DOMAIN_PARAMETERS);
 	default:
+		/* A vendor's attribute may be anything, a key share included:
+		 * shown only in a template of a public class, as CKA_VALUE. */
+		if ((type & CKA_VENDOR_DEFINED) != 0)
+			return p11_attr_is_secret(CKA_VALUE, cls);
 		return false;
 	}
 }
 
+/*
+ * The class a template says, when it says it without doubt: every CKA_CLASS
+ * entry readable and naming the same class. A template may hold CKA_CLASS
+ * twice (first CKO_DATA, then CKO_SECRET_KEY: the backend rejects it, but
+ * only after the record is built), an entry with no room or the wrong size,
+ * or none at all; each of those is CK_UNAVAILABLE_INFORMATION, and values
+ * are then redacted as a secret key's would be.
+ */
 static CK_OBJECT_CLASS template_class(CK_ATTRIBUTE_PTR t, CK_ULONG n)
 {
+	CK_OBJECT_CLASS cls = CK_UNAVAILABLE_INFORMATION, v;
 	CK_ULONG i;
 
-	for (i = 0; i < n; i++)
-		if (t[i].type == CKA_CLASS && t[i].pValue != NULL &&
-		    t[i].ulValueLen == sizeof(CK_OBJECT_CLASS) && t[i].ulValueLen != CK_UNAVAILABLE_INFORMATION)
-			return *(CK_OBJECT_CLASS *)t[i].pValue;
-	return CK_UNAVAILABLE_INFORMATION;
+	for (i = 0; i < n; i++) {
+		if (t[i].type != CKA_CLASS)
+			continue;
+		if (t[i].pValue == NULL || t[i].ulValueLen != sizeof(CK_OBJECT_CLASS))
+			return CK_UNAVAILABLE_INFORMATION;
+		memcpy(&v, t[i].pValue, sizeof(v));
+		if (v == CK_UNAVAILABLE_INFORMATION || (cls != CK_UNAVAILABLE_INFORMATION && v != cls))
+			return CK_UNAVAILABLE_INFORMATION;
+		cls = v;
+	}
+	return cls;
 }
 
 static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls, unsigned depth);
 
-static void tb_template(p11_tb *tb, CK_ATTRIBUTE_PTR t, CK_ULONG n, unsigned depth)
+/*
+ * A template; `outer` is the class of the template it is nested in
+ * (CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE, CKA_DERIVE_TEMPLATE), or
+ * CKO_DATA at the top. A nested template's values are shown only when
+ * both it and every template around it say a public class.
+ */
+static void tb_template(p11_tb *tb, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_CLASS outer, unsigned depth)
 {
 	CK_OBJECT_CLASS cls;
 	CK_ULONG i;
@@ -558,6 +583,8 @@ static void tb_template(p11_tb *tb, CK_ATTRIBUTE_PTR t, CK_ULONG n, unsigned dep
 		return;
 	}
 	cls = template_class(t, n);
+	if (p11_attr_is_secret(CKA_VALUE, outer))
+		cls = CK_UNAVAILABLE_INFORMATION;
 	p11_tb_open(tb, '[');
 	for (i = 0; i < n; i++) {
 		p11_tb_item(tb);
@@ -620,7 +647,7 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 		break;
 	case P11_ATTR_ATTRS:
 		if (n % sizeof(CK_ATTRIBUTE) == 0) {
-			tb_template(tb, a->pValue, n / sizeof(CK_ATTRIBUTE), depth + 1);
+			tb_template(tb, a->pValue, n / sizeof(CK_ATTRIBUTE), cls, depth + 1);
 			return;
 		}
 		break;
@@ -639,7 +666,7 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 	case P11_ATTR_BYTES:
 		/* A data object's or certificate's CKA_VALUE follows the Data setting;
 		 * identifiers, moduli and parameters are always shown. */
-		if (a->type == CKA_VALUE) {
+		if (a->type == CKA_VALUE || (a->type & CKA_VENDOR_DEFINED) != 0) {
 			tb_data(tb, a->pValue, n, false);
 			return;
 		}
@@ -656,7 +683,7 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 void tf_attrs(p11_tb *tb, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 {
 	p11_tb_key(tb, name);
-	tb_template(tb, t, n, 0);
+	tb_template(tb, t, n, CKO_DATA, 0);
 }
 
 /* C_GetAttributeValue in: the types asked for and the room offered. */
@@ -669,7 +696,7 @@ void tf_attr_types(p11_tb *tb, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 		if (t == NULL)
 			p11_tb_null(tb);
 		else
-			tb_template(tb, t, n, 0);
+			tb_template(tb, t, n, CKO_DATA, 0);
 		return;
 	}
 	p11_tb_open(tb, '[');

@@ -611,6 +611,78 @@ static void test_attrs_unknown_class(void **state)
 	assert_false(p11_attr_is_secret(CKA_LABEL, CKO_SECRET_KEY));
 }
 
+/*
+ * A template that could mean a secret is treated as one: CKA_CLASS twice
+ * (first public, then CKO_SECRET_KEY: the backend rejects the template, but
+ * after the record is built), twice the same public class, a template nested
+ * in a secret's, a vendor attribute. Every format and Data setting.
+ */
+static void test_attrs_two_classes(void **state)
+{
+	CK_ATTRIBUTE data_then_secret[] = {
+		ATTR(CKA_CLASS, &cls_data),
+		ATTR(CKA_CLASS, &cls_secret),
+		ATTR(CKA_KEY_TYPE, &kt_aes),
+		ATTR_N(CKA_VALUE, s_key, sizeof(s_key)),
+	};
+	CK_ATTRIBUTE cert_then_secret[] = {
+		ATTR(CKA_CLASS, &cls_cert),
+		ATTR_N(CKA_VALUE, s_key, sizeof(s_key)),
+		ATTR(CKA_CLASS, &cls_secret),
+	};
+	CK_ATTRIBUTE public_then_bad[] = {
+		ATTR(CKA_CLASS, &cls_public),
+		ATTR_N(CKA_CLASS, BAD_PTR, 3),
+		ATTR_N(CKA_VALUE, s_key, sizeof(s_key)),
+	};
+	CK_ATTRIBUTE public_inner[] = {
+		ATTR(CKA_CLASS, &cls_data),
+		ATTR_N(CKA_VALUE, s_key, sizeof(s_key)),
+	};
+	CK_ATTRIBUTE secret_outer[] = {
+		ATTR(CKA_CLASS, &cls_secret),
+		ATTR_N(CKA_UNWRAP_TEMPLATE, public_inner, sizeof(public_inner)),
+	};
+	CK_ATTRIBUTE vendor[] = {
+		ATTR_N(0x80001234UL, s_key, sizeof(s_key)),
+	};
+	CK_ATTRIBUTE same_twice[] = {
+		ATTR(CKA_CLASS, &cls_data),
+		ATTR(CKA_CLASS, &cls_data),
+		ATTR_N(CKA_VALUE, "\x30\x82", 2),
+	};
+	static const p11_data modes[] = { P11_DATA_NONE, P11_DATA_LENGTH, P11_DATA_HEX };
+	struct {
+		CK_ATTRIBUTE *t;
+		CK_ULONG n;
+	} cases[] = {
+		{ data_then_secret, 4 }, { cert_then_secret, 3 }, { public_then_bad, 3 },
+		{ secret_outer, 2 },     { vendor, 1 },
+	};
+	size_t i, m;
+
+	(void)state;
+	for (m = 0; m < 3; m++) {
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			tf_attrs(J(modes[m]), "pTemplate", cases[i].t, cases[i].n);
+			assert_contains(end(), "\"value\":\"<redacted 16 bytes>\"");
+			assert_secret_absent(out, s_key, sizeof(s_key));
+			tf_attrs(T(modes[m]), "pTemplate", cases[i].t, cases[i].n);
+			assert_contains(end(), "value=\"<redacted 16 bytes>\"");
+			assert_secret_absent(out, s_key, sizeof(s_key));
+			/* What C_GetAttributeValue returned: the same rule. */
+			tf_out_attrs(J(modes[m]), CKR_OK, "pTemplate", cases[i].t, cases[i].n);
+			assert_contains(end(), "\"value\":\"<redacted 16 bytes>\"");
+			assert_secret_absent(out, s_key, sizeof(s_key));
+		}
+	}
+	/* Agreeing public classes still show a public value. */
+	tf_attrs(J(P11_DATA_HEX), "pTemplate", same_twice, 3);
+	assert_contains(end(), "{\"type\":\"CKA_VALUE\",\"value\":{\"len\":2,\"hex\":\"3082\"}}");
+	tf_attrs(J(P11_DATA_HEX), "pTemplate", public_inner, 2);
+	assert_contains(end(), "\"hex\":\"0badcafe");
+}
+
 static void test_attrs_label_escaped(void **state)
 {
 	static const char label[] = "a\"b\\c\nd\te\x01""f\x7f/g";
@@ -1173,6 +1245,7 @@ int main(void)
 		cmocka_unit_test(test_attrs_secret_key),
 		cmocka_unit_test(test_attrs_public_values),
 		cmocka_unit_test(test_attrs_unknown_class),
+		cmocka_unit_test(test_attrs_two_classes),
 		cmocka_unit_test(test_attrs_label_escaped),
 		cmocka_unit_test(test_attrs_label_utf8),
 		cmocka_unit_test(test_attrs_label_invalid_utf8),
