@@ -90,13 +90,21 @@ void tf_attrs(p11_tb *tb, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n);
 void tf_attr_types(p11_tb *tb, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n);
 
 void tf_out_ulong(p11_tb *tb, CK_RV rv, const char *name, CK_ULONG_PTR p);
-void tf_out_slots(p11_tb *tb, CK_RV rv, const char *name, const char *count, CK_ULONG_PTR list,
-                  CK_ULONG_PTR n, int set);
-void tf_out_bytes(p11_tb *tb, CK_RV rv, const char *name, const char *lenname, const CK_BYTE *p,
-                  CK_ULONG_PTR pn, bool secret);
-void tf_out_handles(p11_tb *tb, CK_RV rv, const char *name, const char *count,
+/*
+ * Outputs. `cap` is the room the client's buffer had before the call (its
+ * *pulCount or *pulLen); `asked` the client's template copied before the
+ * call, or NULL to trust t. They never read past what the client gave, and
+ * answer true (or the number of attributes) when the backend claimed more
+ * than that: a lie, for the caller to note.
+ */
+bool tf_out_slots(p11_tb *tb, CK_RV rv, const char *name, const char *count, CK_ULONG_PTR list,
+                  CK_ULONG_PTR n, int set, CK_ULONG cap);
+bool tf_out_bytes(p11_tb *tb, CK_RV rv, const char *name, const char *lenname, const CK_BYTE *p,
+                  CK_ULONG_PTR pn, bool secret, CK_ULONG cap);
+bool tf_out_handles(p11_tb *tb, CK_RV rv, const char *name, const char *count,
                     CK_OBJECT_HANDLE_PTR p, CK_ULONG max, CK_ULONG_PTR pn);
-void tf_out_attrs(p11_tb *tb, CK_RV rv, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n);
+CK_ULONG tf_out_attrs(p11_tb *tb, CK_RV rv, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                      const CK_ATTRIBUTE *asked);
 void tf_out_info(p11_tb *tb, CK_RV rv, const char *name, CK_INFO_PTR p);
 void tf_out_slot_info(p11_tb *tb, CK_RV rv, const char *name, CK_SLOT_INFO_PTR p);
 void tf_out_token_info(p11_tb *tb, CK_RV rv, const char *name, CK_TOKEN_INFO_PTR p);

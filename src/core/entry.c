@@ -151,7 +151,13 @@ P11SHIM_EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved)
 		goto out;
 	}
 	rv = shim.top.C_Finalize.fn(shim.top.C_Finalize.layer, pReserved);
-	if (rv != CKR_OK)
+	/*
+	 * A backend's C_Finalize that fails must not leave the shim
+	 * initialised for good (the client could never initialise again):
+	 * the failure is passed on, and the shim is finalised all the same.
+	 * Only a bad pReserved, the client's mistake, leaves it as it was.
+	 */
+	if (rv == CKR_ARGUMENTS_BAD)
 		goto out;
 	atomic_store_explicit(&shim.ready, 0, memory_order_release);
 	compat_fork_guard_disarm();

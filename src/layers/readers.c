@@ -164,6 +164,21 @@ static CK_ULONG keep_visible(p11_layer *self, CK_SLOT_ID_PTR list, CK_ULONG n)
 }
 
 /*
+ * A backend may answer CKR_OK with a count larger than the list it was
+ * given (a lie, or a bug of the middleware): only what the list holds is
+ * read, and the lie is noted. The count the client then sees is the one
+ * this layer built from what it read.
+ */
+static CK_ULONG believable(const char *where, CK_ULONG said, CK_ULONG room)
+{
+	if (said <= room)
+		return said;
+	p11_note("backend: C_GetSlotList answered %lu slots for a list of %lu (%s); only %lu read",
+	         (unsigned long)said, (unsigned long)room, where, (unsigned long)room);
+	return room;
+}
+
+/*
  * p11-kit calls C_GetSlotList about 145 times for one listing, so the
  * common cases make one backend call and no allocation: a list the client's
  * buffer holds is filtered in place; a length query (or a buffer too small
@@ -174,7 +189,7 @@ static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID
 {
 	CK_SLOT_ID stack[64];
 	CK_SLOT_ID_PTR all = NULL;
-	CK_ULONG n = 0, i, visible = 0;
+	CK_ULONG n = 0, i, visible = 0, room;
 	CK_RV rv;
 	int tries;
 
@@ -184,6 +199,7 @@ static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID
 		n = *count;
 		rv = P11_NEXT(self, GetSlotList, present, list, &n);
 		if (rv == CKR_OK) {
+			n = believable("the client's", n, *count);
 			visible = keep_visible(self, list, n);
 			for (i = visible; i < n; i++)
 				list[i] = 0; /* no hidden ID left behind */
@@ -194,9 +210,12 @@ static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID
 			return rv;
 		/* Too small for every slot; maybe not for the visible ones. */
 	}
+	/* Zeroed: after a lying count, no stack garbage becomes a slot ID. */
+	memset(stack, 0, sizeof(stack));
 	n = sizeof(stack) / sizeof(stack[0]);
 	rv = P11_NEXT(self, GetSlotList, present, stack, &n);
 	if (rv == CKR_OK) {
+		n = believable("the shim's", n, sizeof(stack) / sizeof(stack[0]));
 		visible = keep_visible(self, stack, n);
 		goto answer;
 	}
@@ -214,7 +233,10 @@ static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID
 			rv = CKR_HOST_MEMORY;
 			goto out;
 		}
+		room = n;
 		rv = P11_NEXT(self, GetSlotList, present, all, &n);
+		if (rv == CKR_OK)
+			n = believable("the shim's", n, room);
 		if (rv != CKR_BUFFER_TOO_SMALL)
 			break;
 	}

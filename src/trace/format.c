@@ -718,36 +718,63 @@ void tf_attr_types(p11_tb *tb, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n)
  * C_GetAttributeValue out. PKCS#11 5.2: with CKR_ATTRIBUTE_SENSITIVE,
  * CKR_ATTRIBUTE_TYPE_INVALID or CKR_BUFFER_TOO_SMALL the per-attribute
  * lengths are still meaningful, so they are shown for those too.
+ *
+ * `asked` is the template as the client gave it, copied before the call
+ * (types, buffers, their sizes), or NULL when t is trusted (a template the
+ * caller built). A backend may answer a length larger than the buffer it
+ * was given, or change a type or a buffer pointer: such a value is not
+ * read, only its length shown, and the count of them returned, for a note.
+ * A nested template's buffers were not copied, so what the backend wrote
+ * into one is never read: it is shown by its length.
  */
-void tf_out_attrs(p11_tb *tb, CK_RV rv, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+CK_ULONG tf_out_attrs(p11_tb *tb, CK_RV rv, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                      const CK_ATTRIBUTE *asked)
 {
+	CK_ATTRIBUTE copy[P11_TRACE_MAX_ATTRS];
 	CK_OBJECT_CLASS cls;
-	CK_ULONG i;
+	CK_ULONG i, lies = 0;
+	p11_const_set names;
 
 	if (t == NULL || n > P11_TRACE_MAX_ATTRS)
-		return;
+		return 0;
 	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID &&
 	    rv != CKR_BUFFER_TOO_SMALL)
-		return;
-	cls = rv == CKR_OK ? template_class(t, n) : CK_UNAVAILABLE_INFORMATION;
+		return 0;
+	for (i = 0; i < n; i++) {
+		copy[i] = t[i];
+		if (asked == NULL)
+			continue;
+		copy[i].type = asked[i].type;
+		copy[i].pValue = asked[i].pValue;
+		if (t[i].type != asked[i].type || t[i].pValue != asked[i].pValue ||
+		    (asked[i].pValue != NULL && t[i].ulValueLen != CK_UNAVAILABLE_INFORMATION &&
+		     t[i].ulValueLen > asked[i].ulValueLen)) {
+			copy[i].pValue = NULL; /* not read: shown by its length */
+			lies++;
+		} else if (p11_attr_kind_of(asked[i].type, &names) == P11_ATTR_ATTRS) {
+			copy[i].pValue = NULL;
+		}
+	}
+	cls = rv == CKR_OK ? template_class(copy, n) : CK_UNAVAILABLE_INFORMATION;
 	p11_tb_key(tb, name);
 	p11_tb_open(tb, '[');
 	for (i = 0; i < n; i++) {
 		p11_tb_item(tb);
 		p11_tb_open(tb, '{');
-		tf_const(tb, "type", P11_CONST_ATTR, t[i].type);
-		if (t[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) {
+		tf_const(tb, "type", P11_CONST_ATTR, copy[i].type);
+		if (copy[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) {
 			p11_tb_key(tb, "len");
 			p11_tb_str(tb, "CK_UNAVAILABLE_INFORMATION", 26);
-		} else if (t[i].pValue == NULL || rv != CKR_OK) {
+		} else if (copy[i].pValue == NULL || rv != CKR_OK) {
 			p11_tb_key(tb, "len");
-			p11_tb_ulong(tb, t[i].ulValueLen);
+			p11_tb_ulong(tb, copy[i].ulValueLen);
 		} else {
-			tb_attr_value(tb, &t[i], cls, 0);
+			tb_attr_value(tb, &copy[i], cls, 0);
 		}
 		p11_tb_close(tb, '}');
 	}
 	p11_tb_close(tb, ']');
+	return lies;
 }
 
 void tf_out_ulong(p11_tb *tb, CK_RV rv, const char *name, CK_ULONG_PTR p)
@@ -757,17 +784,26 @@ void tf_out_ulong(p11_tb *tb, CK_RV rv, const char *name, CK_ULONG_PTR p)
 	tf_ulong(tb, name, *p);
 }
 
-/* Lists with the section 5.2 length convention: slot IDs, mechanism types. */
-void tf_out_slots(p11_tb *tb, CK_RV rv, const char *name, const char *count, CK_ULONG_PTR list,
-                  CK_ULONG_PTR n, int set)
+/*
+ * Lists with the section 5.2 length convention: slot IDs, mechanism types.
+ * `cap` is the room the client's list had before the call. A count larger
+ * than that with CKR_OK is a lie of the backend: the list is not read, and
+ * true is returned, for a note.
+ */
+bool tf_out_slots(p11_tb *tb, CK_RV rv, const char *name, const char *count, CK_ULONG_PTR list,
+                  CK_ULONG_PTR n, int set, CK_ULONG cap)
 {
 	CK_ULONG i;
 
 	if ((rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) || n == NULL)
-		return;
+		return false;
 	tf_ulong(tb, count, *n);
-	if (rv != CKR_OK || list == NULL || *n > P11_TRACE_MAX_LIST)
-		return;
+	if (rv != CKR_OK || list == NULL)
+		return false;
+	if (*n > cap)
+		return true;
+	if (*n > P11_TRACE_MAX_LIST)
+		return false;
 	p11_tb_key(tb, name);
 	p11_tb_open(tb, '[');
 	for (i = 0; i < *n; i++) {
@@ -778,30 +814,42 @@ void tf_out_slots(p11_tb *tb, CK_RV rv, const char *name, const char *count, CK_
 			tb_name_or_hex(tb, set, list[i]);
 	}
 	p11_tb_close(tb, ']');
+	return false;
 }
 
-void tf_out_bytes(p11_tb *tb, CK_RV rv, const char *name, const char *lenname, const CK_BYTE *p,
-                  CK_ULONG_PTR pn, bool secret)
+/* An output buffer; `cap` and the answer as for tf_out_slots. */
+bool tf_out_bytes(p11_tb *tb, CK_RV rv, const char *name, const char *lenname, const CK_BYTE *p,
+                  CK_ULONG_PTR pn, bool secret, CK_ULONG cap)
 {
 	if ((rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) || pn == NULL)
-		return;
+		return false;
 	tf_ulong(tb, lenname, *pn);
-	if (rv != CKR_OK || p == NULL || tb->data != P11_DATA_HEX || secret)
-		return;
+	if (rv != CKR_OK || p == NULL)
+		return false;
+	if (*pn > cap)
+		return true;
+	if (tb->data != P11_DATA_HEX || secret)
+		return false;
 	p11_tb_key(tb, name);
 	tb_hex(tb, p, *pn);
+	return false;
 }
 
-void tf_out_handles(p11_tb *tb, CK_RV rv, const char *name, const char *count,
+/* C_FindObjects: a count over max is the backend's lie, answered true. */
+bool tf_out_handles(p11_tb *tb, CK_RV rv, const char *name, const char *count,
                     CK_OBJECT_HANDLE_PTR p, CK_ULONG max, CK_ULONG_PTR pn)
 {
 	CK_ULONG i;
 
 	if (rv != CKR_OK || pn == NULL)
-		return;
+		return false;
 	tf_ulong(tb, count, *pn);
-	if (p == NULL || *pn > max || *pn > P11_TRACE_MAX_LIST)
-		return;
+	if (p == NULL)
+		return false;
+	if (*pn > max)
+		return true;
+	if (*pn > P11_TRACE_MAX_LIST)
+		return false;
 	p11_tb_key(tb, name);
 	p11_tb_open(tb, '[');
 	for (i = 0; i < *pn; i++) {
@@ -809,6 +857,7 @@ void tf_out_handles(p11_tb *tb, CK_RV rv, const char *name, const char *count,
 		p11_tb_ulong(tb, p[i]);
 	}
 	p11_tb_close(tb, ']');
+	return false;
 }
 
 static void tb_version(p11_tb *tb, const char *name, CK_VERSION v)

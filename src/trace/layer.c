@@ -80,6 +80,11 @@ typedef struct trace_call {
 	size_t out_mark;
 	volatile sig_atomic_t in_backend; /* inside the next layer's call */
 	struct trace_call *outer;
+	/* What the client's output buffers could hold, taken before the call:
+	 * the backend's answer is read no further (a backend may lie). */
+	CK_ULONG cap;
+	CK_ATTRIBUTE *asked;  /* C_GetAttributeValue's template as given, or NULL */
+	CK_ATTRIBUTE asked_storage[8];
 	char storage[2048];
 	char note_storage[512];
 } trace_call;
@@ -265,6 +270,8 @@ static p11_tb *call_begin(trace_state *ts, trace_call *c, const char *jhead, siz
 	c->ts = ts;
 	c->tls = t;
 	c->in_backend = 0;
+	c->cap = 0;
+	c->asked = NULL;
 	p11_tb_init(tb, c->storage, sizeof(c->storage), ts->format, ts->data);
 	c->notes.len = 0;
 	c->notes.p = NULL;
@@ -344,6 +351,8 @@ static void call_end(trace_call *c, CK_RV rv)
 	p11_tb_free(tb);
 	if (c->notes.p != NULL)
 		p11_tb_free(&c->notes);
+	if (c->asked != NULL && c->asked != c->asked_storage)
+		free(c->asked);
 }
 
 void p11_note(const char *fmt, ...)
@@ -379,6 +388,47 @@ void p11_note(const char *fmt, ...)
 	}
 }
 
+/* ---- what the client gave, kept to check the backend's answer ---- */
+
+/* The room of an output buffer or list (*pulLen, *pulCount) before the call. */
+static void keep_cap(trace_call *c, const void *p, CK_ULONG_PTR pn)
+{
+	c->cap = p != NULL && pn != NULL ? *pn : 0;
+}
+
+/* C_GetAttributeValue's template before the call: types, buffers, sizes. */
+static void keep_template(trace_call *c, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+	if (t == NULL || n > P11_TRACE_MAX_ATTRS)
+		return;
+	c->asked = n <= sizeof(c->asked_storage) / sizeof(c->asked_storage[0]) ?
+	           c->asked_storage : malloc(n * sizeof(*t));
+	if (c->asked != NULL)
+		memcpy(c->asked, t, n * sizeof(*t));
+}
+
+static void out_attrs(trace_call *c, CK_RV rv, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+	CK_ULONG lies;
+
+	if (t != NULL && n <= P11_TRACE_MAX_ATTRS && c->asked == NULL) {
+		if (rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+		    rv == CKR_BUFFER_TOO_SMALL)
+			p11_note("trace: out of memory: the values of %s are not shown", name);
+		return;
+	}
+	lies = tf_out_attrs(&c->tb, rv, name, t, n, c->asked);
+	if (lies > 0)
+		p11_note("backend: %lu attribute value(s) of %s longer than the client's buffer, or moved; "
+		         "not read, passed on as answered", (unsigned long)lies, name);
+}
+
+static void note_lie(const char *fn, const char *what, CK_ULONG said, CK_ULONG cap)
+{
+	p11_note("backend: %s answered %s = %lu for a buffer of %lu; not read, passed on as answered",
+	         fn, what, (unsigned long)said, (unsigned long)cap);
+}
+
 /* ---- the layer: one wrapper per function, generated from p11fn.def ---- */
 
 #define TIN_INIT_ARGS(p) tf_init_args(tb, #p, p)
@@ -387,11 +437,11 @@ void p11_note(const char *fmt, ...)
 #define TIN_BOOL(b) tf_bool(tb, #b, b)
 #define TIN_SLOT(s) tf_ulong(tb, #s, s)
 #define TIN_OUT_SLOT(p) tf_ptr_present(tb, #p, p)
-#define TIN_OUT_SLOTS(p, n) tf_buf_cap(tb, #p, p, n)
+#define TIN_OUT_SLOTS(p, n) (tf_buf_cap(tb, #p, p, n), keep_cap(&call, p, n))
 #define TIN_OUT_INFO(p) ((void)(p))
 #define TIN_OUT_SLOT_INFO(p) ((void)(p))
 #define TIN_OUT_TOKEN_INFO(p) ((void)(p))
-#define TIN_OUT_MECHS(p, n) tf_buf_cap(tb, #p, p, n)
+#define TIN_OUT_MECHS(p, n) (tf_buf_cap(tb, #p, p, n), keep_cap(&call, p, n))
 #define TIN_MECH_TYPE(t) tf_const(tb, #t, P11_CONST_MECH, t)
 #define TIN_OUT_MECH_INFO(p) ((void)(p))
 #define TIN_PIN(p, n) tf_pin(tb, #p, p, n)
@@ -408,12 +458,12 @@ void p11_note(const char *fmt, ...)
 #define TIN_OUT_HANDLES(p, m, n) tf_ulong(tb, #m, m)
 #define TIN_OUT_ULONG(p) ((void)(p))
 #define TIN_IN_ATTRS(t, n) tf_attrs(tb, #t, t, n)
-#define TIN_GET_ATTRS(t, n) tf_attr_types(tb, #t, t, n)
+#define TIN_GET_ATTRS(t, n) (tf_attr_types(tb, #t, t, n), keep_template(&call, t, n))
 #define TIN_MECH(p) tf_mech(tb, #p, p)
 #define TIN_IN_BYTES(p, n) tf_bytes(tb, #p, p, n, false)
-#define TIN_OUT_BYTES(p, n) tf_buf_cap(tb, #p, p, n)
+#define TIN_OUT_BYTES(p, n) (tf_buf_cap(tb, #p, p, n), keep_cap(&call, p, n))
 #define TIN_IN_SECRET(p, n) tf_bytes(tb, #p, p, n, true)
-#define TIN_OUT_SECRET(p, n) tf_buf_cap(tb, #p, p, n)
+#define TIN_OUT_SECRET(p, n) (tf_buf_cap(tb, #p, p, n), keep_cap(&call, p, n))
 #define TIN_OUT_RANDOM(p, n) tf_ulong(tb, #n, n)
 #define TIN_WAIT_FLAGS(f) tf_flags(tb, #f, P11_FLAGS_WAIT, f)
 
@@ -423,11 +473,13 @@ void p11_note(const char *fmt, ...)
 #define TOUT_BOOL(b) ((void)(b))
 #define TOUT_SLOT(s) ((void)(s))
 #define TOUT_OUT_SLOT(p) tf_out_ulong(tb, rv, #p, p)
-#define TOUT_OUT_SLOTS(p, n) tf_out_slots(tb, rv, #p, #n, p, n, -1)
+#define TOUT_OUT_SLOTS(p, n) \
+	if (tf_out_slots(tb, rv, #p, #n, p, n, -1, call.cap)) note_lie(FN_NAME, #n, *n, call.cap)
 #define TOUT_OUT_INFO(p) tf_out_info(tb, rv, #p, p)
 #define TOUT_OUT_SLOT_INFO(p) tf_out_slot_info(tb, rv, #p, p)
 #define TOUT_OUT_TOKEN_INFO(p) tf_out_token_info(tb, rv, #p, p)
-#define TOUT_OUT_MECHS(p, n) tf_out_slots(tb, rv, #p, #n, p, n, P11_CONST_MECH)
+#define TOUT_OUT_MECHS(p, n) \
+	if (tf_out_slots(tb, rv, #p, #n, p, n, P11_CONST_MECH, call.cap)) note_lie(FN_NAME, #n, *n, call.cap)
 #define TOUT_MECH_TYPE(t) ((void)(t))
 #define TOUT_OUT_MECH_INFO(p) tf_out_mech_info(tb, rv, #p, p)
 #define TOUT_PIN(p, n) ((void)(p), (void)(n))
@@ -441,15 +493,18 @@ void p11_note(const char *fmt, ...)
 #define TOUT_USER(u) ((void)(u))
 #define TOUT_HANDLE(h) ((void)(h))
 #define TOUT_OUT_HANDLE(p) tf_out_ulong(tb, rv, #p, p)
-#define TOUT_OUT_HANDLES(p, m, n) tf_out_handles(tb, rv, #p, #n, p, m, n)
+#define TOUT_OUT_HANDLES(p, m, n) \
+	if (tf_out_handles(tb, rv, #p, #n, p, m, n)) note_lie(FN_NAME, #n, *n, m)
 #define TOUT_OUT_ULONG(p) tf_out_ulong(tb, rv, #p, p)
 #define TOUT_IN_ATTRS(t, n) ((void)(t), (void)(n))
-#define TOUT_GET_ATTRS(t, n) tf_out_attrs(tb, rv, #t, t, n)
+#define TOUT_GET_ATTRS(t, n) out_attrs(&call, rv, #t, t, n)
 #define TOUT_MECH(p) ((void)(p))
 #define TOUT_IN_BYTES(p, n) ((void)(p), (void)(n))
-#define TOUT_OUT_BYTES(p, n) tf_out_bytes(tb, rv, #p, #n, p, n, false)
+#define TOUT_OUT_BYTES(p, n) \
+	if (tf_out_bytes(tb, rv, #p, #n, p, n, false, call.cap)) note_lie(FN_NAME, #n, *n, call.cap)
 #define TOUT_IN_SECRET(p, n) ((void)(p), (void)(n))
-#define TOUT_OUT_SECRET(p, n) tf_out_bytes(tb, rv, #p, #n, p, n, true)
+#define TOUT_OUT_SECRET(p, n) \
+	if (tf_out_bytes(tb, rv, #p, #n, p, n, true, call.cap)) note_lie(FN_NAME, #n, *n, call.cap)
 #define TOUT_OUT_RANDOM(p, n) ((void)(p), (void)(n))
 #define TOUT_WAIT_FLAGS(f) ((void)(f))
 
@@ -464,9 +519,11 @@ void p11_note(const char *fmt, ...)
 #define P11FN(name, ...)                                                      \
 	static CK_RV trace_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__)) \
 	{                                                                     \
+		static const char FN_NAME[] = "C_" #name;                     \
 		trace_call call;                                              \
 		p11_tb *tb;                                                   \
 		CK_RV rv;                                                     \
+		(void)FN_NAME;                                                \
 		tb = call_begin(self->data, &call, FN_HEADS(name));           \
 		P11_MAP(P11_TIN, P11_SEMI, __VA_ARGS__);                      \
 		call_enter(&call);                                            \

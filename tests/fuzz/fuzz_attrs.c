@@ -174,10 +174,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p11_tb_open(&tb, '{');
 	tf_attrs(&tb, "pTemplate", t, n);
 	tf_attr_types(&tb, "pAsked", t, n);
-	tf_out_attrs(&tb, rv, "pOut", t, n);
+	tf_out_attrs(&tb, rv, "pOut", t, n, NULL);
+	tf_out_attrs(&tb, rv, "pOutAsked", t, n, t);
 	/* A NULL template with the same count: described, never read. */
 	tf_attrs(&tb, "pNull", NULL, n);
-	tf_out_attrs(&tb, rv, "pNullOut", NULL, n);
+	tf_out_attrs(&tb, rv, "pNullOut", NULL, n, NULL);
 	if (format == P11_FMT_JSONL)
 		p11_tb_close(&tb, '}');
 	if (!tb.failed) {

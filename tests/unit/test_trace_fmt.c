@@ -671,7 +671,7 @@ static void test_attrs_two_classes(void **state)
 			assert_contains(end(), "value=\"<redacted 16 bytes>\"");
 			assert_secret_absent(out, s_key, sizeof(s_key));
 			/* What C_GetAttributeValue returned: the same rule. */
-			tf_out_attrs(J(modes[m]), CKR_OK, "pTemplate", cases[i].t, cases[i].n);
+			tf_out_attrs(J(modes[m]), CKR_OK, "pTemplate", cases[i].t, cases[i].n, NULL);
 			assert_contains(end(), "\"value\":\"<redacted 16 bytes>\"");
 			assert_secret_absent(out, s_key, sizeof(s_key));
 		}
@@ -925,40 +925,61 @@ static void test_out_attrs(void **state)
 	};
 
 	(void)state;
-	tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", ok, 4);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", ok, 4, NULL);
 	assert_string_equal(end(), "{\"pTemplate\":["
 	                           "{\"type\":\"CKA_CLASS\",\"value\":\"CKO_PRIVATE_KEY\"},"
 	                           "{\"type\":\"CKA_LABEL\",\"value\":\"key 1\"},"
 	                           "{\"type\":\"CKA_VALUE\",\"value\":\"<redacted 16 bytes>\"},"
 	                           "{\"type\":\"CKA_ID\",\"len\":2}]}");
-	tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", no_class, 1);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", no_class, 1, NULL);
 	assert_string_equal(end(), "{\"pTemplate\":["
 	                           "{\"type\":\"CKA_VALUE\",\"value\":\"<redacted 16 bytes>\"}]}");
 	assert_secret_absent(out, s_key, sizeof(s_key));
 
-	tf_out_attrs(J(P11_DATA_HEX), CKR_ATTRIBUTE_SENSITIVE, "pTemplate", sensitive, 3);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_ATTRIBUTE_SENSITIVE, "pTemplate", sensitive, 3, NULL);
 	assert_string_equal(end(), "{\"pTemplate\":["
 	                           "{\"type\":\"CKA_LABEL\",\"len\":5},"
 	                           "{\"type\":\"CKA_PRIVATE_EXPONENT\",\"len\":\"CK_UNAVAILABLE_INFORMATION\"},"
 	                           "{\"type\":\"CKA_MODULUS\",\"len\":256}]}");
-	tf_out_attrs(J(P11_DATA_HEX), CKR_BUFFER_TOO_SMALL, "pTemplate", sensitive, 3);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_BUFFER_TOO_SMALL, "pTemplate", sensitive, 3, NULL);
 	assert_string_equal(end(), "{\"pTemplate\":["
 	                           "{\"type\":\"CKA_LABEL\",\"len\":5},"
 	                           "{\"type\":\"CKA_PRIVATE_EXPONENT\",\"len\":\"CK_UNAVAILABLE_INFORMATION\"},"
 	                           "{\"type\":\"CKA_MODULUS\",\"len\":256}]}");
-	tf_out_attrs(J(P11_DATA_HEX), CKR_ATTRIBUTE_TYPE_INVALID, "pTemplate", sensitive, 1);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_ATTRIBUTE_TYPE_INVALID, "pTemplate", sensitive, 1, NULL);
 	assert_string_equal(end(), "{\"pTemplate\":[{\"type\":\"CKA_LABEL\",\"len\":5}]}");
 
 	/* Other errors: no output at all. */
-	tf_out_attrs(J(P11_DATA_HEX), CKR_GENERAL_ERROR, "pTemplate", sensitive, 3);
-	tf_out_attrs(&tb, CKR_SESSION_HANDLE_INVALID, "pTemplate", BAD_PTR, 3);
-	tf_out_attrs(&tb, CKR_OK, "pTemplate", NULL, 3);
-	tf_out_attrs(&tb, CKR_OK, "pTemplate", BAD_PTR, HUGE_LEN);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_GENERAL_ERROR, "pTemplate", sensitive, 3, NULL);
+	tf_out_attrs(&tb, CKR_SESSION_HANDLE_INVALID, "pTemplate", BAD_PTR, 3, NULL);
+	tf_out_attrs(&tb, CKR_OK, "pTemplate", NULL, 3, NULL);
+	tf_out_attrs(&tb, CKR_OK, "pTemplate", BAD_PTR, HUGE_LEN, NULL);
 	assert_string_equal(end(), "{}");
 
-	tf_out_attrs(T(P11_DATA_HEX), CKR_ATTRIBUTE_SENSITIVE, "pTemplate", sensitive, 2);
+	tf_out_attrs(T(P11_DATA_HEX), CKR_ATTRIBUTE_SENSITIVE, "pTemplate", sensitive, 2, NULL);
 	assert_string_equal(end(), "pTemplate=[{type=CKA_LABEL, len=5}, "
 	                           "{type=CKA_PRIVATE_EXPONENT, len=CK_UNAVAILABLE_INFORMATION}]");
+
+	/* A backend that answers longer values than the buffers held, or moves a
+	 * buffer: those values are not read (BAD_PTR), only their lengths shown. */
+	{
+		static char label[] = "key 1";
+		CK_ATTRIBUTE asked[] = {
+			ATTR_N(CKA_LABEL, label, 5),
+			ATTR_N(CKA_ID, label, 5),
+			ATTR_N(CKA_SUBJECT, label, 5),
+		};
+		CK_ATTRIBUTE got[] = {
+			ATTR_N(CKA_LABEL, label, 5),
+			ATTR_N(CKA_ID, BAD_PTR, 53),
+			ATTR_N(CKA_SUBJECT, BAD_PTR, 5),
+		};
+		assert_int_equal(tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", got, 3, asked), 2);
+		assert_string_equal(end(), "{\"pTemplate\":["
+		                           "{\"type\":\"CKA_LABEL\",\"value\":\"key 1\"},"
+		                           "{\"type\":\"CKA_ID\",\"len\":53},"
+		                           "{\"type\":\"CKA_SUBJECT\",\"len\":5}]}");
+	}
 }
 
 static void test_out_ulong(void **state)
@@ -979,28 +1000,34 @@ static void test_out_slots(void **state)
 	CK_ULONG n = 3, small = 5, huge = P11_TRACE_MAX_LIST + 1, two = 2;
 
 	(void)state;
-	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1);
+	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1, 64);
 	assert_string_equal(end(), "{\"pulCount\":3,\"pSlotList\":[52,134,1]}");
 	/* Length query: the count only. */
-	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", NULL, &n, -1);
+	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", NULL, &n, -1, 64);
 	assert_string_equal(end(), "{\"pulCount\":3}");
 	/* Too small: the count the module needs; the list holds nothing to read. */
 	tf_out_slots(J(P11_DATA_LENGTH), CKR_BUFFER_TOO_SMALL, "pSlotList", "pulCount", BAD_PTR,
-	             &small, -1);
+	             &small, -1, 64);
 	assert_string_equal(end(), "{\"pulCount\":5}");
-	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", BAD_PTR, &huge, -1);
+	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", BAD_PTR, &huge, -1, 64);
 	assert_string_equal(end(), "{\"pulCount\":1025}");
 	tf_out_slots(J(P11_DATA_LENGTH), CKR_GENERAL_ERROR, "pSlotList", "pulCount", BAD_PTR, BAD_PTR,
-	             -1);
-	tf_out_slots(&tb, CKR_OK, "pSlotList", "pulCount", slots, NULL, -1);
+	             -1, 64);
+	tf_out_slots(&tb, CKR_OK, "pSlotList", "pulCount", slots, NULL, -1, 64);
 	assert_string_equal(end(), "{}");
 
 	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pMechanismList", "pulCount", mechs, &two,
-	             P11_CONST_MECH);
+	             P11_CONST_MECH, 64);
 	assert_string_equal(end(), "{\"pulCount\":2,\"pMechanismList\":[\"CKM_ECDSA\",\"0x80001234\"]}");
 
-	tf_out_slots(T(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1);
+	tf_out_slots(T(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1, 64);
 	assert_string_equal(end(), "pulCount=3, pSlotList=[52, 134, 1]");
+
+	/* A count over the client's list: not read, reported. */
+	assert_true(tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", BAD_PTR, &small, -1, 3));
+	assert_string_equal(end(), "{\"pulCount\":5}");
+	assert_false(tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1, 3));
+	end();
 }
 
 static void test_out_handles(void **state)
@@ -1028,28 +1055,40 @@ static void test_out_bytes(void **state)
 	CK_ULONG n = 4, need = 64;
 
 	(void)state;
-	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false);
+	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false, 64);
 	assert_string_equal(end(), "{\"pulSignatureLen\":4,\"pSignature\":\"deadbeef\"}");
-	tf_out_bytes(J(P11_DATA_LENGTH), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false);
+	tf_out_bytes(J(P11_DATA_LENGTH), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false, 64);
 	assert_string_equal(end(), "{\"pulSignatureLen\":4}");
 	/* Decrypted data: the length only. */
-	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pData", "pulDataLen", sig, &n, true);
+	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pData", "pulDataLen", sig, &n, true, 64);
 	assert_string_equal(end(), "{\"pulDataLen\":4}");
 	assert_secret_absent(out, sig, 4);
 	/* Too small: the length needed; the buffer is not read. */
 	tf_out_bytes(J(P11_DATA_HEX), CKR_BUFFER_TOO_SMALL, "pSignature", "pulSignatureLen", BAD_PTR,
-	             &need, false);
+	             &need, false, 64);
 	assert_string_equal(end(), "{\"pulSignatureLen\":64}");
 	/* Length query. */
-	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", NULL, &need, false);
+	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", NULL, &need, false, 64);
 	assert_string_equal(end(), "{\"pulSignatureLen\":64}");
 	tf_out_bytes(J(P11_DATA_HEX), CKR_DEVICE_ERROR, "pSignature", "pulSignatureLen", BAD_PTR,
-	             BAD_PTR, false);
-	tf_out_bytes(&tb, CKR_OK, "pSignature", "pulSignatureLen", sig, NULL, false);
+	             BAD_PTR, false, 64);
+	tf_out_bytes(&tb, CKR_OK, "pSignature", "pulSignatureLen", sig, NULL, false, 64);
 	assert_string_equal(end(), "{}");
 
-	tf_out_bytes(T(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false);
+	tf_out_bytes(T(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false, 64);
 	assert_string_equal(end(), "pulSignatureLen=4, pSignature=deadbeef");
+
+	/* A backend that answers more than the client's buffer held: the
+	 * length shown, the buffer not read (BAD_PTR), the lie reported. */
+	{
+		CK_ULONG lie = 4 + 4096;
+		assert_true(tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", BAD_PTR,
+		                         &lie, false, 4));
+		assert_string_equal(end(), "{\"pulSignatureLen\":4100}");
+		assert_false(tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", sig, &n,
+		                          false, 4));
+		end();
+	}
 }
 
 static void test_out_token_info(void **state)
