@@ -100,7 +100,9 @@ p11_skip *p11_skip_new(const p11_config *cfg, char *err, size_t errlen);
 size_t p11_skip_count(const p11_skip *s);
 /* Pattern i and where it was set ("FILE:LINE" or "default"); NULL past the end. */
 const char *p11_skip_pattern(const p11_skip *s, size_t i, const char **origin);
-/* The first pattern that fully matches the reader name desc[0..n) (blank padding trimmed), or -1. Not thread-safe. */
+/* The first pattern that fully matches the reader name desc[0..n) (blank padding trimmed;
+ * not UTF-8: taken as Latin-1), or that cannot be matched against it (the layer hides such
+ * a reader too), or -1. Not thread-safe. */
 int p11_skip_match(p11_skip *s, const char *desc, size_t n);
 void p11_skip_free(p11_skip *s);
 

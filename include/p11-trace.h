@@ -115,6 +115,10 @@ void tf_out_session_info(p11_tb *tb, CK_RV rv, const char *name, CK_SESSION_INFO
  * (CK_UNAVAILABLE_INFORMATION: class unknown). */
 bool p11_attr_is_secret(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls);
 
+/* Length of the valid UTF-8 sequence (at most 4 bytes) at s[0..n), or 0:
+ * not UTF-8 (a stray byte, an overlong form, a surrogate, a cut sequence). */
+size_t p11_utf8_len(const unsigned char *s, size_t n);
+
 /* The CKR name, or "0x..." in a static per-thread buffer. */
 const char *p11_rv_str(CK_RV rv);
 

@@ -171,7 +171,7 @@ static void hexword(p11_tb *tb, unsigned long v)
 }
 
 /* Length of a valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t p11_utf8_len(const unsigned char *s, size_t n)
 {
 	size_t len, i;
 	unsigned cp;
@@ -222,7 +222,7 @@ void p11_tb_str(p11_tb *tb, const char *s, size_t n)
 		unsigned char c = u[i];
 		char esc[6];
 		if (c >= 0x80) {
-			len = utf8_len(u + i, n - i);
+			len = p11_utf8_len(u + i, n - i);
 			if (len > 0) {
 				i += len - 1;
 				continue;
