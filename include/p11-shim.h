@@ -52,7 +52,18 @@ typedef struct {
 	char version[32];         /* middleware version "5.7.2", or "" when unknown */
 	char version_source[96];  /* where the version came from, for messages */
 	p11_login_state *login;   /* kept by the login layer */
+	/* Calls the client made before this C_Initialize (each answered
+	 * CKR_CRYPTOKI_NOT_INITIALIZED), and the first of them: said in the
+	 * trace's C_Initialize record. */
+	unsigned long calls_before;
+	const char *first_before;
 } p11_shim_ctx;
+
+/*
+ * A C_Initialize the shim answers itself (CKR_CRYPTOKI_ALREADY_INITIALIZED)
+ * still gets its record, when `layer` is the trace layer.
+ */
+void p11_trace_lone_initialize(p11_layer *layer, CK_VOID_PTR init_args, CK_RV rv);
 
 /*
  * A layer constructor. Returns the layer, or NULL: with err set on failure

@@ -64,7 +64,8 @@ void p11_tb_close(p11_tb *tb, char c); /* '}' or ']' */
 void p11_tb_item(p11_tb *tb);          /* separator before an array item */
 void p11_tb_ulong(p11_tb *tb, unsigned long v);
 void p11_tb_str(p11_tb *tb, const char *s, size_t n);
-void p11_tb_padded(p11_tb *tb, const unsigned char *s, size_t n); /* blank-padded field */
+/* A blank-padded field; answers its length when it is not UTF-8 (else 0). */
+size_t p11_tb_padded(p11_tb *tb, const unsigned char *s, size_t n);
 void p11_tb_null(p11_tb *tb);
 void p11_tb_bool(p11_tb *tb, bool v);
 

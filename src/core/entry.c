@@ -24,6 +24,8 @@
 
 static struct {
 	atomic_int ready;          /* 1 between a good C_Initialize and C_Finalize */
+	atomic_ulong calls_before; /* calls answered CKR_CRYPTOKI_NOT_INITIALIZED */
+	_Atomic(const char *) first_before;
 	p11_dispatch top;          /* resolved entry per function */
 	p11_layer *layers[MAX_LAYERS];
 	size_t n_layers;
@@ -85,6 +87,8 @@ static CK_RV build_stack(bool after_fork)
 	}
 	shim.ctx.cfg = shim.cfg;
 	shim.ctx.after_fork = after_fork;
+	shim.ctx.calls_before = atomic_load(&shim.calls_before);
+	shim.ctx.first_before = atomic_load(&shim.first_before);
 	for (i = 0; i < sizeof(stack_order) / sizeof(stack_order[0]); i++) {
 		err[0] = '\0';
 		layer = stack_order[i](&shim.ctx, err, sizeof(err));
@@ -116,6 +120,8 @@ P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 	if (atomic_load(&shim.ready)) {
 		if (compat_fork_guard_same_process()) {
 			rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+			if (shim.n_layers > 0)
+				p11_trace_lone_initialize(shim.layers[0], pInitArgs, rv);
 			goto out;
 		}
 		/*
@@ -135,6 +141,8 @@ P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 		goto out;
 	}
 	compat_fork_guard_arm();
+	atomic_store(&shim.calls_before, 0);
+	atomic_store(&shim.first_before, NULL);
 	atomic_store_explicit(&shim.ready, 1, memory_order_release);
 out:
 	compat_global_unlock(COMPAT_GLOBAL_INIT);
@@ -167,12 +175,26 @@ out:
 	return rv;
 }
 
+/*
+ * A call before C_Initialize: counted (not traced: there is no
+ * configuration yet, so no trace), and said in the trace's C_Initialize
+ * record.
+ */
+static CK_RV not_initialized(const char *name)
+{
+	const char *none = NULL;
+
+	atomic_fetch_add_explicit(&shim.calls_before, 1, memory_order_relaxed);
+	atomic_compare_exchange_strong(&shim.first_before, &none, name);
+	return CKR_CRYPTOKI_NOT_INITIALIZED;
+}
+
 /* Every other function: one generated forwarder. */
 #define P11FN(name, ...)                                                          \
 	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__))                    \
 	{                                                                         \
 		if (!ready())                                                     \
-			return CKR_CRYPTOKI_NOT_INITIALIZED;                      \
+			return not_initialized("C_" #name);                       \
 		return shim.top.C_##name.fn(shim.top.C_##name.layer,              \
 		                            P11_ARGS(__VA_ARGS__));               \
 	}

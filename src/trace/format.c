@@ -256,21 +256,32 @@ void p11_tb_str(p11_tb *tb, const char *s, size_t n)
 		p11_tb_raw(tb, "\"", 1);
 }
 
-/*
- * A fixed-size, blank-padded PKCS#11 text field (at most 64 bytes). Bytes
- * outside ASCII become '?': a middleware's field may hold a partial UTF-8
- * sequence, and the trace must stay valid JSON.
- */
-void p11_tb_padded(p11_tb *tb, const unsigned char *s, size_t n)
+/* Whether s[0..n) is valid UTF-8 (ASCII included). */
+static bool utf8_valid(const unsigned char *s, size_t n)
 {
-	char tmp[256];
-	size_t i, o = 0;
+	size_t i, len;
 
+	for (i = 0; i < n; i += len) {
+		len = s[i] < 0x80 ? 1 : p11_utf8_len(s + i, n - i);
+		if (len == 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A fixed-size, blank-padded PKCS#11 text field (at most 64 bytes), as
+ * p11_tb_str shows it. Returns the length without the padding when the
+ * field is not valid UTF-8 (a middleware's Latin-1 label): its bytes
+ * became U+FFFD, and the caller adds them as hex beside, so that a support
+ * desk can still read what the card holds; 0 otherwise.
+ */
+size_t p11_tb_padded(p11_tb *tb, const unsigned char *s, size_t n)
+{
 	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\0'))
 		n--;
-	for (i = 0; i < n && o < sizeof(tmp) - 1; i++)
-		tmp[o++] = s[i] < 0x80 ? (char)s[i] : '?';
-	p11_tb_str(tb, tmp, o);
+	p11_tb_str(tb, (const char *)s, n);
+	return utf8_valid(s, n) ? 0 : n;
 }
 
 void p11_tb_null(p11_tb *tb)
@@ -441,13 +452,27 @@ void tf_pin(p11_tb *tb, const char *name, CK_UTF8CHAR_PTR p, CK_ULONG n)
 		tb_redacted(tb, n);
 }
 
+static void tb_hex(p11_tb *tb, const CK_BYTE *p, CK_ULONG n);
+
+/* After a text field that was not UTF-8: its bytes, as NAME_hex. */
+static void tb_padded_hex(p11_tb *tb, const char *name, const unsigned char *s, size_t n)
+{
+	char key[64];
+
+	if (n == 0)
+		return;
+	snprintf(key, sizeof(key), "%s_hex", name);
+	p11_tb_key(tb, key);
+	tb_hex(tb, s, n);
+}
+
 void tf_label(p11_tb *tb, const char *name, CK_UTF8CHAR_PTR p)
 {
 	p11_tb_key(tb, name);
 	if (p == NULL)
 		p11_tb_null(tb);
 	else
-		p11_tb_padded(tb, p, 32);
+		tb_padded_hex(tb, name, p, p11_tb_padded(tb, p, 32));
 }
 
 /* A data buffer under the [trace] Data setting; `secret` shows its length only. */
@@ -636,6 +661,11 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 	case P11_ATTR_STRING:
 		if (n <= P11_TRACE_MAX_HEX) {
 			p11_tb_str(tb, a->pValue, n);
+			/* Not UTF-8: the bytes beside, recoverable. */
+			if (!utf8_valid(a->pValue, n)) {
+				p11_tb_key(tb, "hex");
+				tb_hex(tb, a->pValue, n);
+			}
 			return;
 		}
 		break;
@@ -872,7 +902,7 @@ static void tb_version(p11_tb *tb, const char *name, CK_VERSION v)
 static void tb_padded_field(p11_tb *tb, const char *name, const unsigned char *s, size_t n)
 {
 	p11_tb_key(tb, name);
-	p11_tb_padded(tb, s, n);
+	tb_padded_hex(tb, name, s, p11_tb_padded(tb, s, n));
 }
 
 void tf_out_info(p11_tb *tb, CK_RV rv, const char *name, CK_INFO_PTR p)

@@ -64,6 +64,8 @@ typedef struct {
 	p11_sink *sink;
 	p11_format format;
 	p11_data data;
+	unsigned long calls_before; /* p11_shim_ctx: calls before C_Initialize */
+	const char *first_before;
 	atomic_ulong seq;
 	char path[4096];
 } trace_state;
@@ -429,6 +431,14 @@ static void note_lie(const char *fn, const char *what, CK_ULONG said, CK_ULONG c
 	         fn, what, (unsigned long)said, (unsigned long)cap);
 }
 
+/* In the C_Initialize record: the calls the client made before it. */
+static void note_calls_before(trace_state *ts)
+{
+	if (ts->calls_before > 0)
+		p11_note("%lu call(s) before C_Initialize, answered CKR_CRYPTOKI_NOT_INITIALIZED "
+		         "(the first: %s)", ts->calls_before, ts->first_before ? ts->first_before : "?");
+}
+
 /* ---- the layer: one wrapper per function, generated from p11fn.def ---- */
 
 #define TIN_INIT_ARGS(p) tf_init_args(tb, #p, p)
@@ -525,6 +535,8 @@ static void note_lie(const char *fn, const char *what, CK_ULONG said, CK_ULONG c
 		CK_RV rv;                                                     \
 		(void)FN_NAME;                                                \
 		tb = call_begin(self->data, &call, FN_HEADS(name));           \
+		if (P11_FN_##name == P11_FN_Initialize)                       \
+			note_calls_before(self->data);                        \
 		P11_MAP(P11_TIN, P11_SEMI, __VA_ARGS__);                      \
 		call_enter(&call);                                            \
 		rv = P11_NEXT(self, name, P11_ARGS(__VA_ARGS__));             \
@@ -537,6 +549,21 @@ static void note_lie(const char *fn, const char *what, CK_ULONG said, CK_ULONG c
 #include "p11fn.def"
 #undef P11FN
 #undef P11FN_SPECIAL
+
+void p11_trace_lone_initialize(p11_layer *layer, CK_VOID_PTR init_args, CK_RV rv)
+{
+	trace_call call;
+	p11_tb *tb;
+
+	if (layer == NULL || strcmp(layer->name, "trace") != 0)
+		return;
+	tb = call_begin(layer->data, &call, FN_HEADS(Initialize));
+	tf_init_args(tb, "pInitArgs", init_args);
+	call_enter(&call);
+	call_exit(&call);
+	p11_note("answered by the shim: already initialised by an earlier C_Initialize");
+	call_end(&call, rv);
+}
 
 static const p11_ops trace_ops = {
 #define P11FN(name, ...) .C_##name = trace_C_##name,
@@ -583,6 +610,8 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	ts->calls_before = ctx->calls_before;
+	ts->first_before = ctx->first_before;
 	ts->format = strcasecmp(format, "text") == 0 ? P11_FMT_TEXT : P11_FMT_JSONL;
 	ts->data = strcasecmp(data, "none") == 0 ? P11_DATA_NONE :
 	           strcasecmp(data, "hex") == 0 ? P11_DATA_HEX : P11_DATA_LENGTH;

@@ -286,8 +286,9 @@ static void test_label(void **state)
 	tf_label(J(P11_DATA_LENGTH), "pLabel", label);
 	tf_label(&tb, "none", NULL);
 	tf_label(&tb, "odd", odd);
+	/* Not UTF-8 (0xff): U+FFFD in the text, the bytes beside as hex. */
 	assert_string_equal(end(), "{\"pLabel\":\"My Token\",\"none\":null,"
-	                           "\"odd\":\"a\\\"b\\\\c\\u0001?\"}");
+	                           "\"odd\":\"a\\\"b\\\\c\\u0001\\ufffd\",\"odd_hex\":\"6122625c6301ff\"}");
 
 	tf_label(T(P11_DATA_LENGTH), "pLabel", label);
 	tf_label(&tb, "none", NULL);
@@ -728,7 +729,12 @@ static void test_attrs_label_invalid_utf8(void **state)
 
 	(void)state;
 	tf_attrs(J(P11_DATA_LENGTH), "pTemplate", t, 2); /* end() checks the JSON */
-	end();
+	/* The bytes stay recoverable beside the text. */
+	assert_string_equal(end(), "{\"pTemplate\":["
+	                           "{\"type\":\"CKA_LABEL\",\"value\":\"Gr\\ufffd\\ufffde\",\"hex\":\"4772fcdf65\"},"
+	                           "{\"type\":\"CKA_LABEL\",\"value\":\"ab\\ufffd\",\"hex\":\"6162c3\"}]}");
+	tf_attrs(T(P11_DATA_NONE), "pTemplate", t, 1);
+	assert_string_equal(end(), "pTemplate=[{type=CKA_LABEL, value=\"Gr\\ufffd\\ufffde\", hex=4772fcdf65}]");
 }
 
 static void test_attrs_wrong_lengths(void **state)
@@ -1120,8 +1126,9 @@ static void test_out_token_info(void **state)
 	                     "\"flags\":[\"CKF_RNG\",\"CKF_LOGIN_REQUIRED\",\"CKF_USER_PIN_INITIALIZED\","
 	                     "\"CKF_TOKEN_INITIALIZED\"],\"ulSessionCount\":1,\"ulMaxPinLen\":8,"
 	                     "\"ulMinPinLen\":4,\"hardwareVersion\":\"1.2\",\"firmwareVersion\":\"3.40\"}}");
-	/* The non-ASCII bytes never reach the record raw. */
+	/* The invalid byte never reaches the record raw; valid UTF-8 stays. */
 	assert_null(strchr(out, '\xff'));
+	assert_contains(out, "\"manufacturerID\":\"Acme \xc3\xa4\\ufffd\",\"manufacturerID_hex\":\"41636d6520c3a4ff\"");
 
 	/* A field without blanks at all, and one that is NUL-padded. */
 	memset(ti.label, 'L', sizeof(ti.label));
