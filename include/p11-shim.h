@@ -106,6 +106,9 @@ int p11_version_cmp(const char *a, const char *b);
  * `p11shim doctor`. NULL with err set when a pattern or Personal.cfg is
  * bad (the message the layer would fail C_Initialize with).
  */
+/* A user type: a CKU_ name or a number (0x80000001). */
+bool p11_parse_user_type(const char *text, CK_USER_TYPE *out);
+
 typedef struct p11_skip p11_skip;
 p11_skip *p11_skip_new(const p11_config *cfg, char *err, size_t errlen);
 size_t p11_skip_count(const p11_skip *s);

@@ -81,8 +81,9 @@ static int new_matcher(readers *r)
 	return 0;
 }
 
-static int compile(readers *r, const char *text, const char *file, unsigned line, char *err,
-                   size_t errlen)
+/* section: "[readers] " for the shim's own lines, NULL for Personal.cfg's. */
+static int compile(readers *r, const char *text, const char *file, unsigned line, const char *section,
+                   char *err, size_t errlen)
 {
 	pattern *p;
 	PCRE2_UCHAR msg[256];
@@ -102,8 +103,9 @@ static int compile(readers *r, const char *text, const char *file, unsigned line
 	                      &code, &off, NULL);
 	if (p->re == NULL) {
 		pcre2_get_error_message(code, msg, sizeof(msg));
-		snprintf(err, errlen, "%s:%u: SkipReader = %s: PCRE2 error at offset %lu: %s; fix the pattern",
-		         file ? file : "default", line, text, (unsigned long)off, (const char *)msg);
+		snprintf(err, errlen, "%s:%u: %sSkipReader = %s: PCRE2 error at offset %lu: %s; fix the pattern",
+		         file ? file : "default", line, section ? section : "", text, (unsigned long)off,
+		         (const char *)msg);
 		return -1;
 	}
 	snprintf(p->text, sizeof(p->text), "%s", text);
@@ -490,7 +492,7 @@ static int load_patterns(readers *r, const p11_config *cfg, char *err, size_t er
 
 	for (i = 0; i < p11_config_count(cfg, P11_KEY_SKIP_READER); i++) {
 		text = p11_config_item(cfg, P11_KEY_SKIP_READER, i, NULL, &file, &line);
-		if (compile(r, text, file, line, err, errlen) != 0)
+		if (compile(r, text, file, line, "[readers] ", err, errlen) != 0)
 			goto out;
 	}
 	if (!p11_config_bool(cfg, P11_KEY_READ_PERSONAL_SKIP_READER, &from_personal, err, errlen))
@@ -504,7 +506,7 @@ static int load_patterns(readers *r, const p11_config *cfg, char *err, size_t er
 		if (!p11_personal_cfg_read(cfg, pc, err, errlen))
 			goto out;
 		for (i = 0; i < pc->n_skip; i++)
-			if (compile(r, pc->skip[i].pattern, pc->skip[i].file, pc->skip[i].line, err,
+			if (compile(r, pc->skip[i].pattern, pc->skip[i].file, pc->skip[i].line, NULL, err,
 			            errlen) != 0)
 				goto out;
 	}

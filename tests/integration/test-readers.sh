@@ -72,7 +72,7 @@ ok "an empty SkipReader clears the defaults; patterns match the whole name only"
 sim_conf "$P11SHIM_CONF" "$WORK/t5.jsonl" "[readers]" "SkipReader = Virtual (Smart"
 out=$(p11call_shim init 2>"$WORK/err")
 expect "$out" "init: CKR_GENERAL_ERROR"
-grep -q "^p11shim: $P11SHIM_CONF:9: SkipReader = Virtual (Smart: PCRE2 error at offset 14: missing closing parenthesis; fix the pattern$" \
+grep -q "^p11shim: config: $P11SHIM_CONF:9: \[readers\] SkipReader = Virtual (Smart: PCRE2 error at offset 14: missing closing parenthesis; fix the pattern$" \
 	"$WORK/err" || { cat "$WORK/err"; fail "bad pattern message"; }
 ok "bad pattern: $(cat "$WORK/err")"
 
