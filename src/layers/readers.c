@@ -232,7 +232,8 @@ static bool hidden(p11_layer *self, CK_SLOT_ID id)
 		atomic_store_explicit(&r->n_slot, judged_n + 1, memory_order_release);
 		if (h && error != 0) {
 			pcre2_get_error_message(error, msg, sizeof(msg));
-			p11_event(P11_EV_READER_HIDDEN, id,
+			/* A refusal, not an action: a stderr line too (1xx). */
+			p11_event(P11_EV_ERROR, id,
 			          "readers: slot %lu '%s' hidden: SkipReader '%s' (%s) could not be matched "
 			          "against it: %s; simplify the pattern", (unsigned long)id, name, p->text,
 			          p->origin, (const char *)msg);

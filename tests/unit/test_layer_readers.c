@@ -233,7 +233,7 @@ static void test_bad_pattern_refused(void **state)
 	(void)state;
 	assert_int_equal(mock_stack_open(&st, m, "[readers]\nSkipReader = Virtual (\n", readers_alone),
 	                 -1);
-	assert_contains(st.err, "p11shim.conf:2: SkipReader = Virtual (: PCRE2 error");
+	assert_contains(st.err, "p11shim.conf:2: [readers] SkipReader = Virtual (: PCRE2 error");
 	assert_contains(st.err, "fix the pattern");
 	assert_int_equal(mock_calls(m), 0);
 }
