@@ -168,9 +168,49 @@ void compat_sleep_us(unsigned long us);
 /* mkdir -p; new folders private to the user (POSIX 0700; Windows: inherited). */
 void compat_mkdirs(const char *dir);
 
+/*
+ * What tells whether a file is the one seen before: device and file
+ * number, size, modification and change times (a chmod or chown changes the
+ * latter). The path is followed through symbolic links. false (errno set)
+ * when the file cannot be looked at; compare with compat_file_same.
+ */
+typedef struct {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+} compat_file_id;
+bool compat_file_id_of(const char *path, compat_file_id *out);
+static inline bool compat_file_same(const compat_file_id *a, const compat_file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+	       a->ctime_ns == b->ctime_ns;
+}
+
 /* Bytes this user may still write on the file system of path (an existing
  * folder); false with errno set when the system does not say. */
 bool compat_free_bytes(const char *path, unsigned long long *avail);
+
+/*
+ * A small file of fixed size mapped shared (the trace's in-flight table,
+ * src/trace/inflight.c): created 0600 if missing (never through a symbolic
+ * link), its blocks allocated before it is mapped so that a store into
+ * the mapping never meets a full disk, then mapped read-write. NULL with
+ * err (a phrase) on failure. *created: the file was made now (zeroed).
+ */
+void *compat_map_file(const char *path, size_t size, bool *created, char *err, size_t errlen);
+void compat_unmap_file(void *p, size_t size);
+
+/* Whether a process of that id runs now (on this machine); true when unsure. */
+bool compat_process_alive(unsigned long pid);
+
+/*
+ * A thread that calls fn(data) every interval_ms until stopped (the
+ * trace's SlowCall watchdog). NULL when no thread could be made. stop()
+ * wakes and joins it; in a forked child, where the thread does not exist,
+ * it only frees.
+ */
+typedef struct compat_ticker compat_ticker;
+compat_ticker *compat_ticker_start(unsigned interval_ms, void (*fn)(void *), void *data);
+void compat_ticker_stop(compat_ticker *t);
 
 /*
  * Crash visibility (DESIGN.md, Trace: a call that crashes inside the

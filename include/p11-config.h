@@ -18,6 +18,7 @@ typedef enum {
 	P11_CT_BOOL,    /* true/false, yes/no, on/off, 1/0 */
 	P11_CT_ENUM,    /* one of the '|'-separated words of the key's choices */
 	P11_CT_SIZE,    /* bytes, with an optional K, M or G suffix; 0 means no limit */
+	P11_CT_DURATION, /* a time: a number with ms, s or m (no unit: seconds); 0 means off */
 } p11_conf_type;
 
 /* The middleware's own files: their defaults are the platform's (p11-compat.h). */
@@ -87,6 +88,8 @@ typedef enum {
 	  "what of data buffers to show; secrets are always redacted") \
 	X(TRACE_MAXSIZE, "trace", "MaxSize", P11_CT_SIZE, "64M", NULL, false, \
 	  "rotate the trace file to FILE.1 beyond this size; 0: never") \
+	X(TRACE_SLOWCALL, "trace", "SlowCall", P11_CT_DURATION, "10s", NULL, false, \
+	  "a note record while a call is still in the backend past this time; 0: off") \
 	X(LOG_SYSTEM, "log", "System", P11_CT_ENUM, "on", "on|off|all", false, \
 	  "policy events in the system log: on (refusals and errors), all (also policy actions), off")
 
@@ -127,6 +130,14 @@ void p11_config_default_sources(p11_config_sources *src, char *userbuf, size_t u
 p11_config *p11_config_load(const p11_config_sources *src, char *err, size_t errlen);
 void p11_config_free(p11_config *cfg);
 
+/*
+ * Whether loading src again would read what cfg was read from: the same
+ * paths and variables, each file as it was (device, number, size,
+ * modification and change times; a file still missing). C_Initialize
+ * keeps the configuration while this holds. false for NULL.
+ */
+bool p11_config_unchanged(const p11_config *cfg, const p11_config_sources *src);
+
 /* Key metadata. */
 const char *p11_config_section(p11_key key);
 const char *p11_config_name(p11_key key);
@@ -149,6 +160,7 @@ const char *p11_config_get(const p11_config *cfg, p11_key key, char *err, size_t
 /* Typed getters for values checked at load (no mapped field possible or checked by caller). */
 bool p11_config_bool(const p11_config *cfg, p11_key key, bool *out, char *err, size_t errlen);
 bool p11_config_size(const p11_config *cfg, p11_key key, uint64_t *out, char *err, size_t errlen);
+bool p11_config_duration_ms(const p11_config *cfg, p11_key key, uint64_t *ms, char *err, size_t errlen);
 
 /* Repeatable keys: the accumulated values, oldest first. */
 size_t p11_config_count(const p11_config *cfg, p11_key key);
@@ -158,5 +170,7 @@ const char *p11_config_item(const p11_config *cfg, p11_key key, size_t i, p11_or
 /* Value parsers shared with the CLI; return false when text is not valid. */
 bool p11_parse_bool(const char *text, bool *out);
 bool p11_parse_size(const char *text, uint64_t *out);
+/* "10s", "500ms", "2m", "10" (seconds), "0": milliseconds, at most a day. */
+bool p11_parse_duration_ms(const char *text, uint64_t *ms);
 
 #endif /* P11_CONFIG_H */

@@ -27,22 +27,24 @@
 #define P11_CAT_(a, b) a##b
 #define P11_CAT(a, b) P11_CAT_(a, b)
 #define P11_UNPAREN(...) __VA_ARGS__
-#define P11_KIND_(k, decl, tin, tout, slot, bad, ...) k
-#define P11_DECL_(k, decl, tin, tout, slot, bad, ...) P11_UNPAREN decl
-#define P11_TRACE_IN_(k, decl, tin, tout, slot, bad, ...) P11_UNPAREN tin
-#define P11_TRACE_OUT_(k, decl, tin, tout, slot, bad, ...) P11_UNPAREN tout
-#define P11_SLOT_GATE_(k, decl, tin, tout, slot, bad, ...) P11_SLOT_GATE__ slot
+#define P11_KIND_(k, decl, tin, tout, tif, slot, bad, ...) k
+#define P11_DECL_(k, decl, tin, tout, tif, slot, bad, ...) P11_UNPAREN decl
+#define P11_TRACE_IN_(k, decl, tin, tout, tif, slot, bad, ...) P11_UNPAREN tin
+#define P11_TRACE_OUT_(k, decl, tin, tout, tif, slot, bad, ...) P11_UNPAREN tout
+#define P11_IN_FLIGHT_(k, decl, tin, tout, tif, slot, bad, ...) tif
+#define P11_SLOT_GATE_(k, decl, tin, tout, tif, slot, bad, ...) P11_SLOT_GATE__ slot
 #define P11_SLOT_GATE__(is_slot, s) is_slot
-#define P11_SLOT_NAME_(k, decl, tin, tout, slot, bad, ...) P11_SLOT_NAME__ slot
+#define P11_SLOT_NAME_(k, decl, tin, tout, tif, slot, bad, ...) P11_SLOT_NAME__ slot
 #define P11_SLOT_NAME__(is_slot, s) s
-#define P11_BAD_(k, decl, tin, tout, slot, bad, ...) P11_UNPAREN bad
-#define P11_NAMES_(k, decl, tin, tout, slot, bad, ...) __VA_ARGS__
+#define P11_BAD_(k, decl, tin, tout, tif, slot, bad, ...) P11_UNPAREN bad
+#define P11_NAMES_(k, decl, tin, tout, tif, slot, bad, ...) __VA_ARGS__
 
 /* The columns of one argument tuple t (p11kinds.def says what each holds). */
 #define P11_KIND(t) P11_KIND_ t           /* SLOT */
 #define P11_DECL(t) P11_DECL_ t           /* CK_SLOT_ID slotID */
 #define P11_TRACE_IN(t) P11_TRACE_IN_ t   /* tf_ulong(tb, "slotID", slotID) */
 #define P11_TRACE_OUT(t) P11_TRACE_OUT_ t /* ((void)(slotID)) */
+#define P11_IN_FLIGHT(t) P11_IN_FLIGHT_ t /* (call.id_kind = P11_INFLIGHT_SLOT, ...) */
 #define P11_SLOT_GATE(t) P11_SLOT_GATE_ t /* 1 */
 #define P11_SLOT_NAME(t) P11_SLOT_NAME_ t /* slotID */
 #define P11_BAD(t) P11_BAD_ t             /* P11_BAD_ULONG */

@@ -15,8 +15,10 @@
  * too. The error names the file (or folder), its mode and owner, and the
  * command that fixes it.
  *
- * On Windows the checks are not enforced yet (ACLs, not modes, decide
- * there): README.md says what an administrator must do instead.
+ * On Windows the owner and the DACL of the file and of every folder up its
+ * path decide (src/platform/security_win32.c, include/p11-win32-acl.h):
+ * only SYSTEM, Administrators, TrustedInstaller and the process's user may
+ * be able to change them.
  */
 #ifndef P11_SECURITY_H
 #define P11_SECURITY_H
@@ -33,7 +35,9 @@ typedef enum {
  * Checks path (absolute, or relative to the current folder). `what` names
  * the file in the message: "configuration file", "backend library".
  * err receives one line, "PATH: why; fix: command", for P11_TRUST_REFUSED
- * (and a short reason for P11_TRUST_MISSING).
+ * (and a short reason for P11_TRUST_MISSING); for P11_TRUST_OK, what was
+ * checked ("owner root (uid 0), mode 0644; ...", on Windows the owner and
+ * who can change it), which doctor shows.
  */
 p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t errlen);
 

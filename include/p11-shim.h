@@ -90,6 +90,7 @@ typedef struct {
 	char version[32];         /* middleware version "5.7.2", or "" when unknown */
 	char version_source[96];  /* where the version came from, for messages */
 	p11_login_state *login;   /* kept by the login layer */
+	CK_FLAGS init_flags;      /* the client's C_Initialize flags (CKF_LIBRARY_CANT_CREATE_OS_THREADS) */
 } p11_shim_ctx;
 
 /*

@@ -113,6 +113,9 @@ void tf_out_session_info(p11_tb *tb, CK_RV rv, const char *name, CK_SESSION_INFO
  * (CK_UNAVAILABLE_INFORMATION: class unknown). */
 bool p11_attr_is_secret(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls);
 
+/* The last "seq" this process gave a call (0 before the first): seq counts per process. */
+unsigned long p11_trace_last_seq(void);
+
 /* The CKR name, or "0x..." in a static per-thread buffer. */
 const char *p11_rv_str(CK_RV rv);
 

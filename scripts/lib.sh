@@ -23,10 +23,12 @@ python3
 default-jdk-headless
 gdb
 libnss3 libnss3-tools
+chromium
 "
 # gdb: its gcore takes a core of a live client (issue 7's secrets test).
 # libnss3, libnss3-tools: NSS's softokn, a PKCS#11 3.0 module, and certutil
 # for its database (test-v3-nss.sh).
+# chromium: headless, it renders `p11shim trace report` pages in a test.
 
 say() { printf '==> %s\n' "$*"; }
 

@@ -39,6 +39,7 @@ libz-mingw-w64-dev
 libp11-kit-dev
 cmake dpkg-dev perl
 openssl
+nsis
 "
 }
 

@@ -81,6 +81,13 @@ tests_integration_client_secrets_LDADD = libp11shim-core.la -ldl
 check_LTLIBRARIES += tests/integration/crashmod.la
 tests_integration_crashmod_la_SOURCES = tests/integration/crashmod.c
 tests_integration_crashmod_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -rpath /nowhere
+# The same module built to hang in C_Sign and C_Login (calls in flight, [trace] SlowCall).
+check_LTLIBRARIES += tests/integration/hangmod.la
+tests_integration_hangmod_la_SOURCES = tests/integration/crashmod.c
+tests_integration_hangmod_la_CPPFLAGS = $(AM_CPPFLAGS) -DCRASHMOD_HANG
+tests_integration_hangmod_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -rpath /nowhere
+TESTS += tests/integration/test-inflight.sh
+EXTRA_DIST += tests/integration/test-inflight.sh
 # Threads and processes: 16 threads of mixed calls, processes sharing a trace, cycles, fork.
 TESTS += tests/integration/test-robust-threads.sh
 EXTRA_DIST += tests/integration/test-robust-threads.sh tests/integration/trace-check.py
@@ -96,6 +103,8 @@ include tests/fuzz/local.mk
 # (JSON Lines, text, with a rotation): one whole record per call.
 TESTS += tests/integration/test-trace-load.sh
 EXTRA_DIST += tests/integration/test-trace-load.sh
+TESTS += tests/integration/test-trace-full.sh
+EXTRA_DIST += tests/integration/test-trace-full.sh
 check_PROGRAMS += tests/integration/client-trace-load
 tests_integration_client_trace_load_SOURCES = tests/integration/client-trace-load.c
 tests_integration_client_trace_load_LDADD = -ldl -lpthread

@@ -4,7 +4,14 @@
  *
  * The module is loaded in C_Initialize, after its file header was checked
  * against the shim's word size and machine (the seed: a 64-bit DLL cannot
- * initialise cards), and unloaded after its C_Finalize. Its function list
+ * initialise cards). After its C_Finalize it stays loaded (p11-kit keeps its
+ * modules so too; PKCS#11 allows C_Initialize again on a finalised module):
+ * a client that initialises per job would otherwise pay the loader, the
+ * relocations and the checks at every C_Initialize, several times what the
+ * backend's own C_Initialize costs. The next C_Initialize takes it again
+ * while the path and the file (device, number, size, times) are the same;
+ * otherwise the old one is unloaded and the file checked and loaded anew.
+ * Its function list
  * is copied into a zeroed struct: we never write to backend memory and do
  * not trust its version field (pkcs11-spy.c init_spy).
  *
@@ -24,8 +31,20 @@
 #include "p11-compat.h"
 #include "p11-security.h"
 
+/*
+ * The module kept loaded after C_Finalize, for the next C_Initialize. Used
+ * under entry.c's COMPAT_GLOBAL_INIT only. A forked child inherits it as it
+ * is: the parent had finalised it.
+ */
+static struct {
+	void *dl;
+	char path[4096];
+	compat_file_id id;
+} parked;
+
 typedef struct {
 	char path[4096];
+	compat_file_id id;      /* of the file when it was loaded */
 	const char *key;        /* the config key that names the module */
 	char source[600];       /* where the path was set, for messages */
 	void *dl;
@@ -105,6 +124,22 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 		          "configuration file, or P11SHIM_LIBRARY", b->key);
 		return CKR_GENERAL_ERROR;
 	}
+	if (parked.dl != NULL) {
+		compat_file_id now;
+		if (strcmp(parked.path, b->path) == 0 && compat_file_id_of(b->path, &now) &&
+		    compat_file_same(&now, &parked.id)) {
+			/* The same file, checked when it was loaded: taken again. */
+			b->dl = parked.dl;
+			b->id = parked.id;
+			parked.dl = NULL;
+			goto loaded;
+		}
+		/* Another path, or the file was replaced or changed: loaded anew. */
+		compat_dlclose(parked.dl);
+		parked.dl = NULL;
+	}
+	/* Before the checks: a file replaced after them is loaded anew next time. */
+	compat_file_id_of(b->path, &b->id);
 	/* Code another user can change is that user's code (issue 7). */
 	if (p11_file_trusted(b->path, "backend library", trust, sizeof(trust)) == P11_TRUST_REFUSED) {
 		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
@@ -122,6 +157,7 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 		          "backend: %s: %s (set by %s)", b->path, why, b->source);
 		return CKR_GENERAL_ERROR;
 	}
+loaded:
 	get_list = (CK_C_GetFunctionList)compat_dlsym(b->dl, "C_GetFunctionList");
 	if (get_list == NULL) {
 		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
@@ -187,7 +223,12 @@ static CK_RV unload_C_Finalize(p11_layer *self, CK_VOID_PTR reserved)
 	if (rv != CKR_OK)
 		return rv;
 	memset(&b->funcs, 0, sizeof(b->funcs));
-	compat_dlclose(b->dl);
+	/* Kept for the next C_Initialize (see the top of this file). */
+	if (parked.dl != NULL)
+		compat_dlclose(parked.dl);
+	parked.dl = b->dl;
+	parked.id = b->id;
+	snprintf(parked.path, sizeof(parked.path), "%s", b->path);
 	b->dl = NULL;
 	return CKR_OK;
 }

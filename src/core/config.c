@@ -35,10 +35,20 @@ typedef struct {
 	unsigned line;
 } entry;
 
+/* One source as it was when read: its text (a path, a variable's value) and, for a file, what it was. */
+typedef struct {
+	char *text;          /* NULL: not set */
+	bool exists;
+	compat_file_id id;
+} seen_source;
+
+enum { SEEN_SYSTEM, SEEN_USER, SEEN_CONF_ENV, SEEN_LIBRARY, SEEN_TRACE, SEEN_COUNT };
+
 struct p11_config {
 	entry *v[P11_KEY_COUNT]; /* non-repeatable keys: one entry, or NULL for the default */
 	size_t n[P11_KEY_COUNT]; /* repeatable keys: entries in v[key][0..n) */
 	char *files[4];          /* file names referenced by entries */
+	seen_source seen[SEEN_COUNT]; /* for p11_config_unchanged */
 };
 
 static const struct keyinfo {
@@ -86,6 +96,31 @@ bool p11_parse_bool(const char *t, bool *out)
 		}
 	}
 	return false;
+}
+
+bool p11_parse_duration_ms(const char *t, uint64_t *ms)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)t[0]))
+		return false;
+	errno = 0;
+	v = strtoull(t, &end, 10);
+	if (errno != 0 || v > 86400000ULL)
+		return false;
+	if (strcasecmp(end, "ms") == 0)
+		;
+	else if (*end == '\0' || strcasecmp(end, "s") == 0)
+		v *= 1000;
+	else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "min") == 0)
+		v *= 60000;
+	else
+		return false;
+	if (v > 86400000ULL)
+		return false;
+	*ms = v;
+	return true;
 }
 
 bool p11_parse_size(const char *t, uint64_t *out)
@@ -166,6 +201,11 @@ static bool check_value(p11_key key, const char *value, char *why, size_t len)
 			return true;
 		snprintf(why, len, "'%s' is not a size; use bytes with an optional K, M or G suffix, e.g. 64M",
 		         value);
+		return false;
+	case P11_CT_DURATION:
+		if (p11_parse_duration_ms(value, &size))
+			return true;
+		snprintf(why, len, "'%s' is not a time; use a number with ms, s or m, e.g. 10s (0: off)", value);
 		return false;
 	}
 	return false;
@@ -299,7 +339,7 @@ static bool parse_line(void *vctx, const char *section, const char *key, const c
 			return false;
 		}
 	} else if (value[0] != '\0' || keys[k].type == P11_CT_BOOL || keys[k].type == P11_CT_ENUM ||
-	           keys[k].type == P11_CT_SIZE) {
+	           keys[k].type == P11_CT_SIZE || keys[k].type == P11_CT_DURATION) {
 		/* An empty value is fine for text and paths (unset) and clears a list. */
 		if (!(value[0] == '\0' && keys[k].repeat) &&
 		    !check_value((p11_key)k, value, why, sizeof(why))) {
@@ -364,7 +404,57 @@ void p11_config_free(p11_config *cfg)
 	}
 	for (i = 0; i < 4; i++)
 		free(cfg->files[i]);
+	for (i = 0; i < SEEN_COUNT; i++)
+		free(cfg->seen[i].text);
 	free(cfg);
+}
+
+static void sources_as_array(const p11_config_sources *src, const char *out[SEEN_COUNT])
+{
+	out[SEEN_SYSTEM] = src->system_file;
+	out[SEEN_USER] = src->user_file;
+	out[SEEN_CONF_ENV] = src->conf_env_file;
+	out[SEEN_LIBRARY] = src->env_library;
+	out[SEEN_TRACE] = src->env_trace;
+}
+
+/* Before the files are read: a file changed while it is read is read again next time. */
+static bool remember_sources(p11_config *cfg, const p11_config_sources *src)
+{
+	const char *text[SEEN_COUNT];
+	size_t i;
+
+	sources_as_array(src, text);
+	for (i = 0; i < SEEN_COUNT; i++) {
+		if (text[i] == NULL)
+			continue;
+		if ((cfg->seen[i].text = strdup(text[i])) == NULL)
+			return false;
+		if (i <= SEEN_CONF_ENV)
+			cfg->seen[i].exists = compat_file_id_of(text[i], &cfg->seen[i].id);
+	}
+	return true;
+}
+
+bool p11_config_unchanged(const p11_config *cfg, const p11_config_sources *src)
+{
+	const char *text[SEEN_COUNT];
+	compat_file_id now;
+	size_t i;
+
+	if (cfg == NULL)
+		return false;
+	sources_as_array(src, text);
+	for (i = 0; i < SEEN_COUNT; i++) {
+		const seen_source *s = &cfg->seen[i];
+		if ((text[i] == NULL) != (s->text == NULL) || (text[i] != NULL && strcmp(text[i], s->text) != 0))
+			return false;
+		if (text[i] == NULL || i > SEEN_CONF_ENV)
+			continue;
+		if (compat_file_id_of(text[i], &now) != s->exists || (s->exists && !compat_file_same(&now, &s->id)))
+			return false;
+	}
+	return true;
 }
 
 void p11_config_default_sources(p11_config_sources *src, char *userbuf, size_t userlen)
@@ -406,6 +496,8 @@ p11_config *p11_config_load(const p11_config_sources *src, char *err, size_t err
 			p += len + (nl != NULL);
 		}
 	}
+	if (!remember_sources(cfg, src))
+		goto oom;
 	if (src->conf_env_file != NULL) {
 		if (!parse_file(cfg, src->conf_env_file, P11_ORIGIN_CONF_ENV, true, err, errlen))
 			goto fail;
@@ -485,6 +577,13 @@ bool p11_config_size(const p11_config *cfg, p11_key key, uint64_t *out, char *er
 	const char *v = p11_config_get(cfg, key, err, errlen);
 
 	return v != NULL && p11_parse_size(v, out);
+}
+
+bool p11_config_duration_ms(const p11_config *cfg, p11_key key, uint64_t *ms, char *err, size_t errlen)
+{
+	const char *v = p11_config_get(cfg, key, err, errlen);
+
+	return v != NULL && p11_parse_duration_ms(v, ms);
 }
 
 size_t p11_config_count(const p11_config *cfg, p11_key key)

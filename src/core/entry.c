@@ -41,6 +41,12 @@ static inline int ready(void)
 	       compat_fork_guard_same_process();
 }
 
+/*
+ * The layers go; the configuration stays for the next C_Initialize, which
+ * reads it again only when a file or variable it came from changed
+ * (p11_config_unchanged): a client that initialises per job pays one stat
+ * per file instead of the parse and the trust checks.
+ */
 static void teardown(void)
 {
 	size_t i;
@@ -50,11 +56,9 @@ static void teardown(void)
 	shim.n_layers = 0;
 	memset(&shim.top, 0, sizeof(shim.top));
 	memset(&shim.ctx, 0, sizeof(shim.ctx));
-	p11_config_free(shim.cfg);
-	shim.cfg = NULL;
 }
 
-static CK_RV build_stack(bool after_fork)
+static CK_RV build_stack(bool after_fork, CK_VOID_PTR init_args)
 {
 	p11_config_sources src;
 	char userconf[4096], err[1024];
@@ -64,14 +68,19 @@ static CK_RV build_stack(bool after_fork)
 	p11_config_default_sources(&src, userconf, sizeof(userconf));
 	/* Until this configuration is read, [log] System has its default. */
 	p11_event_configure(NULL);
-	shim.cfg = p11_config_load(&src, err, sizeof(err));
-	if (shim.cfg == NULL) {
-		p11_event(P11_EV_CONFIG_REFUSED, P11_NO_SLOT, "config: %s", err);
-		return CKR_GENERAL_ERROR;
+	if (!p11_config_unchanged(shim.cfg, &src)) {
+		p11_config_free(shim.cfg);
+		shim.cfg = p11_config_load(&src, err, sizeof(err));
+		if (shim.cfg == NULL) {
+			p11_event(P11_EV_CONFIG_REFUSED, P11_NO_SLOT, "config: %s", err);
+			return CKR_GENERAL_ERROR;
+		}
 	}
 	p11_event_configure(shim.cfg);
 	shim.ctx.cfg = shim.cfg;
 	shim.ctx.after_fork = after_fork;
+	/* Read as any module reads them; the backend checks the rest. */
+	shim.ctx.init_flags = init_args ? ((CK_C_INITIALIZE_ARGS *)init_args)->flags : 0;
 	for (i = 0; i < p11_stack_order_len; i++) {
 		err[0] = '\0';
 		layer = p11_stack_order[i](&shim.ctx, err, sizeof(err));
@@ -116,7 +125,7 @@ P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 		teardown();
 		after_fork = true;
 	}
-	rv = build_stack(after_fork);
+	rv = build_stack(after_fork, pInitArgs);
 	if (rv == CKR_OK)
 		rv = shim.top.C_Initialize.fn(shim.top.C_Initialize.layer, pInitArgs);
 	if (rv != CKR_OK) {

@@ -50,7 +50,7 @@ typedef struct {
  * lock only serialises judging (the match data) and appending.
  */
 typedef struct {
-	pattern pat[MAX_PATTERNS];
+	pattern *pat;           /* as many as configured (1 KiB each), not MAX_PATTERNS */
 	size_t n_pat;
 	pcre2_match_data *md;   /* used under lock */
 	compat_mutex *lock;
@@ -71,6 +71,14 @@ static int compile(readers *r, const char *text, const char *file, unsigned line
 		snprintf(err, errlen, "more than %d SkipReader patterns", MAX_PATTERNS);
 		return -1;
 	}
+	/* Grown one at a time: a few patterns are usual, and C_Initialize
+	 * is not on any hot path. */
+	p = realloc(r->pat, (r->n_pat + 1) * sizeof(*p));
+	if (p == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->pat = p;
 	p = &r->pat[r->n_pat];
 	/* Full match, as Personal's own SkipReader: anchored at both ends. */
 	p->re = pcre2_compile((PCRE2_SPTR)text, PCRE2_ZERO_TERMINATED,
@@ -297,6 +305,7 @@ static void readers_destroy(p11_layer *self)
 
 	for (i = 0; i < r->n_pat; i++)
 		pcre2_code_free(r->pat[i].re);
+	free(r->pat);
 	pcre2_match_data_free(r->md);
 	compat_mutex_free(r->lock);
 	free(r);
@@ -432,6 +441,7 @@ void p11_skip_free(p11_skip *s)
 		return;
 	for (i = 0; i < s->r.n_pat; i++)
 		pcre2_code_free(s->r.pat[i].re);
+	free(s->r.pat);
 	pcre2_match_data_free(s->r.md);
 	free(s);
 }

@@ -517,6 +517,21 @@ void compat_mkdirs(const char *dir)
 	mkdir(buf, 0700);
 }
 
+bool compat_file_id_of(const char *path, compat_file_id *out)
+{
+	struct stat st;
+
+	memset(out, 0, sizeof(*out));
+	if (stat(path, &st) != 0)
+		return false;
+	out->dev = (uint64_t)st.st_dev;
+	out->ino = (uint64_t)st.st_ino;
+	out->size = (uint64_t)st.st_size;
+	out->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	out->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+	return true;
+}
+
 bool compat_free_bytes(const char *path, unsigned long long *avail)
 {
 	struct statvfs vfs;
@@ -650,4 +665,146 @@ void compat_system_log(compat_log_level level, unsigned event_id, const char *li
 	(void)sendto(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&addr,
 	             sizeof(addr));
 	close(fd);
+}
+
+/* ---- a mapped file of fixed size; processes; a ticker thread ---- */
+
+void *compat_map_file(const char *path, size_t size, bool *created, char *err, size_t errlen)
+{
+	struct stat st;
+	void *p = NULL;
+	int fd, rc;
+
+	*created = false;
+	fd = open(path, O_RDWR | O_NOFOLLOW | COMPAT_O_PRIVATE);
+	if (fd < 0 && errno == ENOENT) {
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | COMPAT_O_PRIVATE, 0600);
+		*created = fd >= 0;
+		if (fd < 0 && errno == EEXIST) /* another process made it first */
+			fd = open(path, O_RDWR | O_NOFOLLOW | COMPAT_O_PRIVATE);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file", path);
+		goto out;
+	}
+	/* Backed before mapped: a store must never raise SIGBUS in the client. */
+	if ((uint64_t)st.st_size < size) {
+		rc = posix_fallocate(fd, 0, (off_t)size);
+		if (rc == EOPNOTSUPP || rc == EINVAL)
+			rc = ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
+		if (rc != 0) {
+			snprintf(err, errlen, "cannot size %s: %s", path, strerror(rc));
+			goto out;
+		}
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map %s: %s", path, strerror(errno));
+		p = NULL;
+	}
+out:
+	close(fd);
+	return p;
+}
+
+void compat_unmap_file(void *p, size_t size)
+{
+	if (p != NULL)
+		munmap(p, size);
+}
+
+bool compat_process_alive(unsigned long pid)
+{
+	if (pid == 0 || pid > (unsigned long)INT32_MAX)
+		return false;
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+struct compat_ticker {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	unsigned long owner;   /* the pid that started it: a forked child has no thread */
+	unsigned interval_ms;
+	void (*fn)(void *);
+	void *data;
+};
+
+static void *ticker_main(void *arg)
+{
+	compat_ticker *t = arg;
+	struct timespec at;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &at);
+		at.tv_sec += t->interval_ms / 1000;
+		at.tv_nsec += (long)(t->interval_ms % 1000) * 1000000L;
+		if (at.tv_nsec >= 1000000000L) {
+			at.tv_sec++;
+			at.tv_nsec -= 1000000000L;
+		}
+		while (!t->stop && pthread_cond_timedwait(&t->cond, &t->lock, &at) != ETIMEDOUT)
+			;
+		if (t->stop)
+			break;
+		pthread_mutex_unlock(&t->lock);
+		t->fn(t->data);
+		pthread_mutex_lock(&t->lock);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+compat_ticker *compat_ticker_start(unsigned interval_ms, void (*fn)(void *), void *data)
+{
+	compat_ticker *t = calloc(1, sizeof(*t));
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int rc;
+
+	if (t == NULL)
+		return NULL;
+	t->interval_ms = interval_ms ? interval_ms : 1;
+	t->fn = fn;
+	t->data = data;
+	t->owner = compat_pid();
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	/* The client's signals are for the client's threads, not this one. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&t->thread, NULL, ticker_main, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		pthread_cond_destroy(&t->cond);
+		pthread_mutex_destroy(&t->lock);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void compat_ticker_stop(compat_ticker *t)
+{
+	if (t == NULL)
+		return;
+	if (t->owner == compat_pid()) {
+		pthread_mutex_lock(&t->lock);
+		t->stop = true;
+		pthread_cond_signal(&t->cond);
+		pthread_mutex_unlock(&t->lock);
+		pthread_join(t->thread, NULL);
+		pthread_cond_destroy(&t->cond);
+		pthread_mutex_destroy(&t->lock);
+	}
+	free(t);
 }

@@ -8,6 +8,7 @@
  * folder anywhere on the way lets another user swap what the shim reads.
  * The rules follow OpenSSH's safe_path() (auth.c), with the sticky-bit
  * exception that lets a file of one's own in /tmp pass.
+ * POSIX only: src/platform/security_win32.c reads owners and DACLs instead.
  */
 #include "config.h"
 
@@ -18,19 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifdef _WIN32
-
-/* Not enforced on Windows yet: ACLs decide there (README.md, "Security model"). */
-p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t errlen)
-{
-	(void)path;
-	(void)what;
-	if (errlen > 0)
-		err[0] = '\0';
-	return P11_TRUST_OK;
-}
-
-#else
 
 #include <pwd.h>
 #include <sys/stat.h>
@@ -143,8 +131,10 @@ static p11_trust check_file(const char *path, const char *what, const char *real
 	mode_t m = st->st_mode;
 
 	/* /dev/null: an empty file nobody can change (P11SHIM_CONF=/dev/null). */
-	if (S_ISCHR(m) && strcmp(real, "/dev/null") == 0)
+	if (S_ISCHR(m) && strcmp(real, "/dev/null") == 0) {
+		snprintf(err, errlen, "/dev/null: empty, nobody can change it");
 		return P11_TRUST_OK;
+	}
 	if (!S_ISREG(m)) {
 		snprintf(err, errlen, "%s: the %s is not a regular file (%s), so the shim refuses it; "
 		         "name the file itself", path, what, S_ISDIR(m) ? "a folder" : "a device or pipe");
@@ -158,6 +148,9 @@ static p11_trust check_file(const char *path, const char *what, const char *real
 		         shell_word(real, word, sizeof(word)));
 		return P11_TRUST_REFUSED;
 	}
+	/* What was checked, for doctor. */
+	snprintf(err, errlen, "owner %s, mode %04o; no other user can change it or a folder on its "
+	         "path", owner_name(st->st_uid, word, sizeof(word)), (unsigned)(m & 07777));
 	return P11_TRUST_OK;
 }
 
@@ -274,4 +267,3 @@ too_long:
 	return P11_TRUST_REFUSED;
 }
 
-#endif /* _WIN32 */

@@ -14,6 +14,7 @@
 #include "p11-compat.h"
 #include "p11-exehdr.h"
 #include "p11-pkcs11.h"
+#include "p11-win32-acl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -638,9 +639,12 @@ int compat_sync_dir(const char *path)
 void compat_mkdirs(const char *dir)
 {
 	wchar_t *w = compat_wide_path(dir), *p;
+	/* The user, SYSTEM and Administrators only, as 0700 on POSIX: a trace
+	 * folder under %PROGRAMDATA% would otherwise let every user read it. */
+	SECURITY_ATTRIBUTES sa = { sizeof(sa), p11_acl_private_sd(true), FALSE };
 
 	if (w == NULL)
-		return;
+		goto out;
 	/* Past a drive (C:\) or a share (\\server\share\); every failure is the
 	 * open's to report. */
 	p = w;
@@ -657,11 +661,49 @@ void compat_mkdirs(const char *dir)
 		if (!IS_SEP(sep) || p == w)
 			continue;
 		*p = 0;
-		CreateDirectoryW(w, NULL);
+		CreateDirectoryW(w, sa.lpSecurityDescriptor != NULL ? &sa : NULL);
 		*p = sep;
 	}
-	CreateDirectoryW(w, NULL);
+	CreateDirectoryW(w, sa.lpSecurityDescriptor != NULL ? &sa : NULL);
+out:
+	LocalFree(sa.lpSecurityDescriptor);
 	free(w);
+}
+
+bool compat_file_id_of(const char *path, compat_file_id *out)
+{
+	BY_HANDLE_FILE_INFORMATION info;
+	FILE_BASIC_INFO basic;
+	wchar_t *w = compat_wide_path(path);
+	HANDLE h;
+	BOOL ok;
+
+	memset(out, 0, sizeof(*out));
+	if (w == NULL) {
+		errno = ENOMEM;
+		return false;
+	}
+	/* No access asked for: only the attributes are read (and a DLL in use can be opened so). */
+	h = CreateFileW(w, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+	                FILE_FLAG_BACKUP_SEMANTICS, NULL);
+	free(w);
+	if (h == INVALID_HANDLE_VALUE) {
+		set_errno_from(GetLastError());
+		return false;
+	}
+	ok = GetFileInformationByHandle(h, &info) &&
+	     GetFileInformationByHandleEx(h, FileBasicInfo, &basic, sizeof(basic));
+	CloseHandle(h);
+	if (!ok) {
+		errno = EIO;
+		return false;
+	}
+	out->dev = info.dwVolumeSerialNumber;
+	out->ino = (uint64_t)info.nFileIndexHigh << 32 | info.nFileIndexLow;
+	out->size = (uint64_t)info.nFileSizeHigh << 32 | info.nFileSizeLow;
+	out->mtime_ns = (int64_t)basic.LastWriteTime.QuadPart * 100;
+	out->ctime_ns = (int64_t)basic.ChangeTime.QuadPart * 100;
+	return true;
 }
 
 bool compat_free_bytes(const char *path, unsigned long long *avail)
@@ -782,4 +824,110 @@ out:
 	if (source != NULL)
 		DeregisterEventSource(source);
 	free(w);
+}
+
+/* ---- a mapped file of fixed size; processes; a ticker thread ---- */
+
+void *compat_map_file(const char *path, size_t size, bool *created, char *err, size_t errlen)
+{
+	wchar_t *w = compat_wide_path(path);
+	HANDLE f, m = NULL;
+	void *p = NULL;
+
+	*created = false;
+	if (w == NULL) {
+		snprintf(err, errlen, "cannot open %s: not a valid path", path);
+		return NULL;
+	}
+	f = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+	                NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+	*created = f != INVALID_HANDLE_VALUE && GetLastError() != ERROR_ALREADY_EXISTS;
+	free(w);
+	if (f == INVALID_HANDLE_VALUE) {
+		snprintf(err, errlen, "cannot open %s: error %lu", path, (unsigned long)GetLastError());
+		return NULL;
+	}
+	/* CreateFileMapping extends the file to size: the blocks exist before a store. */
+	m = CreateFileMappingW(f, NULL, PAGE_READWRITE, 0, (DWORD)size, NULL);
+	if (m == NULL) {
+		snprintf(err, errlen, "cannot map %s: error %lu", path, (unsigned long)GetLastError());
+		goto out;
+	}
+	p = MapViewOfFile(m, FILE_MAP_WRITE, 0, 0, size);
+	if (p == NULL)
+		snprintf(err, errlen, "cannot map %s: error %lu", path, (unsigned long)GetLastError());
+out:
+	if (m != NULL)
+		CloseHandle(m); /* the view keeps the mapping */
+	CloseHandle(f);
+	return p;
+}
+
+void compat_unmap_file(void *p, size_t size)
+{
+	(void)size;
+	if (p != NULL)
+		UnmapViewOfFile(p);
+}
+
+bool compat_process_alive(unsigned long pid)
+{
+	HANDLE h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pid);
+	DWORD rc;
+
+	if (h == NULL)
+		return GetLastError() == ERROR_ACCESS_DENIED;
+	rc = WaitForSingleObject(h, 0);
+	CloseHandle(h);
+	return rc == WAIT_TIMEOUT;
+}
+
+struct compat_ticker {
+	HANDLE thread, wake;
+	volatile LONG stop;
+	unsigned interval_ms;
+	void (*fn)(void *);
+	void *data;
+};
+
+static DWORD WINAPI ticker_main(LPVOID arg)
+{
+	compat_ticker *t = arg;
+
+	while (WaitForSingleObject(t->wake, t->interval_ms) == WAIT_TIMEOUT && !t->stop)
+		t->fn(t->data);
+	return 0;
+}
+
+compat_ticker *compat_ticker_start(unsigned interval_ms, void (*fn)(void *), void *data)
+{
+	compat_ticker *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->interval_ms = interval_ms ? interval_ms : 1;
+	t->fn = fn;
+	t->data = data;
+	t->wake = CreateEventW(NULL, TRUE, FALSE, NULL);
+	if (t->wake != NULL)
+		t->thread = CreateThread(NULL, 0, ticker_main, t, 0, NULL);
+	if (t->wake == NULL || t->thread == NULL) {
+		if (t->wake != NULL)
+			CloseHandle(t->wake);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void compat_ticker_stop(compat_ticker *t)
+{
+	if (t == NULL)
+		return;
+	InterlockedExchange(&t->stop, 1);
+	SetEvent(t->wake);
+	WaitForSingleObject(t->thread, INFINITE);
+	CloseHandle(t->thread);
+	CloseHandle(t->wake);
+	free(t);
 }

@@ -295,27 +295,51 @@ static void split_located(const char *msg, const char *fallback, char *file, siz
 
 /* ---- configuration ---- */
 
+/* What the tamper check found for a configuration file, for its line. */
+static const char *trust_note(const char *path, char *buf, size_t len)
+{
+	char why[2048];
+
+	switch (p11_file_trusted(path, "configuration file", why, sizeof(why))) {
+	case P11_TRUST_OK:
+		snprintf(buf, len, "; %s", why);
+		break;
+	case P11_TRUST_REFUSED:
+		snprintf(buf, len, "; refused: another user can change it (see load)");
+		break;
+	case P11_TRUST_MISSING:
+		buf[0] = '\0';
+		break;
+	}
+	return buf;
+}
+
 static void check_sources(doctor *d)
 {
+	char note[2200];
 	check *c;
 
 	if (d->src.conf_env_file != NULL) {
 		if (d->config_opt != NULL)
 			c = add(d, ST_OK, "files", "--config %s, read as P11SHIM_CONF: it replaces the system "
-			        "and user files", d->src.conf_env_file);
+			        "and user files%s", d->src.conf_env_file,
+			        trust_note(d->src.conf_env_file, note, sizeof(note)));
 		else
-			c = add(d, ST_OK, "files", "P11SHIM_CONF = %s: it replaces the system and user files",
-			        d->src.conf_env_file);
+			c = add(d, ST_OK, "files", "P11SHIM_CONF = %s: it replaces the system and user files%s",
+			        d->src.conf_env_file, trust_note(d->src.conf_env_file, note, sizeof(note)));
 		kv(c, "conf", "%s", d->src.conf_env_file);
 	} else {
 		c = add(d, ST_OK, "system file", "%s%s", d->src.system_file,
-		        file_exists(d->src.system_file) ? "" : " (not present)");
+		        file_exists(d->src.system_file) ?
+		                trust_note(d->src.system_file, note, sizeof(note)) : " (not present)");
 		kv(c, "path", "%s", d->src.system_file);
 		kv(c, "exists", "%s", file_exists(d->src.system_file) ? "true" : "false");
 		if (d->src.user_file != NULL) {
-			c = add(d, ST_OK, "user file", "%s%s", d->src.user_file,
+			c = add(d, ST_OK, "user file", "%s%s%s", d->src.user_file,
 			        file_exists(d->src.user_file) ? " (wins over the system file key by key)" :
-			                                        " (not present)");
+			                                        " (not present)",
+			        file_exists(d->src.user_file) ?
+			                trust_note(d->src.user_file, note, sizeof(note)) : "");
 			kv(c, "path", "%s", d->src.user_file);
 			kv(c, "exists", "%s", file_exists(d->src.user_file) ? "true" : "false");
 		} else {
@@ -473,7 +497,7 @@ static void check_backend(doctor *d)
 		kv(c, "path", "%s", path);
 		return;
 	case P11_TRUST_OK:
-		c = add(d, ST_OK, "file", "%s exists; only trusted users can change it", path);
+		c = add(d, ST_OK, "file", "%s exists: %s", path, why);
 		kv(c, "path", "%s", path);
 		break;
 	}

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cmd_trace.h"
+#include "trace_hung.h"
 #include "json.h"
 #include "tool.h"
 #include "trace_read.h"
@@ -134,6 +135,58 @@ void trace_format_span(double t, char *out, size_t cap)
 		snprintf(out, cap, "%ldh %02ldm %02lds", secs / 3600, secs / 60 % 60, secs % 60);
 	else
 		snprintf(out, cap, "%ldd %02ldh %02ldm", secs / 86400, secs / 3600 % 24, secs / 60 % 60);
+}
+
+void trace_print_hung(FILE *f, const trace_hung *h, size_t n)
+{
+	char line[400];
+	size_t i;
+
+	if (n == 0)
+		return;
+	fprintf(f, "in flight  %zu call%s still in the backend at the end of the trace:\n", n, n == 1 ? "" : "s");
+	for (i = 0; i < n; i++) {
+		trace_hung_describe(&h[i], line, sizeof(line));
+		fprintf(f, "  %s\n", line);
+	}
+}
+
+void trace_json_hung(FILE *f, const trace_hung *h, size_t n)
+{
+	char buf[400];
+	size_t i;
+
+	fputc('[', f);
+	for (i = 0; i < n; i++) {
+		fprintf(f, "%s{\"fn\":", i ? "," : "");
+		json_write_str(f, h[i].e.fn, strlen(h[i].e.fn));
+		fprintf(f, ",\"pid\":%lu,\"tid\":%lu,\"seq\":%lu,\"slot\":", h[i].e.pid, h[i].e.tid, h[i].e.seq);
+		if (h[i].slot >= 0)
+			fprintf(f, "%lld", (long long)h[i].slot);
+		else
+			fputs("null", f);
+		fputs(",\"session\":", f);
+		if (h[i].session >= 0)
+			fprintf(f, "%lld", (long long)h[i].session);
+		else
+			fputs("null", f);
+		trace_format_us(h[i].e.entry_us, buf, sizeof(buf));
+		fputs(",\"since\":", f);
+		json_write_str(f, buf, strlen(buf));
+		fprintf(f, ",\"since_s\":%.6f", (double)h[i].e.entry_us / 1e6);
+		fputs(",\"seconds\":", f);
+		if (h[i].held_s >= 0)
+			fprintf(f, "%.3f", h[i].held_s);
+		else
+			fputs("null", f);
+		fprintf(f, ",\"process_alive\":%s,\"how\":", h[i].alive ? "true" : "false");
+		json_write_str(f, h[i].how, strlen(h[i].how));
+		trace_hung_describe(&h[i], buf, sizeof(buf));
+		fputs(",\"text\":", f);
+		json_write_str(f, buf, strlen(buf));
+		fputc('}', f);
+	}
+	fputc(']', f);
 }
 
 static int is_ok(const trace_record *rec)
@@ -281,20 +334,13 @@ typedef struct {
 	uint64_t notes_total, notes_untracked;
 
 	uint64_t records, failed, crashed;
+	trace_failures fails;
+	uint64_t slow_notes;
+	const trace_hung *hung;        /* calls in flight at the end of the trace */
+	size_t n_hung;
 	ts_range span;
 } summary;
 
-/* A name for the tables; control characters (from escapes) become '?', so a row stays a row. */
-static void copy_name(char *dst, size_t cap, const char *s, size_t n)
-{
-	size_t i;
-
-	if (n > cap - 1)
-		n = cap - 1;
-	for (i = 0; i < n; i++)
-		dst[i] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
-	dst[n] = '\0';
-}
 
 /* A loop rather than memcmp: names are short, and a library call per record showed in profiles. */
 static inline int same_name(const fn_stat *f, const char *name, size_t n)
@@ -334,7 +380,7 @@ static fn_stat *fn_lookup(summary *S, const char *name, size_t n)
 	if (S->n_fns == MAX_FNS)
 		return &S->fns[MAX_FNS];
 	S->fn_slot[i] = (uint16_t)(S->n_fns + 1);
-	copy_name(S->fns[S->n_fns].name, sizeof(S->fns[0].name), name, n);
+	trace_copy_text(S->fns[S->n_fns].name, sizeof(S->fns[0].name), name, n);
 	S->fns[S->n_fns].name_len = n;
 	S->fns[S->n_fns].min_us = UINT64_MAX;
 	return &S->fns[S->n_fns++];
@@ -359,7 +405,7 @@ static size_t rv_lookup(summary *S, const char *name, size_t n)
 	if (S->n_rvs == MAX_RVS)
 		return MAX_RVS;
 	S->rv_slot[i] = (uint16_t)(S->n_rvs + 1);
-	copy_name(S->rvs[S->n_rvs], sizeof(S->rvs[0]), name, n);
+	trace_copy_text(S->rvs[S->n_rvs], sizeof(S->rvs[0]), name, n);
 	return S->n_rvs++;
 }
 
@@ -532,7 +578,7 @@ static void count_note(summary *S, const char *s, size_t n, uint64_t line)
 	}
 	if (i == S->n_tags) {
 		if (S->n_tags < MAX_TAGS)
-			copy_name(S->tags[S->n_tags++].name, sizeof(S->tags[0].name), tag, tag_len);
+			trace_copy_text(S->tags[S->n_tags++].name, sizeof(S->tags[0].name), tag, tag_len);
 		else
 			i = MAX_TAGS;
 	}
@@ -557,7 +603,7 @@ static void count_note(summary *S, const char *s, size_t n, uint64_t line)
 		return;
 	}
 	S->note_slot[i] = (uint16_t)(S->n_notes + 1);
-	copy_name(S->notes[S->n_notes].text, NOTE_KEEP + 1, s, keep);
+	trace_copy_text(S->notes[S->n_notes].text, NOTE_KEEP + 1, s, keep);
 	S->notes[S->n_notes].hash = h;
 	S->notes[S->n_notes].count = 1;
 	S->notes[S->n_notes].first_line = line;
@@ -566,8 +612,18 @@ static void count_note(summary *S, const char *s, size_t n, uint64_t line)
 
 static void summary_add(summary *S, const trace_record *rec)
 {
-	fn_stat *f = fn_lookup(S, rec->fn, rec->fn_len);
+	fn_stat *f;
 	int failed = !is_ok(rec);
+
+	if (rec->pending_us >= 0) {
+		/* A SlowCall note on a call still in the backend, not a call. */
+		S->slow_notes++;
+		if (rec->ts)
+			keep_ts_range(&S->span, rec->ts, rec->ts_len);
+		return;
+	}
+	f = fn_lookup(S, rec->fn, rec->fn_len);
+	trace_failures_add(&S->fails, rec);
 
 	if (f != &S->fns[MAX_FNS])
 		S->last_fn = f;
@@ -753,7 +809,7 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 	rv_count errs[MAX_RVS + 1];
 	size_t n_order, i, j, k;
 	uint64_t tot_calls = 0, tot_failed = 0;
-	char span[64];
+	char span[64], sentence[600];
 	size_t show_pids;
 
 	summary_sort(S, order, &n_order);
@@ -773,7 +829,13 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 	       (unsigned long long)S->records, 100.0 * (double)S->failed / (double)S->records);
 	if (S->crashed)
 		printf(", %llu without return (crash or hang)", (unsigned long long)S->crashed);
-	printf("\n\n");
+	trace_failures_sentence(&S->fails, sentence, sizeof(sentence));
+	printf("\nfailures   %s\n", sentence);
+	if (S->slow_notes)
+		printf("slow calls %llu SlowCall note%s (a call still in the backend; trace show lists them)\n",
+		       (unsigned long long)S->slow_notes, S->slow_notes == 1 ? "" : "s");
+	trace_print_hung(stdout, S->hung, S->n_hung);
+	printf("\n");
 
 	printf("%-26s %9s %8s %9s %9s %9s %9s\n", "function", "calls", "failed", "min us", "median us",
 	       "p99 us", "max us");
@@ -862,6 +924,7 @@ static void print_summary_json(summary *S, const char *name, uint64_t damaged)
 	rv_count errs[MAX_RVS + 1];
 	size_t n_order, i, j, k;
 	double span = -1;
+	char sentence[600];
 
 	summary_sort(S, order, &n_order);
 	if (S->span.first[0])
@@ -871,6 +934,11 @@ static void print_summary_json(summary *S, const char *name, uint64_t damaged)
 	printf(",\"records\":%llu,\"damaged_lines\":%llu,\"failed\":%llu,\"no_return\":%llu",
 	       (unsigned long long)S->records, (unsigned long long)damaged,
 	       (unsigned long long)S->failed, (unsigned long long)S->crashed);
+	trace_failures_sentence(&S->fails, sentence, sizeof(sentence));
+	printf(",\"probing\":%llu,\"failures\":", (unsigned long long)S->fails.probing);
+	jstr(sentence);
+	printf(",\"slow_notes\":%llu,\"in_flight\":", (unsigned long long)S->slow_notes);
+	trace_json_hung(stdout, S->hung, S->n_hung);
 	printf(",\"first\":");
 	if (S->span.first[0])
 		jstr(S->span.first);
@@ -988,6 +1056,7 @@ static int cmd_summary(int argc, char **argv)
 	trace_reader *r;
 	trace_record rec;
 	summary *S;
+	trace_hangs *hangs;
 
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
@@ -1010,8 +1079,14 @@ static int cmd_summary(int argc, char **argv)
 	S->fns[MAX_FNS].min_us = UINT64_MAX;   /* "(other)" is never created by fn_lookup */
 	/* The summary counts calls, never arguments. */
 	trace_skip_args(r, 1);
-	while ((c = trace_next(r, &rec)) > 0)
+	hangs = trace_hangs_new();
+	while ((c = trace_next(r, &rec)) > 0) {
 		summary_add(S, &rec);
+		if (hangs)
+			trace_hangs_add(hangs, &rec);
+	}
+	if (hangs)
+		S->n_hung = trace_hangs_finish(hangs, path, &S->hung);
 	if (c < 0) {
 		fprintf(stderr, "p11shim: %s; the summary covers the records before it\n", trace_error(r));
 		rc = TOOL_EXIT_USAGE;
@@ -1024,6 +1099,7 @@ static int cmd_summary(int argc, char **argv)
 	else
 		print_summary_text(S, trace_name(r), trace_damaged(r), all);
 	summary_free(S);
+	trace_hangs_free(hangs);
 	trace_close(r);
 	if (fflush(stdout) != 0)
 		rc = TOOL_EXIT_USAGE;
@@ -1251,6 +1327,7 @@ static int cmd_show(int argc, char **argv)
 	int c, rc = TOOL_EXIT_USAGE;
 	const char *path;
 	trace_reader *r = NULL;
+	trace_hangs *hangs = NULL;
 	trace_record rec;
 	char line[1200];
 	size_t i;
@@ -1310,7 +1387,10 @@ static int cmd_show(int argc, char **argv)
 		goto out;
 
 	rc = TOOL_EXIT_OK;
+	hangs = trace_hangs_new();
 	while ((c = trace_next(r, &rec)) > 0) {
+		if (hangs)
+			trace_hangs_add(hangs, &rec);
 		if (!show_matches(&o, &rec))
 			continue;
 		if (o.line_numbers)
@@ -1327,9 +1407,17 @@ static int cmd_show(int argc, char **argv)
 		fprintf(stderr, "p11shim: %s\n", trace_error(r));
 		rc = TOOL_EXIT_USAGE;
 	}
+	if (hangs) {
+		const trace_hung *hung;
+		size_t n = trace_hangs_finish(hangs, path, &hung);
+		if (n)
+			printf("\n");
+		trace_print_hung(stdout, hung, n);
+	}
 	if (fflush(stdout) != 0)
 		rc = TOOL_EXIT_USAGE;
 out:
+	trace_hangs_free(hangs);
 	trace_close(r);
 	for (i = 0; i < o.n_fns; i++)
 		free(o.fns[i]);
@@ -1349,6 +1437,7 @@ static const trace_command trace_commands[] = {
 	{ "summary", cmd_summary, "counts per function (failures, latency), process, thread; notes" },
 	{ "show", cmd_show, "the calls, one per line, filtered; -v for every argument" },
 	{ "diagnose", trace_cmd_diagnose, "what went wrong and what to change, from the vendor's troubleshooting" },
+	{ "report", trace_cmd_report, "one self-contained HTML page: findings, timeline, latency, sessions" },
 };
 
 static void trace_usage(FILE *f)
@@ -1357,7 +1446,8 @@ static void trace_usage(FILE *f)
 
 	fprintf(f, "Usage: p11shim trace COMMAND [OPTIONS] FILE\n"
 	           "\n"
-	           "Reads a p11shim trace (JSON Lines as the shim writes it; gzip too; - for stdin)\n"
+	           "Reads a p11shim trace (JSON Lines or text, as the shim writes them; gzip too;\n"
+	           "- for stdin)\n"
 	           "as a stream, in constant memory. Damaged lines (a truncated last line, a\n"
 	           "malformed record) are reported on stderr with their line number and skipped.\n"
 	           "\n"

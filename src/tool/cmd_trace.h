@@ -5,11 +5,28 @@
 #define P11SHIM_TOOL_CMD_TRACE_H
 
 #include <stdint.h>
+#include <stdio.h>
 
+#include "trace_hung.h"
 #include "trace_read.h"
 
 /* `p11shim trace diagnose` (trace_diagnose.c); argv[0] is "diagnose". */
 int trace_cmd_diagnose(int argc, char **argv);
+/* `p11shim trace report` (cmd_report.c); argv[0] is "report". */
+int trace_cmd_report(int argc, char **argv);
+
+/*
+ * The diagnosis as a value, for `trace report`: records in order, then
+ * finish (path: the trace, for FILE.inflight), then the JSON document
+ * `trace diagnose --json` prints.
+ */
+typedef struct trace_diag trace_diag;
+trace_diag *trace_diag_new(void);
+void trace_diag_add(trace_diag *D, const trace_record *rec);
+void trace_diag_finish(trace_diag *D, const char *path);
+void trace_diag_json(trace_diag *D, FILE *out, const char *name, uint64_t damaged);
+const trace_hung *trace_diag_hung(const trace_diag *D, size_t *n);
+void trace_diag_free(trace_diag *D);
 
 /*
  * Reports a usage error of `p11shim trace CMD` on stderr, with the hint to
@@ -31,6 +48,11 @@ trace_reader *trace_cmd_open(const char *path);
 
 /* ts string "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" to seconds since 1970; -1 if not one. */
 double trace_ts_seconds(const char *ts, size_t len);
+
+/* The calls in flight: "in flight  N calls ..." and one line each (nothing when n is 0). */
+void trace_print_hung(FILE *f, const trace_hung *h, size_t n);
+/* The same as a JSON array. */
+void trace_json_hung(FILE *f, const trace_hung *h, size_t n);
 
 /* "2h 03m 04.5s" */
 void trace_format_span(double seconds, char *out, size_t cap);

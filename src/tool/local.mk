@@ -12,6 +12,8 @@ src_tool_p11shim_SOURCES = \
 	src/tool/trace_render.c src/tool/trace_render.h \
 	src/tool/cmd_trace.c src/tool/cmd_trace.h \
 	src/tool/trace_diagnose.c \
+	src/tool/trace_hung.c src/tool/trace_hung.h \
+	src/tool/cmd_report.c \
 	src/tool/cmd_serial.c \
 	src/tool/cmd_doctor.c
 src_tool_p11shim_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
@@ -24,6 +26,15 @@ tests_cli_gen_trace_SOURCES = tests/cli/gen-trace.c
 tests_cli_gen_trace_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
 tests_cli_gen_trace_LDADD = $(ZLIB_LIBS)
 TESTS += tests/cli/test-trace-cli.sh
+# Findings on traces of real clients (tests/fixtures/traces/EXPECTED): the
+# findings each must give, "none" included; summary and diagnose agree in words.
+TESTS += tests/cli/test-trace-fixtures.sh
+EXTRA_DIST += tests/cli/test-trace-fixtures.sh tests/fixtures/traces
+# `p11shim trace report` from each fixture; in headless Chromium for five of
+# them (the rendered DOM), a screenshot in artefacts/.
+TESTS += tests/cli/test-trace-report.sh
+EXTRA_DIST += tests/cli/test-trace-report.sh
+CLEANFILES += artefacts/report-hung-call.png artefacts/report-hung-call.html
 # `p11shim doctor`: every group of checks, good and bad fixtures (issue 5).
 TESTS += tests/cli/test-doctor.sh
 EXTRA_DIST += tests/cli/test-doctor.sh

@@ -29,6 +29,7 @@
 #include "tool.h"
 #include "trace_read.h"
 #include "trace_render.h"
+#include "trace_hung.h"
 
 enum {
 	F_CONFIG,
@@ -45,6 +46,7 @@ enum {
 	F_SERIAL,
 	F_POLICY,
 	F_CRASH,
+	F_HUNG,
 	F_COUNT
 };
 
@@ -186,6 +188,19 @@ static const finding_def defs[F_COUNT] = {
 		{ { "the middleware's logs: %APPDATA%\\Personal\\log\\ (Nexus Personal)", NULL, NULL, "send them with this trace to the vendor" } },
 		NULL,
 	},
+	[F_HUNG] = {
+		"hung-call", "A call never returned: it was still in the middleware when the trace ended",
+		"A call that does not return is the middleware waiting: for a dialog on the desktop that "
+		"nobody answers (a PIN prompt or a message of Nexus Personal, perhaps behind other "
+		"windows), for a reader (a virtual smart-card reader the middleware talks to, a card "
+		"pulled out), or on a PIN-encryption certificate it cannot read. The calls before it "
+		"show what led there; FILE.inflight beside the trace names the call.",
+		{ { "the encoding station's desktop", NULL, NULL, "look for a dialog of the middleware waiting for input" },
+		  { "p11shim.conf", "readers", "SkipReader", NULL },
+		  { "C:\\Program Files (x86)\\Personal\\config\\iD2ppa.cfg", "PIN Encryption", "File",
+		    "the path of a readable X.509 certificate" } },
+		"p11shim doctor lists the readers and checks the certificate; [trace] SlowCall notes a hang as it happens",
+	},
 };
 
 #define EVID_LINES 8
@@ -270,7 +285,7 @@ typedef struct {
 	uint64_t count, first_line;
 } deferred_group;
 
-typedef struct {
+struct trace_diag {
 	finding f[F_COUNT];
 
 	pid_state pids[MAX_PIDS];
@@ -290,9 +305,14 @@ typedef struct {
 	int so_setting;                /* OperatorPinIsSOCredential as login notes give it, -1 unknown */
 
 	uint64_t records, failed, unexplained;
+	trace_failures fails;          /* the failed calls in summary's words */
+	trace_hangs *hangs;            /* calls still in the backend at the end */
+	const trace_hung *hung;
+	size_t n_hung;
 	int have_first_fail;
 	context first_fail;
-} diag;
+};
+typedef struct trace_diag diag;
 
 /* ---- small helpers ---- */
 
@@ -327,17 +347,6 @@ static int fn_is(const trace_record *rec, const char *name)
 	return trace_streq(rec->fn, rec->fn_len, name);
 }
 
-/* A bounded copy; control characters (from escapes) become '?', and so does NUL. */
-static void copy_str(char *dst, size_t cap, const char *s, size_t n)
-{
-	size_t i;
-
-	if (n > cap - 1)
-		n = cap - 1;
-	for (i = 0; i < n; i++)
-		dst[i] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
-	dst[n] = '\0';
-}
 
 static int arg_int(const trace_record *rec, const char *key, int64_t *out)
 {
@@ -349,38 +358,10 @@ static int is_ok(const trace_record *rec)
 	return rv_is(rec, "CKR_OK");
 }
 
-/*
- * Return values that are part of normal operation, not a failure worth
- * explaining: the section 5.2 length probe, attribute probes that are
- * meant to fail, slot and mechanism probing (Java probes every mechanism).
- */
+/* CKR_OK, or a client's ordinary probing (trace_is_probing): not a failure to explain. */
 static int benign(const trace_record *rec)
 {
-	static const char *const always[] = {
-		"CKR_OK", "CKR_BUFFER_TOO_SMALL", "CKR_ATTRIBUTE_TYPE_INVALID", "CKR_ATTRIBUTE_SENSITIVE",
-		"CKR_NO_EVENT", "CKR_CRYPTOKI_ALREADY_INITIALIZED", "CKR_USER_ALREADY_LOGGED_IN",
-	};
-	size_t i;
-
-	if (rec->rv == NULL)
-		return 0;
-	for (i = 0; i < sizeof(always) / sizeof(always[0]); i++) {
-		if (rv_is(rec, always[i]))
-			return 1;
-	}
-	if (rv_is(rec, "CKR_MECHANISM_INVALID") && fn_is(rec, "C_GetMechanismInfo"))
-		return 1;
-	if (rv_is(rec, "CKR_TOKEN_NOT_PRESENT") &&
-	    (fn_is(rec, "C_GetTokenInfo") || fn_is(rec, "C_GetMechanismList") || fn_is(rec, "C_GetMechanismInfo")))
-		return 1;
-	if (rv_is(rec, "CKR_USER_NOT_LOGGED_IN") && fn_is(rec, "C_Logout"))
-		return 1;
-	if ((rv_is(rec, "CKR_FUNCTION_NOT_SUPPORTED") || rv_is(rec, "CKR_FUNCTION_NOT_PARALLEL")) &&
-	    (fn_is(rec, "C_GetFunctionStatus") || fn_is(rec, "C_CancelFunction") ||
-	     fn_is(rec, "C_WaitForSlotEvent") || fn_is(rec, "C_GetInterface") ||
-	     fn_is(rec, "C_GetInterfaceList") || fn_is(rec, "C_GetOperationState")))
-		return 1;
-	return 0;
+	return is_ok(rec) || trace_is_probing(rec);
 }
 
 static uint32_t mix(int64_t a, int64_t b)
@@ -504,8 +485,8 @@ static void add_rv(finding *f, const trace_record *rec, uint64_t weight)
 	}
 	if (f->n_rvs == sizeof(f->rvs) / sizeof(f->rvs[0]))
 		return;
-	copy_str(f->rvs[f->n_rvs].fn, sizeof(f->rvs[0].fn), rec->fn, rec->fn_len);
-	copy_str(f->rvs[f->n_rvs].rv, sizeof(f->rvs[0].rv), rv, rv_len);
+	trace_copy_text(f->rvs[f->n_rvs].fn, sizeof(f->rvs[0].fn), rec->fn, rec->fn_len);
+	trace_copy_text(f->rvs[f->n_rvs].rv, sizeof(f->rvs[0].rv), rv, rv_len);
 	f->rvs[f->n_rvs].n = weight;
 	f->n_rvs++;
 }
@@ -543,7 +524,7 @@ static void evidence_w(diag *D, int id, const trace_record *rec, const char *not
 	if (severity > f->severity)
 		f->severity = severity;
 	if (note && f->note[0] == '\0')
-		copy_str(f->note, sizeof(f->note), note, note_len);
+		trace_copy_text(f->note, sizeof(f->note), note, note_len);
 	if (f->count && f->last_line == rec->line)
 		return;
 	f->last_line = rec->line;
@@ -632,7 +613,7 @@ static void skipreader_pattern(const char *s, size_t n, char *out, size_t cap)
 		return;
 	b = memchr(a + 1, '\'', n - (size_t)(a + 1 - s));
 	if (b)
-		copy_str(out, cap, a + 1, (size_t)(b - a - 1));
+		trace_copy_text(out, cap, a + 1, (size_t)(b - a - 1));
 }
 
 /* The value a note gives for OperatorPinIsSOCredential ("= false", "(now true)"): 1, 0, or -1. */
@@ -793,7 +774,7 @@ static void defer(diag *D, const trace_record *rec, int is_init)
 			if (g->count == 0) {
 				g->is_init = is_init;
 				g->not_recognized = rv_is(rec, "CKR_TOKEN_NOT_RECOGNIZED");
-				copy_str(g->rv, sizeof(g->rv), rec->rv, rec->rv_len);
+				trace_copy_text(g->rv, sizeof(g->rv), rec->rv, rec->rv_len);
 				snprintf(g->model, sizeof(g->model), "%s", se ? se->model : "");
 				g->first_line = rec->line;
 			}
@@ -805,7 +786,7 @@ static void defer(diag *D, const trace_record *rec, int is_init)
 	d->line = rec->line;
 	d->is_init = is_init;
 	d->not_recognized = rv_is(rec, "CKR_TOKEN_NOT_RECOGNIZED");
-	copy_str(d->rv, sizeof(d->rv), rec->rv, rec->rv_len);
+	trace_copy_text(d->rv, sizeof(d->rv), rec->rv, rec->rv_len);
 	snprintf(d->model, sizeof(d->model), "%s", se ? se->model : "");
 	keep_context(D, rec, &d->ctx);
 }
@@ -886,8 +867,8 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 		if (first) {
 			keep_context(D, rec, &f->ctx);
 			char sig[40], fn[64];
-			copy_str(sig, sizeof(sig), rec->crash ? rec->crash : "", rec->crash_len);
-			copy_str(fn, sizeof(fn), rec->fn, rec->fn_len);
+			trace_copy_text(sig, sizeof(sig), rec->crash ? rec->crash : "", rec->crash_len);
+			trace_copy_text(fn, sizeof(fn), rec->fn, rec->fn_len);
 			if (rec->crash)
 				detail(D, F_CRASH, "The process died of %s inside %s.", sig, fn);
 			else
@@ -902,10 +883,11 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 			D->initialize_ok++;
 		if (p)
 			p->so_login_line = 0;
-		if (failed && !rv_is(rec, "CKR_CRYPTOKI_ALREADY_INITIALIZED")) {
-			evidence(D, F_BACKEND_PATH, rec, NULL, 0, SEV_ERROR);
-			return 1;
-		}
+		/*
+		 * A failed C_Initialize is the backend's path only when the shim says
+		 * it could not load the backend (note_rule, "backend:"); a test
+		 * client's bad arguments, or a backend that loaded and failed, are not.
+		 */
 		return 0;
 	}
 	if (fn_is(rec, "C_Finalize") && p)
@@ -918,7 +900,7 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 			size_t n = desc->len;
 			while (n > 0 && desc->str[n - 1] == ' ')
 				n--;   /* blank-padded, as PKCS#11 has it */
-			copy_str(se->reader, sizeof(se->reader), desc->str, n);
+			trace_copy_text(se->reader, sizeof(se->reader), desc->str, n);
 			se->virt = is_virtual_reader(desc->str, desc->len);
 		}
 		return 0;
@@ -930,7 +912,7 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 			size_t n = model->len;
 			while (n > 0 && model->str[n - 1] == ' ')
 				n--;
-			copy_str(se->model, sizeof(se->model), model->str, n);
+			trace_copy_text(se->model, sizeof(se->model), model->str, n);
 		}
 		return 0;
 	}
@@ -995,7 +977,7 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 			/* "<redacted 8 bytes>": the length is all the trace keeps of a secret. */
 			if (pin && pin->type == JSON_STRING && pin->len > 10 && pin->len < 40) {
 				char tmp[40];
-				copy_str(tmp, sizeof(tmp), pin->str, pin->len);
+				trace_copy_text(tmp, sizeof(tmp), pin->str, pin->len);
 				if (sscanf(tmp, "<redacted %lu byte", &len) == 1)
 					detail(D, F_SO_CRED, "The SO secret sent was %lu bytes long: is that the "
 					       "length of this card's PUK or of its operator PIN?", len);
@@ -1070,7 +1052,12 @@ static void diag_add(diag *D, const trace_record *rec)
 	int explained = 0;
 	int failing;
 
+	if (D->hangs)
+		trace_hangs_add(D->hangs, rec);
+	if (rec->pending_us >= 0)
+		return;   /* a SlowCall note on a call, not a call: see the hung calls at the end */
 	D->records++;
+	trace_failures_add(&D->fails, rec);
 	failing = !benign(rec);
 	if (!is_ok(rec))
 		D->failed++;
@@ -1154,6 +1141,19 @@ static int classify(diag *D, int is_init, int not_recognized, const char *model)
 	return F_CPF;
 }
 
+/* The last calls of a hung call's process, as its context (no record of its own). */
+static void keep_hung_context(diag *D, const trace_hung *h, context *ctx)
+{
+	pid_state *p = pid_get(D, (int64_t)h->e.pid);
+	size_t i;
+
+	ctx->n = 0;
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->ring_n; i++)
+		ctx->e[ctx->n++] = p->ring[(p->ring_pos + RING - p->ring_n + i) % RING];
+}
+
 /* The failures whose cause shows only at the end (see the top of this file). */
 static void diag_finish(diag *D)
 {
@@ -1189,9 +1189,37 @@ static void diag_finish(diag *D)
 		evidence_w(D, id, &fake, NULL, 0, SEV_ERROR, weight);
 		/* evidence() rendered the stand-in; the stored rendering is the real one. */
 		if (d && D->f[id].first_line == line)
-			copy_str(D->f[id].first, sizeof(D->f[id].first), d->ctx.e[d->ctx.n - 1].text,
+			trace_copy_text(D->f[id].first, sizeof(D->f[id].first), d->ctx.e[d->ctx.n - 1].text,
 			         strlen(d->ctx.e[d->ctx.n - 1].text));
 	}
+
+	/* Calls that never returned (FILE.inflight, SlowCall notes). */
+	for (i = 0; i < D->n_hung; i++) {
+		const trace_hung *h = &D->hung[i];
+		trace_record fake;
+		finding *f = &D->f[F_HUNG];
+		char text[TEXT_MAX];
+		int first = f->count == 0;
+
+		memset(&fake, 0, sizeof(fake));
+		fake.line = h->note_line ? h->note_line : h->before_line;
+		fake.fn = h->e.fn;
+		fake.fn_len = (uint32_t)strlen(h->e.fn);
+		fake.pid = (int64_t)h->e.pid;
+		trace_hung_describe(h, text, sizeof(text));
+		if (fake.line == 0)
+			fake.line = 1;
+		evidence(D, F_HUNG, &fake, NULL, 0, SEV_ERROR);
+		if (first) {
+			detail(D, F_HUNG, "Still in the backend: %s.", text);
+			snprintf(f->first, sizeof(f->first), "%s", text);
+			f->first_line = fake.line;
+			/* The calls of that process before it, ending with its last record. */
+			keep_hung_context(D, h, &f->ctx);
+		}
+	}
+	if (D->f[F_HUNG].count && D->f[F_HUNG].value[0] == '\0')
+		snprintf(D->f[F_HUNG].value, sizeof(D->f[0].value), "Microsoft Virtual Smart Card .*, and any other virtual reader's name");
 
 	/* The SO-credential fix: the other value than the one in use. */
 	snprintf(D->f[F_SO_CRED].value, sizeof(D->f[0].value), "%s",
@@ -1271,7 +1299,9 @@ static void print_text(diag *D, const char *name, uint64_t damaged)
 	if (damaged)
 		printf(", %llu damaged line%s skipped (see stderr)", (unsigned long long)damaged,
 		       damaged == 1 ? "" : "s");
-	printf("\nfindings  %zu\n", n);
+	trace_failures_sentence(&D->fails, buf, sizeof(buf));
+	printf("\nfailures  %s\n", buf);
+	printf("findings  %zu\n", n);
 
 	for (i = 0; i < F_COUNT; i++) {
 		finding *f = &D->f[i];
@@ -1330,6 +1360,9 @@ static void print_text(diag *D, const char *name, uint64_t damaged)
 		       (unsigned long long)D->unexplained, D->unexplained == 1 ? "" : "s");
 		print_context(stdout, &D->first_fail, 2);
 		printf("'p11shim trace show -v --pid PID FILE' shows them with every argument.\n");
+	} else if (n == 0 && D->fails.failed) {
+		trace_failures_sentence(&D->fails, buf, sizeof(buf));
+		printf("\nNothing to diagnose: %s; nothing the policy layers warned about.\n", buf);
 	} else if (n == 0) {
 		printf("\nNo failing call and nothing the policy layers warned about.\n");
 	} else if (D->unexplained) {
@@ -1340,105 +1373,157 @@ static void print_text(diag *D, const char *name, uint64_t damaged)
 	}
 }
 
-static void jstr(const char *s)
+static void jstr(FILE *out, const char *s)
 {
-	json_write_str(stdout, s, strlen(s));
+	json_write_str(out, s, strlen(s));
 }
 
-static void jctx(const context *ctx)
+static void jctx(FILE *out, const context *ctx)
 {
 	size_t i;
 
-	printf("[");
+	fprintf(out, "[");
 	for (i = 0; i < ctx->n; i++) {
-		printf("%s{\"line\":%llu,\"call\":", i ? "," : "", (unsigned long long)ctx->e[i].line);
-		jstr(ctx->e[i].text);
-		printf("}");
+		fprintf(out, "%s{\"line\":%llu,\"call\":", i ? "," : "", (unsigned long long)ctx->e[i].line);
+		jstr(out, ctx->e[i].text);
+		fprintf(out, "}");
 	}
-	printf("]");
+	fprintf(out, "]");
 }
 
-static void print_json(diag *D, const char *name, uint64_t damaged)
+static void print_json(FILE *out, diag *D, const char *name, uint64_t damaged)
 {
 	int i, first = 1, worthy;
 	size_t k;
 
+	char buf[600];
+
 	(void)n_findings(D, &worthy);
-	printf("{\"file\":");
-	jstr(name);
-	printf(",\"records\":%llu,\"failed\":%llu,\"damaged_lines\":%llu,\"findings\":[",
-	       (unsigned long long)D->records, (unsigned long long)D->failed, (unsigned long long)damaged);
+	fprintf(out, "{\"file\":");
+	jstr(out, name);
+	fprintf(out, ",\"records\":%llu,\"failed\":%llu,\"probing\":%llu,\"failures\":",
+	       (unsigned long long)D->records, (unsigned long long)D->failed,
+	       (unsigned long long)D->fails.probing);
+	trace_failures_sentence(&D->fails, buf, sizeof(buf));
+	jstr(out, buf);
+	fprintf(out, ",\"damaged_lines\":%llu,\"findings\":[", (unsigned long long)damaged);
 	for (i = 0; i < F_COUNT; i++) {
 		finding *f = &D->f[i];
 		const finding_def *d = &defs[i];
 
 		if (f->count == 0)
 			continue;
-		printf("%s{\"id\":", first ? "" : ",");
+		fprintf(out, "%s{\"id\":", first ? "" : ",");
 		first = 0;
-		jstr(d->id);
-		printf(",\"severity\":");
-		jstr(sev_name[f->severity]);
-		printf(",\"title\":");
-		jstr(d->title);
-		printf(",\"detail\":");
-		jstr(f->detail);
-		printf(",\"why\":");
-		jstr(d->why);
-		printf(",\"note\":");
+		jstr(out, d->id);
+		fprintf(out, ",\"severity\":");
+		jstr(out, sev_name[f->severity]);
+		fprintf(out, ",\"title\":");
+		jstr(out, d->title);
+		fprintf(out, ",\"detail\":");
+		jstr(out, f->detail);
+		fprintf(out, ",\"why\":");
+		jstr(out, d->why);
+		fprintf(out, ",\"note\":");
 		if (f->note[0])
-			jstr(f->note);
+			jstr(out, f->note);
 		else
-			printf("null");
-		printf(",\"failed\":[");
+			fprintf(out, "null");
+		fprintf(out, ",\"failed\":[");
 		for (k = 0; k < f->n_rvs; k++) {
-			printf("%s{\"fn\":", k ? "," : "");
-			jstr(f->rvs[k].fn);
-			printf(",\"rv\":");
-			jstr(f->rvs[k].rv);
-			printf(",\"count\":%llu}", (unsigned long long)f->rvs[k].n);
+			fprintf(out, "%s{\"fn\":", k ? "," : "");
+			jstr(out, f->rvs[k].fn);
+			fprintf(out, ",\"rv\":");
+			jstr(out, f->rvs[k].rv);
+			fprintf(out, ",\"count\":%llu}", (unsigned long long)f->rvs[k].n);
 		}
-		printf("],\"evidence\":{\"records\":%llu,\"lines\":[", (unsigned long long)f->count);
+		fprintf(out, "],\"evidence\":{\"records\":%llu,\"lines\":[", (unsigned long long)f->count);
 		for (k = 0; k < f->n_lines; k++)
-			printf("%s%llu", k ? "," : "", (unsigned long long)f->lines[k]);
-		printf("],\"first\":{\"line\":%llu,\"call\":", (unsigned long long)f->first_line);
-		jstr(f->first);
-		printf("}");
+			fprintf(out, "%s%llu", k ? "," : "", (unsigned long long)f->lines[k]);
+		fprintf(out, "],\"first\":{\"line\":%llu,\"call\":", (unsigned long long)f->first_line);
+		jstr(out, f->first);
+		fprintf(out, "}");
 		if (f->ctx.n > 1) {
-			printf(",\"before\":");
-			jctx(&f->ctx);
+			fprintf(out, ",\"before\":");
+			jctx(out, &f->ctx);
 		}
-		printf("},\"fix\":[");
+		fprintf(out, "},\"fix\":[");
 		for (k = 0; k < 3 && d->fix[k].file; k++) {
-			printf("%s{\"file\":", k ? "," : "");
-			jstr(d->fix[k].file);
-			printf(",\"section\":");
+			fprintf(out, "%s{\"file\":", k ? "," : "");
+			jstr(out, d->fix[k].file);
+			fprintf(out, ",\"section\":");
 			if (d->fix[k].section)
-				jstr(d->fix[k].section);
+				jstr(out, d->fix[k].section);
 			else
-				printf("null");
-			printf(",\"key\":");
+				fprintf(out, "null");
+			fprintf(out, ",\"key\":");
 			if (d->fix[k].key)
-				jstr(d->fix[k].key);
+				jstr(out, d->fix[k].key);
 			else
-				printf("null");
-			printf(",\"value\":");
-			jstr(fix_value(f, &d->fix[k]));
-			printf("}");
+				fprintf(out, "null");
+			fprintf(out, ",\"value\":");
+			jstr(out, fix_value(f, &d->fix[k]));
+			fprintf(out, "}");
 		}
-		printf("],\"check\":");
+		fprintf(out, "],\"check\":");
 		if (d->check)
-			jstr(d->check);
+			jstr(out, d->check);
 		else
-			printf("null");
-		printf("}");
+			fprintf(out, "null");
+		fprintf(out, "}");
 	}
-	printf("],\"unexplained_failures\":%llu,\"first_unexplained\":", (unsigned long long)D->unexplained);
+	fprintf(out, "],\"in_flight\":");
+	trace_json_hung(out, D->hung, D->n_hung);
+	fprintf(out, ",\"unexplained_failures\":%llu,\"first_unexplained\":", (unsigned long long)D->unexplained);
 	if (D->have_first_fail)
-		jctx(&D->first_fail);
+		jctx(out, &D->first_fail);
 	else
-		printf("null");
-	printf("}\n");
+		fprintf(out, "null");
+	fprintf(out, "}\n");
+}
+
+/* ---- for `trace report` (cmd_trace.h) ---- */
+
+trace_diag *trace_diag_new(void)
+{
+	diag *D = calloc(1, sizeof(*D));
+
+	if (D == NULL)
+		return NULL;
+	D->so_setting = -1;
+	D->hangs = trace_hangs_new();
+	return D;
+}
+
+void trace_diag_add(trace_diag *D, const trace_record *rec)
+{
+	diag_add(D, rec);
+}
+
+void trace_diag_finish(trace_diag *D, const char *path)
+{
+	if (D->hangs)
+		D->n_hung = trace_hangs_finish(D->hangs, path, &D->hung);
+	diag_finish(D);
+}
+
+void trace_diag_json(trace_diag *D, FILE *out, const char *name, uint64_t damaged)
+{
+	print_json(out, D, name, damaged);
+}
+
+const trace_hung *trace_diag_hung(const trace_diag *D, size_t *n)
+{
+	*n = D->n_hung;
+	return D->hung;
+}
+
+void trace_diag_free(trace_diag *D)
+{
+	if (D == NULL)
+		return;
+	trace_hangs_free(D->hangs);
+	free(D);
 }
 
 static void diagnose_usage(FILE *f)
@@ -1451,7 +1536,8 @@ static void diagnose_usage(FILE *f)
 	           "wrong middleware DLL; card-content caching; a virtual smart-card reader; a\n"
 	           "missing PIN-encryption certificate; a card profile (CPF) that does not match\n"
 	           "the card; an SO login with the other SO credential; an unsupported PUK change;\n"
-	           "a missing or refused Card Eraser; a crash inside the middleware. When nothing\n"
+	           "a missing or refused Card Eraser; a crash inside the middleware; a call still\n"
+	           "in the middleware when the trace ended (FILE.inflight). When nothing\n"
 	           "matches, it shows the first failing call and the calls before it.\n"
 	           "FILE may be gzip-compressed; - reads stdin.\n"
 	           "\n"
@@ -1484,16 +1570,15 @@ int trace_cmd_diagnose(int argc, char **argv)
 		return TOOL_EXIT_USAGE;
 	if ((r = trace_cmd_open(path)) == NULL)
 		return TOOL_EXIT_USAGE;
-	D = calloc(1, sizeof(*D));
+	D = trace_diag_new();
 	if (D == NULL) {
 		fprintf(stderr, "p11shim: out of memory\n");
 		trace_close(r);
 		return TOOL_EXIT_USAGE;
 	}
-	D->so_setting = -1;
 	while ((c = trace_next(r, &rec)) > 0)
 		diag_add(D, &rec);
-	diag_finish(D);
+	trace_diag_finish(D, path);
 	rc = n_findings(D, &worthy) && worthy ? TOOL_EXIT_FOUND : TOOL_EXIT_OK;
 	if (D->have_first_fail)
 		rc = TOOL_EXIT_FOUND;
@@ -1505,10 +1590,10 @@ int trace_cmd_diagnose(int argc, char **argv)
 		rc = TOOL_EXIT_USAGE;
 	}
 	if (json)
-		print_json(D, trace_name(r), trace_damaged(r));
+		print_json(stdout, D, trace_name(r), trace_damaged(r));
 	else
 		print_text(D, trace_name(r), trace_damaged(r));
-	free(D);
+	trace_diag_free(D);
 	trace_close(r);
 	if (fflush(stdout) != 0)
 		rc = TOOL_EXIT_USAGE;

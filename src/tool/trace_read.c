@@ -47,6 +47,8 @@ struct trace_reader {
 	uint64_t line;       /* line number of buf[start] */
 	uint64_t damaged;
 	json_doc *doc;
+	char *tbuf;          /* a text-format record turned into JSON */
+	size_t tcap;
 	trace_warn_fn warn;
 	void *warn_data;
 	char err[256];
@@ -240,6 +242,7 @@ void trace_close(trace_reader *r)
 		gzclose(r->gz);
 	json_doc_free(r->doc);
 	free(r->buf);
+	free(r->tbuf);
 	free(r->name);
 	free(r);
 }
@@ -284,7 +287,7 @@ static void clear_record(trace_record *rec)
 	rec->root = rec->args = rec->out = rec->notes = NULL;
 	rec->ts = rec->fn = rec->rv = rec->crash = NULL;
 	rec->ts_len = rec->fn_len = rec->rv_len = rec->crash_len = 0;
-	rec->pid = rec->tid = rec->seq = rec->us = -1;
+	rec->pid = rec->tid = rec->seq = rec->us = rec->pending_us = -1;
 }
 
 static char first_byte(const char *p, size_t n)
@@ -353,12 +356,16 @@ static int fill_record(const json_value *root, trace_record *rec)
 				rec->crash_len = v->len;
 			}
 			break;
+		case 10:
+			if (memcmp(k, "pending_us", 10) == 0 && json_int(v, &n))
+				rec->pending_us = n;
+			break;
 		}
 	}
 	return rec->fn ? 0 : REC_NO_FN;
 }
 
-enum { F_OTHER, F_TS, F_FN, F_RV, F_CRASH, F_PID, F_TID, F_SEQ, F_US, F_ARGS, F_OUT, F_NOTES };
+enum { F_OTHER, F_TS, F_FN, F_RV, F_CRASH, F_PID, F_TID, F_SEQ, F_US, F_ARGS, F_OUT, F_NOTES, F_PENDING };
 
 static int field_of(const char *k, uint32_t n)
 {
@@ -392,6 +399,10 @@ static int field_of(const char *k, uint32_t n)
 			return F_NOTES;
 		if (memcmp(k, "crash", 5) == 0)
 			return F_CRASH;
+		break;
+	case 10:
+		if (memcmp(k, "pending_us", 10) == 0)
+			return F_PENDING;
 		break;
 	}
 	return F_OTHER;
@@ -576,7 +587,8 @@ static int scan_record(trace_reader *r, char *text, size_t len, trace_record *re
 			default: rec->crash = s; rec->crash_len = sl; break;
 			}
 		} else if ((ch == '-' || (ch >= '0' && ch <= '9')) &&
-		           (field == F_PID || field == F_TID || field == F_SEQ || field == F_US)) {
+		           (field == F_PID || field == F_TID || field == F_SEQ || field == F_US ||
+		            field == F_PENDING)) {
 			if (json_scan_number(&c, &s, &sl, &iv, &is_int) < 0)
 				goto bad;
 			if (is_int) {
@@ -584,6 +596,7 @@ static int scan_record(trace_reader *r, char *text, size_t len, trace_record *re
 				case F_PID: rec->pid = iv; break;
 				case F_TID: rec->tid = iv; break;
 				case F_SEQ: rec->seq = iv; break;
+				case F_PENDING: rec->pending_us = iv; break;
 				default: rec->us = iv; break;
 				}
 			}
@@ -624,6 +637,423 @@ bad:
 	return REC_SYNTAX;
 }
 
+/* ---- the text format ---- */
+
+/*
+ * `[trace] Format = text` writes one line per call (src/trace/layer.c):
+ *   TS PID:TID #SEQ C_Fn(key=value, ...) -> {key=value, ...} = RV (US us) notes: A; B
+ *   TS PID:TID #SEQ C_Fn(key=value, ... = CRASHED SIGSEGV
+ *   TS PID:TID #SEQ C_Fn(key=value) = PENDING (US us) notes: ...
+ * A value is a bare word (a number, a constant's name, NULL, true, false,
+ * hex), a JSON string, {key=value, ...} or [value, ...], which is JSON with
+ * other punctuation; text_to_json() writes the record as the JSON record
+ * it stands for, so that every reader sees one kind of record.
+ */
+typedef struct {
+	const char *p, *end;
+	char *o;
+	const char *why;
+} tconv;
+
+static void tc_put(tconv *t, const char *s, size_t n)
+{
+	memcpy(t->o, s, n);
+	t->o += n;
+}
+
+static int tc_lit(tconv *t, const char *s)
+{
+	size_t n = strlen(s);
+
+	if ((size_t)(t->end - t->p) < n || memcmp(t->p, s, n) != 0)
+		return 0;
+	t->p += n;
+	return 1;
+}
+
+static int tc_fail(tconv *t, const char *why)
+{
+	if (t->why == NULL)
+		t->why = why;
+	return -1;
+}
+
+static int is_word(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static int is_digits(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	}
+	return n > 0;
+}
+
+static int tc_value(tconv *t, int depth);
+
+/* key=value, ... up to close; written as a JSON object. */
+static int tc_members(tconv *t, char close, int depth)
+{
+	tc_put(t, "{", 1);
+	if (t->p < t->end && *t->p == close) {
+		t->p++;
+		tc_put(t, "}", 1);
+		return 0;
+	}
+	for (;;) {
+		const char *k = t->p;
+		while (t->p < t->end && is_word(*t->p))
+			t->p++;
+		if (t->p == k || t->p >= t->end || *t->p != '=')
+			return tc_fail(t, "expected name=value");
+		tc_put(t, "\"", 1);
+		tc_put(t, k, (size_t)(t->p - k));
+		tc_put(t, "\":", 2);
+		t->p++;
+		if (tc_value(t, depth + 1) < 0)
+			return -1;
+		if (tc_lit(t, ", ")) {
+			tc_put(t, ",", 1);
+			continue;
+		}
+		if (t->p < t->end && *t->p == close) {
+			t->p++;
+			tc_put(t, "}", 1);
+			return 0;
+		}
+		return tc_fail(t, "expected ', ' or the end of the list");
+	}
+}
+
+static int tc_value(tconv *t, int depth)
+{
+	const char *s = t->p;
+	size_t n;
+
+	if (depth > MAX_DEPTH - 2)
+		return tc_fail(t, "nested too deep");
+	if (t->p >= t->end)
+		return tc_fail(t, "unexpected end of line");
+	if (*t->p == '"') {
+		/* A JSON string already: copied as it is. */
+		for (t->p++; t->p < t->end && *t->p != '"'; t->p++) {
+			if (*t->p == '\\')
+				t->p++;
+		}
+		if (t->p >= t->end)
+			return tc_fail(t, "unterminated string");
+		t->p++;
+		tc_put(t, s, (size_t)(t->p - s));
+		return 0;
+	}
+	if (*t->p == '{') {
+		t->p++;
+		return tc_members(t, '}', depth);
+	}
+	if (*t->p == '[') {
+		t->p++;
+		tc_put(t, "[", 1);
+		if (t->p < t->end && *t->p == ']') {
+			t->p++;
+			tc_put(t, "]", 1);
+			return 0;
+		}
+		for (;;) {
+			if (tc_value(t, depth + 1) < 0)
+				return -1;
+			if (tc_lit(t, ", ")) {
+				tc_put(t, ",", 1);
+				continue;
+			}
+			if (tc_lit(t, "]")) {
+				tc_put(t, "]", 1);
+				return 0;
+			}
+			return tc_fail(t, "expected ', ' or ']'");
+		}
+	}
+	/* A bare word: it ends where the text format would have quoted it. */
+	while (t->p < t->end && *t->p != ' ' && *t->p != ',' && *t->p != ')' && *t->p != ']' &&
+	       *t->p != '}' && *t->p != '"' && *t->p != '=' && *t->p != '\\' && *t->p != '{' && *t->p != '[')
+		t->p++;
+	n = (size_t)(t->p - s);
+	if (n == 0)
+		return tc_fail(t, "expected a value");
+	if (n == 4 && memcmp(s, "NULL", 4) == 0)
+		tc_put(t, "null", 4);
+	else if ((n == 4 && memcmp(s, "true", 4) == 0) || (n == 5 && memcmp(s, "false", 5) == 0) ||
+	         (is_digits(s, n) && (n == 1 || s[0] != '0') && n < 19))
+		tc_put(t, s, n);
+	else {
+		tc_put(t, "\"", 1);
+		tc_put(t, s, n);
+		tc_put(t, "\"", 1);
+	}
+	return 0;
+}
+
+/* A note (up to "; " or the end) as a JSON string. */
+static void tc_note(tconv *t, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	tc_put(t, "\"", 1);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			char e[2] = { '\\', (char)c };
+			tc_put(t, e, 2);
+		} else if (c < 0x20) {
+			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			tc_put(t, e, 6);
+		} else {
+			tc_put(t, (const char *)&s[i], 1);
+		}
+	}
+	tc_put(t, "\"", 1);
+}
+
+/* Digits at t->p, copied; 0 when there are none. */
+static int tc_digits(tconv *t)
+{
+	const char *s = t->p;
+
+	while (t->p < t->end && *t->p >= '0' && *t->p <= '9')
+		t->p++;
+	if (t->p == s)
+		return tc_fail(t, "expected a number");
+	tc_put(t, s, (size_t)(t->p - s));
+	return 0;
+}
+
+/* The JSON record in r->tbuf; its length, or 0 with why and the column. */
+static size_t text_to_json(trace_reader *r, const char *p, size_t n, const char **why, size_t *at)
+{
+	tconv t;
+	const char *s;
+	size_t need = 3 * n + 256;
+
+	while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' '))
+		n--;
+	if (need > r->tcap) {
+		char *nb = realloc(r->tbuf, need);
+		if (nb == NULL) {
+			*why = "out of memory";
+			*at = 0;
+			return 0;
+		}
+		r->tbuf = nb;
+		r->tcap = need;
+	}
+	t.p = p;
+	t.end = p + n;
+	t.o = r->tbuf;
+	t.why = NULL;
+
+	/* TS PID:TID #SEQ */
+	s = memchr(p, ' ', n);
+	if (s == NULL || s - p > 40) {
+		tc_fail(&t, "expected a timestamp");
+		goto bad;
+	}
+	tc_put(&t, "{\"ts\":\"", 7);
+	tc_put(&t, p, (size_t)(s - p));
+	t.p = s + 1;
+	tc_put(&t, "\",\"pid\":", 8);
+	if (tc_digits(&t) < 0 || !tc_lit(&t, ":"))
+		goto bad_field;
+	tc_put(&t, ",\"tid\":", 7);
+	if (tc_digits(&t) < 0 || !tc_lit(&t, " #"))
+		goto bad_field;
+	tc_put(&t, ",\"seq\":", 7);
+	if (tc_digits(&t) < 0 || !tc_lit(&t, " "))
+		goto bad_field;
+	/* C_Fn(args) */
+	s = t.p;
+	while (t.p < t.end && is_word(*t.p))
+		t.p++;
+	if (t.p == s || !tc_lit(&t, "(")) {
+		tc_fail(&t, "expected C_Function(");
+		goto bad;
+	}
+	tc_put(&t, ",\"fn\":\"", 7);
+	tc_put(&t, s, (size_t)(t.p - s - 1));
+	tc_put(&t, "\",\"args\":", 9);
+	if (tc_members(&t, ')', 1) < 0)
+		goto bad;
+	if (tc_lit(&t, " -> {")) {
+		tc_put(&t, ",\"out\":", 7);
+		if (tc_members(&t, '}', 1) < 0)
+			goto bad;
+	}
+	if (!tc_lit(&t, " = ")) {
+		tc_fail(&t, "expected ' = ' and the return value");
+		goto bad;
+	}
+	s = t.p;
+	while (t.p < t.end && *t.p != ' ')
+		t.p++;
+	if (t.p - s == 7 && memcmp(s, "PENDING", 7) == 0) {
+		tc_put(&t, ",\"rv\":null,\"pending_us\":", 24);
+	} else if (t.p - s == 7 && memcmp(s, "CRASHED", 7) == 0) {
+		tc_put(&t, ",\"rv\":null,\"crash\":\"", 20);
+		tc_lit(&t, " ");
+		s = t.p;
+		while (t.p < t.end && is_word(*t.p))
+			t.p++;
+		tc_put(&t, s, (size_t)(t.p - s));
+		tc_put(&t, "\"", 1);
+		goto notes;
+	} else {
+		tc_put(&t, ",\"rv\":\"", 7);
+		tc_put(&t, s, (size_t)(t.p - s));
+		tc_put(&t, "\",\"us\":", 7);
+	}
+	if (!tc_lit(&t, " (") || tc_digits(&t) < 0 || !tc_lit(&t, " us)")) {
+		tc_fail(&t, "expected ' (N us)'");
+		goto bad;
+	}
+notes:
+	if (tc_lit(&t, " notes: ")) {
+		tc_put(&t, ",\"notes\":[", 10);
+		for (;;) {
+			const char *e = memmem(t.p, (size_t)(t.end - t.p), "; ", 2);
+			size_t len = e ? (size_t)(e - t.p) : (size_t)(t.end - t.p);
+			tc_note(&t, t.p, len);
+			t.p += len;
+			if (!tc_lit(&t, "; "))
+				break;
+			tc_put(&t, ",", 1);
+		}
+		tc_put(&t, "]", 1);
+	}
+	if (t.p != t.end) {
+		tc_fail(&t, "unexpected text after the record");
+		goto bad;
+	}
+	tc_put(&t, "}", 1);
+	return (size_t)(t.o - r->tbuf);
+bad_field:
+	tc_fail(&t, "expected PID:TID #SEQ");
+bad:
+	*why = t.why;
+	*at = (size_t)(t.p - p);
+	return 0;
+}
+
+/* ---- failed calls: probing or not ---- */
+
+int trace_is_probing(const trace_record *rec)
+{
+	static const char *const always[] = {
+		"CKR_BUFFER_TOO_SMALL", "CKR_ATTRIBUTE_TYPE_INVALID", "CKR_ATTRIBUTE_SENSITIVE",
+		"CKR_NO_EVENT", "CKR_CRYPTOKI_ALREADY_INITIALIZED", "CKR_USER_ALREADY_LOGGED_IN",
+	};
+	const char *rv = rec->rv, *fn = rec->fn;
+	size_t i, rn = rec->rv_len, fnl = rec->fn_len;
+
+	if (rv == NULL || trace_streq(rv, rn, "CKR_OK"))
+		return 0;
+	for (i = 0; i < sizeof(always) / sizeof(always[0]); i++) {
+		if (trace_streq(rv, rn, always[i]))
+			return 1;
+	}
+#define FN(name) trace_streq(fn, fnl, name)
+#define RV(name) trace_streq(rv, rn, name)
+	/*
+	 * Mechanism probing: a client tries a mechanism and falls back to
+	 * another when the token has none (pkcs11-tool --test, Java).
+	 */
+	if (RV("CKR_MECHANISM_INVALID") &&
+	    (FN("C_GetMechanismInfo") || (fnl > 6 && memcmp(fn + fnl - 4, "Init", 4) == 0 &&
+	                                  !FN("C_InitToken") && !FN("C_InitPIN"))))
+		return 1;
+	if (RV("CKR_TOKEN_NOT_PRESENT") &&
+	    (FN("C_GetTokenInfo") || FN("C_GetMechanismList") || FN("C_GetMechanismInfo")))
+		return 1;
+	if (RV("CKR_USER_NOT_LOGGED_IN") && FN("C_Logout"))
+		return 1;
+	if ((RV("CKR_FUNCTION_NOT_SUPPORTED") || RV("CKR_FUNCTION_NOT_PARALLEL")) &&
+	    (FN("C_GetFunctionStatus") || FN("C_CancelFunction") || FN("C_WaitForSlotEvent") ||
+	     FN("C_GetInterface") || FN("C_GetInterfaceList") || FN("C_GetOperationState")))
+		return 1;
+	/* No real client passes bad arguments to these two; a test client does, on purpose. */
+	if (RV("CKR_ARGUMENTS_BAD") && (FN("C_Initialize") || FN("C_Finalize")) && rec->notes == NULL)
+		return 1;
+#undef FN
+#undef RV
+	return 0;
+}
+
+void trace_copy_text(char *dst, size_t cap, const char *s, size_t n)
+{
+	size_t i;
+
+	if (n > cap - 1)
+		n = cap - 1;
+	for (i = 0; i < n; i++)
+		dst[i] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
+	dst[n] = '\0';
+}
+
+void trace_failures_add(trace_failures *t, const trace_record *rec)
+{
+	size_t i;
+
+	if (rec->pending_us >= 0 || (rec->rv && trace_streq(rec->rv, rec->rv_len, "CKR_OK")))
+		return;
+	t->failed++;
+	if (!trace_is_probing(rec))
+		return;
+	t->probing++;
+	for (i = 0; i < t->n_kinds; i++) {
+		if (trace_streq(rec->fn, rec->fn_len, t->kind[i].fn) &&
+		    trace_streq(rec->rv, rec->rv_len, t->kind[i].rv)) {
+			t->kind[i].n++;
+			return;
+		}
+	}
+	if (t->n_kinds == TRACE_PROBE_KINDS) {
+		t->other_kinds++;
+		return;
+	}
+	trace_copy_text(t->kind[i].fn, sizeof(t->kind[i].fn), rec->fn, rec->fn_len);
+	trace_copy_text(t->kind[i].rv, sizeof(t->kind[i].rv), rec->rv, rec->rv_len);
+	t->kind[i].n = 1;
+	t->n_kinds++;
+}
+
+void trace_failures_sentence(const trace_failures *t, char *out, size_t cap)
+{
+	size_t o = 0, i;
+
+#define PUT(...) (o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, __VA_ARGS__), o = o < cap ? o : cap)
+	out[0] = '\0';
+	if (t->failed == 0) {
+		PUT("no failed calls");
+		return;
+	}
+	PUT("%llu failed call%s", (unsigned long long)t->failed, t->failed == 1 ? "" : "s");
+	if (t->probing == 0)
+		return;
+	if (t->probing == t->failed)
+		PUT(", %s expected client probing: ", t->failed == 1 ? "an" : "all");
+	else
+		PUT(", %llu of them expected client probing: ", (unsigned long long)t->probing);
+	for (i = 0; i < t->n_kinds; i++)
+		PUT("%s%s -> %s (%llu)", i ? ", " : "", t->kind[i].fn, t->kind[i].rv,
+		    (unsigned long long)t->kind[i].n);
+	if (t->other_kinds)
+		PUT(", %llu more", (unsigned long long)t->other_kinds);
+#undef PUT
+}
+
 /*
  * Parses one segment; 1 when it is a record, 0 when it was reported.
  * how: why the segment ended, for the message (NULL: a newline).
@@ -636,6 +1066,18 @@ static int take_segment(trace_reader *r, char *p, size_t n, uint64_t line, const
 
 	if (is_blank(p, n))
 		return 0;
+	if (first_byte(p, n) >= '0' && first_byte(p, n) <= '9') {
+		/* A text-format line: the same record, as JSON. */
+		const char *why = NULL;
+		size_t at = 0, jn = text_to_json(r, p, n, &why, &at);
+		if (jn == 0) {
+			snprintf(msg, sizeof(msg), "malformed text record: %s at column %zu, skipped", why, at + 1);
+			warn(r, line, msg);
+			return 0;
+		}
+		p = r->tbuf;
+		n = jn;
+	}
 	if (r->skip_args && first_byte(p, n) == '{') {
 		clear_record(rec);
 		rc = exact_record(r, p, n, rec, &e);

@@ -3,6 +3,10 @@
  * record at a time, in constant memory: one read buffer, one JSON arena,
  * both reused for every record.
  *
+ * Both formats the module writes are read: JSON Lines, and the text lines
+ * of `[trace] Format = text`, which are turned into the same record (one
+ * JSON object per line, parsed like the first).
+ *
  * Damage is expected and never fatal: a malformed line, a truncated last
  * line or a record cut off by NUL padding is reported through the warning
  * callback with its line number and skipped. NUL bytes between and after
@@ -37,6 +41,12 @@ typedef struct {
 	const char *crash;           /* "SIGSEGV" when the process died in the call, else NULL */
 	uint32_t ts_len, fn_len, rv_len, crash_len;
 	int64_t pid, tid, seq, us;   /* -1 when absent */
+	/*
+	 * Not a call but a note on one ([trace] SlowCall): the call of this
+	 * pid, tid and seq had been in the backend this long at ts and had not
+	 * returned. -1 for a call's own record.
+	 */
+	int64_t pending_us;
 } trace_record;
 
 /* Called for each damaged line; line is 0 for problems of the whole input. */
@@ -84,6 +94,42 @@ void trace_warn_stderr(void *data, const char *name, uint64_t line, const char *
  * NULL when absent or when the record was read without its arguments.
  */
 const json_value *trace_arg(const trace_record *rec, const char *key);
+
+/*
+ * A failed call that is a client's ordinary probing, not a failure to
+ * diagnose: the section 5.2 length probe (CKR_BUFFER_TOO_SMALL), attribute
+ * probes meant to fail (CKR_ATTRIBUTE_TYPE_INVALID, CKR_ATTRIBUTE_SENSITIVE),
+ * slot and mechanism probing (CKR_MECHANISM_INVALID from an operation's
+ * C_*Init), a second C_Initialize, and the bad-argument
+ * calls a test client makes on purpose (C_Initialize or C_Finalize with
+ * CKR_ARGUMENTS_BAD). 0 for CKR_OK and for a record without a return value.
+ * `trace summary`, `diagnose` and `report` count with this one rule.
+ */
+int trace_is_probing(const trace_record *rec);
+
+/*
+ * The failed calls of a trace, in the words summary, diagnose and report
+ * share: "6 failed calls, all expected client probing: C_GetAttributeValue
+ * -> CKR_ATTRIBUTE_TYPE_INVALID (6)".
+ */
+#define TRACE_PROBE_KINDS 6
+typedef struct {
+	uint64_t failed, probing;   /* failed calls (no return included), of them probing */
+	struct { char fn[40]; char rv[48]; uint64_t n; } kind[TRACE_PROBE_KINDS];
+	size_t n_kinds;
+	uint64_t other_kinds;       /* probing calls of kinds beyond kind[] */
+} trace_failures;
+
+/* Counts rec when it failed (pending notes are not calls and are not counted). */
+void trace_failures_add(trace_failures *t, const trace_record *rec);
+/* The sentence, NUL-terminated, cut to cap. */
+void trace_failures_sentence(const trace_failures *t, char *out, size_t cap);
+
+/*
+ * A bounded copy, NUL-terminated, for tables and messages: control
+ * characters (from escapes) and NUL become '?', so a row stays a row.
+ */
+void trace_copy_text(char *dst, size_t cap, const char *s, size_t n);
 
 /* Compares two strings of the given lengths like strcmp. */
 int trace_strcmp(const char *a, size_t alen, const char *b, size_t blen);

@@ -350,6 +350,10 @@ static void put_tail(sbuf *b, const trace_record *rec)
 	if (rec->rv) {
 		sb_puts(b, " = ");
 		put_text(b, rec->rv, rec->rv_len);
+	} else if (rec->pending_us >= 0) {
+		/* A SlowCall note: the call was still in the backend. */
+		sb_printf(b, " = still in the backend after %.1f s", (double)rec->pending_us / 1e6);
+		return;
 	} else if (rec->crash) {
 		sb_puts(b, " = crashed (");
 		put_text(b, rec->crash, rec->crash_len);
@@ -595,7 +599,7 @@ void render_verbose(FILE *f, const trace_record *rec)
 	/* Fields this tool does not know, from another shim version: shown, not dropped. */
 	for (i = 0, c = rec->root + 1; i < rec->root->len; i++, c = json_next(c)) {
 		static const char *const known[] = {
-			"ts", "pid", "tid", "seq", "fn", "args", "out", "rv", "us", "notes", "crash",
+			"ts", "pid", "tid", "seq", "fn", "args", "out", "rv", "us", "notes", "crash", "pending_us",
 		};
 		size_t k;
 		int is_known = 0;

@@ -53,19 +53,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "p11-compat.h"
 #include "p11-const.h"
+#include "p11-inflight.h"
 #include "p11-trace-sink.h"
 
 typedef struct {
 	p11_sink *sink;
 	p11_format format;
 	p11_data data;
-	atomic_ulong seq;
+	p11_inflight *inflight;  /* FILE.inflight, NULL when it could not be mapped */
+	compat_ticker *watchdog; /* [trace] SlowCall; NULL when off or not allowed */
+	int64_t slow_us;
+	char slow_text[32];      /* "10s" as configured, for the note */
 	char path[4096];
+	char pattern[4200]; /* File before expansion, for keeping the sink */
+	uint64_t max_size;
+	unsigned long pid;
 } trace_state;
 
 typedef struct trace_tls trace_tls;
@@ -78,6 +86,11 @@ typedef struct trace_call {
 	int64_t start_ns;
 	size_t ts_at;     /* where the timestamp goes, written at entry */
 	size_t out_mark;
+	const char *fn;             /* "C_Sign", for the in-flight table */
+	unsigned long seq;
+	p11_inflight_kind id_kind;  /* the call's slot or session, for the in-flight table */
+	uint64_t id;
+	int inflight_slot;          /* its slot in the table, -1: none */
 	volatile sig_atomic_t in_backend; /* inside the next layer's call */
 	struct trace_call *outer;
 	char storage[2048];
@@ -109,8 +122,35 @@ struct trace_tls {
 
 static __thread trace_tls tls = { .refresh_ns = INT64_MIN, .cached_sec = -1 };
 
+/*
+ * "seq" numbers the calls of a process (README.md, Trace): one counter for
+ * the process, not per C_Initialize, so a client that finalises and
+ * initialises again goes on counting and seq stays unique within its pid.
+ */
+static atomic_ulong process_seq;
+
+unsigned long p11_trace_last_seq(void)
+{
+	return atomic_load_explicit(&process_seq, memory_order_relaxed);
+}
+
 /* A record that could not be built (out of memory) is reported once. */
 static atomic_bool oom_reported;
+
+/*
+ * The trace file stays open after C_Finalize, for the next C_Initialize
+ * that traces to the same File and MaxSize in the same process: opening
+ * it (joining FILE.tail, growing it a step ahead) and closing it (trimming)
+ * cost more than a backend's whole C_Initialize. The last process still
+ * trims it at exit (the sink's destructor). Under entry.c's
+ * COMPAT_GLOBAL_INIT only.
+ */
+static struct {
+	p11_sink *sink;
+	char pattern[4200]; /* [trace] File as configured, before %p and %t */
+	uint64_t max_size;
+	unsigned long pid;
+} parked;
 
 /* ---- file ---- */
 
@@ -180,8 +220,12 @@ static bool on_fault(const char *what, void *addr)
 	if (addr != NULL && p11_sink_fault(addr))
 		return true;
 	for (c = tls.current; c != NULL; c = c->outer)
-		if (c->in_backend && c->tb.p != NULL && !c->tb.failed && c->ts->sink != NULL)
+		if (c->in_backend && c->tb.p != NULL && !c->tb.failed && c->ts->sink != NULL) {
 			write_crashed(c, what);
+			/* The crash record names the call: not in flight twice. */
+			p11_inflight_exit(c->ts->inflight, c->inflight_slot);
+			c->inflight_slot = -1;
+		}
 	tls.current = NULL;
 	return false;
 }
@@ -253,17 +297,22 @@ static const who_cache *who(trace_tls *t)
  * call_enter, from the same clock reading that starts the duration: "ts"
  * is the moment the call entered the layers below.
  */
-static p11_tb *call_begin(trace_state *ts, trace_call *c, const char *jhead, size_t jlen,
+static p11_tb *call_begin(trace_state *ts, trace_call *c, const char *fn, const char *jhead, size_t jlen,
                           const char *thead, size_t tlen)
 {
 	static const char blank[TS_LEN] = "0000-00-00T00:00:00.000000Z";
 	p11_tb *tb = &c->tb;
 	trace_tls *t = &tls;
 	const who_cache *w = who(t);
-	unsigned long seq = atomic_fetch_add_explicit(&ts->seq, 1, memory_order_relaxed) + 1;
+	unsigned long seq = atomic_fetch_add_explicit(&process_seq, 1, memory_order_relaxed) + 1;
 
 	c->ts = ts;
 	c->tls = t;
+	c->fn = fn;
+	c->seq = seq;
+	c->id_kind = P11_INFLIGHT_NONE;
+	c->id = 0;
+	c->inflight_slot = -1;
 	c->in_backend = 0;
 	p11_tb_init(tb, c->storage, sizeof(c->storage), ts->format, ts->data);
 	c->notes.len = 0;
@@ -292,10 +341,14 @@ static p11_tb *call_begin(trace_state *ts, trace_call *c, const char *jhead, siz
 
 static void call_enter(trace_call *c)
 {
-	int64_t now = compat_fast_ns();
+	int64_t now = compat_fast_ns(), wall = wall_us_at(c->tls, now);
 
 	if (c->tb.p != NULL && c->tb.len >= c->ts_at + TS_LEN)
-		format_ts(c->tls, c->tb.p + c->ts_at, wall_us_at(c->tls, now));
+		format_ts(c->tls, c->tb.p + c->ts_at, wall);
+	/* Named in FILE.inflight while in the backend: a hang or a kill leaves it there. */
+	if (c->ts->inflight != NULL)
+		c->inflight_slot = p11_inflight_enter(c->ts->inflight, c->tls->who.pid, c->tls->who.tid, c->seq,
+		                                      c->fn, c->id_kind, c->id, wall);
 	c->start_ns = now;
 	c->in_backend = 1;
 }
@@ -305,6 +358,7 @@ static void call_exit(trace_call *c)
 	p11_tb *tb = &c->tb;
 
 	c->in_backend = 0;
+	p11_inflight_exit(c->ts->inflight, c->inflight_slot);
 	c->start_ns = compat_fast_ns() - c->start_ns;
 	p11_tb_rawz(tb, tb->format == P11_FMT_JSONL ? "},\"out\":{" : ") -> {");
 	c->out_mark = tb->len;
@@ -392,8 +446,9 @@ void p11_note(const char *fmt, ...)
 		trace_call call;                                              \
 		p11_tb *tb;                                                   \
 		CK_RV rv;                                                     \
-		tb = call_begin(self->data, &call, FN_HEADS(name));           \
+		tb = call_begin(self->data, &call, "C_" #name, FN_HEADS(name)); \
 		P11_MAP(P11_TRACE_IN, P11_SEMI, __VA_ARGS__);                 \
+		P11_MAP(P11_IN_FLIGHT, P11_SEMI, __VA_ARGS__);                \
 		call_enter(&call);                                            \
 		rv = P11_NEXT(self, name, P11_ARGS(__VA_ARGS__));             \
 		call_exit(&call);                                             \
@@ -418,13 +473,89 @@ static const p11_ops trace_ops = {
 #undef P11FN_V3
 };
 
+/* ---- the SlowCall watchdog ---- */
+
+/*
+ * A note record on a call still in the backend: the call's own record
+ * comes when (if) it returns. Written by the watchdog thread from what the
+ * in-flight table holds (another thread's call buffer is not ours to read):
+ * its function, slot or session, pid, tid and seq, "rv":null and
+ * "pending_us", the time it has been in the backend so far.
+ */
+static void slow_note(void *data, const p11_inflight_entry *e)
+{
+	trace_state *ts = data;
+	int64_t us = e->seen_us - e->entry_us;
+	time_t sec = (time_t)(e->seen_us / 1000000);
+	const char *key = e->kind == P11_INFLIGHT_SLOT ? "slotID" : "hSession";
+	char when[32], id[48], rec[768];
+	struct tm tm;
+	int n;
+
+	gmtime_r(&sec, &tm);
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", (tm.tm_year + 1900) % 10000,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(e->seen_us % 1000000));
+	id[0] = '\0';
+	if (e->kind != P11_INFLIGHT_NONE)
+		snprintf(id, sizeof(id), ts->format == P11_FMT_JSONL ? "\"%s\":%llu" : "%s=%llu", key,
+		         (unsigned long long)e->id);
+	if (ts->format == P11_FMT_JSONL)
+		n = snprintf(rec, sizeof(rec), "{\"ts\":\"%s\",\"pid\":%lu,\"tid\":%lu,\"seq\":%lu,\"fn\":\"%s\","
+		             "\"args\":{%s},\"rv\":null,\"pending_us\":%lld,\"notes\":[\"trace: %s has been in the "
+		             "backend for %lld.%01lld s and has not returned ([trace] SlowCall = %s)\"]}\n",
+		             when, e->pid, e->tid, e->seq, e->fn, id, (long long)us, e->fn,
+		             (long long)(us / 1000000), (long long)(us / 100000 % 10), ts->slow_text);
+	else
+		n = snprintf(rec, sizeof(rec), "%s %lu:%lu #%lu %s(%s) = PENDING (%lld us) notes: trace: %s has been "
+		             "in the backend for %lld.%01lld s and has not returned ([trace] SlowCall = %s)\n",
+		             when, e->pid, e->tid, e->seq, e->fn, id, (long long)us, e->fn,
+		             (long long)(us / 1000000), (long long)(us / 100000 % 10), ts->slow_text);
+	if (n > 0 && (size_t)n < sizeof(rec))
+		p11_sink_write(ts->sink, rec, (size_t)n);
+}
+
+static void watch(void *data)
+{
+	trace_state *ts = data;
+
+	p11_inflight_watch(ts->inflight, compat_pid(), compat_wall_us(), ts->slow_us, slow_note, ts);
+}
+
 static void trace_destroy(p11_layer *self)
 {
 	trace_state *ts = self->data;
 
+	/* The watchdog first: it writes to the sink and reads the table. */
+	compat_ticker_stop(ts->watchdog);
 	compat_crash_uninstall();
-	p11_sink_close(ts->sink);
+	if (parked.sink != NULL && parked.sink != ts->sink)
+		p11_sink_close(parked.sink);
+	parked.sink = NULL;
+	/* A forked child's sink is its parent's file: closed, not kept. */
+	if (ts->pattern[0] != '\0' && ts->pid == compat_pid()) {
+		parked.sink = ts->sink;
+		snprintf(parked.pattern, sizeof(parked.pattern), "%s", ts->pattern);
+		parked.max_size = ts->max_size;
+		parked.pid = ts->pid;
+	} else {
+		p11_sink_close(ts->sink);
+	}
+	p11_inflight_close(ts->inflight);
 	free(ts);
+}
+
+/* The kept sink when it serves this File and MaxSize in this process, else NULL (and it is closed). */
+static p11_sink *take_parked(const char *pattern, uint64_t max_size)
+{
+	p11_sink *s = parked.sink;
+
+	parked.sink = NULL;
+	if (s == NULL)
+		return NULL;
+	if (parked.pid == compat_pid() && parked.max_size == max_size && strcmp(parked.pattern, pattern) == 0)
+		return s;
+	p11_sink_close(s);
+	return NULL;
 }
 
 p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
@@ -432,22 +563,26 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	const p11_config *cfg = ctx->cfg;
 	const char *file, *format, *data;
 	char dir[4096], pattern[4200];
-	uint64_t max_size = 0;
-	bool enable = false;
+	uint64_t max_size = 0, slow_ms = 0;
+	bool enable = false, fresh;
+	struct stat st;
 	p11_layer *layer = NULL;
 	trace_state *ts = NULL;
 
 	err[0] = '\0';
 	file = p11_config_get(cfg, P11_KEY_TRACE_FILE, err, errlen);
 	if (file == NULL || !p11_config_bool(cfg, P11_KEY_TRACE_ENABLE, &enable, err, errlen) ||
-	    !p11_config_size(cfg, P11_KEY_TRACE_MAXSIZE, &max_size, err, errlen))
+	    !p11_config_size(cfg, P11_KEY_TRACE_MAXSIZE, &max_size, err, errlen) ||
+	    !p11_config_duration_ms(cfg, P11_KEY_TRACE_SLOWCALL, &slow_ms, err, errlen))
 		return NULL;
 	format = p11_config_get(cfg, P11_KEY_TRACE_FORMAT, err, errlen);
 	data = format ? p11_config_get(cfg, P11_KEY_TRACE_DATA, err, errlen) : NULL;
 	if (format == NULL || data == NULL)
 		return NULL;
-	if (file[0] == '\0' && !enable)
+	if (file[0] == '\0' && !enable) {
+		p11_sink_close(take_parked("", 0)); /* a trace kept from before is done */
 		return NULL; /* trace off: err stays empty */
+	}
 
 	layer = calloc(1, sizeof(*layer));
 	ts = calloc(1, sizeof(*ts));
@@ -469,14 +604,42 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		         ts->format == P11_FMT_JSONL ? "jsonl" : "log");
 		file = pattern;
 	}
-	expand_path(file, ts->path, sizeof(ts->path));
-	ts->sink = p11_sink_open(ts->path, max_size);
+	snprintf(ts->pattern, sizeof(ts->pattern), "%s", file);
+	ts->max_size = max_size;
+	ts->pid = compat_pid();
+	ts->sink = take_parked(ts->pattern, max_size);
+	if (ts->sink != NULL)
+		snprintf(ts->path, sizeof(ts->path), "%s", p11_sink_path(ts->sink));
+	else
+		expand_path(file, ts->path, sizeof(ts->path));
+	fresh = stat(ts->path, &st) != 0 || st.st_size == 0;
+	if (ts->sink == NULL)
+		ts->sink = p11_sink_open(ts->path, max_size);
 	if (ts->sink == NULL) {
 		/* The calls go on without a trace: say so once. */
 		p11_event(P11_EV_TRACE_REFUSED, P11_NO_SLOT, "trace: cannot open %s: %s; set [trace] "
 		          "File to a writable path. Calls go on without a trace.", ts->path,
 		          strerror(errno));
 		goto fail;
+	}
+	/* Without the table the calls are traced as before; a hang just names nothing. */
+	ts->inflight = p11_inflight_open(ts->path, fresh, err, errlen);
+	if (ts->inflight == NULL)
+		fprintf(stderr, "p11shim: trace: %s; calls in flight will not be named\n", err);
+	err[0] = '\0';
+	/*
+	 * The watchdog is a thread of the client's process: not when the client
+	 * forbids threads (NSS passes CKF_LIBRARY_CANT_CREATE_OS_THREADS). Then
+	 * no SlowCall notes are written and the table is not stamped; the calls
+	 * in flight are still named in it.
+	 */
+	ts->slow_us = (int64_t)slow_ms * 1000;
+	snprintf(ts->slow_text, sizeof(ts->slow_text), "%s", p11_config_get(cfg, P11_KEY_TRACE_SLOWCALL, err, errlen));
+	err[0] = '\0';
+	if (slow_ms > 0 && ts->inflight != NULL && !(ctx->init_flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS)) {
+		/* A quarter of SlowCall between looks, from 0.1 s to 1 s: a note comes soon after the time. */
+		unsigned every = (unsigned)(slow_ms / 4 < 100 ? 100 : slow_ms / 4 > 1000 ? 1000 : slow_ms / 4);
+		ts->watchdog = compat_ticker_start(every, watch, ts);
 	}
 	compat_crash_install(on_fault, p11_sink_crash_done);
 	layer->name = "trace";

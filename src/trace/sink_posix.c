@@ -27,8 +27,11 @@
  * MaxSize), ahead of the writers (grow_inlock says why not fallocate): the
  * blocks are reserved before a page is written, so a full disk shows as a
  * failed write (the loss is reported once, calls go on), never as SIGBUS.
- * Where files cannot be mapped, records are written with pwrite(2) at their
- * reserved offsets.
+ * FILE.tail's page is reserved (posix_fallocate) before it is mapped, and
+ * so is any hole below the file's size before a window covers it: without
+ * room the sink writes instead, and a failed write is reported, never a
+ * SIGBUS (tests/integration/test-trace-full.sh). Where files cannot be
+ * mapped, records are written with pwrite(2) at their reserved offsets.
  *
  * Trimming: the file ends in NUL padding up to one step while processes
  * trace to it (readers skip NUL bytes: src/tool does). Every tracing process
@@ -283,6 +286,25 @@ static uint64_t trim_padding(int fd)
 	if (end < (uint64_t)st.st_size && ftruncate(fd, (off_t)end) != 0)
 		return (uint64_t)st.st_size;
 	return end;
+}
+
+/*
+ * Blocks reserved for [off, off + len) of fd, so that no store into a
+ * mapping of it can fault for want of room (SIGBUS). posix_fallocate does
+ * what the file system offers (glibc writes zeros where fallocate(2) is
+ * missing); false with errno set when the room is not there.
+ */
+static bool backed(int fd, uint64_t off, uint64_t len)
+{
+	int err;
+
+	if (len == 0)
+		return true;
+	do
+		err = posix_fallocate(fd, (off_t)off, (off_t)len);
+	while (err == EINTR);
+	errno = err;
+	return err == 0;
 }
 
 /* ---- windows ---- */
@@ -543,6 +565,13 @@ static bool grow_inlock(p11_sink *s, uint64_t g, uint64_t need)
 		goto out;
 	}
 	from = (uint64_t)st.st_size > OFF_OF(a) ? (uint64_t)st.st_size : OFF_OF(a);
+	/* What lies between alloc and the size (a crash record's pwrite
+	 * beyond alloc, a file lengthened by hand) may be a hole: backed
+	 * before it is mapped. */
+	if (from > OFF_OF(a) && !backed(atomic_load(&s->cur_fd), OFF_OF(a), from - OFF_OF(a))) {
+		report_loss_as(s, LOST_SPACE, errno);
+		goto out;
+	}
 	errno = ENOSPC;
 	got = from < to ? zero_fill(atomic_load(&s->cur_fd), from, to) : from;
 	if (got > OFF_OF(a))
@@ -733,7 +762,7 @@ static int join(p11_sink *s)
 {
 	struct stat cst, pst, dst;
 	struct shared *sh;
-	bool first;
+	bool first = false;
 	int dfd, cfd = -1, tries;
 	uint64_t end, g;
 
@@ -760,6 +789,16 @@ static int join(p11_sink *s)
 		goto fail;
 	if (!first && (fstat(cfd, &cst) != 0 || cst.st_size < SHARED_SIZE))
 		goto fail;
+	/* The page is backed before it is mapped: ftruncate alone leaves a
+	 * hole, and the first store into it on a full file system raised
+	 * SIGBUS in the client. Without room, one write(2) per record. */
+	if (!backed(cfd, 0, SHARED_SIZE)) {
+		/* Alone and leaving: no companion left for others to join
+		 * (one that waits for LOCK_MUTATE sees it gone and retries). */
+		if (first)
+			unlink(s->ctl_path);
+		goto fail;
+	}
 	sh = mmap(NULL, SHARED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
 	if (sh == MAP_FAILED)
 		goto fail;

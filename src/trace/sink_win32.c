@@ -29,6 +29,7 @@
 #include <windows.h>
 
 #include "p11-compat.h"
+#include "p11-win32-acl.h"
 
 #define CHECK_BYTES 65536
 
@@ -54,11 +55,15 @@ static void report_loss(p11_sink *s, DWORD code)
 static HANDLE open_append(const wchar_t *wpath)
 {
 	BY_HANDLE_FILE_INFORMATION info;
+	/* A new trace: the user, SYSTEM and Administrators only, as 0600 on POSIX. */
+	SECURITY_ATTRIBUTES sa = { sizeof(sa), p11_acl_private_sd(false), FALSE };
 	HANDLE h;
 
 	h = CreateFileW(wpath, FILE_APPEND_DATA | FILE_READ_ATTRIBUTES | SYNCHRONIZE,
-	                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_ALWAYS,
+	                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+	                sa.lpSecurityDescriptor != NULL ? &sa : NULL, OPEN_ALWAYS,
 	                FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+	LocalFree(sa.lpSecurityDescriptor);
 	if (h == INVALID_HANDLE_VALUE)
 		return h;
 	if (GetFileInformationByHandle(h, &info) &&

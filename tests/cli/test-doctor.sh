@@ -159,6 +159,9 @@ ok "configuration: value, origin (--config, default, mapped field), mapped field
 # The same file through P11SHIM_CONF, the environment over the file, the user file.
 P11SHIM_CONF="$C" P11SHIM_LIBRARY="$SOFTHSM2_MODULE" dj
 has configuration files ok "P11SHIM_CONF = $C"
+# What the tamper check looked at, not just that it passed.
+has configuration files ok "; owner $(id -un) (uid $(id -u)), mode 0"
+has configuration files ok "no other user can change it or a folder on its path"
 has configuration environment ok "P11SHIM_LIBRARY = $SOFTHSM2_MODULE"
 has configuration "[backend] PKCS11Library" ok "(environment P11SHIM_LIBRARY)"
 [ "$(data configuration "[backend] PKCS11Library" origin)" = environment ] || fail "environment origin"
@@ -193,7 +196,8 @@ ok "configuration errors: FAIL with file:line and the fix, exit 1"
 
 # ---- backend ----
 dj --config "$C"
-has backend file ok "$SOFTHSM2_MODULE exists"
+has backend file ok "$SOFTHSM2_MODULE exists: owner "
+has backend file ok "; no other user can change it or a folder on its path"
 has backend "word size" ok "as the shim"
 has backend loads ok
 has backend C_GetFunctionList ok "exported"

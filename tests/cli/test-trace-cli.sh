@@ -423,7 +423,7 @@ has "$tmp/out" "diagnose: expected failures are not counted" "(2 failing calls i
 	rec 4 C_Finalize '{"pReserved":null}' '"CKR_OK"'
 } >"$tmp/d.jsonl"
 run 0 "diagnose: a clean trace" "$P11SHIM" trace diagnose "$tmp/d.jsonl"
-has "$tmp/out" "diagnose: clean trace says so" "No failing call"
+has "$tmp/out" "diagnose: clean trace says so, naming the probing" "Nothing to diagnose: 2 failed calls, all expected client probing: C_GetAttributeValue -> CKR_ATTRIBUTE_SENSITIVE (1), C_GetMechanismInfo -> CKR_MECHANISM_INVALID (1)"
 
 run 1 "diagnose of the generated trace" "$P11SHIM" trace diagnose "$tmp/t.jsonl"
 for id in so-credential puk-change card-eraser-refused crash config; do

@@ -7,6 +7,10 @@
  * C_Sign writes to an unmapped address (SIGSEGV), and so does C_InitToken
  * with a label that starts with "crash"; C_Digest calls abort() (SIGABRT).
  * Every other function answers CKR_FUNCTION_NOT_SUPPORTED.
+ *
+ * Built with -DCRASHMOD_HANG it is hangmod, a backend whose C_Sign and
+ * C_Login never return (a reader or a middleware dialog waiting forever):
+ * they sleep until the process is killed.
  */
 #include "config.h"
 
@@ -14,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "p11-layer.h"
 
@@ -174,6 +179,15 @@ static CK_RV cm_GetSessionInfo(CK_SESSION_HANDLE s, CK_SESSION_INFO_PTR p)
 	return CKR_OK;
 }
 
+#ifdef CRASHMOD_HANG
+/* Waits like a middleware whose dialog nobody answers. */
+static void hang(void)
+{
+	for (;;)
+		sleep(60);
+}
+#endif
+
 /* Secrets are looked at, never kept. */
 static CK_RV cm_Login(CK_SESSION_HANDLE s, CK_USER_TYPE u, CK_UTF8CHAR_PTR pin, CK_ULONG n)
 {
@@ -181,6 +195,9 @@ static CK_RV cm_Login(CK_SESSION_HANDLE s, CK_USER_TYPE u, CK_UTF8CHAR_PTR pin, 
 	(void)u;
 	(void)n;
 	NEED_INIT();
+#ifdef CRASHMOD_HANG
+	hang();
+#endif
 	return pin == NULL ? CKR_ARGUMENTS_BAD : CKR_OK;
 }
 
@@ -264,6 +281,9 @@ static CK_RV cm_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn, CK_BYTE_PT
 	(void)dn;
 	(void)sig;
 	(void)sn;
+#ifdef CRASHMOD_HANG
+	hang();
+#endif
 	*(volatile int *)wild = 1;
 	return CKR_GENERAL_ERROR;
 }

@@ -8,7 +8,8 @@
  *       line each on stdout
  *   numrange-race kill RANGE STATE ROUNDS MAX_MS AFTER
  *       ROUNDS times: forks a child that hands out numbers in a tight loop,
- *       SIGKILLs it after 0..MAX_MS ms; then hands out AFTER more itself.
+ *       SIGKILLs it 0..MAX_MS ms after it started (every other child: after
+ *       its first number); then hands out AFTER more itself.
  *       Children and parent print to the same stdout (open it O_APPEND)
  *   numrange-race hold LOCKFILE
  *       takes the write lock on LOCKFILE as the allocator does, prints
@@ -22,6 +23,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,6 +51,24 @@ static int print_line(const char *s)
 	return write(STDOUT_FILENO, line, (size_t)n) == n ? 0 : -1;
 }
 
+/*
+ * A killed child's readiness: it writes one byte here (then closes it) at
+ * its start, or after its first number; -1 for none. Without it a loaded
+ * machine may run no child at all before its kill, and the rounds would
+ * prove nothing.
+ */
+static int ready_fd = -1;
+static bool ready_after_first;
+
+static void say_ready(void)
+{
+	if (ready_fd >= 0) {
+		(void)!write(ready_fd, "r", 1);
+		close(ready_fd);
+		ready_fd = -1;
+	}
+}
+
 /* COUNT numbers (0: until an error); 0 when all were handed out, else 1. */
 static int alloc(const p11_range *r, const char *state, unsigned long count)
 {
@@ -65,6 +85,8 @@ static int alloc(const p11_range *r, const char *state, unsigned long count)
 			fprintf(stderr, "numrange-race: stdout: %s\n", strerror(errno));
 			return 1;
 		}
+		if (ready_after_first)
+			say_ready();
 	}
 	return 0;
 }
@@ -78,13 +100,33 @@ static int kill_rounds(const p11_range *r, const char *state, unsigned rounds, u
 	pid_t pid;
 
 	for (i = 0; i < rounds; i++) {
+		int pfd[2];
+		char byte;
+
+		if (pipe(pfd) != 0) {
+			perror("numrange-race: pipe");
+			return 1;
+		}
 		pid = fork();
 		if (pid < 0) {
 			perror("numrange-race: fork");
 			return 1;
 		}
-		if (pid == 0)
+		if (pid == 0) {
+			/* Odd rounds are killed only after a first number, even ones
+			 * anywhere from their start: both kinds of kill, whatever the
+			 * machine's load. */
+			close(pfd[0]);
+			ready_fd = pfd[1];
+			ready_after_first = i % 2 == 1;
+			if (!ready_after_first)
+				say_ready();
 			_exit(alloc(r, state, 0));
+		}
+		close(pfd[1]);
+		while (read(pfd[0], &byte, 1) < 0 && errno == EINTR)
+			;
+		close(pfd[0]);
 		/* 0..max_ms ms, in microseconds, so kills land anywhere in a call. */
 		ts.tv_sec = 0;
 		ts.tv_nsec = (long)(rand_r(&seed) % (max_ms * 1000 + 1)) * 1000;

@@ -7,6 +7,8 @@
  *
  * Commands (one line of output each, "COMMAND: CKR_xxx [details]"):
  *   init | init-os | fin        C_Initialize(NULL) / (CKF_OS_LOCKING_OK) / C_Finalize
+ *   init-nothreads              C_Initialize(CKF_LIBRARY_CANT_CREATE_OS_THREADS), as NSS
+ *   sign HANDLE                 C_SignInit(CKM_ECDSA, HANDLE) and C_Sign of 32 bytes
  *   info                        C_GetInfo: libraryDescription
  *   slots [present]             C_GetSlotList: count and the slot IDs
  *   slots-short [present]       with a buffer one too small: rv and count
@@ -145,7 +147,20 @@ static int run(char **a, int n)
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_RV rv;
 
-	if (strcmp(c, "init") == 0 || strcmp(c, "init-os") == 0) {
+	if (strcmp(c, "init-nothreads") == 0) {
+		CK_C_INITIALIZE_ARGS args = { .flags = CKF_LIBRARY_CANT_CREATE_OS_THREADS };
+		printf("%s: %s\n", c, rvs(f->C_Initialize(&args)));
+	} else if (strcmp(c, "sign") == 0 && n > 1) {
+		CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
+		CK_BYTE data[32] = { 0 }, sig[512];
+		CK_ULONG sn = sizeof(sig);
+		rv = f->C_SignInit(cur, &m, strtoul(a[1], NULL, 0));
+		if (rv == CKR_OK) {
+			fflush(stdout); /* the test waits for what came before a call that may hang */
+			rv = f->C_Sign(cur, data, sizeof(data), sig, &sn);
+		}
+		printf("sign: %s\n", rvs(rv));
+	} else if (strcmp(c, "init") == 0 || strcmp(c, "init-os") == 0) {
 		CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
 		printf("%s: %s\n", c, rvs(f->C_Initialize(c[4] ? &args : NULL)));
 	} else if (strcmp(c, "fin") == 0) {

@@ -288,3 +288,18 @@ assert len(calls) >= 3 and "C_Login" in calls[-1]["call"], calls
 assert "C_OpenSession" in calls[-2]["call"], calls
 PY
 ok "nothing matches (a wrong PIN on SoftHSM2): the first failing call with the calls before it"
+
+# ---- seq is per process, across C_Finalize and C_Initialize ----
+T="$WORK/reinit.jsonl"
+shim_conf "$P11SHIM_CONF" "$SOFTHSM2_MODULE" "$T"
+out=$(p11call_shim init , info , fin , init , info , fin 2>/dev/null)
+expect "$out" "init: CKR_OK"
+python3 - "$T" <<'PY' || fail "seq starts again after C_Finalize + C_Initialize"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert len({r["pid"] for r in recs}) == 1, recs
+seqs = [r["seq"] for r in recs]
+assert [r["fn"] for r in recs].count("C_Initialize") == 2, recs
+assert sorted(seqs) == list(range(1, len(recs) + 1)), seqs
+PY
+ok "seq goes on counting in one process across C_Finalize + C_Initialize"

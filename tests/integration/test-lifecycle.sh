@@ -1,6 +1,7 @@
 #!/bin/sh
 # Issue 2: C_Initialize passes the client's locking arguments on, C_Finalize
-# unloads, re-initialisation works, a forked child initialises anew, and a
+# finalises, re-initialisation works (with a configuration or backend file
+# changed in between: read and loaded again), a forked child initialises anew, and a
 # missing or unloadable backend or a bad configuration gives
 # CKR_GENERAL_ERROR with one clear line on stderr and in the trace.
 . "$top_srcdir/tests/integration/lib.sh"
@@ -18,6 +19,55 @@ json_lines "$WORK/trace.jsonl" >/dev/null || fail "trace is not JSON Lines"
 grep -q '"fn":"C_Initialize","args":{"pInitArgs":{"flags":\["CKF_OS_LOCKING_OK"\]' "$WORK/trace.jsonl" ||
 	fail "C_Initialize's locking flags are not traced"
 grep -q '"CreateMutex":"set"' "$WORK/trace.jsonl" || fail "mutex callbacks are not traced"
+
+# The backend and the configuration are kept from one C_Initialize to the
+# next, but only while their files are the same: a client that initialises,
+# finalises, waits while the test changes a file, and initialises again.
+# cycle_with CHANGE ARGS...: runs p11call ARGS (holding one `wait`), runs the
+# shell command CHANGE once the first C_Finalize is printed, then lets it go on.
+cycle_with() {
+	change=$1
+	shift
+	rm -f "$WORK/go"
+	mkfifo "$WORK/go"
+	"$top_builddir/tests/integration/p11call" "$SHIM_MODULE" "$@" <"$WORK/go" >"$WORK/cycle.out" 2>&1 &
+	cpid=$!
+	exec 3>"$WORK/go"
+	n=0
+	until grep -q '^fin:' "$WORK/cycle.out"; do
+		n=$((n + 1))
+		[ $n -lt 600 ] || { kill "$cpid"; fail "the client never got to its first C_Finalize"; }
+		sleep 0.1
+	done
+	eval "$change"
+	echo go >&3
+	exec 3>&-
+	wait "$cpid" || true
+}
+
+shim_conf "$WORK/p11shim.conf" "$SOFTHSM2_MODULE" "$WORK/cycle-first.jsonl"
+cycle_with 'shim_conf "$WORK/p11shim.conf" "$SOFTHSM2_MODULE" "$WORK/cycle-after-change.jsonl"' \
+	init , slots , fin , wait , init , slots , fin
+[ "$(grep -c ': CKR_OK' "$WORK/cycle.out")" = 6 ] || { cat "$WORK/cycle.out"; fail "config change: a call failed"; }
+grep -q '"fn":"C_Initialize"' "$WORK/cycle-after-change.jsonl" ||
+	fail "a configuration changed between C_Finalize and C_Initialize was not read again"
+[ "$(grep -c '"fn":"C_Initialize"' "$WORK/cycle-first.jsonl")" = 1 ] ||
+	fail "the second C_Initialize still traced to the file of the old configuration"
+ok "a configuration file changed after C_Finalize is read again at the next C_Initialize"
+
+cp "$SOFTHSM2_MODULE" "$WORK/backend.so"
+shim_conf "$WORK/p11shim.conf" "$WORK/backend.so" "$WORK/cycle-backend.jsonl"
+cycle_with 'printf "not a module\n" >"$WORK/backend.new" && mv "$WORK/backend.new" "$WORK/backend.so"' \
+	init , slots , fin , wait , init , fin
+grep -q '^init: CKR_GENERAL_ERROR' "$WORK/cycle.out" ||
+	{ cat "$WORK/cycle.out"; fail "a backend file replaced after C_Finalize was not loaded again"; }
+grep -q 'not a shared library' "$WORK/cycle.out" || { cat "$WORK/cycle.out"; fail "replaced backend: no error line"; }
+cp "$SOFTHSM2_MODULE" "$WORK/backend.so"
+cycle_with 'cp "$SOFTHSM2_MODULE" "$WORK/backend.new" && mv "$WORK/backend.new" "$WORK/backend.so"' \
+	init , slots , fin , wait , init , slots , fin
+[ "$(grep -c ': CKR_OK' "$WORK/cycle.out")" = 6 ] ||
+	{ cat "$WORK/cycle.out"; fail "a backend replaced by another copy of itself does not initialise"; }
+ok "a backend file replaced after C_Finalize is checked and loaded again at the next C_Initialize"
 
 # expect_init_error NAME PATTERN: C_Initialize fails with CKR_GENERAL_ERROR
 # and one stderr line matching PATTERN, also found as a trace note.

@@ -91,6 +91,20 @@ shim_conf "$C" "$WORK/fake.so" "$WORK/t.jsonl"
 [ "$(init)" = CKR_GENERAL_ERROR ] || fail "a text file was loaded as backend"
 logged "backend that is not a shared library" "${HEAD}event=102 refused area=backend: cannot load $WORK/fake.so: "
 
+# The middleware of the other word size (a 64-bit personal.dll for the 32-bit shim).
+python3 - "$LIB" "$WORK/other-arch.so" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read(64))
+if b[4] == 2:
+    b[4], b[18], b[19] = 1, 3, 0      # ELFCLASS32, EM_386
+else:
+    b[4], b[18], b[19] = 2, 62, 0     # ELFCLASS64, EM_X86_64
+open(sys.argv[2], "wb").write(b)
+PY
+shim_conf "$C" "$WORK/other-arch.so" "$WORK/t.jsonl"
+[ "$(init)" = CKR_GENERAL_ERROR ] || fail "a backend of the other word size was accepted"
+logged "backend of the other word size" "${HEAD}event=102 refused area=backend: cannot load $WORK/other-arch.so: wrong architecture: ELF (32-bit i386|64-bit x86-64), the shim is (64|32)-bit"
+
 shim_conf "$C" "$LIB" "$WORK/t.jsonl" "Format = xml"
 [ "$(init)" = CKR_GENERAL_ERROR ] || fail "a bad configuration was accepted"
 logged "configuration with an error" "${HEAD}event=101 refused area=config: $C:5: \[trace\] Format = 'xml' is not valid; use one of: jsonl\|text\$"

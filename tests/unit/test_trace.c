@@ -402,6 +402,8 @@ static void test_records_jsonl(void **state)
 	size_t i;
 
 	(void)state;
+	/* seq counts per process: this test's calls come after the earlier tests'. */
+	unsigned long base = p11_trace_last_seq();
 	path_in_dir(path, sizeof(path), "records.jsonl");
 	assert_non_null(trace_start_file("records.jsonl", ""));
 	tid = compat_tid();
@@ -428,7 +430,7 @@ static void test_records_jsonl(void **state)
 		const char *v;
 		size_t len;
 
-		assert_int_equal(member_ulong(l.line[i], "seq"), i + 1);
+		assert_int_equal(member_ulong(l.line[i], "seq"), base + i + 1);
 		assert_int_equal(member_ulong(l.line[i], "pid"), (unsigned long)getpid());
 		assert_int_equal(member_ulong(l.line[i], "tid"), tid);
 		(void)member_ulong(l.line[i], "us");
@@ -476,6 +478,8 @@ static void test_records_text(void **state)
 	size_t i;
 
 	(void)state;
+	/* seq counts per process: this test's calls come after the earlier tests'. */
+	unsigned long base = p11_trace_last_seq();
 	path_in_dir(path, sizeof(path), "records.log");
 	assert_non_null(trace_start_file("records.log", "Format = text\n"));
 	assert_int_equal(CALL(Login, 3, CKU_SO, pin, 8), CKR_OK);
@@ -491,8 +495,8 @@ static void test_records_text(void **state)
 		/* "2024-01-31T12:34:56.123456Z PID:TID #SEQ C_Name(...) = CKR_... (N us)" */
 		assert_true(strlen(l.line[i]) > 28);
 		assert_true(l.line[i][10] == 'T' && l.line[i][26] == 'Z' && l.line[i][27] == ' ');
-		snprintf(prefix, sizeof(prefix), " %lu:%lu #%zu C_", (unsigned long)getpid(),
-		         compat_tid(), i + 1);
+		snprintf(prefix, sizeof(prefix), " %lu:%lu #%lu C_", (unsigned long)getpid(),
+		         compat_tid(), base + i + 1);
 		assert_contains(l.line[i], prefix);
 		assert_true(strcmp(l.line[i] + strlen(l.line[i]) - 4, " us)") == 0);
 		assert_true(l.line[i][0] != '{');
@@ -759,6 +763,8 @@ static void test_rotation_whole_records(void **state)
 	lines cur, prev;
 
 	(void)state;
+	/* seq counts per process: this test's calls come after the earlier tests'. */
+	unsigned long base = p11_trace_last_seq();
 	path_in_dir(path, sizeof(path), "rotate.jsonl");
 	snprintf(old, sizeof(old), "%s.1", path);
 	assert_non_null(trace_start_file("rotate.jsonl", "MaxSize = 4K\nData = hex\n"));
@@ -778,7 +784,7 @@ static void test_rotation_whole_records(void **state)
 	assert_seq_run(&prev, &f1, &l1);
 	assert_seq_run(&cur, &f0, &l0);
 	assert_int_equal(f0, l1 + 1);
-	assert_int_equal(l0, calls);
+	assert_int_equal(l0, base + calls);
 	free_lines(&prev);
 	free_lines(&cur);
 }
@@ -813,6 +819,8 @@ static void test_file_removed_recreated(void **state)
 	lines l;
 
 	(void)state;
+	/* seq counts per process: this test's calls come after the earlier tests'. */
+	unsigned long base = p11_trace_last_seq();
 #ifdef _WIN32
 	/* Windows keeps the name of a file deleted while a handle is open
 	 * ("delete pending", which the sink looks for), and Wine, where these
@@ -834,8 +842,8 @@ static void test_file_removed_recreated(void **state)
 	assert_true(read_lines(path, &l));
 	assert_all_json(&l, path);
 	assert_seq_run(&l, &first, &last);
-	assert_true(first > 10);
-	assert_int_equal(last, calls);
+	assert_true(first > base + 10);
+	assert_int_equal(last, base + calls);
 	free_lines(&l);
 }
 
@@ -876,6 +884,8 @@ static void test_threads(void **state)
 	int t;
 
 	(void)state;
+	/* seq counts per process: this test's calls come after the earlier tests'. */
+	unsigned long base = p11_trace_last_seq();
 	path_in_dir(path, sizeof(path), "threads.jsonl");
 	assert_non_null(trace_start_file("threads.jsonl", "MaxSize = 0\n"));
 	for (t = 0; t < THREADS; t++) {
@@ -894,7 +904,7 @@ static void test_threads(void **state)
 	assert_int_equal(l.n, THREADS * PER_THREAD);
 	memset(seen, 0, sizeof(seen));
 	for (i = 0; i < l.n; i++) {
-		unsigned long seq = member_ulong(l.line[i], "seq");
+		unsigned long seq = member_ulong(l.line[i], "seq") - base;
 		unsigned long tid = member_ulong(l.line[i], "tid");
 		const char *args;
 		size_t len;
@@ -1067,6 +1077,9 @@ static void test_crash_in_backend(void **state)
 	lines l;
 
 	(void)state;
+	/* The child's seq goes on from this process's count at the fork. */
+	unsigned long base = p11_trace_last_seq();
+	char seq_text[32];
 	path_in_dir(path, sizeof(path), "crash.jsonl");
 	pid = run_crash_child("crash.jsonl", "");
 	assert_true(read_lines(path, &l));
@@ -1078,7 +1091,8 @@ static void test_crash_in_backend(void **state)
 	/* The call that took the process down, with its inputs. */
 	assert_keys(l.line[1], "ts,pid,tid,seq,fn,args,rv,crash");
 	assert_member(l.line[1], "pid", pid_text);
-	assert_member(l.line[1], "seq", "2");
+	snprintf(seq_text, sizeof(seq_text), "%lu", base + 2);
+	assert_member(l.line[1], "seq", seq_text);
 	assert_member(l.line[1], "fn", "\"C_Sign\"");
 	assert_member(l.line[1], "args", "{\"hSession\":9,\"pData\":{\"len\":5},\"pSignature\":{\"cap\":8}}");
 	assert_member(l.line[1], "rv", "null");

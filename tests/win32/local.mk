@@ -13,8 +13,20 @@ EXTRA_DIST += tests/win32/README.md tests/win32/client.c tests/win32/personal-si
 	tests/win32/test-win32.sh tests/win32/posix/p11-test-posix.h \
 	tests/win32/posix/dlfcn.h tests/win32/posix/sys/wait.h tests/win32/posix/sys/mman.h \
 	tests/win32/posix/sys/resource.h
+# The tamper checks and the installer (tests/win32/test-acl.sh, test-installer.sh).
+EXTRA_DIST += tests/win32/test_acl.c tests/win32/initclient.c tests/win32/test-acl.sh tests/win32/wine-lib.sh \
+	tests/win32/test-installer.sh
 
 if WINDOWS
+# tests/win32/test_acl.exe: the ACL decision over SDDL strings (TAP).
+EXTRA_PROGRAMS += tests/win32/test_acl
+tests_win32_test_acl_SOURCES = tests/win32/test_acl.c
+tests_win32_test_acl_LDADD = libp11shim-core.la $(PCRE2_LIBS) $(CRYPTO_LIBS)
+# tests/win32/initclient.exe: C_Initialize through a p11shim.dll, the error line on stderr.
+EXTRA_PROGRAMS += tests/win32/initclient
+tests_win32_initclient_SOURCES = tests/win32/initclient.c
+win32-tests: tests/win32/test_acl$(EXEEXT) tests/win32/initclient$(EXEEXT)
+
 WIN32_SIM_SOURCES = tests/personal-sim/sim.h tests/personal-sim/conf.c \
 	tests/personal-sim/store.c tests/personal-sim/module.c
 WIN32_SIM_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -no-undefined \

@@ -22,6 +22,8 @@
 # 3. The cmocka unit tests (.exe); those that need fork() skip, saying why.
 # 4. p11shim.exe doctor against that layout, once healthy, once with the
 #    %APPDATA% override turning caching on.
+# 5. tests/win32/test-acl.sh (the tamper checks) and test-installer.sh (the
+#    NSIS installer), each with this build and this Wine.
 #
 # WINEPREFIX defaults to BUILDDIR/../wineprefix (made on first use, about
 # 10 s); console programs need no display. Exit 0 only when all passed.
@@ -236,6 +238,17 @@ if [ -f "$CLI" ] && $OBJDUMP -p "$CLI" >/dev/null 2>&1 && strings "$CLI" | grep 
 else
 	say "p11shim.exe doctor: not built yet (src/tool), skipped"
 fi
+
+# ---- 5. the tamper checks and the installer: scripts of their own ----
+for t in test-acl.sh test-installer.sh; do
+	say "$t"
+	bash "$SRC/tests/win32/$t" "$BUILD" "${WINE:-wine}" 2>&1 | sed 's/^/    /'
+	case ${PIPESTATUS[0]} in
+	0) pass "$t" ;;
+	77) say "$t: skipped (a tool is missing, see above)" ;;
+	*) fail "$t" ;;
+	esac
+done
 
 wineserver -k >/dev/null 2>&1 || true
 if [ $failed -ne 0 ]; then

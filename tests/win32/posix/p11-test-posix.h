@@ -40,6 +40,20 @@ static inline int p11_test_unsetenv(const char *name)
 }
 #define unsetenv p11_test_unsetenv
 
+/*
+ * The tests' scratch folders go to Windows' own temporary folder (%TEMP%),
+ * not to "/tmp": under Wine that is the Unix /tmp, which every user may
+ * write, and Wine shows no sticky bit, so the shim's tamper check rightly
+ * refuses a configuration there. Wine itself keeps the Unix TMPDIR.
+ */
+static inline char *p11_test_getenv(const char *name)
+{
+	if (strcmp(name, "TMPDIR") == 0 && getenv("TEMP") != NULL)
+		return getenv("TEMP");
+	return getenv(name);
+}
+#define getenv p11_test_getenv
+
 static inline char *p11_test_mkdtemp(char *tmpl)
 {
 	if (_mktemp_s(tmpl, strlen(tmpl) + 1) != 0 || _mkdir(tmpl) != 0)
