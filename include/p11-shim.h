@@ -91,7 +91,18 @@ typedef struct {
 	char version_source[96];  /* where the version came from, for messages */
 	p11_login_state *login;   /* kept by the login layer */
 	CK_FLAGS init_flags;      /* the client's C_Initialize flags (CKF_LIBRARY_CANT_CREATE_OS_THREADS) */
+	/* Calls the client made before this C_Initialize (each answered
+	 * CKR_CRYPTOKI_NOT_INITIALIZED), and the first of them: said in the
+	 * trace's C_Initialize record. */
+	unsigned long calls_before;
+	const char *first_before;
 } p11_shim_ctx;
+
+/*
+ * A C_Initialize the shim answers itself (CKR_CRYPTOKI_ALREADY_INITIALIZED)
+ * still gets its record, when `layer` is the trace layer.
+ */
+void p11_trace_lone_initialize(p11_layer *layer, CK_VOID_PTR init_args, CK_RV rv);
 
 /*
  * A layer constructor. Returns the layer, or NULL: with err set on failure
@@ -131,12 +142,17 @@ int p11_version_cmp(const char *a, const char *b);
  * `p11shim doctor`. NULL with err set when a pattern or Personal.cfg is
  * bad (the message the layer would fail C_Initialize with).
  */
+/* A user type: a CKU_ name or a number (0x80000001). */
+bool p11_parse_user_type(const char *text, CK_USER_TYPE *out);
+
 typedef struct p11_skip p11_skip;
 p11_skip *p11_skip_new(const p11_config *cfg, char *err, size_t errlen);
 size_t p11_skip_count(const p11_skip *s);
 /* Pattern i and where it was set ("FILE:LINE" or "default"); NULL past the end. */
 const char *p11_skip_pattern(const p11_skip *s, size_t i, const char **origin);
-/* The first pattern that fully matches the reader name desc[0..n) (blank padding trimmed), or -1. Not thread-safe. */
+/* The first pattern that fully matches the reader name desc[0..n) (blank padding trimmed;
+ * not UTF-8: taken as Latin-1), or that cannot be matched against it (the layer hides such
+ * a reader too), or -1. Not thread-safe. */
 int p11_skip_match(p11_skip *s, const char *desc, size_t n);
 void p11_skip_free(p11_skip *s);
 

@@ -64,7 +64,8 @@ void p11_tb_close(p11_tb *tb, char c); /* '}' or ']' */
 void p11_tb_item(p11_tb *tb);          /* separator before an array item */
 void p11_tb_ulong(p11_tb *tb, unsigned long v);
 void p11_tb_str(p11_tb *tb, const char *s, size_t n);
-void p11_tb_padded(p11_tb *tb, const unsigned char *s, size_t n); /* blank-padded field */
+/* A blank-padded field; answers its length when it is not UTF-8 (else 0). */
+size_t p11_tb_padded(p11_tb *tb, const unsigned char *s, size_t n);
 void p11_tb_null(p11_tb *tb);
 void p11_tb_bool(p11_tb *tb, bool v);
 
@@ -96,13 +97,21 @@ void tf_msg_param(p11_tb *tb, const char *name, CK_VOID_PTR p, CK_ULONG n);
 void tf_out_msg_param(p11_tb *tb, CK_RV rv, const char *name, CK_VOID_PTR p, CK_ULONG n);
 
 void tf_out_ulong(p11_tb *tb, CK_RV rv, const char *name, CK_ULONG_PTR p);
-void tf_out_slots(p11_tb *tb, CK_RV rv, const char *name, const char *count, CK_ULONG_PTR list,
-                  CK_ULONG_PTR n, int set);
-void tf_out_bytes(p11_tb *tb, CK_RV rv, const char *name, const char *lenname, const CK_BYTE *p,
-                  CK_ULONG_PTR pn, bool secret);
-void tf_out_handles(p11_tb *tb, CK_RV rv, const char *name, const char *count,
+/*
+ * Outputs. `cap` is the room the client's buffer had before the call (its
+ * *pulCount or *pulLen); `asked` the client's template copied before the
+ * call, or NULL to trust t. They never read past what the client gave, and
+ * answer true (or the number of attributes) when the backend claimed more
+ * than that: a lie, for the caller to note.
+ */
+bool tf_out_slots(p11_tb *tb, CK_RV rv, const char *name, const char *count, CK_ULONG_PTR list,
+                  CK_ULONG_PTR n, int set, CK_ULONG cap);
+bool tf_out_bytes(p11_tb *tb, CK_RV rv, const char *name, const char *lenname, const CK_BYTE *p,
+                  CK_ULONG_PTR pn, bool secret, CK_ULONG cap);
+bool tf_out_handles(p11_tb *tb, CK_RV rv, const char *name, const char *count,
                     CK_OBJECT_HANDLE_PTR p, CK_ULONG max, CK_ULONG_PTR pn);
-void tf_out_attrs(p11_tb *tb, CK_RV rv, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n);
+CK_ULONG tf_out_attrs(p11_tb *tb, CK_RV rv, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                      const CK_ATTRIBUTE *asked);
 void tf_out_info(p11_tb *tb, CK_RV rv, const char *name, CK_INFO_PTR p);
 void tf_out_slot_info(p11_tb *tb, CK_RV rv, const char *name, CK_SLOT_INFO_PTR p);
 void tf_out_token_info(p11_tb *tb, CK_RV rv, const char *name, CK_TOKEN_INFO_PTR p);
@@ -115,6 +124,10 @@ bool p11_attr_is_secret(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls);
 
 /* The last "seq" this process gave a call (0 before the first): seq counts per process. */
 unsigned long p11_trace_last_seq(void);
+
+/* Length of the valid UTF-8 sequence (at most 4 bytes) at s[0..n), or 0:
+ * not UTF-8 (a stray byte, an overlong form, a surrogate, a cut sequence). */
+size_t p11_utf8_len(const unsigned char *s, size_t n);
 
 /* The CKR name, or "0x..." in a static per-thread buffer. */
 const char *p11_rv_str(CK_RV rv);

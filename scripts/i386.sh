@@ -14,7 +14,11 @@
 # the 32-bit OpenSSL carries the same security fixes; when the i386 index
 # lacks that version (the failure above, still there after retries), the
 # .deb is fetched from the archive's pool by the amd64 file's path, checked
-# by its control fields only. The .debs and the sysroot are kept in
+# by its control fields only. The .debs are kept outside the clone, in
+# ${P11SHIM_CACHE:-/var/cache/p11shim}/i386/debs (p11_cache in lib.sh), so
+# that every clone and CI run on the machine reuses them; each is
+# downloaded into a temporary folder and renamed into place when complete,
+# one run at a time (flock on .lock there). The sysroot is kept in
 # _build-i386 and reused while the versions stay the same.
 #
 # The i386 libc is the host's libc6-i386 (gcc-multilib), never one from the
@@ -22,7 +26,9 @@
 
 I386_BUILD=${P11SHIM_BUILD_I386:-$ROOT/_build-i386}
 I386_SYSROOT=$I386_BUILD/sysroot
-I386_DEBS=$I386_BUILD/debs
+I386_DEBS=$(p11_cache)/i386/debs
+# This build's list of .deb file names (the cache is shared).
+I386_LIST=$I386_BUILD/debs.list
 # i386 libraries: the sysroot's first, then the host's libc6-i386.
 I386_LIBDIRS="$I386_SYSROOT/usr/lib/i386-linux-gnu:$I386_SYSROOT/lib/i386-linux-gnu"
 I386_JRE=$I386_SYSROOT/usr/lib/jvm/java-17-openjdk-i386
@@ -113,11 +119,24 @@ cached() {
 	fi
 }
 
+# i386_download PKG=VERSION: apt-get download into I386_DEBS, through a
+# temporary folder: a killed download never leaves a .deb that looks good.
+i386_download() {
+	tmp=$I386_DEBS/tmp.$$
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	(cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$1") || { rm -rf "$tmp"; return 1; }
+	mv "$tmp"/*.deb "$I386_DEBS/"
+	rm -rf "$tmp"
+}
+
 # i386_fetch: every package's .deb in I386_DEBS, at the version apt has for
-# amd64; their file names, one a line, in I386_DEBS/list. Costs one apt-cache
+# amd64; their file names, one a line, in I386_LIST. Costs one apt-cache
 # call when all are there already.
 i386_fetch() {
-	mkdir -p "$I386_DEBS"
+	mkdir -p "$I386_DEBS" "$I386_BUILD"
+	exec 8>"$I386_DEBS/.lock"
+	flock 8
 	if ! ls /var/lib/apt/lists/*binary-i386_Packages* >/dev/null 2>&1; then
 		i386_apt_update
 	fi
@@ -137,18 +156,19 @@ i386_fetch() {
 			[ "$want" = - ] && { echo "i386: apt knows no package $p" >&2; exit 1; }
 			f=$(deb_name "$p" "$want")
 			if [ "$b" = "$want" ]; then
-				(cd "$I386_DEBS" && apt-get download -qq -o APT::Sandbox::User=root "$p:i386=$want")
+				i386_download "$p:i386=$want"
 			elif ! i386_fetch_pool "$p" "$want" "$f"; then
 				[ "$b" != - ] || { echo "i386: no i386 package $p" >&2; exit 1; }
 				say "i386: $p $want is not in the pool for i386 either: taking $b, the i386 index's"
 				touch "$I386_DEBS/$f.unavailable"
 				f=$(deb_name "$p" "$b")
-				(cd "$I386_DEBS" && apt-get download -qq -o APT::Sandbox::User=root "$p:i386=$b")
+				i386_download "$p:i386=$b"
 			fi
 		fi
 		echo "$f" >&3
-	done 3>"$I386_DEBS/list.new"
-	mv "$I386_DEBS/list.new" "$I386_DEBS/list"
+	done 3>"$I386_LIST.new"
+	mv "$I386_LIST.new" "$I386_LIST"
+	exec 8>&-
 }
 
 # i386_fetch_pool PKG VERSION FILE: the i386 .deb from the pool, by the path
@@ -161,16 +181,16 @@ i386_fetch_pool() {
 	*) return 1 ;;
 	esac
 	say "i386: $1 $2 is not in apt's i386 index: from the pool ($uri)"
-	rm -f "$I386_DEBS/$3.part"
-	/usr/lib/apt/apt-helper -o APT::Sandbox::User=root download-file "$uri" "$I386_DEBS/$3.part" >/dev/null 2>&1 ||
-		{ rm -f "$I386_DEBS/$3.part"; return 1; }
-	fields=$(dpkg-deb -f "$I386_DEBS/$3.part" Package Version Architecture 2>/dev/null | tr '\n' ' ')
+	rm -f "$I386_DEBS/$3.part.$$"
+	/usr/lib/apt/apt-helper -o APT::Sandbox::User=root download-file "$uri" "$I386_DEBS/$3.part.$$" >/dev/null 2>&1 ||
+		{ rm -f "$I386_DEBS/$3.part.$$"; return 1; }
+	fields=$(dpkg-deb -f "$I386_DEBS/$3.part.$$" Package Version Architecture 2>/dev/null | tr '\n' ' ')
 	if [ "$fields" != "Package: $1 Version: $2 Architecture: i386 " ]; then
 		echo "i386: $uri is not $1 $2 i386 ($fields)" >&2
-		rm -f "$I386_DEBS/$3.part"
+		rm -f "$I386_DEBS/$3.part.$$"
 		return 1
 	fi
-	mv "$I386_DEBS/$3.part" "$I386_DEBS/$3"
+	mv "$I386_DEBS/$3.part.$$" "$I386_DEBS/$3"
 }
 
 # i386_sysroot: the .debs unpacked into I386_SYSROOT, unless it was made from
@@ -178,15 +198,15 @@ i386_fetch_pool() {
 # tests load finds all its libraries there or in libc6-i386.
 i386_sysroot() {
 	i386_fetch
-	if cmp -s "$I386_SYSROOT/.debs" "$I386_DEBS/list" 2>/dev/null; then
-		say "i386 sysroot: up to date ($(wc -l <"$I386_DEBS/list") packages)"
+	if cmp -s "$I386_SYSROOT/.debs" "$I386_LIST" 2>/dev/null; then
+		say "i386 sysroot: up to date ($(wc -l <"$I386_LIST") packages)"
 	else
-		say "i386 sysroot: unpacking $(wc -l <"$I386_DEBS/list") packages"
+		say "i386 sysroot: unpacking $(wc -l <"$I386_LIST") packages"
 		rm -rf "$I386_SYSROOT"
 		mkdir -p "$I386_SYSROOT"
 		while read -r f; do
 			dpkg-deb -x "$I386_DEBS/$f" "$I386_SYSROOT"
-		done <"$I386_DEBS/list"
+		done <"$I386_LIST"
 		# Absolute links (libz.so -> /lib/i386-linux-gnu/libz.so.1.2.13, the
 		# JRE's conf -> /etc/java-17-openjdk) point into the sysroot when
 		# their target is there; others (cacerts) stay the host's.
@@ -195,10 +215,11 @@ i386_sysroot() {
 			[ -e "$I386_SYSROOT$t" ] || [ -L "$I386_SYSROOT$t" ] || continue
 			ln -sfn "$I386_SYSROOT$t" "$l"
 		done
-		cp "$I386_DEBS/list" "$I386_SYSROOT/.debs"
-		# .debs of older versions go.
-		for f in "$I386_DEBS"/*.deb; do
-			grep -qxF "${f##*/}" "$I386_DEBS/list" || rm -f "$f"
+		cp "$I386_LIST" "$I386_SYSROOT/.debs"
+		# .debs of older versions go, when no build has used them for a month
+		# (the cache is shared by every clone on the machine).
+		find "$I386_DEBS" -maxdepth 1 -name '*.deb' -mtime +30 | while read -r f; do
+			grep -qxF "${f##*/}" "$I386_LIST" || rm -f "$f"
 		done
 	fi
 	# (the JRE's libraries find libjvm.so loaded already by the launcher;

@@ -119,3 +119,16 @@ skip32() {
 	printf '==> WARNING: THIS MACHINE CANNOT EXECUTE 32-BIT x86 CODE (%s): %s skipped, not a failure\n' \
 		"${P11SHIM_EXEC32#no: }" "$*" >&2
 }
+
+# p11_cache: the folder for what is worth keeping across clones and CI runs
+# on this machine (scripts/win32-deps.sh's mingw libraries, the i386 .debs):
+# $P11SHIM_CACHE, else /var/cache/p11shim (root), else ~/.cache/p11shim.
+p11_cache() {
+	if [ -n "${P11SHIM_CACHE:-}" ]; then
+		echo "$P11SHIM_CACHE"
+	elif mkdir -p /var/cache/p11shim 2>/dev/null && [ -w /var/cache/p11shim ]; then
+		echo /var/cache/p11shim
+	else
+		echo "${XDG_CACHE_HOME:-$HOME/.cache}/p11shim"
+	fi
+}

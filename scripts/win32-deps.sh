@@ -14,7 +14,7 @@
 # /var/cache/p11shim (root), else ~/.cache/p11shim. A library is built in
 # NAME-VERSION.tmp.PID and renamed into place when complete, so a killed
 # build never leaves an entry that is taken as good; one run at a time
-# holds CACHE/mingw/.lock (flock). Writes ENV_FILE, which sets
+# per HOST holds CACHE/mingw/HOST/.lock (flock). Writes ENV_FILE, which sets
 # PKG_CONFIG_LIBDIR for configure. Needs root only to add a deb-src entry
 # (when there is none) and to install the build tools. Timings on a 2-CPU
 # machine (i686): PCRE2 17 s, OpenSSL 96 s, cmocka 8 s.
@@ -90,16 +90,20 @@ fetch() {
 	if [ -n "$(find "$SRCS" -maxdepth 1 -name "$1-$2.unavailable" -mtime -1 2>/dev/null)" ]; then
 		return 1
 	fi
-	rm -rf "$dir"
-	mkdir -p "$dir"
+	# Unpacked under a temporary name, renamed when complete: a run for the
+	# other HOST may fetch the same source at the same time.
+	tmp=$dir.tmp.$$
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
 	# -o APT::Sandbox::User=root: the folder is root's, the _apt user cannot write it.
-	if ! (cd "$dir" && apt-get -qq -o APT::Sandbox::User=root source "$1=$2" >fetch.log 2>&1); then
-		say "$1 $2: not downloadable ($(grep -m1 -o '[0-9]* *Not Found' "$dir/fetch.log" || echo 'see fetch.log')); trying an older version"
-		rm -rf "$dir"
+	if ! (cd "$tmp" && apt-get -qq -o APT::Sandbox::User=root source "$1=$2" >fetch.log 2>&1); then
+		say "$1 $2: not downloadable ($(grep -m1 -o '[0-9]* *Not Found' "$tmp/fetch.log" || echo 'see fetch.log')); trying an older version"
+		rm -rf "$tmp"
 		touch "$SRCS/$1-$2.unavailable"
 		return 1
 	fi
-	touch "$dir/.unpacked"
+	touch "$tmp/.unpacked"
+	if [ -f "$dir/.unpacked" ]; then rm -rf "$tmp"; else rm -rf "$dir"; mv "$tmp" "$dir"; fi
 }
 
 build_pcre2() { # SRCDIR PREFIX
@@ -124,9 +128,11 @@ build_openssl() { # SRCDIR PREFIX
 	./Configure $OPENSSL_TARGET --cross-compile-prefix=$HOST- --prefix="$2" --libdir=lib \
 		--openssldir="$2/ssl" no-shared no-module no-tests no-asm >build.log 2>&1
 	# Only libcrypto (and its .pc file and the headers): libssl is not
-	# needed and would be a third of the time (install_dev builds it).
+	# needed and would be a third of the time (install_dev builds it, and
+	# so does libcrypto.pc, which depends on every library in LIBS).
 	make -j"$JOBS" build_generated >>build.log 2>&1
-	make -j"$JOBS" libcrypto.a libcrypto.pc >>build.log 2>&1
+	make -j"$JOBS" libcrypto.a >>build.log 2>&1
+	make libcrypto.pc LIBS=libcrypto.a >>build.log 2>&1
 	mkdir -p "$2/lib/pkgconfig" "$2/include/openssl"
 	cp libcrypto.a "$2/lib/"
 	cp libcrypto.pc "$2/lib/pkgconfig/"
@@ -198,11 +204,11 @@ dep() {
 
 command -v $HOST-gcc >/dev/null || die "$HOST-gcc missing: apt-get install gcc-mingw-w64-${HOST%%-*}-win32"
 mkdir -p "$DEPS" "$SRCS"
-# One run at a time per machine: two clones building the same entry, or
-# fetching the same source, would trip over each other.
-exec 9>"$CACHE/mingw/.lock"
+# One run at a time per HOST: two clones building the same entry would trip
+# over each other (sources are fetched atomically, above).
+exec 9>"$DEPS/.lock"
 if ! flock -n 9; then
-	say "waiting for another run's mingw build ($CACHE/mingw/.lock)"
+	say "waiting for another run's $HOST build ($DEPS/.lock)"
 	flock 9
 fi
 ensure_deb_src

@@ -97,6 +97,17 @@ tests_integration_client_stress_LDADD = libp11shim-core.la -ldl -lpthread
 # Faults: trace disk full, removed, read-only; a crashing backend; bad number-range states.
 TESTS += tests/integration/test-robust-faults.sh
 EXTRA_DIST += tests/integration/test-robust-faults.sh
+# A backend that lies (counts and lengths past the buffers, a failing
+# C_Finalize), one lie at a time, through the shim, in every Data setting.
+TESTS += tests/integration/test-robust-liar.sh
+EXTRA_DIST += tests/integration/test-robust-liar.sh
+check_LTLIBRARIES += tests/integration/liarmod.la
+tests_integration_liarmod_la_SOURCES = tests/integration/liarmod.c
+tests_integration_liarmod_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -rpath /nowhere
+tests_integration_liarmod_la_LIBADD = -ldl
+check_PROGRAMS += tests/integration/client-liar
+tests_integration_client_liar_SOURCES = tests/integration/client-liar.c
+tests_integration_client_liar_LDADD = libp11shim-core.la -ldl
 # Fuzzing: the targets' seed corpora and regression inputs replayed (tests/fuzz/README.md).
 include tests/fuzz/local.mk
 # Issue 8: the mapped trace under load: 16 threads, 4 processes on one file

@@ -42,6 +42,9 @@ static struct {
 	compat_file_id id;
 } parked;
 
+/* The module's last C_Finalize failed: it may still be initialised. */
+static atomic_bool left_initialised;
+
 typedef struct {
 	char path[4096];
 	compat_file_id id;      /* of the file when it was loaded */
@@ -201,8 +204,25 @@ loaded:
 		b->funcs.C_Finalize(NULL);
 		rv = b->funcs.C_Initialize(init_args);
 	}
+	if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && atomic_load(&left_initialised) &&
+	    b->funcs.C_Finalize != NULL) {
+		/*
+		 * The module's last C_Finalize failed, so it may still be
+		 * initialised (the shim finalised itself all the same: a client
+		 * must be able to start again). Finalise it once more; if it
+		 * still says ALREADY_INITIALIZED, it is initialised: use it.
+		 */
+		b->funcs.C_Finalize(NULL);
+		rv = b->funcs.C_Initialize(init_args);
+		if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+			p11_note("backend: %s stayed initialised after its failed C_Finalize; used as it is",
+			         b->path);
+			rv = CKR_OK;
+		}
+	}
 	if (rv != CKR_OK)
 		goto fail;
+	atomic_store(&left_initialised, false);
 	return CKR_OK;
 fail:
 	memset(&b->funcs, 0, sizeof(b->funcs));
@@ -220,8 +240,22 @@ static CK_RV unload_C_Finalize(p11_layer *self, CK_VOID_PTR reserved)
 	if (b->funcs.C_Finalize == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	rv = b->funcs.C_Finalize(reserved);
-	if (rv != CKR_OK)
+	if (rv == CKR_ARGUMENTS_BAD)
+		return rv; /* the client's mistake (pReserved): still initialised */
+	if (rv != CKR_OK) {
+		/*
+		 * The shim finalises all the same (src/core/entry.c), or the
+		 * client could never initialise again. The module may still be
+		 * initialised: it stays loaded, and the next C_Initialize
+		 * knows (left_initialised).
+		 */
+		p11_note("backend: C_Finalize failed; the shim is finalised all the same and the module "
+		         "stays loaded");
+		atomic_store(&left_initialised, true);
+		memset(&b->funcs, 0, sizeof(b->funcs));
+		b->dl = NULL;
 		return rv;
+	}
 	memset(&b->funcs, 0, sizeof(b->funcs));
 	/* Kept for the next C_Initialize (see the top of this file). */
 	if (parked.dl != NULL)

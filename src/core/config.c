@@ -26,7 +26,9 @@
 
 #include "p11-compat.h"
 #include "p11-ini.h"
+#include "p11-numrange.h"
 #include "p11-security.h"
+#include "p11-shim.h"
 
 typedef struct {
 	char *value;
@@ -470,6 +472,41 @@ void p11_config_default_sources(p11_config_sources *src, char *userbuf, size_t u
 	src->env_trace = getenv("P11SHIM_TRACE");
 }
 
+/*
+ * What a value means, beyond its type: the checks C_Initialize needs, run
+ * here so that everything that loads a configuration (C_Initialize,
+ * `p11shim doctor`, the other commands) applies the same ones and can
+ * never disagree. Each error names file:line [section] key = value. A
+ * mapped field is checked when it is read, in the client's environment.
+ */
+static bool validate(const p11_config *cfg, char *err, size_t errlen)
+{
+	char why[512];
+	const char *v, *file;
+	unsigned line;
+	CK_USER_TYPE t;
+	p11_range range;
+	p11_skip *skip;
+
+	v = p11_config_raw(cfg, P11_KEY_NUMBER_RANGE, NULL, &file, &line);
+	if (v[0] != '\0' && !is_mapped(v) && !p11_range_parse(v, &range, why, sizeof(why))) {
+		snprintf(err, errlen, "%s:%u: [serial] NumberRange = %s: %s", file ? file : "?", line, v, why);
+		return false;
+	}
+	v = p11_config_raw(cfg, P11_KEY_OTHER_ADMIN_USER_TYPE, NULL, &file, &line);
+	if (!is_mapped(v) && !p11_parse_user_type(v, &t)) {
+		snprintf(err, errlen, "%s:%u: [login] OtherAdminUserType = %s is not a user type; write a "
+		         "number (0x80000001) or a CKU_ name", file ? file : "default", line, v);
+		return false;
+	}
+	/* The patterns, compiled as the readers layer compiles them. */
+	skip = p11_skip_new(cfg, err, errlen);
+	if (skip == NULL)
+		return false;
+	p11_skip_free(skip);
+	return true;
+}
+
 p11_config *p11_config_load(const p11_config_sources *src, char *err, size_t errlen)
 {
 	p11_config *cfg;
@@ -515,6 +552,8 @@ p11_config *p11_config_load(const p11_config_sources *src, char *err, size_t err
 	if (src->env_trace != NULL && src->env_trace[0] != '\0' &&
 	    !set_value(cfg, P11_KEY_TRACE_FILE, src->env_trace, P11_ORIGIN_ENV, "P11SHIM_TRACE", 0))
 		goto oom;
+	if (!validate(cfg, err, errlen))
+		goto fail;
 	return cfg;
 oom:
 	snprintf(err, errlen, "out of memory reading the configuration");

@@ -24,6 +24,8 @@
 
 static struct {
 	atomic_int ready;          /* 1 between a good C_Initialize and C_Finalize */
+	atomic_ulong calls_before; /* calls answered CKR_CRYPTOKI_NOT_INITIALIZED */
+	_Atomic(const char *) first_before;
 	p11_dispatch top;          /* resolved entry per function */
 	p11_layer *layers[MAX_LAYERS];
 	size_t n_layers;
@@ -81,6 +83,8 @@ static CK_RV build_stack(bool after_fork, CK_VOID_PTR init_args)
 	shim.ctx.after_fork = after_fork;
 	/* Read as any module reads them; the backend checks the rest. */
 	shim.ctx.init_flags = init_args ? ((CK_C_INITIALIZE_ARGS *)init_args)->flags : 0;
+	shim.ctx.calls_before = atomic_load(&shim.calls_before);
+	shim.ctx.first_before = atomic_load(&shim.first_before);
 	for (i = 0; i < p11_stack_order_len; i++) {
 		err[0] = '\0';
 		layer = p11_stack_order[i](&shim.ctx, err, sizeof(err));
@@ -114,6 +118,8 @@ P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 	if (atomic_load(&shim.ready)) {
 		if (compat_fork_guard_same_process()) {
 			rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+			if (shim.n_layers > 0)
+				p11_trace_lone_initialize(shim.layers[0], pInitArgs, rv);
 			goto out;
 		}
 		/*
@@ -133,6 +139,8 @@ P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 		goto out;
 	}
 	compat_fork_guard_arm();
+	atomic_store(&shim.calls_before, 0);
+	atomic_store(&shim.first_before, NULL);
 	atomic_store_explicit(&shim.ready, 1, memory_order_release);
 out:
 	compat_global_unlock(COMPAT_GLOBAL_INIT);
@@ -149,7 +157,13 @@ P11SHIM_EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved)
 		goto out;
 	}
 	rv = shim.top.C_Finalize.fn(shim.top.C_Finalize.layer, pReserved);
-	if (rv != CKR_OK)
+	/*
+	 * A backend's C_Finalize that fails must not leave the shim
+	 * initialised for good (the client could never initialise again):
+	 * the failure is passed on, and the shim is finalised all the same.
+	 * Only a bad pReserved, the client's mistake, leaves it as it was.
+	 */
+	if (rv == CKR_ARGUMENTS_BAD)
 		goto out;
 	atomic_store_explicit(&shim.ready, 0, memory_order_release);
 	compat_fork_guard_disarm();
@@ -159,13 +173,27 @@ out:
 	return rv;
 }
 
+/*
+ * A call before C_Initialize: counted (not traced: there is no
+ * configuration yet, so no trace), and said in the trace's C_Initialize
+ * record.
+ */
+static CK_RV not_initialized(const char *name)
+{
+	const char *none = NULL;
+
+	atomic_fetch_add_explicit(&shim.calls_before, 1, memory_order_relaxed);
+	atomic_compare_exchange_strong(&shim.first_before, &none, name);
+	return CKR_CRYPTOKI_NOT_INITIALIZED;
+}
+
 /* Every other function: one generated forwarder, v2.40 and 3.0 alike. */
 #define P11FN(name, ...)                                                          \
 	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__));                   \
 	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__))                    \
 	{                                                                         \
 		if (!ready())                                                     \
-			return CKR_CRYPTOKI_NOT_INITIALIZED;                      \
+			return not_initialized("C_" #name);                       \
 		return shim.top.C_##name.fn(shim.top.C_##name.layer,              \
 		                            P11_ARGS(__VA_ARGS__));               \
 	}

@@ -289,7 +289,7 @@ static eraser_kind probe(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE 
 		return KIND_UNKNOWN;
 	rv = P11_NEXT(self, FindObjects, h, found, 4, &n);
 	P11_NEXT(self, FindObjectsFinal, h);
-	if (rv != CKR_OK)
+	if (rv != CKR_OK || n > 4) /* more than it had room for: a lie */
 		return KIND_UNKNOWN;
 	seen(e, found, n);
 	if (n > 0 && native != NULL)
@@ -399,7 +399,8 @@ static CK_RV eraser_C_FindObjects(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJEC
 	CK_RV rv;
 
 	rv = P11_NEXT(self, FindObjects, h, out, max, count);
-	if (rv != CKR_OK || out == NULL || count == NULL)
+	/* A count over max is the backend's lie: passed on, not read (the trace notes it). */
+	if (rv != CKR_OK || out == NULL || count == NULL || *count > max)
 		return rv;
 	seen(e, out, *count);
 	/* After the backend's objects, where the answer has room (5.2: at most max). */
@@ -697,6 +698,12 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 		}
 		got = 0;
 		rv = P11_NEXT(self, FindObjects, h, all + n, cap - n, &got);
+		if (rv == CKR_OK && got > cap - n) {
+			/* More objects than there was room for: a lying backend.
+			 * Nothing is destroyed on a list that cannot be true. */
+			rv = CKR_DEVICE_ERROR;
+			break;
+		}
 		if (rv != CKR_OK || got == 0)
 			break;
 		n += got;

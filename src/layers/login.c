@@ -53,7 +53,7 @@ static const char *user_name(CK_USER_TYPE u, char *buf, size_t len)
 }
 
 /* OtherAdminUserType: a number (0x80000001) or a CKU_ name. */
-static bool parse_user_type(const char *text, CK_USER_TYPE *out)
+bool p11_parse_user_type(const char *text, CK_USER_TYPE *out)
 {
 	unsigned long v;
 	char *end;
@@ -100,7 +100,7 @@ static CK_RV login_as(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user, C
 				sent = CKU_SO;
 			} else {
 				other_text = p11_config_get(cfg, P11_KEY_OTHER_ADMIN_USER_TYPE, err, sizeof(err));
-				if (other_text == NULL || !parse_user_type(other_text, &other)) {
+				if (other_text == NULL || !p11_parse_user_type(other_text, &other)) {
 					if (other_text != NULL)
 						p11_event(P11_EV_LOGIN_REFUSED, P11_NO_SLOT,
 						          "login: [login] OtherAdminUserType = %s is not a user "
@@ -302,25 +302,14 @@ p11_layer *p11_login_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 {
 	p11_layer *layer = calloc(1, sizeof(*layer));
 	login *l = calloc(1, sizeof(*l));
-	const char *other;
-	CK_USER_TYPE t;
-
 	if (layer == NULL || l == NULL || (l->state = p11_login_state_new()) == NULL) {
 		free(layer);
 		free(l);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	/* A literal OtherAdminUserType is checked now, a mapped one at C_Login. */
-	other = p11_config_raw(ctx->cfg, P11_KEY_OTHER_ADMIN_USER_TYPE, NULL, NULL, NULL);
-	if (other[0] != '$' && !parse_user_type(other, &t)) {
-		snprintf(err, errlen, "config: [login] OtherAdminUserType = %s is not a user type; write a "
-		         "number (0x80000001) or a CKU_ name", other);
-		p11_login_state_free(l->state);
-		free(layer);
-		free(l);
-		return NULL;
-	}
+	/* A literal OtherAdminUserType was checked when the configuration was
+	 * loaded (p11_config_load), a mapped one is at C_Login. */
 	l->ctx = ctx;
 	ctx->login = l->state;
 	layer->name = "login";

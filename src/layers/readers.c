@@ -28,6 +28,7 @@
 
 #include "p11-compat.h"
 #include "p11-personal.h"
+#include "p11-trace.h"
 
 #define MAX_PATTERNS 64
 #define MAX_SLOTS 256
@@ -53,14 +54,36 @@ typedef struct {
 	pattern *pat;           /* as many as configured (1 KiB each), not MAX_PATTERNS */
 	size_t n_pat;
 	pcre2_match_data *md;   /* used under lock */
+	pcre2_match_context *mctx; /* explicit match and depth limits */
 	compat_mutex *lock;
 	judged slot[MAX_SLOTS];
 	atomic_size_t n_slot;
 	p11_ops ops;
 } readers;
 
-static int compile(readers *r, const char *text, const char *file, unsigned line, char *err,
-                   size_t errlen)
+/*
+ * The match data and the limits. PCRE2's defaults (ten million steps) let a
+ * pattern with nested quantifiers take seconds on a 64-byte name inside
+ * C_GetSlotList; past these limits the match is an error, and the reader
+ * is hidden (match_inlock).
+ */
+#define MATCH_LIMIT 100000
+#define DEPTH_LIMIT 1000
+
+static int new_matcher(readers *r)
+{
+	r->md = pcre2_match_data_create(1, NULL);
+	r->mctx = pcre2_match_context_create(NULL);
+	if (r->md == NULL || r->mctx == NULL)
+		return -1;
+	pcre2_set_match_limit(r->mctx, MATCH_LIMIT);
+	pcre2_set_depth_limit(r->mctx, DEPTH_LIMIT);
+	return 0;
+}
+
+/* section: "[readers] " for the shim's own lines, NULL for Personal.cfg's. */
+static int compile(readers *r, const char *text, const char *file, unsigned line, const char *section,
+                   char *err, size_t errlen)
 {
 	pattern *p;
 	PCRE2_UCHAR msg[256];
@@ -81,12 +104,16 @@ static int compile(readers *r, const char *text, const char *file, unsigned line
 	r->pat = p;
 	p = &r->pat[r->n_pat];
 	/* Full match, as Personal's own SkipReader: anchored at both ends. */
+	/* PCRE2_MATCH_INVALID_UTF: a subject is never an error for its
+	 * encoding (names are converted to UTF-8 first; this is the backstop). */
 	p->re = pcre2_compile((PCRE2_SPTR)text, PCRE2_ZERO_TERMINATED,
-	                      PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &code, &off, NULL);
+	                      PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
+	                      &code, &off, NULL);
 	if (p->re == NULL) {
 		pcre2_get_error_message(code, msg, sizeof(msg));
-		snprintf(err, errlen, "%s:%u: SkipReader = %s: PCRE2 error at offset %lu: %s; fix the pattern",
-		         file ? file : "default", line, text, (unsigned long)off, (const char *)msg);
+		snprintf(err, errlen, "%s:%u: %sSkipReader = %s: PCRE2 error at offset %lu: %s; fix the pattern",
+		         file ? file : "default", line, section ? section : "", text, (unsigned long)off,
+		         (const char *)msg);
 		return -1;
 	}
 	snprintf(p->text, sizeof(p->text), "%s", text);
@@ -98,15 +125,65 @@ static int compile(readers *r, const char *text, const char *file, unsigned line
 	return 0;
 }
 
-/* The pattern that hides this description, or NULL. Caller holds the lock. */
-static const pattern *match_inlock(readers *r, const char *desc, size_t n)
+/*
+ * A reader name as UTF-8. Reader names are bytes from the middleware; a
+ * Windows reader name in a legacy code page ("Lecteur \xe0 puce") is not
+ * UTF-8, and PCRE2 in UTF mode would refuse to match it at all, so a name
+ * that is not valid UTF-8 is taken as Latin-1 (ISO 8859-1) and converted:
+ * "à" then matches "à" and ".". out holds 2 * n + 1 bytes.
+ */
+static size_t name_utf8(const unsigned char *in, size_t n, char *out)
+{
+	size_t i, o = 0, len;
+
+	for (i = 0; i < n; i += len) {
+		len = in[i] < 0x80 ? 1 : p11_utf8_len(in + i, n - i);
+		if (len == 0)
+			break;
+	}
+	if (i >= n) {
+		memcpy(out, in, n);
+		out[n] = '\0';
+		return n;
+	}
+	for (i = 0; i < n; i++) {
+		if (in[i] < 0x80) {
+			out[o++] = (char)in[i];
+		} else {
+			out[o++] = (char)(0xc0 | in[i] >> 6);
+			out[o++] = (char)(0x80 | (in[i] & 0x3f));
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/*
+ * Judges a description (already UTF-8): the pattern that hides it in *p,
+ * or *p NULL and a PCRE2 error code in *error when a pattern could not be
+ * matched (its match or depth limit, say). A pattern that cannot say "no"
+ * hides the reader: failing closed, an unknown reader must not reach the
+ * encoder. Returns whether it is hidden. Caller holds the lock.
+ */
+static bool match_inlock(readers *r, const char *desc, size_t n, const pattern **p, int *error)
 {
 	size_t i;
+	int rc;
 
-	for (i = 0; i < r->n_pat; i++)
-		if (pcre2_match(r->pat[i].re, (PCRE2_SPTR)desc, n, 0, 0, r->md, NULL) >= 0)
-			return &r->pat[i];
-	return NULL;
+	*p = NULL;
+	*error = 0;
+	for (i = 0; i < r->n_pat; i++) {
+		rc = pcre2_match(r->pat[i].re, (PCRE2_SPTR)desc, n, 0, 0, r->md, r->mctx);
+		if (rc >= 0) {
+			*p = &r->pat[i];
+			return true;
+		}
+		if (rc != PCRE2_ERROR_NOMATCH && *error == 0) {
+			*p = &r->pat[i];
+			*error = rc;
+		}
+	}
+	return *error != 0;
 }
 
 /* Lock-free: 1 hidden, 0 shown, -1 not judged yet. */
@@ -129,8 +206,10 @@ static bool hidden(p11_layer *self, CK_SLOT_ID id)
 	readers *r = self->data;
 	const pattern *p;
 	CK_SLOT_INFO info;
+	char name[2 * sizeof(info.slotDescription) + 1];
+	PCRE2_UCHAR msg[128];
 	size_t i, n, judged_n;
-	int known = lookup(r, id);
+	int known = lookup(r, id), error;
 	bool h = false;
 
 	if (known >= 0)
@@ -140,10 +219,10 @@ static bool hidden(p11_layer *self, CK_SLOT_ID id)
 	n = sizeof(info.slotDescription);
 	while (n > 0 && (info.slotDescription[n - 1] == ' ' || info.slotDescription[n - 1] == '\0'))
 		n--;
+	n = name_utf8(info.slotDescription, n, name);
 
 	compat_mutex_lock(r->lock);
-	p = match_inlock(r, (const char *)info.slotDescription, n);
-	h = p != NULL;
+	h = match_inlock(r, name, n, &p, &error);
 	judged_n = atomic_load_explicit(&r->n_slot, memory_order_relaxed);
 	for (i = 0; i < judged_n && r->slot[i].id != id; i++)
 		;
@@ -151,11 +230,16 @@ static bool hidden(p11_layer *self, CK_SLOT_ID id)
 		r->slot[judged_n].id = id;
 		r->slot[judged_n].hidden = h;
 		atomic_store_explicit(&r->n_slot, judged_n + 1, memory_order_release);
-		if (h)
+		if (h && error != 0) {
+			pcre2_get_error_message(error, msg, sizeof(msg));
 			p11_event(P11_EV_READER_HIDDEN, id,
-			          "readers: slot %lu '%.*s' hidden by SkipReader '%s' (%s)",
-			          (unsigned long)id, (int)n, (const char *)info.slotDescription, p->text,
-			          p->origin);
+			          "readers: slot %lu '%s' hidden: SkipReader '%s' (%s) could not be matched "
+			          "against it: %s; simplify the pattern", (unsigned long)id, name, p->text,
+			          p->origin, (const char *)msg);
+		} else if (h) {
+			p11_event(P11_EV_READER_HIDDEN, id, "readers: slot %lu '%s' hidden by SkipReader '%s' (%s)",
+			          (unsigned long)id, name, p->text, p->origin);
+		}
 	}
 	compat_mutex_unlock(r->lock);
 	return h;
@@ -173,6 +257,21 @@ static CK_ULONG keep_visible(p11_layer *self, CK_SLOT_ID_PTR list, CK_ULONG n)
 }
 
 /*
+ * A backend may answer CKR_OK with a count larger than the list it was
+ * given (a lie, or a bug of the middleware): only what the list holds is
+ * read, and the lie is noted. The count the client then sees is the one
+ * this layer built from what it read.
+ */
+static CK_ULONG believable(const char *where, CK_ULONG said, CK_ULONG room)
+{
+	if (said <= room)
+		return said;
+	p11_note("backend: C_GetSlotList answered %lu slots for a list of %lu (%s); only %lu read",
+	         (unsigned long)said, (unsigned long)room, where, (unsigned long)room);
+	return room;
+}
+
+/*
  * p11-kit calls C_GetSlotList about 145 times for one listing, so the
  * common cases make one backend call and no allocation: a list the client's
  * buffer holds is filtered in place; a length query (or a buffer too small
@@ -183,7 +282,7 @@ static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID
 {
 	CK_SLOT_ID stack[64];
 	CK_SLOT_ID_PTR all = NULL;
-	CK_ULONG n = 0, i, visible = 0;
+	CK_ULONG n = 0, i, visible = 0, room;
 	CK_RV rv;
 	int tries;
 
@@ -193,6 +292,7 @@ static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID
 		n = *count;
 		rv = P11_NEXT(self, GetSlotList, present, list, &n);
 		if (rv == CKR_OK) {
+			n = believable("the client's", n, *count);
 			visible = keep_visible(self, list, n);
 			for (i = visible; i < n; i++)
 				list[i] = 0; /* no hidden ID left behind */
@@ -203,9 +303,12 @@ static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID
 			return rv;
 		/* Too small for every slot; maybe not for the visible ones. */
 	}
+	/* Zeroed: after a lying count, no stack garbage becomes a slot ID. */
+	memset(stack, 0, sizeof(stack));
 	n = sizeof(stack) / sizeof(stack[0]);
 	rv = P11_NEXT(self, GetSlotList, present, stack, &n);
 	if (rv == CKR_OK) {
+		n = believable("the shim's", n, sizeof(stack) / sizeof(stack[0]));
 		visible = keep_visible(self, stack, n);
 		goto answer;
 	}
@@ -223,7 +326,10 @@ static CK_RV readers_C_GetSlotList(p11_layer *self, CK_BBOOL present, CK_SLOT_ID
 			rv = CKR_HOST_MEMORY;
 			goto out;
 		}
+		room = n;
 		rv = P11_NEXT(self, GetSlotList, present, all, &n);
+		if (rv == CKR_OK)
+			n = believable("the shim's", n, room);
 		if (rv != CKR_BUFFER_TOO_SMALL)
 			break;
 	}
@@ -307,6 +413,7 @@ static void readers_destroy(p11_layer *self)
 		pcre2_code_free(r->pat[i].re);
 	free(r->pat);
 	pcre2_match_data_free(r->md);
+	pcre2_match_context_free(r->mctx);
 	compat_mutex_free(r->lock);
 	free(r);
 }
@@ -327,7 +434,7 @@ static int load_patterns(readers *r, const p11_config *cfg, char *err, size_t er
 
 	for (i = 0; i < p11_config_count(cfg, P11_KEY_SKIP_READER); i++) {
 		text = p11_config_item(cfg, P11_KEY_SKIP_READER, i, NULL, &file, &line);
-		if (compile(r, text, file, line, err, errlen) != 0)
+		if (compile(r, text, file, line, "[readers] ", err, errlen) != 0)
 			goto out;
 	}
 	if (!p11_config_bool(cfg, P11_KEY_READ_PERSONAL_SKIP_READER, &from_personal, err, errlen))
@@ -341,7 +448,7 @@ static int load_patterns(readers *r, const p11_config *cfg, char *err, size_t er
 		if (!p11_personal_cfg_read(cfg, pc, err, errlen))
 			goto out;
 		for (i = 0; i < pc->n_skip; i++)
-			if (compile(r, pc->skip[i].pattern, pc->skip[i].file, pc->skip[i].line, err,
+			if (compile(r, pc->skip[i].pattern, pc->skip[i].file, pc->skip[i].line, NULL, err,
 			            errlen) != 0)
 				goto out;
 	}
@@ -359,7 +466,7 @@ p11_layer *p11_readers_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	r = calloc(1, sizeof(*r));
 	layer = calloc(1, sizeof(*layer));
 	if (r == NULL || layer == NULL || (r->lock = compat_mutex_new()) == NULL ||
-	    (r->md = pcre2_match_data_create(1, NULL)) == NULL) {
+	    new_matcher(r) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -396,8 +503,8 @@ p11_skip *p11_skip_new(const p11_config *cfg, char *err, size_t errlen)
 {
 	p11_skip *s = calloc(1, sizeof(*s));
 
-	if (s == NULL || (s->r.md = pcre2_match_data_create(1, NULL)) == NULL) {
-		free(s);
+	if (s == NULL || new_matcher(&s->r) != 0) {
+		p11_skip_free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -424,13 +531,20 @@ const char *p11_skip_pattern(const p11_skip *s, size_t i, const char **origin)
 
 int p11_skip_match(p11_skip *s, const char *desc, size_t n)
 {
+	char name[2 * 64 + 1];
 	const pattern *p;
+	int error;
 
-	/* Judged as the layer judges: the blank padding trimmed. */
+	/* Judged as the layer judges: the blank padding trimmed, as UTF-8;
+	 * a pattern that fails to match hides the reader too. */
 	while (n > 0 && (desc[n - 1] == ' ' || desc[n - 1] == '\0'))
 		n--;
-	p = match_inlock(&s->r, desc, n);
-	return p != NULL ? (int)(p - s->r.pat) : -1;
+	if (n > 64)
+		n = 64;
+	n = name_utf8((const unsigned char *)desc, n, name);
+	if (!match_inlock(&s->r, name, n, &p, &error))
+		return -1;
+	return (int)(p - s->r.pat);
 }
 
 void p11_skip_free(p11_skip *s)
@@ -443,5 +557,6 @@ void p11_skip_free(p11_skip *s)
 		pcre2_code_free(s->r.pat[i].re);
 	free(s->r.pat);
 	pcre2_match_data_free(s->r.md);
+	pcre2_match_context_free(s->r.mctx);
 	free(s);
 }

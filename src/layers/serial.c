@@ -275,8 +275,6 @@ p11_layer *p11_serial_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	p11_layer *layer;
 	serial *sr;
 	bool on = false;
-	const char *range;
-	p11_range r;
 
 	if (!p11_config_bool(ctx->cfg, P11_KEY_INIT_TOKEN, &on, err, errlen))
 		return NULL;
@@ -284,10 +282,8 @@ p11_layer *p11_serial_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		err[0] = '\0';
 		return NULL;
 	}
-	/* A literal range is checked now, so a typo fails C_Initialize, not a card. */
-	range = p11_config_raw(ctx->cfg, P11_KEY_NUMBER_RANGE, NULL, NULL, NULL);
-	if (range[0] != '\0' && range[0] != '$' && !p11_range_parse(range, &r, err, errlen))
-		return NULL;
+	/* A literal range was checked when the configuration was loaded
+	 * (p11_config_load), so a typo fails C_Initialize, not a card. */
 	layer = calloc(1, sizeof(*layer));
 	sr = calloc(1, sizeof(*sr));
 	if (layer == NULL || sr == NULL) {

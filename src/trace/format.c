@@ -171,7 +171,7 @@ static void hexword(p11_tb *tb, unsigned long v)
 }
 
 /* Length of a valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t p11_utf8_len(const unsigned char *s, size_t n)
 {
 	size_t len, i;
 	unsigned cp;
@@ -222,7 +222,7 @@ void p11_tb_str(p11_tb *tb, const char *s, size_t n)
 		unsigned char c = u[i];
 		char esc[6];
 		if (c >= 0x80) {
-			len = utf8_len(u + i, n - i);
+			len = p11_utf8_len(u + i, n - i);
 			if (len > 0) {
 				i += len - 1;
 				continue;
@@ -256,21 +256,32 @@ void p11_tb_str(p11_tb *tb, const char *s, size_t n)
 		p11_tb_raw(tb, "\"", 1);
 }
 
-/*
- * A fixed-size, blank-padded PKCS#11 text field (at most 64 bytes). Bytes
- * outside ASCII become '?': a middleware's field may hold a partial UTF-8
- * sequence, and the trace must stay valid JSON.
- */
-void p11_tb_padded(p11_tb *tb, const unsigned char *s, size_t n)
+/* Whether s[0..n) is valid UTF-8 (ASCII included). */
+static bool utf8_valid(const unsigned char *s, size_t n)
 {
-	char tmp[256];
-	size_t i, o = 0;
+	size_t i, len;
 
+	for (i = 0; i < n; i += len) {
+		len = s[i] < 0x80 ? 1 : p11_utf8_len(s + i, n - i);
+		if (len == 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A fixed-size, blank-padded PKCS#11 text field (at most 64 bytes), as
+ * p11_tb_str shows it. Returns the length without the padding when the
+ * field is not valid UTF-8 (a middleware's Latin-1 label): its bytes
+ * became U+FFFD, and the caller adds them as hex beside, so that a support
+ * desk can still read what the card holds; 0 otherwise.
+ */
+size_t p11_tb_padded(p11_tb *tb, const unsigned char *s, size_t n)
+{
 	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\0'))
 		n--;
-	for (i = 0; i < n && o < sizeof(tmp) - 1; i++)
-		tmp[o++] = s[i] < 0x80 ? (char)s[i] : '?';
-	p11_tb_str(tb, tmp, o);
+	p11_tb_str(tb, (const char *)s, n);
+	return utf8_valid(s, n) ? 0 : n;
 }
 
 void p11_tb_null(p11_tb *tb)
@@ -441,13 +452,27 @@ void tf_pin(p11_tb *tb, const char *name, CK_UTF8CHAR_PTR p, CK_ULONG n)
 		tb_redacted(tb, n);
 }
 
+static void tb_hex(p11_tb *tb, const CK_BYTE *p, CK_ULONG n);
+
+/* After a text field that was not UTF-8: its bytes, as NAME_hex. */
+static void tb_padded_hex(p11_tb *tb, const char *name, const unsigned char *s, size_t n)
+{
+	char key[64];
+
+	if (n == 0)
+		return;
+	snprintf(key, sizeof(key), "%s_hex", name);
+	p11_tb_key(tb, key);
+	tb_hex(tb, s, n);
+}
+
 void tf_label(p11_tb *tb, const char *name, CK_UTF8CHAR_PTR p)
 {
 	p11_tb_key(tb, name);
 	if (p == NULL)
 		p11_tb_null(tb);
 	else
-		p11_tb_padded(tb, p, 32);
+		tb_padded_hex(tb, name, p, p11_tb_padded(tb, p, 32));
 }
 
 /* A data buffer under the [trace] Data setting; `secret` shows its length only. */
@@ -522,24 +547,49 @@ bool p11_attr_is_secret(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls)
 		return !(cls == CKO_CERTIFICATE || cls == CKO_DATA || cls == CKO_PUBLIC_KEY ||
 		         cls == CKO_DOMAIN_PARAMETERS);
 	default:
+		/* A vendor's attribute may be anything, a key share included:
+		 * shown only in a template of a public class, as CKA_VALUE. */
+		if ((type & CKA_VENDOR_DEFINED) != 0)
+			return p11_attr_is_secret(CKA_VALUE, cls);
 		return false;
 	}
 }
 
+/*
+ * The class a template says, when it says it without doubt: every CKA_CLASS
+ * entry readable and naming the same class. A template may hold CKA_CLASS
+ * twice (first CKO_DATA, then CKO_SECRET_KEY: the backend rejects it, but
+ * only after the record is built), an entry with no room or the wrong size,
+ * or none at all; each of those is CK_UNAVAILABLE_INFORMATION, and values
+ * are then redacted as a secret key's would be.
+ */
 static CK_OBJECT_CLASS template_class(CK_ATTRIBUTE_PTR t, CK_ULONG n)
 {
+	CK_OBJECT_CLASS cls = CK_UNAVAILABLE_INFORMATION, v;
 	CK_ULONG i;
 
-	for (i = 0; i < n; i++)
-		if (t[i].type == CKA_CLASS && t[i].pValue != NULL &&
-		    t[i].ulValueLen == sizeof(CK_OBJECT_CLASS) && t[i].ulValueLen != CK_UNAVAILABLE_INFORMATION)
-			return *(CK_OBJECT_CLASS *)t[i].pValue;
-	return CK_UNAVAILABLE_INFORMATION;
+	for (i = 0; i < n; i++) {
+		if (t[i].type != CKA_CLASS)
+			continue;
+		if (t[i].pValue == NULL || t[i].ulValueLen != sizeof(CK_OBJECT_CLASS))
+			return CK_UNAVAILABLE_INFORMATION;
+		memcpy(&v, t[i].pValue, sizeof(v));
+		if (v == CK_UNAVAILABLE_INFORMATION || (cls != CK_UNAVAILABLE_INFORMATION && v != cls))
+			return CK_UNAVAILABLE_INFORMATION;
+		cls = v;
+	}
+	return cls;
 }
 
 static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls, unsigned depth);
 
-static void tb_template(p11_tb *tb, CK_ATTRIBUTE_PTR t, CK_ULONG n, unsigned depth)
+/*
+ * A template; `outer` is the class of the template it is nested in
+ * (CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE, CKA_DERIVE_TEMPLATE), or
+ * CKO_DATA at the top. A nested template's values are shown only when
+ * both it and every template around it say a public class.
+ */
+static void tb_template(p11_tb *tb, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_CLASS outer, unsigned depth)
 {
 	CK_OBJECT_CLASS cls;
 	CK_ULONG i;
@@ -558,6 +608,8 @@ static void tb_template(p11_tb *tb, CK_ATTRIBUTE_PTR t, CK_ULONG n, unsigned dep
 		return;
 	}
 	cls = template_class(t, n);
+	if (p11_attr_is_secret(CKA_VALUE, outer))
+		cls = CK_UNAVAILABLE_INFORMATION;
 	p11_tb_open(tb, '[');
 	for (i = 0; i < n; i++) {
 		p11_tb_item(tb);
@@ -609,6 +661,11 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 	case P11_ATTR_STRING:
 		if (n <= P11_TRACE_MAX_HEX) {
 			p11_tb_str(tb, a->pValue, n);
+			/* Not UTF-8: the bytes beside, recoverable. */
+			if (!utf8_valid(a->pValue, n)) {
+				p11_tb_key(tb, "hex");
+				tb_hex(tb, a->pValue, n);
+			}
 			return;
 		}
 		break;
@@ -620,7 +677,7 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 		break;
 	case P11_ATTR_ATTRS:
 		if (n % sizeof(CK_ATTRIBUTE) == 0) {
-			tb_template(tb, a->pValue, n / sizeof(CK_ATTRIBUTE), depth + 1);
+			tb_template(tb, a->pValue, n / sizeof(CK_ATTRIBUTE), cls, depth + 1);
 			return;
 		}
 		break;
@@ -639,7 +696,7 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 	case P11_ATTR_BYTES:
 		/* A data object's or certificate's CKA_VALUE follows the Data setting;
 		 * identifiers, moduli and parameters are always shown. */
-		if (a->type == CKA_VALUE) {
+		if (a->type == CKA_VALUE || (a->type & CKA_VENDOR_DEFINED) != 0) {
 			tb_data(tb, a->pValue, n, false);
 			return;
 		}
@@ -656,7 +713,7 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 void tf_attrs(p11_tb *tb, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 {
 	p11_tb_key(tb, name);
-	tb_template(tb, t, n, 0);
+	tb_template(tb, t, n, CKO_DATA, 0);
 }
 
 /* C_GetAttributeValue in: the types asked for and the room offered. */
@@ -669,7 +726,7 @@ void tf_attr_types(p11_tb *tb, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 		if (t == NULL)
 			p11_tb_null(tb);
 		else
-			tb_template(tb, t, n, 0);
+			tb_template(tb, t, n, CKO_DATA, 0);
 		return;
 	}
 	p11_tb_open(tb, '[');
@@ -691,36 +748,63 @@ void tf_attr_types(p11_tb *tb, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n)
  * C_GetAttributeValue out. PKCS#11 5.2: with CKR_ATTRIBUTE_SENSITIVE,
  * CKR_ATTRIBUTE_TYPE_INVALID or CKR_BUFFER_TOO_SMALL the per-attribute
  * lengths are still meaningful, so they are shown for those too.
+ *
+ * `asked` is the template as the client gave it, copied before the call
+ * (types, buffers, their sizes), or NULL when t is trusted (a template the
+ * caller built). A backend may answer a length larger than the buffer it
+ * was given, or change a type or a buffer pointer: such a value is not
+ * read, only its length shown, and the count of them returned, for a note.
+ * A nested template's buffers were not copied, so what the backend wrote
+ * into one is never read: it is shown by its length.
  */
-void tf_out_attrs(p11_tb *tb, CK_RV rv, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+CK_ULONG tf_out_attrs(p11_tb *tb, CK_RV rv, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                      const CK_ATTRIBUTE *asked)
 {
+	CK_ATTRIBUTE copy[P11_TRACE_MAX_ATTRS];
 	CK_OBJECT_CLASS cls;
-	CK_ULONG i;
+	CK_ULONG i, lies = 0;
+	p11_const_set names;
 
 	if (t == NULL || n > P11_TRACE_MAX_ATTRS)
-		return;
+		return 0;
 	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID &&
 	    rv != CKR_BUFFER_TOO_SMALL)
-		return;
-	cls = rv == CKR_OK ? template_class(t, n) : CK_UNAVAILABLE_INFORMATION;
+		return 0;
+	for (i = 0; i < n; i++) {
+		copy[i] = t[i];
+		if (asked == NULL)
+			continue;
+		copy[i].type = asked[i].type;
+		copy[i].pValue = asked[i].pValue;
+		if (t[i].type != asked[i].type || t[i].pValue != asked[i].pValue ||
+		    (asked[i].pValue != NULL && t[i].ulValueLen != CK_UNAVAILABLE_INFORMATION &&
+		     t[i].ulValueLen > asked[i].ulValueLen)) {
+			copy[i].pValue = NULL; /* not read: shown by its length */
+			lies++;
+		} else if (p11_attr_kind_of(asked[i].type, &names) == P11_ATTR_ATTRS) {
+			copy[i].pValue = NULL;
+		}
+	}
+	cls = rv == CKR_OK ? template_class(copy, n) : CK_UNAVAILABLE_INFORMATION;
 	p11_tb_key(tb, name);
 	p11_tb_open(tb, '[');
 	for (i = 0; i < n; i++) {
 		p11_tb_item(tb);
 		p11_tb_open(tb, '{');
-		tf_const(tb, "type", P11_CONST_ATTR, t[i].type);
-		if (t[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) {
+		tf_const(tb, "type", P11_CONST_ATTR, copy[i].type);
+		if (copy[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) {
 			p11_tb_key(tb, "len");
 			p11_tb_str(tb, "CK_UNAVAILABLE_INFORMATION", 26);
-		} else if (t[i].pValue == NULL || rv != CKR_OK) {
+		} else if (copy[i].pValue == NULL || rv != CKR_OK) {
 			p11_tb_key(tb, "len");
-			p11_tb_ulong(tb, t[i].ulValueLen);
+			p11_tb_ulong(tb, copy[i].ulValueLen);
 		} else {
-			tb_attr_value(tb, &t[i], cls, 0);
+			tb_attr_value(tb, &copy[i], cls, 0);
 		}
 		p11_tb_close(tb, '}');
 	}
 	p11_tb_close(tb, ']');
+	return lies;
 }
 
 void tf_out_ulong(p11_tb *tb, CK_RV rv, const char *name, CK_ULONG_PTR p)
@@ -730,17 +814,26 @@ void tf_out_ulong(p11_tb *tb, CK_RV rv, const char *name, CK_ULONG_PTR p)
 	tf_ulong(tb, name, *p);
 }
 
-/* Lists with the section 5.2 length convention: slot IDs, mechanism types. */
-void tf_out_slots(p11_tb *tb, CK_RV rv, const char *name, const char *count, CK_ULONG_PTR list,
-                  CK_ULONG_PTR n, int set)
+/*
+ * Lists with the section 5.2 length convention: slot IDs, mechanism types.
+ * `cap` is the room the client's list had before the call. A count larger
+ * than that with CKR_OK is a lie of the backend: the list is not read, and
+ * true is returned, for a note.
+ */
+bool tf_out_slots(p11_tb *tb, CK_RV rv, const char *name, const char *count, CK_ULONG_PTR list,
+                  CK_ULONG_PTR n, int set, CK_ULONG cap)
 {
 	CK_ULONG i;
 
 	if ((rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) || n == NULL)
-		return;
+		return false;
 	tf_ulong(tb, count, *n);
-	if (rv != CKR_OK || list == NULL || *n > P11_TRACE_MAX_LIST)
-		return;
+	if (rv != CKR_OK || list == NULL)
+		return false;
+	if (*n > cap)
+		return true;
+	if (*n > P11_TRACE_MAX_LIST)
+		return false;
 	p11_tb_key(tb, name);
 	p11_tb_open(tb, '[');
 	for (i = 0; i < *n; i++) {
@@ -751,30 +844,42 @@ void tf_out_slots(p11_tb *tb, CK_RV rv, const char *name, const char *count, CK_
 			tb_name_or_hex(tb, set, list[i]);
 	}
 	p11_tb_close(tb, ']');
+	return false;
 }
 
-void tf_out_bytes(p11_tb *tb, CK_RV rv, const char *name, const char *lenname, const CK_BYTE *p,
-                  CK_ULONG_PTR pn, bool secret)
+/* An output buffer; `cap` and the answer as for tf_out_slots. */
+bool tf_out_bytes(p11_tb *tb, CK_RV rv, const char *name, const char *lenname, const CK_BYTE *p,
+                  CK_ULONG_PTR pn, bool secret, CK_ULONG cap)
 {
 	if ((rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) || pn == NULL)
-		return;
+		return false;
 	tf_ulong(tb, lenname, *pn);
-	if (rv != CKR_OK || p == NULL || tb->data != P11_DATA_HEX || secret)
-		return;
+	if (rv != CKR_OK || p == NULL)
+		return false;
+	if (*pn > cap)
+		return true;
+	if (tb->data != P11_DATA_HEX || secret)
+		return false;
 	p11_tb_key(tb, name);
 	tb_hex(tb, p, *pn);
+	return false;
 }
 
-void tf_out_handles(p11_tb *tb, CK_RV rv, const char *name, const char *count,
+/* C_FindObjects: a count over max is the backend's lie, answered true. */
+bool tf_out_handles(p11_tb *tb, CK_RV rv, const char *name, const char *count,
                     CK_OBJECT_HANDLE_PTR p, CK_ULONG max, CK_ULONG_PTR pn)
 {
 	CK_ULONG i;
 
 	if (rv != CKR_OK || pn == NULL)
-		return;
+		return false;
 	tf_ulong(tb, count, *pn);
-	if (p == NULL || *pn > max || *pn > P11_TRACE_MAX_LIST)
-		return;
+	if (p == NULL)
+		return false;
+	if (*pn > max)
+		return true;
+	if (*pn > P11_TRACE_MAX_LIST)
+		return false;
 	p11_tb_key(tb, name);
 	p11_tb_open(tb, '[');
 	for (i = 0; i < *pn; i++) {
@@ -782,6 +887,7 @@ void tf_out_handles(p11_tb *tb, CK_RV rv, const char *name, const char *count,
 		p11_tb_ulong(tb, p[i]);
 	}
 	p11_tb_close(tb, ']');
+	return false;
 }
 
 static void tb_version(p11_tb *tb, const char *name, CK_VERSION v)
@@ -796,7 +902,7 @@ static void tb_version(p11_tb *tb, const char *name, CK_VERSION v)
 static void tb_padded_field(p11_tb *tb, const char *name, const unsigned char *s, size_t n)
 {
 	p11_tb_key(tb, name);
-	p11_tb_padded(tb, s, n);
+	tb_padded_hex(tb, name, s, p11_tb_padded(tb, s, n));
 }
 
 void tf_out_info(p11_tb *tb, CK_RV rv, const char *name, CK_INFO_PTR p)

@@ -70,6 +70,8 @@ typedef struct {
 	compat_ticker *watchdog; /* [trace] SlowCall; NULL when off or not allowed */
 	int64_t slow_us;
 	char slow_text[32];      /* "10s" as configured, for the note */
+	unsigned long calls_before; /* p11_shim_ctx: calls before C_Initialize */
+	const char *first_before;
 	char path[4096];
 	char pattern[4200]; /* File before expansion, for keeping the sink */
 	uint64_t max_size;
@@ -93,6 +95,11 @@ typedef struct trace_call {
 	int inflight_slot;          /* its slot in the table, -1: none */
 	volatile sig_atomic_t in_backend; /* inside the next layer's call */
 	struct trace_call *outer;
+	/* What the client's output buffers could hold, taken before the call:
+	 * the backend's answer is read no further (a backend may lie). */
+	CK_ULONG cap;
+	CK_ATTRIBUTE *asked;  /* C_GetAttributeValue's template as given, or NULL */
+	CK_ATTRIBUTE asked_storage[8];
 	char storage[2048];
 	char note_storage[512];
 } trace_call;
@@ -314,6 +321,8 @@ static p11_tb *call_begin(trace_state *ts, trace_call *c, const char *fn, const 
 	c->id = 0;
 	c->inflight_slot = -1;
 	c->in_backend = 0;
+	c->cap = 0;
+	c->asked = NULL;
 	p11_tb_init(tb, c->storage, sizeof(c->storage), ts->format, ts->data);
 	c->notes.len = 0;
 	c->notes.p = NULL;
@@ -398,6 +407,8 @@ static void call_end(trace_call *c, CK_RV rv)
 	p11_tb_free(tb);
 	if (c->notes.p != NULL)
 		p11_tb_free(&c->notes);
+	if (c->asked != NULL && c->asked != c->asked_storage)
+		free(c->asked);
 }
 
 void p11_note(const char *fmt, ...)
@@ -433,6 +444,55 @@ void p11_note(const char *fmt, ...)
 	}
 }
 
+/* ---- what the client gave, kept to check the backend's answer ---- */
+
+/* The room of an output buffer or list (*pulLen, *pulCount) before the call. */
+static void keep_cap(trace_call *c, const void *p, CK_ULONG_PTR pn)
+{
+	c->cap = p != NULL && pn != NULL ? *pn : 0;
+}
+
+/* C_GetAttributeValue's template before the call: types, buffers, sizes. */
+static void keep_template(trace_call *c, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+	if (t == NULL || n > P11_TRACE_MAX_ATTRS)
+		return;
+	c->asked = n <= sizeof(c->asked_storage) / sizeof(c->asked_storage[0]) ?
+	           c->asked_storage : malloc(n * sizeof(*t));
+	if (c->asked != NULL)
+		memcpy(c->asked, t, n * sizeof(*t));
+}
+
+static void out_attrs(trace_call *c, CK_RV rv, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+	CK_ULONG lies;
+
+	if (t != NULL && n <= P11_TRACE_MAX_ATTRS && c->asked == NULL) {
+		if (rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+		    rv == CKR_BUFFER_TOO_SMALL)
+			p11_note("trace: out of memory: the values of %s are not shown", name);
+		return;
+	}
+	lies = tf_out_attrs(&c->tb, rv, name, t, n, c->asked);
+	if (lies > 0)
+		p11_note("backend: %lu attribute value(s) of %s longer than the client's buffer, or moved; "
+		         "not read, passed on as answered", (unsigned long)lies, name);
+}
+
+static void note_lie(const char *fn, const char *what, CK_ULONG said, CK_ULONG cap)
+{
+	p11_note("backend: %s answered %s = %lu for a buffer of %lu; not read, passed on as answered",
+	         fn, what, (unsigned long)said, (unsigned long)cap);
+}
+
+/* In the C_Initialize record: the calls the client made before it. */
+static void note_calls_before(trace_state *ts)
+{
+	if (ts->calls_before > 0)
+		p11_note("%lu call(s) before C_Initialize, answered CKR_CRYPTOKI_NOT_INITIALIZED "
+		         "(the first: %s)", ts->calls_before, ts->first_before ? ts->first_before : "?");
+}
+
 /* ---- the layer: one wrapper per function, generated from p11fn.def ---- */
 
 /* The function's part of the record head, as literals: JSON and text. */
@@ -443,10 +503,14 @@ void p11_note(const char *fmt, ...)
 #define P11FN(name, ...)                                                      \
 	static CK_RV trace_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__)) \
 	{                                                                     \
+		static const char FN_NAME[] = "C_" #name;                     \
 		trace_call call;                                              \
 		p11_tb *tb;                                                   \
 		CK_RV rv;                                                     \
+		(void)FN_NAME;                                                \
 		tb = call_begin(self->data, &call, "C_" #name, FN_HEADS(name)); \
+		if (P11_FN_##name == P11_FN_Initialize)                       \
+			note_calls_before(self->data);                        \
 		P11_MAP(P11_TRACE_IN, P11_SEMI, __VA_ARGS__);                 \
 		P11_MAP(P11_IN_FLIGHT, P11_SEMI, __VA_ARGS__);                \
 		call_enter(&call);                                            \
@@ -462,6 +526,21 @@ void p11_note(const char *fmt, ...)
 #undef P11FN
 #undef P11FN_SPECIAL
 #undef P11FN_V3
+
+void p11_trace_lone_initialize(p11_layer *layer, CK_VOID_PTR init_args, CK_RV rv)
+{
+	trace_call call;
+	p11_tb *tb;
+
+	if (layer == NULL || strcmp(layer->name, "trace") != 0)
+		return;
+	tb = call_begin(layer->data, &call, "C_Initialize", FN_HEADS(Initialize));
+	tf_init_args(tb, "pInitArgs", init_args);
+	call_enter(&call);
+	call_exit(&call);
+	p11_note("answered by the shim: already initialised by an earlier C_Initialize");
+	call_end(&call, rv);
+}
 
 static const p11_ops trace_ops = {
 #define P11FN(name, ...) .C_##name = trace_C_##name,
@@ -590,6 +669,8 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	ts->calls_before = ctx->calls_before;
+	ts->first_before = ctx->first_before;
 	ts->format = strcasecmp(format, "text") == 0 ? P11_FMT_TEXT : P11_FMT_JSONL;
 	ts->data = strcasecmp(data, "none") == 0 ? P11_DATA_NONE :
 	           strcasecmp(data, "hex") == 0 ? P11_DATA_HEX : P11_DATA_LENGTH;

@@ -9,7 +9,10 @@
  * Input: byte 0 the format, Data setting and return value; byte 1 the
  * count; then per attribute a type (one byte picking a well-known type, or
  * four raw bytes), a length byte (0xff: CK_UNAVAILABLE_INFORMATION, 0xfe: a
- * NULL value with the next byte as length) and the value's bytes.
+ * NULL value with the next byte as length) and the value's bytes; after
+ * the template, per attribute, how many bytes longer the backend claims the
+ * returned value is (C_GetAttributeValue's answer, checked against the
+ * template as the client gave it).
  * Oracles: the sanitizers (no read outside the stated lengths), and a JSON
  * record that is one valid JSON object, a text record that is one line.
  */
@@ -174,10 +177,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p11_tb_open(&tb, '{');
 	tf_attrs(&tb, "pTemplate", t, n);
 	tf_attr_types(&tb, "pAsked", t, n);
-	tf_out_attrs(&tb, rv, "pOut", t, n);
+	tf_out_attrs(&tb, rv, "pOut", t, n, NULL);
+	tf_out_attrs(&tb, rv, "pOutAsked", t, n, t);
+	/* The backend's answer as input too: the input after the template
+	 * says how much longer each returned value claims to be than the
+	 * buffer (a lying backend); nothing past a buffer may be read. */
+	if (t != NULL && n > 0 && n <= P11_TRACE_MAX_ATTRS) {
+		CK_ATTRIBUTE *got = malloc(n * sizeof(*got));
+		if (got != NULL) {
+			memcpy(got, t, n * sizeof(*got));
+			for (i = 0; i < n; i++) {
+				int extra = byte(&in);
+				if (extra > 0 && got[i].ulValueLen != CK_UNAVAILABLE_INFORMATION)
+					got[i].ulValueLen += (CK_ULONG)extra;
+			}
+			tf_out_attrs(&tb, rv, "pLied", got, n, t);
+			free(got);
+		}
+	}
 	/* A NULL template with the same count: described, never read. */
 	tf_attrs(&tb, "pNull", NULL, n);
-	tf_out_attrs(&tb, rv, "pNullOut", NULL, n);
+	tf_out_attrs(&tb, rv, "pNullOut", NULL, n, NULL);
 	if (format == P11_FMT_JSONL)
 		p11_tb_close(&tb, '}');
 	if (!tb.failed) {

@@ -124,8 +124,18 @@ nested = tmpl(attr("CLASS", ul(4)),
               attr("ALLOWED_MECHANISMS", ul(0x1040) + ul(0x1041)), attr("START_DATE", b"20261127"))
 lengths = tmpl(attr("LABEL", null=32), attr("VALUE", unavailable=True), attr("CLASS", b"\x04"),
                attr("TOKEN", b"\x01\x00"), attr("MODULUS_BITS", ul(2048)), b"\x7f\xff\xff\xff\x04abcd")
+# CKA_CLASS twice, first public then CKO_SECRET_KEY, and a public template
+# nested in a secret key's: the value must be redacted. After the template,
+# the backend's answer: how many bytes longer each returned value claims to be.
+two_class = tmpl(attr("CLASS", ul(0)), attr("CLASS", ul(4)), attr("VALUE", b"K3y-Vq8R-mZ2-wL5"))
+cert_then_secret = tmpl(attr("CLASS", ul(1)), attr("VALUE", b"K3y-Vq8R-mZ2-wL5"), attr("CLASS", ul(4)))
+public_in_secret = tmpl(attr("CLASS", ul(4)),
+                        k("UNWRAP_TEMPLATE") + b"\x01" + tmpl(attr("CLASS", ul(0)), attr("VALUE", b"nested secret!!")))
+lied = tmpl(attr("CLASS", ul(0)), attr("LABEL", b"label"), attr("VALUE", b"data")) + b"\x00\x30\xff"
 for i, (name, t) in enumerate([("secret-key", secret_key), ("certificate", cert), ("rsa-private", rsa),
-                               ("nested", nested), ("lengths", lengths)]):
+                               ("nested", nested), ("lengths", lengths), ("two-class", two_class),
+                               ("cert-then-secret", cert_then_secret), ("public-in-secret", public_in_secret),
+                               ("backend-lies", lied)]):
     for b0 in (0x00, 0x05, 0x08, 0x13, 0x1a):
         put("attrs", "%s-%02x" % (name, b0), bytes([b0]) + t)
 
@@ -143,6 +153,10 @@ put("skipreader", "bad-pattern", b"([a-z\n(?<x>a)\\k<y>\0" + readers[1])
 put("skipreader", "backtrack", b"(a+)+$\n(?:x*)*y\0" + b"a" * 18 + b"!" + b" " * 45 + b"x" * 20)
 put("skipreader", "clear", b"\nMicrosoft.*\n\n\0" + b"".join(readers))
 put("skipreader", "utf8-invalid", b"\xff\xfe.*\0" + b"\xc3\x28" * 32)
+# A Latin-1 reader name (a Windows legacy code page), and a pattern that
+# hits the match limit on a name of forty a's and a "!".
+put("skipreader", "latin1", "Lecteur à puce \\d\n.*\0".encode() + b"Lecteur \xe0 puce 0".ljust(64, b" ") + readers[1])
+put("skipreader", "match-limit", b"(a|aa)+\n(\\w+\\s?)*\0" + desc("a" * 40 + "!") + desc("Identiv uTrust 3700 F CL Reader 0 Identiv!"))
 
 # ---- traceread ----
 REC = [

@@ -215,7 +215,7 @@ static void initialise(void)
 	args.flags = CKF_OS_LOCKING_OK | CKF_LIBRARY_CANT_CREATE_OS_THREADS;
 	if (T("C_Initialize", "OS locking, no threads", f->C_Initialize(&args)) != CKR_OK)
 		T("C_Initialize", "NULL", f->C_Initialize(NULL));
-	/* A second C_Initialize is answered by the shim's entry point (not traced). */
+	/* A second C_Initialize is answered by the shim's entry point, and traced. */
 	phase = "init2";
 	T("C_Initialize", "again", f->C_Initialize(NULL));
 }

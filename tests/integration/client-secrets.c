@@ -185,6 +185,41 @@ static void keys(void)
 	/* The template held pointers into the file only: wiped with it. */
 }
 
+/*
+ * Templates that could mean a secret: CKA_CLASS twice, first public, then
+ * CKO_SECRET_KEY, with the key's value. SoftHSM2 rejects them, but the
+ * trace has recorded the call by then: the value must be redacted.
+ */
+static void two_classes(void)
+{
+	CK_OBJECT_CLASS data = CKO_DATA, cert = CKO_CERTIFICATE, sec = CKO_SECRET_KEY;
+	CK_KEY_TYPE aes = CKK_AES;
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE t1[] = {
+		{ CKA_CLASS, &data, sizeof(data) }, { CKA_CLASS, &sec, sizeof(sec) },
+		{ CKA_KEY_TYPE, &aes, sizeof(aes) }, { CKA_TOKEN, &no, 1 }, { CKA_VALUE, secret[KEY].v, 16 },
+	};
+	CK_ATTRIBUTE t2[] = {
+		{ CKA_CLASS, &cert, sizeof(cert) }, { CKA_VALUE, secret[KEY].v, 16 },
+		{ CKA_CLASS, &sec, sizeof(sec) }, { CKA_KEY_TYPE, &aes, sizeof(aes) },
+	};
+	CK_ATTRIBUTE inner[] = { { CKA_CLASS, &data, sizeof(data) }, { CKA_VALUE, secret[KEY].v, 16 } };
+	CK_ATTRIBUTE t3[] = {
+		{ CKA_CLASS, &sec, sizeof(sec) }, { CKA_KEY_TYPE, &aes, sizeof(aes) },
+		{ CKA_UNWRAP_TEMPLATE, inner, sizeof(inner) },
+	};
+	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 }, wrap = { CKM_AES_KEY_WRAP, NULL, 0 };
+	CK_OBJECT_HANDLE h;
+	CK_BYTE wrapped[24];
+
+	memset(wrapped, 0x11, sizeof(wrapped));
+	check("C_CreateObject", f->C_CreateObject(s, t1, 5, &h), 0);
+	check("C_CreateObject", f->C_CreateObject(s, t2, 4, &h), 0);
+	check("C_CreateObject", f->C_CreateObject(s, t3, 3, &h), 0);
+	check("C_GenerateKey", f->C_GenerateKey(s, &gen, t1, 5, &h), 0);
+	check("C_UnwrapKey", f->C_UnwrapKey(s, &wrap, 1, wrapped, sizeof(wrapped), t2, 4, &h), 0);
+}
+
 static void forget(void)
 {
 	size_t i;
@@ -232,6 +267,8 @@ static int step(const char *st)
 		check("C_SetPIN", f->C_SetPIN(s, SECRET(NEWPIN), SECRET(PIN)), 1);
 	} else if (strcmp(st, "keys") == 0) {
 		keys();
+	} else if (strcmp(st, "twoclass") == 0) {
+		two_classes();
 	} else if (strcmp(st, "forget") == 0) {
 		forget();
 	} else if (strcmp(st, "wait") == 0) {

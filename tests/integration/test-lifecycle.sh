@@ -128,3 +128,32 @@ rv=$(P11SHIM_LIBRARY="$SOFTHSM2_MODULE" P11SHIM_TRACE="$WORK/env-%p.jsonl" "$CLI
 [ "$rv" = CKR_OK ] || fail "P11SHIM_LIBRARY: $rv"
 ls "$WORK"/env-*.jsonl >/dev/null 2>&1 || fail "P11SHIM_TRACE with %p made no file"
 ok "P11SHIM_LIBRARY and P11SHIM_TRACE (with %p) work without a file"
+
+# Calls before C_Initialize are said in its record; a second C_Initialize,
+# answered by the shim, has a record of its own; a token label that is not
+# UTF-8 (Latin-1 "Carte é", byte 0xe9) keeps its bytes beside the text.
+mkdir -p "$WORK/latin1/tokens"
+printf 'directories.tokendir = %s/latin1/tokens\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+	"$WORK" >"$WORK/latin1/softhsm2.conf"
+SOFTHSM2_CONF="$WORK/latin1/softhsm2.conf" "$SOFTHSM2_UTIL" --init-token --free --label "$(printf 'Carte \351')" \
+	--pin "$USER_PIN" --so-pin "$SO_PIN" >/dev/null
+shim_conf "$WORK/latin1/p11shim.conf" "$SOFTHSM2_MODULE" "$WORK/latin1/trace.jsonl"
+slot=$(SOFTHSM2_CONF="$WORK/latin1/softhsm2.conf" "$P11CALL" "$SOFTHSM2_MODULE" init , slots present , fin |
+	sed -n 's/^slots: CKR_OK count=[0-9]* \([0-9]*\).*/\1/p')
+[ -n "$slot" ] || fail "no SoftHSM2 token slot"
+out=$(SOFTHSM2_CONF="$WORK/latin1/softhsm2.conf" P11SHIM_CONF="$WORK/latin1/p11shim.conf" \
+	p11call_shim slots , info , init , init , tokeninfo "$slot" , fin)
+expect "$out" "slots: CKR_CRYPTOKI_NOT_INITIALIZED"
+expect "$out" "init: CKR_CRYPTOKI_ALREADY_INITIALIZED"
+t=$WORK/latin1/trace.jsonl
+json_lines "$t" >/dev/null || fail "the trace is not JSON Lines"
+[ "$(grep -c '"fn":"C_Initialize"' "$t")" = 2 ] || { cat "$t"; fail "expected two C_Initialize records"; }
+grep '"fn":"C_Initialize"' "$t" | head -1 | grep -q -F '"rv":"CKR_OK"' || fail "first C_Initialize"
+grep '"fn":"C_Initialize"' "$t" | head -1 |
+	grep -q -F '"notes":["2 call(s) before C_Initialize, answered CKR_CRYPTOKI_NOT_INITIALIZED (the first: C_GetSlotList)"]' ||
+	{ head -1 "$t"; fail "the calls before C_Initialize are not said"; }
+grep '"fn":"C_Initialize"' "$t" | tail -1 | grep -q -F '"rv":"CKR_CRYPTOKI_ALREADY_INITIALIZED"' ||
+	{ cat "$t"; fail "the second C_Initialize is not traced"; }
+grep -q -F '"label":"Carte \ufffd","label_hex":"436172746520e9"' "$t" ||
+	{ grep C_GetTokenInfo "$t"; fail "the Latin-1 label's bytes are not in the trace"; }
+ok "calls before C_Initialize counted in its record; a second C_Initialize traced; a Latin-1 label kept as hex"

@@ -72,7 +72,7 @@ ok "an empty SkipReader clears the defaults; patterns match the whole name only"
 sim_conf "$P11SHIM_CONF" "$WORK/t5.jsonl" "[readers]" "SkipReader = Virtual (Smart"
 out=$(p11call_shim init 2>"$WORK/err")
 expect "$out" "init: CKR_GENERAL_ERROR"
-grep -q "^p11shim: $P11SHIM_CONF:9: SkipReader = Virtual (Smart: PCRE2 error at offset 14: missing closing parenthesis; fix the pattern$" \
+grep -q "^p11shim: config: $P11SHIM_CONF:9: \[readers\] SkipReader = Virtual (Smart: PCRE2 error at offset 14: missing closing parenthesis; fix the pattern$" \
 	"$WORK/err" || { cat "$WORK/err"; fail "bad pattern message"; }
 ok "bad pattern: $(cat "$WORK/err")"
 
@@ -90,3 +90,32 @@ out=$(p11call_shim init , slots , tokeninfo "$token" , tokeninfo "$spare" , fin)
 expect "$out" "slots: CKR_OK count=1 $spare"
 expect "$out" "tokeninfo: CKR_SLOT_ID_INVALID"
 ok "SoftHSM2: slot $token hidden by its description, slot $spare shown"
+
+# Reader names the patterns cannot judge fail closed. A Latin-1 reader name
+# (a Windows reader name in a legacy code page: "Lecteur à puce 0" with the
+# single byte 0xe0) is taken as Latin-1: the UTF-8 pattern and ".*" match
+# it. A pattern that hits the match limit on a name (nested quantifiers on
+# forty a's and a "!") hides that reader, with a note and one stderr line.
+sed -e "s/^Name = OMNIKEY CardMan 5x21 0\$/Name = Lecteur $(printf '\340') puce 0/" \
+	-e 's/^Name = Gemalto USB Smart Card Reader 0$/Name = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!/' \
+	"$SIM_DIR/sim.ini" >"$SIM_DIR/names.ini"
+grep -q "$(printf 'Lecteur \340 puce 0')" "$SIM_DIR/names.ini" || fail "fixture: no Latin-1 reader name"
+rm -f "$SIM_DIR/state"
+out=$(PERSONAL_SIM_CONF="$SIM_DIR/names.ini" PERSONAL_SIM_STATE= "$P11CALL" "$PERSONAL_SIM_MODULE" init , slots , fin)
+expect "$out" "slots: CKR_OK count=6 1 3 5 7 9 11"
+sim_conf "$P11SHIM_CONF" "$WORK/t7.jsonl" "[readers]" "SkipReader = Lecteur à puce \\d" "SkipReader = (a|aa)+"
+out=$(PERSONAL_SIM_CONF="$SIM_DIR/names.ini" PERSONAL_SIM_STATE= p11call_shim init , slots , tokeninfo 11 , fin \
+	2>"$WORK/err7")
+expect "$out" "slots: CKR_OK count=2 1 9"
+expect "$out" "tokeninfo: CKR_SLOT_ID_INVALID"
+grep -q "readers: slot 7 'Lecteur à puce 0' hidden by SkipReader 'Lecteur à puce \\\\\\\\d'" "$WORK/t7.jsonl" ||
+	{ grep C_GetSlotList "$WORK/t7.jsonl"; fail "the Latin-1 reader is not noted hidden"; }
+msg="readers: slot 11 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!' hidden: SkipReader '(a|aa)+' ($P11SHIM_CONF:10) could not be matched against it: match limit exceeded; simplify the pattern"
+[ "$(cat "$WORK/err7")" = "p11shim: $msg" ] || { cat "$WORK/err7"; fail "expected one stderr line: $msg"; }
+grep -q -F "\"$msg\"" "$WORK/t7.jsonl" || fail "the match error is not noted in the trace"
+ok "a Latin-1 reader name is matched as Latin-1; a pattern past its match limit hides the reader, noted once"
+sim_conf "$P11SHIM_CONF" "$WORK/t8.jsonl" "[readers]" "SkipReader =" "SkipReader = .*"
+out=$(PERSONAL_SIM_CONF="$SIM_DIR/names.ini" PERSONAL_SIM_STATE= p11call_shim init , slots , fin 2>"$WORK/err8")
+expect "$out" "slots: CKR_OK count=0"
+[ ! -s "$WORK/err8" ] || { cat "$WORK/err8"; fail "stderr for .*"; }
+ok "'.*' hides every reader, the Latin-1 one too"

@@ -9,7 +9,8 @@
 # CKR_CRYPTOKI_NOT_INITIALIZED itself, README "Trace"), with the trace off,
 # in JSON Lines with Data = hex and none, and as text; it never crashes (the
 # clients run to the end); the trace holds exactly the calls made between
-# C_Initialize and C_Finalize, in order and with their return values, as
+# C_Initialize and C_Finalize (a second C_Initialize, answered by the shim,
+# included), in order and with their return values, as
 # whole records; no PIN in it.
 . "$top_srcdir/tests/integration/lib.sh"
 need "$SOFTHSM2_UTIL" "$SOFTHSM2_MODULE" python3
@@ -68,7 +69,7 @@ import json, re, sys
 calls = []
 for line in open(sys.argv[1]).read().splitlines():
     phase, fn, rest = line.split(" ", 2)
-    if phase in ("setup", "init", "live", "fin"):
+    if phase in ("setup", "init", "init2", "live", "fin"):
         calls.append((fn, rest.rsplit(": ", 1)[1].split(" ")[0]))
 recs = []
 text = open(sys.argv[2], "rb").read().decode("utf-8")

@@ -6,7 +6,9 @@
 #     back, init-token, a secret key written from a file; client-secrets:
 #     SO login and C_InitPIN, C_SetPIN, a secret key created and read back,
 #     plaintext encrypted and decrypted, a key wrapped and unwrapped and its
-#     value read back;
+#     value read back, templates with CKA_CLASS twice (first CKO_DATA or
+#     CKO_CERTIFICATE, then CKO_SECRET_KEY) and a public template nested in
+#     a secret key's, in C_CreateObject, C_GenerateKey and C_UnwrapKey;
 #   the Personal simulator: user login, CKU_SO (the PUK), CKU_P11SHIM_PUK,
 #     CKU_P11SHIM_OPERATOR_PIN, C_SetPIN of the PIN and of the PUK, C_InitPIN,
 #     and pkcs11-tool's login.
@@ -116,7 +118,7 @@ run_all() {
 	t --login --pin "$H_PIN" --read-object --type secrkey --label skey -o "$dir/key.out"
 	t --slot-index 1 --init-token --so-pin "$H_SOPIN" --label fresh
 	t --token-label fresh --login --login-type so --so-pin "$H_SOPIN" --init-pin --new-pin "$H_NEWPIN"
-	"$SECRETS_CLIENT" "$SHIM_MODULE" "$WORK/secrets.txt" init so user setpin keys fin >>"$dir/out" 2>>"$dir/err" ||
+	"$SECRETS_CLIENT" "$SHIM_MODULE" "$WORK/secrets.txt" init so user setpin keys twoclass fin >>"$dir/out" 2>>"$dir/err" ||
 		{ cat "$dir/out" "$dir/err"; fail "client-secrets through the shim"; }
 
 	# The simulator, with secrets of its own.

@@ -286,8 +286,9 @@ static void test_label(void **state)
 	tf_label(J(P11_DATA_LENGTH), "pLabel", label);
 	tf_label(&tb, "none", NULL);
 	tf_label(&tb, "odd", odd);
+	/* Not UTF-8 (0xff): U+FFFD in the text, the bytes beside as hex. */
 	assert_string_equal(end(), "{\"pLabel\":\"My Token\",\"none\":null,"
-	                           "\"odd\":\"a\\\"b\\\\c\\u0001?\"}");
+	                           "\"odd\":\"a\\\"b\\\\c\\u0001\\ufffd\",\"odd_hex\":\"6122625c6301ff\"}");
 
 	tf_label(T(P11_DATA_LENGTH), "pLabel", label);
 	tf_label(&tb, "none", NULL);
@@ -611,6 +612,78 @@ static void test_attrs_unknown_class(void **state)
 	assert_false(p11_attr_is_secret(CKA_LABEL, CKO_SECRET_KEY));
 }
 
+/*
+ * A template that could mean a secret is treated as one: CKA_CLASS twice
+ * (first public, then CKO_SECRET_KEY: the backend rejects the template, but
+ * after the record is built), twice the same public class, a template nested
+ * in a secret's, a vendor attribute. Every format and Data setting.
+ */
+static void test_attrs_two_classes(void **state)
+{
+	CK_ATTRIBUTE data_then_secret[] = {
+		ATTR(CKA_CLASS, &cls_data),
+		ATTR(CKA_CLASS, &cls_secret),
+		ATTR(CKA_KEY_TYPE, &kt_aes),
+		ATTR_N(CKA_VALUE, s_key, sizeof(s_key)),
+	};
+	CK_ATTRIBUTE cert_then_secret[] = {
+		ATTR(CKA_CLASS, &cls_cert),
+		ATTR_N(CKA_VALUE, s_key, sizeof(s_key)),
+		ATTR(CKA_CLASS, &cls_secret),
+	};
+	CK_ATTRIBUTE public_then_bad[] = {
+		ATTR(CKA_CLASS, &cls_public),
+		ATTR_N(CKA_CLASS, BAD_PTR, 3),
+		ATTR_N(CKA_VALUE, s_key, sizeof(s_key)),
+	};
+	CK_ATTRIBUTE public_inner[] = {
+		ATTR(CKA_CLASS, &cls_data),
+		ATTR_N(CKA_VALUE, s_key, sizeof(s_key)),
+	};
+	CK_ATTRIBUTE secret_outer[] = {
+		ATTR(CKA_CLASS, &cls_secret),
+		ATTR_N(CKA_UNWRAP_TEMPLATE, public_inner, sizeof(public_inner)),
+	};
+	CK_ATTRIBUTE vendor[] = {
+		ATTR_N(0x80001234UL, s_key, sizeof(s_key)),
+	};
+	CK_ATTRIBUTE same_twice[] = {
+		ATTR(CKA_CLASS, &cls_data),
+		ATTR(CKA_CLASS, &cls_data),
+		ATTR_N(CKA_VALUE, "\x30\x82", 2),
+	};
+	static const p11_data modes[] = { P11_DATA_NONE, P11_DATA_LENGTH, P11_DATA_HEX };
+	struct {
+		CK_ATTRIBUTE *t;
+		CK_ULONG n;
+	} cases[] = {
+		{ data_then_secret, 4 }, { cert_then_secret, 3 }, { public_then_bad, 3 },
+		{ secret_outer, 2 },     { vendor, 1 },
+	};
+	size_t i, m;
+
+	(void)state;
+	for (m = 0; m < 3; m++) {
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			tf_attrs(J(modes[m]), "pTemplate", cases[i].t, cases[i].n);
+			assert_contains(end(), "\"value\":\"<redacted 16 bytes>\"");
+			assert_secret_absent(out, s_key, sizeof(s_key));
+			tf_attrs(T(modes[m]), "pTemplate", cases[i].t, cases[i].n);
+			assert_contains(end(), "value=\"<redacted 16 bytes>\"");
+			assert_secret_absent(out, s_key, sizeof(s_key));
+			/* What C_GetAttributeValue returned: the same rule. */
+			tf_out_attrs(J(modes[m]), CKR_OK, "pTemplate", cases[i].t, cases[i].n, NULL);
+			assert_contains(end(), "\"value\":\"<redacted 16 bytes>\"");
+			assert_secret_absent(out, s_key, sizeof(s_key));
+		}
+	}
+	/* Agreeing public classes still show a public value. */
+	tf_attrs(J(P11_DATA_HEX), "pTemplate", same_twice, 3);
+	assert_contains(end(), "{\"type\":\"CKA_VALUE\",\"value\":{\"len\":2,\"hex\":\"3082\"}}");
+	tf_attrs(J(P11_DATA_HEX), "pTemplate", public_inner, 2);
+	assert_contains(end(), "\"hex\":\"0badcafe");
+}
+
 static void test_attrs_label_escaped(void **state)
 {
 	static const char label[] = "a\"b\\c\nd\te\x01""f\x7f/g";
@@ -656,7 +729,12 @@ static void test_attrs_label_invalid_utf8(void **state)
 
 	(void)state;
 	tf_attrs(J(P11_DATA_LENGTH), "pTemplate", t, 2); /* end() checks the JSON */
-	end();
+	/* The bytes stay recoverable beside the text. */
+	assert_string_equal(end(), "{\"pTemplate\":["
+	                           "{\"type\":\"CKA_LABEL\",\"value\":\"Gr\\ufffd\\ufffde\",\"hex\":\"4772fcdf65\"},"
+	                           "{\"type\":\"CKA_LABEL\",\"value\":\"ab\\ufffd\",\"hex\":\"6162c3\"}]}");
+	tf_attrs(T(P11_DATA_NONE), "pTemplate", t, 1);
+	assert_string_equal(end(), "pTemplate=[{type=CKA_LABEL, value=\"Gr\\ufffd\\ufffde\", hex=4772fcdf65}]");
 }
 
 static void test_attrs_wrong_lengths(void **state)
@@ -853,40 +931,61 @@ static void test_out_attrs(void **state)
 	};
 
 	(void)state;
-	tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", ok, 4);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", ok, 4, NULL);
 	assert_string_equal(end(), "{\"pTemplate\":["
 	                           "{\"type\":\"CKA_CLASS\",\"value\":\"CKO_PRIVATE_KEY\"},"
 	                           "{\"type\":\"CKA_LABEL\",\"value\":\"key 1\"},"
 	                           "{\"type\":\"CKA_VALUE\",\"value\":\"<redacted 16 bytes>\"},"
 	                           "{\"type\":\"CKA_ID\",\"len\":2}]}");
-	tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", no_class, 1);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", no_class, 1, NULL);
 	assert_string_equal(end(), "{\"pTemplate\":["
 	                           "{\"type\":\"CKA_VALUE\",\"value\":\"<redacted 16 bytes>\"}]}");
 	assert_secret_absent(out, s_key, sizeof(s_key));
 
-	tf_out_attrs(J(P11_DATA_HEX), CKR_ATTRIBUTE_SENSITIVE, "pTemplate", sensitive, 3);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_ATTRIBUTE_SENSITIVE, "pTemplate", sensitive, 3, NULL);
 	assert_string_equal(end(), "{\"pTemplate\":["
 	                           "{\"type\":\"CKA_LABEL\",\"len\":5},"
 	                           "{\"type\":\"CKA_PRIVATE_EXPONENT\",\"len\":\"CK_UNAVAILABLE_INFORMATION\"},"
 	                           "{\"type\":\"CKA_MODULUS\",\"len\":256}]}");
-	tf_out_attrs(J(P11_DATA_HEX), CKR_BUFFER_TOO_SMALL, "pTemplate", sensitive, 3);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_BUFFER_TOO_SMALL, "pTemplate", sensitive, 3, NULL);
 	assert_string_equal(end(), "{\"pTemplate\":["
 	                           "{\"type\":\"CKA_LABEL\",\"len\":5},"
 	                           "{\"type\":\"CKA_PRIVATE_EXPONENT\",\"len\":\"CK_UNAVAILABLE_INFORMATION\"},"
 	                           "{\"type\":\"CKA_MODULUS\",\"len\":256}]}");
-	tf_out_attrs(J(P11_DATA_HEX), CKR_ATTRIBUTE_TYPE_INVALID, "pTemplate", sensitive, 1);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_ATTRIBUTE_TYPE_INVALID, "pTemplate", sensitive, 1, NULL);
 	assert_string_equal(end(), "{\"pTemplate\":[{\"type\":\"CKA_LABEL\",\"len\":5}]}");
 
 	/* Other errors: no output at all. */
-	tf_out_attrs(J(P11_DATA_HEX), CKR_GENERAL_ERROR, "pTemplate", sensitive, 3);
-	tf_out_attrs(&tb, CKR_SESSION_HANDLE_INVALID, "pTemplate", BAD_PTR, 3);
-	tf_out_attrs(&tb, CKR_OK, "pTemplate", NULL, 3);
-	tf_out_attrs(&tb, CKR_OK, "pTemplate", BAD_PTR, HUGE_LEN);
+	tf_out_attrs(J(P11_DATA_HEX), CKR_GENERAL_ERROR, "pTemplate", sensitive, 3, NULL);
+	tf_out_attrs(&tb, CKR_SESSION_HANDLE_INVALID, "pTemplate", BAD_PTR, 3, NULL);
+	tf_out_attrs(&tb, CKR_OK, "pTemplate", NULL, 3, NULL);
+	tf_out_attrs(&tb, CKR_OK, "pTemplate", BAD_PTR, HUGE_LEN, NULL);
 	assert_string_equal(end(), "{}");
 
-	tf_out_attrs(T(P11_DATA_HEX), CKR_ATTRIBUTE_SENSITIVE, "pTemplate", sensitive, 2);
+	tf_out_attrs(T(P11_DATA_HEX), CKR_ATTRIBUTE_SENSITIVE, "pTemplate", sensitive, 2, NULL);
 	assert_string_equal(end(), "pTemplate=[{type=CKA_LABEL, len=5}, "
 	                           "{type=CKA_PRIVATE_EXPONENT, len=CK_UNAVAILABLE_INFORMATION}]");
+
+	/* A backend that answers longer values than the buffers held, or moves a
+	 * buffer: those values are not read (BAD_PTR), only their lengths shown. */
+	{
+		static char label[] = "key 1";
+		CK_ATTRIBUTE asked[] = {
+			ATTR_N(CKA_LABEL, label, 5),
+			ATTR_N(CKA_ID, label, 5),
+			ATTR_N(CKA_SUBJECT, label, 5),
+		};
+		CK_ATTRIBUTE got[] = {
+			ATTR_N(CKA_LABEL, label, 5),
+			ATTR_N(CKA_ID, BAD_PTR, 53),
+			ATTR_N(CKA_SUBJECT, BAD_PTR, 5),
+		};
+		assert_int_equal(tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", got, 3, asked), 2);
+		assert_string_equal(end(), "{\"pTemplate\":["
+		                           "{\"type\":\"CKA_LABEL\",\"value\":\"key 1\"},"
+		                           "{\"type\":\"CKA_ID\",\"len\":53},"
+		                           "{\"type\":\"CKA_SUBJECT\",\"len\":5}]}");
+	}
 }
 
 static void test_out_ulong(void **state)
@@ -907,28 +1006,34 @@ static void test_out_slots(void **state)
 	CK_ULONG n = 3, small = 5, huge = P11_TRACE_MAX_LIST + 1, two = 2;
 
 	(void)state;
-	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1);
+	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1, 64);
 	assert_string_equal(end(), "{\"pulCount\":3,\"pSlotList\":[52,134,1]}");
 	/* Length query: the count only. */
-	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", NULL, &n, -1);
+	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", NULL, &n, -1, 64);
 	assert_string_equal(end(), "{\"pulCount\":3}");
 	/* Too small: the count the module needs; the list holds nothing to read. */
 	tf_out_slots(J(P11_DATA_LENGTH), CKR_BUFFER_TOO_SMALL, "pSlotList", "pulCount", BAD_PTR,
-	             &small, -1);
+	             &small, -1, 64);
 	assert_string_equal(end(), "{\"pulCount\":5}");
-	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", BAD_PTR, &huge, -1);
+	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", BAD_PTR, &huge, -1, 64);
 	assert_string_equal(end(), "{\"pulCount\":1025}");
 	tf_out_slots(J(P11_DATA_LENGTH), CKR_GENERAL_ERROR, "pSlotList", "pulCount", BAD_PTR, BAD_PTR,
-	             -1);
-	tf_out_slots(&tb, CKR_OK, "pSlotList", "pulCount", slots, NULL, -1);
+	             -1, 64);
+	tf_out_slots(&tb, CKR_OK, "pSlotList", "pulCount", slots, NULL, -1, 64);
 	assert_string_equal(end(), "{}");
 
 	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pMechanismList", "pulCount", mechs, &two,
-	             P11_CONST_MECH);
+	             P11_CONST_MECH, 64);
 	assert_string_equal(end(), "{\"pulCount\":2,\"pMechanismList\":[\"CKM_ECDSA\",\"0x80001234\"]}");
 
-	tf_out_slots(T(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1);
+	tf_out_slots(T(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1, 64);
 	assert_string_equal(end(), "pulCount=3, pSlotList=[52, 134, 1]");
+
+	/* A count over the client's list: not read, reported. */
+	assert_true(tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", BAD_PTR, &small, -1, 3));
+	assert_string_equal(end(), "{\"pulCount\":5}");
+	assert_false(tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1, 3));
+	end();
 }
 
 static void test_out_handles(void **state)
@@ -956,28 +1061,40 @@ static void test_out_bytes(void **state)
 	CK_ULONG n = 4, need = 64;
 
 	(void)state;
-	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false);
+	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false, 64);
 	assert_string_equal(end(), "{\"pulSignatureLen\":4,\"pSignature\":\"deadbeef\"}");
-	tf_out_bytes(J(P11_DATA_LENGTH), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false);
+	tf_out_bytes(J(P11_DATA_LENGTH), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false, 64);
 	assert_string_equal(end(), "{\"pulSignatureLen\":4}");
 	/* Decrypted data: the length only. */
-	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pData", "pulDataLen", sig, &n, true);
+	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pData", "pulDataLen", sig, &n, true, 64);
 	assert_string_equal(end(), "{\"pulDataLen\":4}");
 	assert_secret_absent(out, sig, 4);
 	/* Too small: the length needed; the buffer is not read. */
 	tf_out_bytes(J(P11_DATA_HEX), CKR_BUFFER_TOO_SMALL, "pSignature", "pulSignatureLen", BAD_PTR,
-	             &need, false);
+	             &need, false, 64);
 	assert_string_equal(end(), "{\"pulSignatureLen\":64}");
 	/* Length query. */
-	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", NULL, &need, false);
+	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", NULL, &need, false, 64);
 	assert_string_equal(end(), "{\"pulSignatureLen\":64}");
 	tf_out_bytes(J(P11_DATA_HEX), CKR_DEVICE_ERROR, "pSignature", "pulSignatureLen", BAD_PTR,
-	             BAD_PTR, false);
-	tf_out_bytes(&tb, CKR_OK, "pSignature", "pulSignatureLen", sig, NULL, false);
+	             BAD_PTR, false, 64);
+	tf_out_bytes(&tb, CKR_OK, "pSignature", "pulSignatureLen", sig, NULL, false, 64);
 	assert_string_equal(end(), "{}");
 
-	tf_out_bytes(T(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false);
+	tf_out_bytes(T(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", sig, &n, false, 64);
 	assert_string_equal(end(), "pulSignatureLen=4, pSignature=deadbeef");
+
+	/* A backend that answers more than the client's buffer held: the
+	 * length shown, the buffer not read (BAD_PTR), the lie reported. */
+	{
+		CK_ULONG lie = 4 + 4096;
+		assert_true(tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", BAD_PTR,
+		                         &lie, false, 4));
+		assert_string_equal(end(), "{\"pulSignatureLen\":4100}");
+		assert_false(tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", sig, &n,
+		                          false, 4));
+		end();
+	}
 }
 
 static void test_out_token_info(void **state)
@@ -1009,8 +1126,9 @@ static void test_out_token_info(void **state)
 	                     "\"flags\":[\"CKF_RNG\",\"CKF_LOGIN_REQUIRED\",\"CKF_USER_PIN_INITIALIZED\","
 	                     "\"CKF_TOKEN_INITIALIZED\"],\"ulSessionCount\":1,\"ulMaxPinLen\":8,"
 	                     "\"ulMinPinLen\":4,\"hardwareVersion\":\"1.2\",\"firmwareVersion\":\"3.40\"}}");
-	/* The non-ASCII bytes never reach the record raw. */
+	/* The invalid byte never reaches the record raw; valid UTF-8 stays. */
 	assert_null(strchr(out, '\xff'));
+	assert_contains(out, "\"manufacturerID\":\"Acme \xc3\xa4\\ufffd\",\"manufacturerID_hex\":\"41636d6520c3a4ff\"");
 
 	/* A field without blanks at all, and one that is NUL-padded. */
 	memset(ti.label, 'L', sizeof(ti.label));
@@ -1173,6 +1291,7 @@ int main(void)
 		cmocka_unit_test(test_attrs_secret_key),
 		cmocka_unit_test(test_attrs_public_values),
 		cmocka_unit_test(test_attrs_unknown_class),
+		cmocka_unit_test(test_attrs_two_classes),
 		cmocka_unit_test(test_attrs_label_escaped),
 		cmocka_unit_test(test_attrs_label_utf8),
 		cmocka_unit_test(test_attrs_label_invalid_utf8),

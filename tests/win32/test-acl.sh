@@ -108,6 +108,19 @@ refused "backend DLL Everyone can write" "$T/sim/personal.dll" \
 refused "backend DLL in a folder Everyone can write" "$T/sim" \
 	'the backend library is in the folder C:\p11shim acl\sim, where Everyone can add files (WD)'
 
+# The same refusal reaches the Windows Event Log: ReportEventW with the
+# event's line (Wine prints what it is given on its "eventlog" channel).
+chmod o+w "$T/conf/acl.conf"
+out=$(cd "$T" && WINEDEBUG=err+eventlog run event-log "$WINE" initclient.exe 'C:\p11shim acl\p11shim.dll')
+chmod o-w "$T/conf/acl.conf"
+if echo "$out" | grep 'eventlog:ReportEventW' | grep -q 'event=101 refused area=config'; then
+	pass "the refusal is reported to the Event Log (ReportEventW, event 101)"
+	echo "$out" | grep 'eventlog:ReportEventW' | head -1 | cut -c1-160 | sed 's/^/    | /'
+else
+	fail "no ReportEventW of event 101 for the refused configuration"
+	echo "$out" | grep -i 'event' | head -3 | sed 's/^/    | /'
+fi
+
 # ---- 3. the trace's DACL ----
 say "the trace folder and file: the user, SYSTEM and Administrators only"
 # The default trace folder, %APPDATA%\p11shim\log, made by the shim.
