@@ -8,117 +8,55 @@
  * implements it, so a layer that does not override a function costs nothing
  * on that function's path.
  *
- * All of it is generated from include/p11fn.def: the argument kinds expand
- * here to parameter declarations (P11_DECL) and argument lists (P11_ARGS).
+ * All of it is generated from include/p11fn.def: the argument kinds of
+ * include/p11kinds.def expand here to parameter declarations (P11_DECL) and
+ * argument lists (P11_ARGS).
  */
 #ifndef P11_LAYER_H
 #define P11_LAYER_H
 
 #include "p11-pkcs11.h"
 
-/* Each A_KIND(names) of p11fn.def becomes the tuple (KIND, names). */
-#define A_INIT_ARGS(...) (INIT_ARGS, __VA_ARGS__)
-#define A_RESERVED(...) (RESERVED, __VA_ARGS__)
-#define A_FUNCTION_LIST(...) (FUNCTION_LIST, __VA_ARGS__)
-#define A_BOOL(...) (BOOL, __VA_ARGS__)
-#define A_SLOT(...) (SLOT, __VA_ARGS__)
-#define A_OUT_SLOT(...) (OUT_SLOT, __VA_ARGS__)
-#define A_OUT_SLOTS(...) (OUT_SLOTS, __VA_ARGS__)
-#define A_OUT_INFO(...) (OUT_INFO, __VA_ARGS__)
-#define A_OUT_SLOT_INFO(...) (OUT_SLOT_INFO, __VA_ARGS__)
-#define A_OUT_TOKEN_INFO(...) (OUT_TOKEN_INFO, __VA_ARGS__)
-#define A_OUT_MECHS(...) (OUT_MECHS, __VA_ARGS__)
-#define A_MECH_TYPE(...) (MECH_TYPE, __VA_ARGS__)
-#define A_OUT_MECH_INFO(...) (OUT_MECH_INFO, __VA_ARGS__)
-#define A_PIN(...) (PIN, __VA_ARGS__)
-#define A_LABEL(...) (LABEL, __VA_ARGS__)
-#define A_SESSION(...) (SESSION, __VA_ARGS__)
-#define A_SESSION_FLAGS(...) (SESSION_FLAGS, __VA_ARGS__)
-#define A_APP(...) (APP, __VA_ARGS__)
-#define A_NOTIFY(...) (NOTIFY, __VA_ARGS__)
-#define A_OUT_SESSION(...) (OUT_SESSION, __VA_ARGS__)
-#define A_OUT_SESSION_INFO(...) (OUT_SESSION_INFO, __VA_ARGS__)
-#define A_USER(...) (USER, __VA_ARGS__)
-#define A_HANDLE(...) (HANDLE, __VA_ARGS__)
-#define A_OUT_HANDLE(...) (OUT_HANDLE, __VA_ARGS__)
-#define A_OUT_HANDLES(...) (OUT_HANDLES, __VA_ARGS__)
-#define A_OUT_ULONG(...) (OUT_ULONG, __VA_ARGS__)
-#define A_IN_ATTRS(...) (IN_ATTRS, __VA_ARGS__)
-#define A_GET_ATTRS(...) (GET_ATTRS, __VA_ARGS__)
-#define A_MECH(...) (MECH, __VA_ARGS__)
-#define A_IN_BYTES(...) (IN_BYTES, __VA_ARGS__)
-#define A_OUT_BYTES(...) (OUT_BYTES, __VA_ARGS__)
-#define A_IN_SECRET(...) (IN_SECRET, __VA_ARGS__)
-#define A_OUT_SECRET(...) (OUT_SECRET, __VA_ARGS__)
-#define A_OUT_RANDOM(...) (OUT_RANDOM, __VA_ARGS__)
-#define A_WAIT_FLAGS(...) (WAIT_FLAGS, __VA_ARGS__)
-#define A_USERNAME(...) (USERNAME, __VA_ARGS__)
-#define A_MSG_PARAM(...) (MSG_PARAM, __VA_ARGS__)
-#define A_MSG_FLAGS(...) (MSG_FLAGS, __VA_ARGS__)
-#define A_CANCEL_FLAGS(...) (CANCEL_FLAGS, __VA_ARGS__)
-#define A_OUT_INTERFACES(...) (OUT_INTERFACES, __VA_ARGS__)
-#define A_INTERFACE_NAME(...) (INTERFACE_NAME, __VA_ARGS__)
-#define A_VERSION(...) (VERSION, __VA_ARGS__)
-#define A_OUT_INTERFACE(...) (OUT_INTERFACE, __VA_ARGS__)
-#define A_INTERFACE_FLAGS(...) (INTERFACE_FLAGS, __VA_ARGS__)
+/*
+ * The argument kinds: each A_KIND(names) of p11fn.def becomes the tuple of
+ * its line in p11kinds.def, and the code that needs one column selects it.
+ */
+#define P11K(...) (__VA_ARGS__)
+#include "p11kinds.def"
 
-/* Kind -> C parameter declarations. */
-#define P11_DECL_INIT_ARGS(p) CK_VOID_PTR p
-#define P11_DECL_RESERVED(p) CK_VOID_PTR p
-#define P11_DECL_FUNCTION_LIST(p) CK_FUNCTION_LIST_PTR_PTR p
-#define P11_DECL_BOOL(b) CK_BBOOL b
-#define P11_DECL_SLOT(s) CK_SLOT_ID s
-#define P11_DECL_OUT_SLOT(p) CK_SLOT_ID_PTR p
-#define P11_DECL_OUT_SLOTS(p, n) CK_SLOT_ID_PTR p, CK_ULONG_PTR n
-#define P11_DECL_OUT_INFO(p) CK_INFO_PTR p
-#define P11_DECL_OUT_SLOT_INFO(p) CK_SLOT_INFO_PTR p
-#define P11_DECL_OUT_TOKEN_INFO(p) CK_TOKEN_INFO_PTR p
-#define P11_DECL_OUT_MECHS(p, n) CK_MECHANISM_TYPE_PTR p, CK_ULONG_PTR n
-#define P11_DECL_MECH_TYPE(t) CK_MECHANISM_TYPE t
-#define P11_DECL_OUT_MECH_INFO(p) CK_MECHANISM_INFO_PTR p
-#define P11_DECL_PIN(p, n) CK_UTF8CHAR_PTR p, CK_ULONG n
-#define P11_DECL_LABEL(p) CK_UTF8CHAR_PTR p
-#define P11_DECL_SESSION(h) CK_SESSION_HANDLE h
-#define P11_DECL_SESSION_FLAGS(f) CK_FLAGS f
-#define P11_DECL_APP(p) CK_VOID_PTR p
-#define P11_DECL_NOTIFY(f) CK_NOTIFY f
-#define P11_DECL_OUT_SESSION(p) CK_SESSION_HANDLE_PTR p
-#define P11_DECL_OUT_SESSION_INFO(p) CK_SESSION_INFO_PTR p
-#define P11_DECL_USER(u) CK_USER_TYPE u
-#define P11_DECL_HANDLE(h) CK_OBJECT_HANDLE h
-#define P11_DECL_OUT_HANDLE(p) CK_OBJECT_HANDLE_PTR p
-#define P11_DECL_OUT_HANDLES(p, m, n) CK_OBJECT_HANDLE_PTR p, CK_ULONG m, CK_ULONG_PTR n
-#define P11_DECL_OUT_ULONG(p) CK_ULONG_PTR p
-#define P11_DECL_IN_ATTRS(t, n) CK_ATTRIBUTE_PTR t, CK_ULONG n
-#define P11_DECL_GET_ATTRS(t, n) CK_ATTRIBUTE_PTR t, CK_ULONG n
-#define P11_DECL_MECH(p) CK_MECHANISM_PTR p
-#define P11_DECL_IN_BYTES(p, n) CK_BYTE_PTR p, CK_ULONG n
-#define P11_DECL_OUT_BYTES(p, n) CK_BYTE_PTR p, CK_ULONG_PTR n
-#define P11_DECL_IN_SECRET(p, n) CK_BYTE_PTR p, CK_ULONG n
-#define P11_DECL_OUT_SECRET(p, n) CK_BYTE_PTR p, CK_ULONG_PTR n
-#define P11_DECL_OUT_RANDOM(p, n) CK_BYTE_PTR p, CK_ULONG n
-#define P11_DECL_WAIT_FLAGS(f) CK_FLAGS f
-#define P11_DECL_USERNAME(p, n) CK_UTF8CHAR_PTR p, CK_ULONG n
-#define P11_DECL_MSG_PARAM(p, n) CK_VOID_PTR p, CK_ULONG n
-#define P11_DECL_MSG_FLAGS(f) CK_FLAGS f
-#define P11_DECL_CANCEL_FLAGS(f) CK_FLAGS f
-#define P11_DECL_OUT_INTERFACES(p, n) CK_INTERFACE_PTR p, CK_ULONG_PTR n
-#define P11_DECL_INTERFACE_NAME(p) CK_UTF8CHAR_PTR p
-#define P11_DECL_VERSION(p) CK_VERSION_PTR p
-#define P11_DECL_OUT_INTERFACE(p) CK_INTERFACE_PTR_PTR p
-#define P11_DECL_INTERFACE_FLAGS(f) CK_FLAGS f
-
-/* Tuple helpers: P11_KIND_APPLY(PREFIX_, (KIND, a, b)) -> PREFIX_KIND(a, b) */
 #define P11_CAT_(a, b) a##b
 #define P11_CAT(a, b) P11_CAT_(a, b)
-#define P11_TUPLE_HEAD_(k, ...) k
-#define P11_TUPLE_TAIL_(k, ...) __VA_ARGS__
-#define P11_KIND_APPLY(prefix, t) P11_KIND_APPLY_(prefix, P11_TUPLE_HEAD_ t, P11_TUPLE_TAIL_ t)
-#define P11_KIND_APPLY_(prefix, k, ...) P11_KIND_APPLY__(prefix, k, __VA_ARGS__)
-#define P11_KIND_APPLY__(prefix, k, ...) prefix##k(__VA_ARGS__)
+#define P11_UNPAREN(...) __VA_ARGS__
+#define P11_KIND_(k, decl, tin, tout, tif, slot, bad, ...) k
+#define P11_DECL_(k, decl, tin, tout, tif, slot, bad, ...) P11_UNPAREN decl
+#define P11_TRACE_IN_(k, decl, tin, tout, tif, slot, bad, ...) P11_UNPAREN tin
+#define P11_TRACE_OUT_(k, decl, tin, tout, tif, slot, bad, ...) P11_UNPAREN tout
+#define P11_IN_FLIGHT_(k, decl, tin, tout, tif, slot, bad, ...) tif
+#define P11_SLOT_GATE_(k, decl, tin, tout, tif, slot, bad, ...) P11_SLOT_GATE__ slot
+#define P11_SLOT_GATE__(is_slot, s) is_slot
+#define P11_SLOT_NAME_(k, decl, tin, tout, tif, slot, bad, ...) P11_SLOT_NAME__ slot
+#define P11_SLOT_NAME__(is_slot, s) s
+#define P11_BAD_(k, decl, tin, tout, tif, slot, bad, ...) P11_UNPAREN bad
+#define P11_NAMES_(k, decl, tin, tout, tif, slot, bad, ...) __VA_ARGS__
 
-#define P11_DECL(t) P11_KIND_APPLY(P11_DECL_, t)
-#define P11_NAMES(t) P11_TUPLE_TAIL_ t
+/* The columns of one argument tuple t (p11kinds.def says what each holds). */
+#define P11_KIND(t) P11_KIND_ t           /* SLOT */
+#define P11_DECL(t) P11_DECL_ t           /* CK_SLOT_ID slotID */
+#define P11_TRACE_IN(t) P11_TRACE_IN_ t   /* tf_ulong(tb, "slotID", slotID) */
+#define P11_TRACE_OUT(t) P11_TRACE_OUT_ t /* ((void)(slotID)) */
+#define P11_IN_FLIGHT(t) P11_IN_FLIGHT_ t /* (call.id_kind = P11_INFLIGHT_SLOT, ...) */
+#define P11_SLOT_GATE(t) P11_SLOT_GATE_ t /* 1 */
+#define P11_SLOT_NAME(t) P11_SLOT_NAME_ t /* slotID */
+#define P11_BAD(t) P11_BAD_ t             /* P11_BAD_ULONG */
+#define P11_NAMES(t) P11_NAMES_ t         /* slotID */
+
+/* Marks 1 to 3 names used: the trace column of a kind with nothing to show. */
+#define P11_UNUSED(...) P11_UNUSED_(P11_NARG(__VA_ARGS__), __VA_ARGS__)
+#define P11_UNUSED_(n, ...) P11_UNUSED__(n, __VA_ARGS__)
+#define P11_UNUSED__(n, ...) P11_UNUSED##n(__VA_ARGS__)
+#define P11_UNUSED1(a) ((void)(a))
+#define P11_UNUSED2(a, b) ((void)(a), (void)(b))
+#define P11_UNUSED3(a, b, c) ((void)(a), (void)(b), (void)(c))
 
 /* P11_MAP(F, sep, tuples...): F applied to each tuple, joined by sep() (at most 8). */
 #define P11_COMMA() ,

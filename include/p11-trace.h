@@ -2,7 +2,7 @@
  * Trace record building (DESIGN.md, Trace; STYLE.md section 7).
  *
  * One builder serves both formats: JSON Lines and the readable text line.
- * The per-kind formatters below are what p11fn.def's argument kinds expand
+ * The per-kind formatters below are what the kinds of p11kinds.def expand
  * to in the trace layer, and what tests call directly. They never read
  * through a NULL pointer, never read more than the limits below of a
  * buffer whose length the client gave, and never show a secret.

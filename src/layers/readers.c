@@ -367,83 +367,15 @@ static CK_RV readers_C_WaitForSlotEvent(p11_layer *self, CK_FLAGS flags, CK_SLOT
 	}
 }
 
-/* The slot gate: every function with an A_SLOT argument. */
-#define GATE_SLOT(s) if (hidden(self, s)) return CKR_SLOT_ID_INVALID
-#define GATE_NONE(...)
-#define GATE_INIT_ARGS GATE_NONE
-#define GATE_RESERVED GATE_NONE
-#define GATE_FUNCTION_LIST GATE_NONE
-#define GATE_BOOL GATE_NONE
-#define GATE_OUT_SLOT GATE_NONE
-#define GATE_OUT_SLOTS GATE_NONE
-#define GATE_OUT_INFO GATE_NONE
-#define GATE_OUT_SLOT_INFO GATE_NONE
-#define GATE_OUT_TOKEN_INFO GATE_NONE
-#define GATE_OUT_MECHS GATE_NONE
-#define GATE_MECH_TYPE GATE_NONE
-#define GATE_OUT_MECH_INFO GATE_NONE
-#define GATE_PIN GATE_NONE
-#define GATE_LABEL GATE_NONE
-#define GATE_SESSION GATE_NONE
-#define GATE_SESSION_FLAGS GATE_NONE
-#define GATE_APP GATE_NONE
-#define GATE_NOTIFY GATE_NONE
-#define GATE_OUT_SESSION GATE_NONE
-#define GATE_OUT_SESSION_INFO GATE_NONE
-#define GATE_USER GATE_NONE
-#define GATE_HANDLE GATE_NONE
-#define GATE_OUT_HANDLE GATE_NONE
-#define GATE_OUT_HANDLES GATE_NONE
-#define GATE_OUT_ULONG GATE_NONE
-#define GATE_IN_ATTRS GATE_NONE
-#define GATE_GET_ATTRS GATE_NONE
-#define GATE_MECH GATE_NONE
-#define GATE_IN_BYTES GATE_NONE
-#define GATE_OUT_BYTES GATE_NONE
-#define GATE_IN_SECRET GATE_NONE
-#define GATE_OUT_SECRET GATE_NONE
-#define GATE_OUT_RANDOM GATE_NONE
-#define GATE_WAIT_FLAGS GATE_NONE
-#define P11_GATE(t) P11_KIND_APPLY(GATE_, t)
-
-/* Has a slot argument: 1 or 0, summed over the arguments. */
-#define HAS_SLOT(s) 1
-#define HAS_NONE(...) 0
-#define HAS_INIT_ARGS HAS_NONE
-#define HAS_RESERVED HAS_NONE
-#define HAS_FUNCTION_LIST HAS_NONE
-#define HAS_BOOL HAS_NONE
-#define HAS_OUT_SLOT HAS_NONE
-#define HAS_OUT_SLOTS HAS_NONE
-#define HAS_OUT_INFO HAS_NONE
-#define HAS_OUT_SLOT_INFO HAS_NONE
-#define HAS_OUT_TOKEN_INFO HAS_NONE
-#define HAS_OUT_MECHS HAS_NONE
-#define HAS_MECH_TYPE HAS_NONE
-#define HAS_OUT_MECH_INFO HAS_NONE
-#define HAS_PIN HAS_NONE
-#define HAS_LABEL HAS_NONE
-#define HAS_SESSION HAS_NONE
-#define HAS_SESSION_FLAGS HAS_NONE
-#define HAS_APP HAS_NONE
-#define HAS_NOTIFY HAS_NONE
-#define HAS_OUT_SESSION HAS_NONE
-#define HAS_OUT_SESSION_INFO HAS_NONE
-#define HAS_USER HAS_NONE
-#define HAS_HANDLE HAS_NONE
-#define HAS_OUT_HANDLE HAS_NONE
-#define HAS_OUT_HANDLES HAS_NONE
-#define HAS_OUT_ULONG HAS_NONE
-#define HAS_IN_ATTRS HAS_NONE
-#define HAS_GET_ATTRS HAS_NONE
-#define HAS_MECH HAS_NONE
-#define HAS_IN_BYTES HAS_NONE
-#define HAS_OUT_BYTES HAS_NONE
-#define HAS_IN_SECRET HAS_NONE
-#define HAS_OUT_SECRET HAS_NONE
-#define HAS_OUT_RANDOM HAS_NONE
-#define HAS_WAIT_FLAGS HAS_NONE
-#define P11_HAS_SLOT(t) P11_KIND_APPLY(HAS_, t)
+/*
+ * The slot gate: every function with a slot argument (the slot gate column
+ * of include/p11kinds.def, A_SLOT) refuses a hidden reader's slot.
+ */
+#define GATE_1(s) if (hidden(self, s)) return CKR_SLOT_ID_INVALID
+#define GATE_0(s)
+#define GATE_(is_slot, s) GATE__(is_slot, s)
+#define GATE__(is_slot, s) GATE_##is_slot(s)
+#define P11_GATE(t) GATE_(P11_SLOT_GATE(t), P11_SLOT_NAME(t))
 #define P11_PLUS() +
 
 #define P11FN(name, ...)                                                        \
@@ -462,7 +394,7 @@ static CK_RV readers_C_WaitForSlotEvent(p11_layer *self, CK_FLAGS flags, CK_SLOT
 static void fill_ops(p11_ops *ops)
 {
 #define P11FN(name, ...) \
-	ops->C_##name = (P11_MAP(P11_HAS_SLOT, P11_PLUS, __VA_ARGS__)) ? gate_C_##name : NULL;
+	ops->C_##name = (P11_MAP(P11_SLOT_GATE, P11_PLUS, __VA_ARGS__)) ? gate_C_##name : NULL;
 #define P11FN_SPECIAL(name, ...)
 #define P11FN_LIFE(name, ...)
 #include "p11fn.def"

@@ -495,140 +495,10 @@ static void note_calls_before(trace_state *ts)
 
 /* ---- the layer: one wrapper per function, generated from p11fn.def ---- */
 
-#define TIN_INIT_ARGS(p) tf_init_args(tb, #p, p)
-#define TIN_RESERVED(p) tf_ptr_present(tb, #p, p)
-#define TIN_FUNCTION_LIST(p) tf_ptr_present(tb, #p, p)
-#define TIN_BOOL(b) tf_bool(tb, #b, b)
-#define TIN_SLOT(s) tf_ulong(tb, #s, s)
-#define TIN_OUT_SLOT(p) tf_ptr_present(tb, #p, p)
-#define TIN_OUT_SLOTS(p, n) (tf_buf_cap(tb, #p, p, n), keep_cap(&call, p, n))
-#define TIN_OUT_INFO(p) ((void)(p))
-#define TIN_OUT_SLOT_INFO(p) ((void)(p))
-#define TIN_OUT_TOKEN_INFO(p) ((void)(p))
-#define TIN_OUT_MECHS(p, n) (tf_buf_cap(tb, #p, p, n), keep_cap(&call, p, n))
-#define TIN_MECH_TYPE(t) tf_const(tb, #t, P11_CONST_MECH, t)
-#define TIN_OUT_MECH_INFO(p) ((void)(p))
-#define TIN_PIN(p, n) tf_pin(tb, #p, p, n)
-#define TIN_LABEL(p) tf_label(tb, #p, p)
-#define TIN_SESSION(h) tf_ulong(tb, #h, h)
-#define TIN_SESSION_FLAGS(f) tf_flags(tb, #f, P11_FLAGS_SESSION, f)
-#define TIN_APP(p) tf_ptr_present(tb, #p, p)
-#define TIN_NOTIFY(f) tf_ptr_present(tb, #f, (const void *)f)
-#define TIN_OUT_SESSION(p) ((void)(p))
-#define TIN_OUT_SESSION_INFO(p) ((void)(p))
-#define TIN_USER(u) tf_const(tb, #u, P11_CONST_USER, u)
-#define TIN_HANDLE(h) tf_ulong(tb, #h, h)
-#define TIN_OUT_HANDLE(p) ((void)(p))
-#define TIN_OUT_HANDLES(p, m, n) tf_ulong(tb, #m, m)
-#define TIN_OUT_ULONG(p) ((void)(p))
-#define TIN_IN_ATTRS(t, n) tf_attrs(tb, #t, t, n)
-#define TIN_GET_ATTRS(t, n) (tf_attr_types(tb, #t, t, n), keep_template(&call, t, n))
-#define TIN_MECH(p) tf_mech(tb, #p, p)
-#define TIN_IN_BYTES(p, n) tf_bytes(tb, #p, p, n, false)
-#define TIN_OUT_BYTES(p, n) (tf_buf_cap(tb, #p, p, n), keep_cap(&call, p, n))
-#define TIN_IN_SECRET(p, n) tf_bytes(tb, #p, p, n, true)
-#define TIN_OUT_SECRET(p, n) (tf_buf_cap(tb, #p, p, n), keep_cap(&call, p, n))
-#define TIN_OUT_RANDOM(p, n) tf_ulong(tb, #n, n)
-#define TIN_WAIT_FLAGS(f) tf_flags(tb, #f, P11_FLAGS_WAIT, f)
-#define TIN_USERNAME(p, n) tf_username(tb, #p, p, n)
-#define TIN_MSG_PARAM(p, n) tf_msg_param(tb, #p, p, n)
-#define TIN_MSG_FLAGS(f) tf_msg_flags(tb, #f, f)
-#define TIN_CANCEL_FLAGS(f) tf_flags(tb, #f, P11_FLAGS_MECH, f)
-
-#define TOUT_INIT_ARGS(p) ((void)(p))
-#define TOUT_RESERVED(p) ((void)(p))
-#define TOUT_FUNCTION_LIST(p) ((void)(p))
-#define TOUT_BOOL(b) ((void)(b))
-#define TOUT_SLOT(s) ((void)(s))
-#define TOUT_OUT_SLOT(p) tf_out_ulong(tb, rv, #p, p)
-#define TOUT_OUT_SLOTS(p, n) \
-	if (tf_out_slots(tb, rv, #p, #n, p, n, -1, call.cap)) note_lie(FN_NAME, #n, *n, call.cap)
-#define TOUT_OUT_INFO(p) tf_out_info(tb, rv, #p, p)
-#define TOUT_OUT_SLOT_INFO(p) tf_out_slot_info(tb, rv, #p, p)
-#define TOUT_OUT_TOKEN_INFO(p) tf_out_token_info(tb, rv, #p, p)
-#define TOUT_OUT_MECHS(p, n) \
-	if (tf_out_slots(tb, rv, #p, #n, p, n, P11_CONST_MECH, call.cap)) note_lie(FN_NAME, #n, *n, call.cap)
-#define TOUT_MECH_TYPE(t) ((void)(t))
-#define TOUT_OUT_MECH_INFO(p) tf_out_mech_info(tb, rv, #p, p)
-#define TOUT_PIN(p, n) ((void)(p), (void)(n))
-#define TOUT_LABEL(p) ((void)(p))
-#define TOUT_SESSION(h) ((void)(h))
-#define TOUT_SESSION_FLAGS(f) ((void)(f))
-#define TOUT_APP(p) ((void)(p))
-#define TOUT_NOTIFY(f) ((void)(f))
-#define TOUT_OUT_SESSION(p) tf_out_ulong(tb, rv, #p, p)
-#define TOUT_OUT_SESSION_INFO(p) tf_out_session_info(tb, rv, #p, p)
-#define TOUT_USER(u) ((void)(u))
-#define TOUT_HANDLE(h) ((void)(h))
-#define TOUT_OUT_HANDLE(p) tf_out_ulong(tb, rv, #p, p)
-#define TOUT_OUT_HANDLES(p, m, n) \
-	if (tf_out_handles(tb, rv, #p, #n, p, m, n)) note_lie(FN_NAME, #n, *n, m)
-#define TOUT_OUT_ULONG(p) tf_out_ulong(tb, rv, #p, p)
-#define TOUT_IN_ATTRS(t, n) ((void)(t), (void)(n))
-#define TOUT_GET_ATTRS(t, n) out_attrs(&call, rv, #t, t, n)
-#define TOUT_MECH(p) ((void)(p))
-#define TOUT_IN_BYTES(p, n) ((void)(p), (void)(n))
-#define TOUT_OUT_BYTES(p, n) \
-	if (tf_out_bytes(tb, rv, #p, #n, p, n, false, call.cap)) note_lie(FN_NAME, #n, *n, call.cap)
-#define TOUT_IN_SECRET(p, n) ((void)(p), (void)(n))
-#define TOUT_OUT_SECRET(p, n) \
-	if (tf_out_bytes(tb, rv, #p, #n, p, n, true, call.cap)) note_lie(FN_NAME, #n, *n, call.cap)
-#define TOUT_OUT_RANDOM(p, n) ((void)(p), (void)(n))
-#define TOUT_WAIT_FLAGS(f) ((void)(f))
-#define TOUT_USERNAME(p, n) ((void)(p), (void)(n))
-#define TOUT_MSG_PARAM(p, n) tf_out_msg_param(tb, rv, #p, p, n)
-#define TOUT_MSG_FLAGS(f) ((void)(f))
-#define TOUT_CANCEL_FLAGS(f) ((void)(f))
-
-/* The slot or session a call works on, for the in-flight table. */
-#define TIF_SLOT(s) (call.id_kind = P11_INFLIGHT_SLOT, call.id = (uint64_t)(s))
-#define TIF_SESSION(h) (call.id_kind = P11_INFLIGHT_SESSION, call.id = (uint64_t)(h))
-#define TIF_INIT_ARGS(p) ((void)0)
-#define TIF_RESERVED(p) ((void)0)
-#define TIF_FUNCTION_LIST(p) ((void)0)
-#define TIF_BOOL(b) ((void)0)
-#define TIF_OUT_SLOT(p) ((void)0)
-#define TIF_OUT_SLOTS(p, n) ((void)0)
-#define TIF_OUT_INFO(p) ((void)0)
-#define TIF_OUT_SLOT_INFO(p) ((void)0)
-#define TIF_OUT_TOKEN_INFO(p) ((void)0)
-#define TIF_OUT_MECHS(p, n) ((void)0)
-#define TIF_MECH_TYPE(t) ((void)0)
-#define TIF_OUT_MECH_INFO(p) ((void)0)
-#define TIF_PIN(p, n) ((void)0)
-#define TIF_LABEL(p) ((void)0)
-#define TIF_SESSION_FLAGS(f) ((void)0)
-#define TIF_APP(p) ((void)0)
-#define TIF_NOTIFY(f) ((void)0)
-#define TIF_OUT_SESSION(p) ((void)0)
-#define TIF_OUT_SESSION_INFO(p) ((void)0)
-#define TIF_USER(u) ((void)0)
-#define TIF_HANDLE(h) ((void)0)
-#define TIF_OUT_HANDLE(p) ((void)0)
-#define TIF_OUT_HANDLES(p, m, n) ((void)0)
-#define TIF_OUT_ULONG(p) ((void)0)
-#define TIF_IN_ATTRS(t, n) ((void)0)
-#define TIF_GET_ATTRS(t, n) ((void)0)
-#define TIF_MECH(p) ((void)0)
-#define TIF_IN_BYTES(p, n) ((void)0)
-#define TIF_OUT_BYTES(p, n) ((void)0)
-#define TIF_IN_SECRET(p, n) ((void)0)
-#define TIF_OUT_SECRET(p, n) ((void)0)
-#define TIF_OUT_RANDOM(p, n) ((void)0)
-#define TIF_WAIT_FLAGS(f) ((void)0)
-#define TIF_USERNAME(p, n) ((void)0)
-#define TIF_MSG_PARAM(p, n) ((void)0)
-#define TIF_MSG_FLAGS(f) ((void)0)
-#define TIF_CANCEL_FLAGS(f) ((void)0)
-
 /* The function's part of the record head, as literals: JSON and text. */
 #define FN_JHEAD(name) ",\"fn\":\"C_" #name "\",\"args\":{"
 #define FN_THEAD(name) " C_" #name "("
 #define FN_HEADS(name) FN_JHEAD(name), sizeof(FN_JHEAD(name)) - 1, FN_THEAD(name), sizeof(FN_THEAD(name)) - 1
-
-#define P11_TIN(t) P11_KIND_APPLY(TIN_, t)
-#define P11_TIF(t) P11_KIND_APPLY(TIF_, t)
-#define P11_TOUT(t) P11_KIND_APPLY(TOUT_, t)
 
 #define P11FN(name, ...)                                                      \
 	static CK_RV trace_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__)) \
@@ -641,12 +511,12 @@ static void note_calls_before(trace_state *ts)
 		tb = call_begin(self->data, &call, "C_" #name, FN_HEADS(name)); \
 		if (P11_FN_##name == P11_FN_Initialize)                       \
 			note_calls_before(self->data);                        \
-		P11_MAP(P11_TIN, P11_SEMI, __VA_ARGS__);                      \
-		P11_MAP(P11_TIF, P11_SEMI, __VA_ARGS__);                      \
+		P11_MAP(P11_TRACE_IN, P11_SEMI, __VA_ARGS__);                 \
+		P11_MAP(P11_IN_FLIGHT, P11_SEMI, __VA_ARGS__);                \
 		call_enter(&call);                                            \
 		rv = P11_NEXT(self, name, P11_ARGS(__VA_ARGS__));             \
 		call_exit(&call);                                             \
-		P11_MAP(P11_TOUT, P11_SEMI, __VA_ARGS__);                     \
+		P11_MAP(P11_TRACE_OUT, P11_SEMI, __VA_ARGS__);                \
 		call_end(&call, rv);                                          \
 		return rv;                                                    \
 	}

@@ -861,11 +861,12 @@ static const p11_ops impl = {
 /* ---- record and script, generated for every function ---- */
 
 /*
- * One argument tuple (KIND, names...) of p11fn.def becomes a mock_arg:
- * the kind's name as text and each name's value as a number.
+ * One argument tuple of p11fn.def (include/p11kinds.def) becomes a
+ * mock_arg: the kind's name as text and each name's value as a number.
  */
-#define MOCK_KIND_(k, ...) #k
-#define MOCK_KIND(t) MOCK_KIND_ t
+#define MOCK_STR_(k) #k
+#define MOCK_STR(k) MOCK_STR_(k)
+#define MOCK_KIND(t) MOCK_STR(P11_KIND(t))
 #define MOCK_V1(a) { (uintptr_t)(a), 0, 0 }
 #define MOCK_V2(a, b) { (uintptr_t)(a), (uintptr_t)(b), 0 }
 #define MOCK_V3(a, b, c) { (uintptr_t)(a), (uintptr_t)(b), (uintptr_t)(c) }

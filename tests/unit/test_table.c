@@ -257,45 +257,15 @@ static void test_get_interface(void **state)
 /* ---- before C_Initialize ---- */
 
 /*
- * Each argument kind as a value: BADP for every pointer, BADU for every
- * number. Redefined before each expansion of p11fn.def below.
+ * Each argument as a value (the bad column of include/p11kinds.def): BADP
+ * for every pointer, BADU for every number. BADP and BADU are redefined
+ * before each expansion of p11fn.def below.
  */
-#define ARG(t) P11_KIND_APPLY(ARG_, t)
-#define ARG_INIT_ARGS(...) BADP
-#define ARG_RESERVED(...) BADP
-#define ARG_FUNCTION_LIST(...) BADP
-#define ARG_BOOL(...) (CK_BBOOL)BADU
-#define ARG_SLOT(...) BADU
-#define ARG_OUT_SLOT(...) BADP
-#define ARG_OUT_SLOTS(...) BADP, BADP
-#define ARG_OUT_INFO(...) BADP
-#define ARG_OUT_SLOT_INFO(...) BADP
-#define ARG_OUT_TOKEN_INFO(...) BADP
-#define ARG_OUT_MECHS(...) BADP, BADP
-#define ARG_MECH_TYPE(...) BADU
-#define ARG_OUT_MECH_INFO(...) BADP
-#define ARG_PIN(...) BADP, BADU
-#define ARG_LABEL(...) BADP
-#define ARG_SESSION(...) BADU
-#define ARG_SESSION_FLAGS(...) BADU
-#define ARG_APP(...) BADP
-#define ARG_NOTIFY(...) (CK_NOTIFY)(uintptr_t)(BADP)
-#define ARG_OUT_SESSION(...) BADP
-#define ARG_OUT_SESSION_INFO(...) BADP
-#define ARG_USER(...) BADU
-#define ARG_HANDLE(...) BADU
-#define ARG_OUT_HANDLE(...) BADP
-#define ARG_OUT_HANDLES(...) BADP, BADU, BADP
-#define ARG_OUT_ULONG(...) BADP
-#define ARG_IN_ATTRS(...) BADP, BADU
-#define ARG_GET_ATTRS(...) BADP, BADU
-#define ARG_MECH(...) BADP
-#define ARG_IN_BYTES(...) BADP, BADU
-#define ARG_OUT_BYTES(...) BADP, BADP
-#define ARG_IN_SECRET(...) BADP, BADU
-#define ARG_OUT_SECRET(...) BADP, BADP
-#define ARG_OUT_RANDOM(...) BADP, BADU
-#define ARG_WAIT_FLAGS(...) BADU
+#define ARG(t) P11_BAD(t)
+#define P11_BAD_PTR BADP
+#define P11_BAD_ULONG BADU
+#define P11_BAD_BBOOL (CK_BBOOL)BADU
+#define P11_BAD_NOTIFY (CK_NOTIFY)(uintptr_t)(BADP)
 
 /* Calls every function but C_Initialize; each must say CKR_CRYPTOKI_NOT_INITIALIZED. */
 #define P11FN(name, ...)                                                                    \
@@ -471,7 +441,7 @@ static const p11_ops top_ops = { .C_Login = top_C_Login };
 static const p11_ops middle_ops = { .C_Login = middle_C_Login, .C_Sign = middle_C_Sign };
 
 /* Marks every parameter used, whatever the kind's arity. */
-#define USE(t) USE_(P11_TUPLE_TAIL_ t)
+#define USE(t) USE_(P11_NAMES(t))
 #define USE_(...) P11_CAT(USE_, P11_NARG(__VA_ARGS__))(__VA_ARGS__)
 #define USE_1(a) (void)(a)
 #define USE_2(a, b) (void)(a), (void)(b)
@@ -585,7 +555,7 @@ static void test_stack_every_function(void **state)
 
 	(void)state;
 	assert_int_equal(p11_stack_build(layers, 3, &d), 0);
-#define ZERO(t) ZERO_(P11_TUPLE_TAIL_ t)
+#define ZERO(t) ZERO_(P11_NAMES(t))
 #define ZERO_(...) P11_CAT(ZERO_, P11_NARG(__VA_ARGS__))
 #define ZERO_1 0
 #define ZERO_2 0, 0

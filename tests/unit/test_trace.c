@@ -48,7 +48,7 @@ static char err[1024];
 static CK_RV fake_rv[P11_FN_COUNT];    /* what each function answers; CKR_OK by default */
 static void (*fake_hook)(unsigned fn); /* runs inside every call, e.g. to add a note */
 
-#define USE(t) USE_(P11_TUPLE_TAIL_ t)
+#define USE(t) USE_(P11_NAMES(t))
 #define USE_(...) P11_CAT(USE_, P11_NARG(__VA_ARGS__))(__VA_ARGS__)
 #define USE_1(a) (void)(a)
 #define USE_2(a, b) (void)(a), (void)(b)
@@ -935,47 +935,12 @@ static void test_threads(void **state)
 
 /* ---- every function, NULL pointers and impossible lengths ---- */
 
-/* Each argument kind as a value: NULL for pointers, BADU for numbers. */
-#define ARG(t) P11_KIND_APPLY(ARG_, t)
-#define ARG_INIT_ARGS(...) NULL
-#define ARG_RESERVED(...) NULL
-#define ARG_FUNCTION_LIST(...) NULL
-#define ARG_BOOL(...) (CK_BBOOL)BADU
-#define ARG_SLOT(...) BADU
-#define ARG_OUT_SLOT(...) NULL
-#define ARG_OUT_SLOTS(...) NULL, NULL
-#define ARG_OUT_INFO(...) NULL
-#define ARG_OUT_SLOT_INFO(...) NULL
-#define ARG_OUT_TOKEN_INFO(...) NULL
-#define ARG_OUT_MECHS(...) NULL, NULL
-#define ARG_MECH_TYPE(...) BADU
-#define ARG_OUT_MECH_INFO(...) NULL
-#define ARG_PIN(...) NULL, BADU
-#define ARG_LABEL(...) NULL
-#define ARG_SESSION(...) BADU
-#define ARG_SESSION_FLAGS(...) BADU
-#define ARG_APP(...) NULL
-#define ARG_NOTIFY(...) NULL
-#define ARG_OUT_SESSION(...) NULL
-#define ARG_OUT_SESSION_INFO(...) NULL
-#define ARG_USER(...) BADU
-#define ARG_HANDLE(...) BADU
-#define ARG_OUT_HANDLE(...) NULL
-#define ARG_OUT_HANDLES(...) NULL, BADU, NULL
-#define ARG_OUT_ULONG(...) NULL
-#define ARG_IN_ATTRS(...) NULL, BADU
-#define ARG_GET_ATTRS(...) NULL, BADU
-#define ARG_MECH(...) NULL
-#define ARG_IN_BYTES(...) NULL, BADU
-#define ARG_OUT_BYTES(...) NULL, NULL
-#define ARG_IN_SECRET(...) NULL, BADU
-#define ARG_OUT_SECRET(...) NULL, NULL
-#define ARG_OUT_RANDOM(...) NULL, BADU
-#define ARG_WAIT_FLAGS(...) BADU
-#define ARG_USERNAME(...) NULL, BADU
-#define ARG_MSG_PARAM(...) NULL, BADU
-#define ARG_MSG_FLAGS(...) BADU
-#define ARG_CANCEL_FLAGS(...) BADU
+/* Each argument as a value (include/p11kinds.def): NULL for pointers, BADU for numbers. */
+#define ARG(t) P11_BAD(t)
+#define P11_BAD_PTR NULL
+#define P11_BAD_ULONG BADU
+#define P11_BAD_BBOOL (CK_BBOOL)BADU
+#define P11_BAD_NOTIFY NULL
 
 static const char *const every_name[] = {
 #define P11FN(name, ...) "\"C_" #name "\"",
