@@ -27,14 +27,17 @@ shim_conf "$WORK/p11shim.conf" "$SOFTHSM2_MODULE" "$WORK/small/trace.jsonl"
 export P11SHIM_CONF="$WORK/p11shim.conf"
 
 # expect_survived NAME: the client ran to its end, every call CKR_OK, and
-# stderr holds one line: the trace cannot be written, calls go on.
+# stderr holds one line about the trace: it cannot be written, calls go on.
 expect_survived() {
 	name=$1
 	[ "$rc" = 0 ] || { cat "$WORK/err"; fail "$name: the client exited with $rc (135 is SIGBUS)"; }
 	grep -q '^init: CKR_OK' "$WORK/out" || fail "$name: C_Initialize failed: $(head -n 1 "$WORK/out")"
 	grep -q '^fin: CKR_OK' "$WORK/out" || fail "$name: the client did not get to C_Finalize"
 	! grep -v ': CKR_OK' "$WORK/out" | grep -q . || fail "$name: a call failed: $(grep -v ': CKR_OK' "$WORK/out")"
-	[ "$(wc -l <"$WORK/err")" = 1 ] || { cat "$WORK/err"; fail "$name: not one line on stderr"; }
+	# One line for the trace; the in-flight table beside it (FILE.inflight)
+	# may say on a line of its own that it could not be made either.
+	[ "$(grep -vc '\.inflight: .*calls in flight will not be named' "$WORK/err")" = 1 ] ||
+		{ cat "$WORK/err"; fail "$name: not one line on stderr about the trace"; }
 	grep -q "^p11shim: trace: cannot write $WORK/small/trace.jsonl: No space left on device; calls go on" "$WORK/err" ||
 		{ cat "$WORK/err"; fail "$name: stderr does not say that the trace cannot be written"; }
 }
