@@ -25,6 +25,15 @@
 #include "p11-compat.h"
 #include "trace_read.h"
 
+/* The first "ab" in [p, end), or NULL (memmem, which Windows' C library lacks). */
+static const char *find_pair(const char *p, const char *end, char a, char b)
+{
+	for (; p + 1 < end; p++)
+		if (p[0] == a && p[1] == b)
+			return p;
+	return NULL;
+}
+
 
 #define READ_SIZE (1u << 20)        /* issue 8 asks for large reads */
 #define MAX_LINE (16u << 20)        /* longest record kept; hex of big objects fits */
@@ -923,7 +932,7 @@ notes:
 	if (tc_lit(&t, " notes: ")) {
 		tc_put(&t, ",\"notes\":[", 10);
 		for (;;) {
-			const char *e = memmem(t.p, (size_t)(t.end - t.p), "; ", 2);
+			const char *e = find_pair(t.p, t.end, ';', ' ');
 			size_t len = e ? (size_t)(e - t.p) : (size_t)(t.end - t.p);
 			tc_note(&t, t.p, len);
 			t.p += len;
