@@ -22,6 +22,12 @@
 
 #include <p11-kit/pkcs11.h>
 
+/* The 3.0 types below follow the same Cryptoki packing as the header's own
+ * (1 byte on Windows): a function list copied from a module must line up. */
+#ifdef _WIN32
+#pragma pack(push, p11shim_v3, 1)
+#endif
+
 #ifndef CKF_INTERFACE_FORK_SAFE
 /* PKCS#11 3.0 section 3.6 (CK_INTERFACE) and 5.4 (C_GetInterface*). */
 typedef struct CK_INTERFACE {
@@ -119,6 +125,10 @@ typedef struct CK_FUNCTION_LIST_3_0 {
 #undef P11FN_SPECIAL_V3
 } CK_FUNCTION_LIST_3_0;
 typedef CK_FUNCTION_LIST_3_0 *CK_FUNCTION_LIST_3_0_PTR;
+#endif
+
+#ifdef _WIN32
+#pragma pack(pop, p11shim_v3)
 #endif
 
 #endif /* P11_PKCS11_H */
