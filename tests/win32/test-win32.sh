@@ -51,7 +51,14 @@ export DISPLAY= WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
 
 failed=0
 say() { printf '==> %s\n' "$*"; }
-fail() { printf 'FAIL: %s\n' "$*"; failed=1; }
+# Every failed check is said again at the end: CI shows a run's tail only.
+FAILS=
+fail() {
+	printf 'FAIL: %s\n' "$*"
+	failed=1
+	FAILS="$FAILS    FAIL: $*
+"
+}
 pass() { printf 'ok: %s\n' "$*"; }
 
 # The real program: a libtool build leaves a wrapper where .libs/ holds it.
@@ -242,17 +249,20 @@ fi
 # ---- 5. the tamper checks and the installer: scripts of their own ----
 for t in test-acl.sh test-installer.sh; do
 	say "$t"
-	bash "$SRC/tests/win32/$t" "$BUILD" "${WINE:-wine}" 2>&1 | sed 's/^/    /'
-	case ${PIPESTATUS[0]} in
+	bash "$SRC/tests/win32/$t" "$BUILD" "${WINE:-wine}" >"$BUILD/$t.log" 2>&1
+	rc=$?
+	sed 's/^/    /' "$BUILD/$t.log"
+	case $rc in
 	0) pass "$t" ;;
 	77) say "$t: skipped (a tool is missing, see above)" ;;
-	*) fail "$t" ;;
+	*) fail "$t: $(grep -A3 '^FAIL' "$BUILD/$t.log" | tr -s ' \n' ' ' | cut -c1-600)" ;;
 	esac
 done
 
 wineserver -k >/dev/null 2>&1 || true
 if [ $failed -ne 0 ]; then
-	say "Windows tests ($HOST) FAILED"
+	say "Windows tests ($HOST) FAILED:"
+	printf '%s' "$FAILS"
 	exit 1
 fi
 say "Windows tests ($HOST) passed"
