@@ -133,7 +133,7 @@ say "silent uninstall"
 out=$(cd "$C" && run uninstall "$WINE" "$INST\\uninstall.exe" /S)
 rc=$?
 # The uninstaller copies itself to %TEMP% and returns at once: wait for it.
-wineserver -w 2>/dev/null || "$(dirname "$(command -v "$WINE" 2>/dev/null || echo /usr/lib/wine/wine64)")/wineserver" -w 2>/dev/null || sleep 5
+wine_wait
 left=$(cd "$INST_UNIX" 2>/dev/null && find . -type f | tr '\n' ' ')
 [ $rc -eq 0 ] && [ ! -e "$INST_UNIX" ] && pass "uninstall.exe /S removed $INST" ||
 	fail "after uninstall (exit $rc), left in $INST: $left"
@@ -156,6 +156,6 @@ else
 	fail "no sample p11shim.conf after a fresh install"
 fi
 (cd "$C" && run uninstall2 "$WINE" "$INST\\uninstall.exe" /S >/dev/null)
-wineserver -w 2>/dev/null || sleep 5
+wine_wait
 rm -rf "$DATA" "$INST_UNIX"
 exit $failed

@@ -42,3 +42,14 @@ run() {
 	tr -d '\r' <"$LOG/$name"
 	return $rc
 }
+
+# wine_wait: waits for the Wine programs of WINEPREFIX to end (an
+# uninstaller that copies itself to %TEMP% and returns at once), at most
+# 60 s: `wineserver -w` alone has been seen waiting forever when Wine's
+# own services outlived every program (a run of this script blocked 27
+# minutes). What the wait was for is checked after it.
+wine_wait() {
+	local ws
+	ws=$(command -v wineserver 2>/dev/null || echo /usr/lib/wine/wineserver64)
+	timeout 60 "$ws" -w 2>/dev/null || true
+}
