@@ -65,14 +65,7 @@ typedef struct {
 			return CKR_FUNCTION_NOT_SUPPORTED;                      \
 		return b->funcs.C_##name(P11_ARGS(__VA_ARGS__));                \
 	}
-#define P11FN_SPECIAL(name, ...)
-#define P11FN_LIFE(name, ...)
-#define P11FN_V3 P11FN
-#include "p11fn.def"
-#undef P11FN
-#undef P11FN_SPECIAL
-#undef P11FN_LIFE
-#undef P11FN_V3
+#include "p11fn-forward.def"
 
 static const CK_VERSION v3_0 = { 3, 0 };
 
@@ -269,14 +262,7 @@ static CK_RV unload_C_Finalize(p11_layer *self, CK_VOID_PTR reserved)
 
 static const p11_ops backend_ops = {
 #define P11FN(name, ...) .C_##name = backend_C_##name,
-#define P11FN_SPECIAL(name, ...)
-#define P11FN_LIFE(name, ...)
-#define P11FN_V3 P11FN
-#include "p11fn.def"
-#undef P11FN
-#undef P11FN_SPECIAL
-#undef P11FN_LIFE
-#undef P11FN_V3
+#include "p11fn-forward.def"
 	.C_Initialize = load_C_Initialize,
 	.C_Finalize = unload_C_Finalize,
 };

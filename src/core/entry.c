@@ -197,14 +197,7 @@ static CK_RV not_initialized(const char *name)
 		return shim.top.C_##name.fn(shim.top.C_##name.layer,              \
 		                            P11_ARGS(__VA_ARGS__));               \
 	}
-#define P11FN_SPECIAL(name, ...)
-#define P11FN_LIFE(name, ...)
-#define P11FN_V3 P11FN
-#include "p11fn.def"
-#undef P11FN
-#undef P11FN_SPECIAL
-#undef P11FN_LIFE
-#undef P11FN_V3
+#include "p11fn-forward.def"
 
 P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
 P11SHIM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
