@@ -106,6 +106,19 @@ void compat_fork_guard_arm(void);
 void compat_fork_guard_disarm(void);
 bool compat_fork_guard_same_process(void);
 
+/*
+ * fn is called when the module is unloaded from a process that goes on
+ * (dlclose, FreeLibrary): to free what the shim keeps across C_Finalize.
+ * On POSIX it is a destructor, which runs at exit too (the two cannot be
+ * told apart there). On Windows it is not called when the process ends
+ * (DLL_PROCESS_DETACH with lpReserved set): the other threads were stopped
+ * wherever they were, perhaps holding a lock fn needs, and the memory goes
+ * with the process. It runs under the loader's lock: fn may free memory and
+ * close files, and must not load, unload or call another module, nor wait
+ * for another thread. The last fn given is the one called.
+ */
+void compat_at_unload(void (*fn)(void));
+
 /* Configuration files: system and per-user (DESIGN.md, Configuration). */
 const char *compat_system_conf_path(void);
 /* Writes the per-user path to buf; returns false when no home is known. */

@@ -356,6 +356,22 @@ bool compat_module_file_version(const char *path, char *buf, size_t len)
 	return false;
 }
 
+static void (*_Atomic unload_fn)(void);
+
+void compat_at_unload(void (*fn)(void))
+{
+	atomic_store(&unload_fn, fn);
+}
+
+/* dlclose of the module, and exit. */
+__attribute__((destructor)) static void at_unload(void)
+{
+	void (*fn)(void) = atomic_load(&unload_fn);
+
+	if (fn != NULL)
+		fn();
+}
+
 static pthread_mutex_t global_locks[COMPAT_GLOBAL_COUNT] = {
 	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
 };

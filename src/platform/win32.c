@@ -339,6 +339,30 @@ void compat_mutex_unlock(compat_mutex *m)
 	ReleaseSRWLockExclusive(&m->lock);
 }
 
+static void (*volatile unload_fn)(void);
+
+void compat_at_unload(void (*fn)(void))
+{
+	unload_fn = fn;
+}
+
+/*
+ * Called by the C library's DLL entry point. reserved is NULL when the DLL
+ * is unloaded by FreeLibrary and the process goes on; set when the process
+ * is ending, where Microsoft's DllMain rules leave nothing to clean up
+ * (the other threads are gone, stopped wherever they were).
+ */
+BOOL WINAPI DllMain(HINSTANCE dll, DWORD reason, LPVOID reserved);
+BOOL WINAPI DllMain(HINSTANCE dll, DWORD reason, LPVOID reserved)
+{
+	void (*fn)(void) = unload_fn;
+
+	(void)dll;
+	if (reason == DLL_PROCESS_DETACH && reserved == NULL && fn != NULL)
+		fn();
+	return TRUE;
+}
+
 /*
  * Kernel mutexes, made on first use: the only lock with a static-storage
  * start that can also wait with a timeout. (They are recursive; the shim

@@ -637,6 +637,12 @@ static p11_sink *take_parked(const char *pattern, uint64_t max_size)
 	return NULL;
 }
 
+void p11_trace_free_kept(void)
+{
+	p11_sink_close(parked.sink);
+	parked.sink = NULL;
+}
+
 p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 {
 	const p11_config *cfg = ctx->cfg;
