@@ -1,7 +1,7 @@
 /*
- * Every OS difference sits behind these few functions (STYLE.md section 1,
- * after p11-kit common/compat.h): module loading and its header check,
- * locks, thread ids, time, fork detection, well-known paths, files.
+ * Every OS difference sits behind these few functions (after p11-kit
+ * common/compat.h): module loading and its header check, locks, thread ids,
+ * time, fork detection, well-known paths, files.
  */
 #ifndef P11_COMPAT_H
 #define P11_COMPAT_H
@@ -119,7 +119,7 @@ bool compat_fork_guard_same_process(void);
  */
 void compat_at_unload(void (*fn)(void));
 
-/* Configuration files: system and per-user (DESIGN.md, Configuration). */
+/* Configuration files: system and per-user (README.md, Configuration). */
 const char *compat_system_conf_path(void);
 /* Writes the per-user path to buf; returns false when no home is known. */
 bool compat_user_conf_path(char *buf, size_t len);
@@ -128,8 +128,8 @@ bool compat_state_dir(char *buf, size_t len);
 
 /*
  * The file version of a module from its version resource ("5.7.2"; a
- * fourth part only when it is not 0): issue 4 reads the middleware version
- * from there first. Windows only; elsewhere false.
+ * fourth part only when it is not 0): the middleware layer reads Personal's
+ * version from there first. Windows only; elsewhere false.
  */
 bool compat_module_file_version(const char *path, char *buf, size_t len);
 
@@ -226,8 +226,8 @@ compat_ticker *compat_ticker_start(unsigned interval_ms, void (*fn)(void *), voi
 void compat_ticker_stop(compat_ticker *t);
 
 /*
- * Crash visibility (DESIGN.md, Trace: a call that crashes inside the
- * middleware is still visible). While installed (install/uninstall pairs
+ * Crash visibility, so that a call that crashes inside the middleware
+ * still shows in the trace. While installed (install/uninstall pairs
  * are counted), a fatal fault of this process calls on_fault on the
  * faulting thread with its name ("SIGSEGV", "EXCEPTION_ACCESS_VIOLATION")
  * and, for a fault on a mapped file (SIGBUS; Windows EXCEPTION_IN_PAGE_ERROR),

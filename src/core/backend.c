@@ -1,6 +1,5 @@
 /*
- * The bottom layer: loads the real module and forwards every function to
- * it (DESIGN.md, Data flow; STYLE.md section 6).
+ * The bottom layer: loads the real module and forwards every function to it.
  *
  * The module is loaded in C_Initialize, after its file header was checked
  * against the shim's word size and machine (the seed: a 64-bit DLL cannot
@@ -136,7 +135,7 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	}
 	/* Before the checks: a file replaced after them is loaded anew next time. */
 	compat_file_id_of(b->path, &b->id);
-	/* Code another user can change is that user's code (issue 7). */
+	/* Code another user can change is that user's code. */
 	if (p11_file_trusted(b->path, "backend library", trust, sizeof(trust)) == P11_TRUST_REFUSED) {
 		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
 		          "backend: %s (set by %s)", trust, b->source);
@@ -345,7 +344,8 @@ out:
 
 p11_key p11_backend_key(const p11_config *cfg)
 {
-	/* The per-platform key wins on its platform (DESIGN.md, backend). */
+	/* The per-platform key wins on its platform: one configuration serves
+	 * the 32-bit and the 64-bit DLL of a station, each naming its module. */
 	p11_key own = sizeof(void *) == 4 ? P11_KEY_LIBRARY_WIN32 : P11_KEY_LIBRARY_WIN64;
 
 	if (COMPAT_WINDOWS && p11_config_raw(cfg, own, NULL, NULL, NULL)[0] != '\0')

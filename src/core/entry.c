@@ -1,5 +1,5 @@
 /*
- * The exported PKCS#11 entry points (STYLE.md section 1).
+ * The exported PKCS#11 entry points.
  *
  * Every C_* is generated from p11fn.def: before C_Initialize (or in a
  * forked child that has not called it) the answer is

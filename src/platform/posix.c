@@ -203,11 +203,11 @@ int64_t compat_mono_ns(void)
 
 /*
  * The trace reads a clock twice per call; through the vDSO that costs 25-55
- * ns each in a VM, the TSC itself 10-15 (issue 8). The TSC is used only when
- * the kernel chose it as its clocksource (so it checked that it is
- * invariant and the same on every CPU), and only once calibrated against
- * CLOCK_MONOTONIC over 50 ms; until then, and elsewhere, CLOCK_MONOTONIC.
- * Anchored at CLOCK_MONOTONIC, so both agree to a few ns per second.
+ * ns each in a VM, the TSC itself 10-15. The TSC is used only when the kernel
+ * chose it as its clocksource (so it checked that it is invariant and the
+ * same on every CPU), and only once calibrated against CLOCK_MONOTONIC over
+ * 50 ms; until then, and elsewhere, CLOCK_MONOTONIC. Anchored at
+ * CLOCK_MONOTONIC, so both agree to a few ns per second.
  */
 #if defined(__x86_64__) || defined(__i386__)
 static struct {

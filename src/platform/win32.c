@@ -1,13 +1,13 @@
 /*
  * Platform layer, Windows (include/p11-compat.h; src/platform/posix.c is the POSIX
  * one). The shim's home is a 32-bit Windows process in front of the 32-bit
- * personal.dll (issue 6).
+ * personal.dll.
  *
  * Paths: the configuration may write them with '/' or '\' (the seed writes
  * C:/Program Files (x86)/Personal/bin/personal.dll), with spaces and without
- * quotes (DESIGN.md, Platform notes). They reach the system as UTF-16, from
- * UTF-8, or from the ANSI code page when they are not valid UTF-8 (an INI
- * file saved by Notepad in the ANSI code page).
+ * quotes. They reach the system as UTF-16, from UTF-8, or from the ANSI code
+ * page when they are not valid UTF-8 (an INI file saved by Notepad in the
+ * ANSI code page).
  */
 #include "config.h"
 

@@ -3,10 +3,10 @@
  * (p11fn.def). Shared by the module's trace layer and the CLI, as OpenSC's
  * pkcs11-display.c serves pkcs11-spy and its tools.
  *
- * Rules (STYLE.md section 7): constants by name; output arguments only when
- * the call says they are valid; NULL pointers shown as null; a buffer whose
- * length is impossible is described, not read; PINs and secret attribute
- * values never appear, not even as hex: "<redacted N bytes>".
+ * Rules: constants by name; output arguments only when the call says they are
+ * valid; NULL pointers shown as null; a buffer whose length is impossible is
+ * described, not read; PINs and secret attribute values never appear, not
+ * even as hex: "<redacted N bytes>".
  */
 #include "config.h"
 
