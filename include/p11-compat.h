@@ -1,7 +1,7 @@
 /*
- * Every OS difference sits behind these few functions (STYLE.md section 1,
- * after p11-kit common/compat.h): module loading and its header check,
- * locks, thread ids, time, fork detection, well-known paths, files.
+ * Every OS difference sits behind these few functions (after p11-kit
+ * common/compat.h): module loading and its header check, locks, thread ids,
+ * time, fork detection, well-known paths, files.
  */
 #ifndef P11_COMPAT_H
 #define P11_COMPAT_H
@@ -106,7 +106,20 @@ void compat_fork_guard_arm(void);
 void compat_fork_guard_disarm(void);
 bool compat_fork_guard_same_process(void);
 
-/* Configuration files: system and per-user (DESIGN.md, Configuration). */
+/*
+ * fn is called when the module is unloaded from a process that goes on
+ * (dlclose, FreeLibrary): to free what the shim keeps across C_Finalize.
+ * On POSIX it is a destructor, which runs at exit too (the two cannot be
+ * told apart there). On Windows it is not called when the process ends
+ * (DLL_PROCESS_DETACH with lpReserved set): the other threads were stopped
+ * wherever they were, perhaps holding a lock fn needs, and the memory goes
+ * with the process. It runs under the loader's lock: fn may free memory and
+ * close files, and must not load, unload or call another module, nor wait
+ * for another thread. The last fn given is the one called.
+ */
+void compat_at_unload(void (*fn)(void));
+
+/* Configuration files: system and per-user (README.md, Configuration). */
 const char *compat_system_conf_path(void);
 /* Writes the per-user path to buf; returns false when no home is known. */
 bool compat_user_conf_path(char *buf, size_t len);
@@ -115,8 +128,8 @@ bool compat_state_dir(char *buf, size_t len);
 
 /*
  * The file version of a module from its version resource ("5.7.2"; a
- * fourth part only when it is not 0): issue 4 reads the middleware version
- * from there first. Windows only; elsewhere false.
+ * fourth part only when it is not 0): the middleware layer reads Personal's
+ * version from there first. Windows only; elsewhere false.
  */
 bool compat_module_file_version(const char *path, char *buf, size_t len);
 
@@ -213,8 +226,8 @@ compat_ticker *compat_ticker_start(unsigned interval_ms, void (*fn)(void *), voi
 void compat_ticker_stop(compat_ticker *t);
 
 /*
- * Crash visibility (DESIGN.md, Trace: a call that crashes inside the
- * middleware is still visible). While installed (install/uninstall pairs
+ * Crash visibility, so that a call that crashes inside the middleware
+ * still shows in the trace. While installed (install/uninstall pairs
  * are counted), a fatal fault of this process calls on_fault on the
  * faulting thread with its name ("SIGSEGV", "EXCEPTION_ACCESS_VIOLATION")
  * and, for a fault on a mapped file (SIGBUS; Windows EXCEPTION_IN_PAGE_ERROR),

@@ -1,7 +1,7 @@
 /*
- * Configuration (DESIGN.md, Configuration): INI files and environment,
- * parsed once at C_Initialize into an immutable p11_config; a failure keeps
- * nothing and names file, line, key and the fix.
+ * Configuration: INI files and environment, parsed once at C_Initialize into
+ * an immutable p11_config; a failure keeps nothing and names file, line, key
+ * and the fix.
  */
 #ifndef P11_CONFIG_H
 #define P11_CONFIG_H

@@ -2,8 +2,8 @@
  * Names of PKCS#11 constants and flags, for the trace and the CLI.
  *
  * p11_const_name() runs for every constant of every traced call, so it is a
- * binary search over static tables and never allocates (STYLE.md section 7;
- * p11-kit common/constants.c does the same).
+ * binary search over static tables and never allocates (p11-kit
+ * common/constants.c does the same).
  */
 #ifndef P11_CONST_H
 #define P11_CONST_H
@@ -13,10 +13,9 @@
 #include "p11-pkcs11.h"
 
 /*
- * Vendor user types of p11shim (DESIGN.md, "Public constants"). The public
- * include/p11shim.h defines them too, with the same value: guarded so that
- * either header may come first. p11-kit 0.24 lacks CKU_VENDOR_DEFINED, hence
- * the literal 0x80000000UL.
+ * Vendor user types of p11shim. The public include/p11shim.h defines them
+ * too, with the same value: guarded so that either header may come first.
+ * p11-kit 0.24 lacks CKU_VENDOR_DEFINED, hence the literal 0x80000000UL.
  */
 #ifndef CKU_P11SHIM_PUK
 #define CKU_P11SHIM_PUK (0x80000000UL + 0x5031UL)

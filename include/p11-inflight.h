@@ -1,6 +1,6 @@
 /*
- * The in-flight table (DESIGN.md, Trace: "a call still in the backend must
- * be findable after the process dies"): FILE.inflight beside a trace FILE,
+ * The in-flight table, so that a call still in the backend can be found
+ * after its process dies or hangs: FILE.inflight beside a trace FILE,
  * a small file of fixed size that every process tracing to FILE maps
  * shared. A call takes a slot when it enters the backend (a compare-and-swap
  * and a few plain stores, no system call) and frees it when it returns, so

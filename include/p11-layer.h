@@ -1,6 +1,6 @@
 /*
- * Layers: the shape every part of the forwarding chain shares (DESIGN.md,
- * "Data flow"; STYLE.md section 2, after p11-kit's CK_X_FUNCTION_LIST).
+ * Layers: the shape every part of the forwarding chain shares (after
+ * p11-kit's CK_X_FUNCTION_LIST).
  *
  * A layer is a table of the PKCS#11 functions it overrides, each taking the
  * layer first; a NULL entry falls through. When the stack is built, each

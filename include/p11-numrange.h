@@ -1,10 +1,9 @@
 /*
- * Card serial numbers from a number range (issue 4, "Serial numbers";
- * DESIGN.md, [serial] NumberRange / NumberRangeState): the allocator the
- * serial layer and `p11shim serial` share. It never hands out a number
- * twice: not to threads, not to processes racing on one state file, not
- * after a process is killed at any point. A gap is allowed, a duplicate
- * never. src/layers/numrange.c explains how.
+ * Card serial numbers from a number range ([serial] NumberRange and
+ * NumberRangeState): the allocator the serial layer and `p11shim serial`
+ * share. It never hands out a number twice: not to threads, not to processes
+ * racing on one state file, not after a process is killed at any point. A gap
+ * is allowed, a duplicate never. src/layers/numrange.c explains how.
  */
 #ifndef P11_NUMRANGE_H
 #define P11_NUMRANGE_H

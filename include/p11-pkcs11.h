@@ -1,5 +1,5 @@
 /*
- * The one place that includes the PKCS#11 header (STYLE.md section 1).
+ * The one place that includes the PKCS#11 header.
  *
  * Types come from p11-kit's pkcs11.h (PKCS#11 v2.40). On Windows the module
  * must use the Cryptoki conventions: cdecl, and structures packed to 1 byte,

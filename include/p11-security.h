@@ -1,5 +1,5 @@
 /*
- * File trust (issue 7, "Hostile files"; README.md, "Security model").
+ * File trust (README.md, "Security model").
  *
  * The shim reads its configuration and loads its backend into someone
  * else's process, next to card secrets. A file that another user can

@@ -105,6 +105,13 @@ typedef struct {
 void p11_trace_lone_initialize(p11_layer *layer, CK_VOID_PTR init_args, CK_RV rv);
 
 /*
+ * Closes the trace file kept open after C_Finalize for the next
+ * C_Initialize (trimmed as at exit), when the module is unloaded. Under
+ * COMPAT_GLOBAL_INIT, with the shim finalised.
+ */
+void p11_trace_free_kept(void);
+
+/*
  * A layer constructor. Returns the layer, or NULL: with err set on failure
  * (C_Initialize fails), with err[0] == '\0' when the layer is switched off.
  */

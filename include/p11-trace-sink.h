@@ -1,7 +1,7 @@
 /*
  * The trace sink: appends whole records to a trace file that threads and
- * processes share, without a system call per record (issue 8; the design
- * and its measurements are at the top of src/trace/layer.c).
+ * processes share, without a system call per record (the design and its
+ * measurements are at the top of src/trace/layer.c).
  *
  * Records are copied into a MAP_SHARED mapping of the file; the room for
  * each is reserved with one atomic fetch-add on an offset kept in a mapped

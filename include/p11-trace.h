@@ -1,5 +1,5 @@
 /*
- * Trace record building (DESIGN.md, Trace; STYLE.md section 7).
+ * Trace record building.
  *
  * One builder serves both formats: JSON Lines and the readable text line.
  * The per-kind formatters below are what the kinds of p11kinds.def expand
@@ -41,7 +41,7 @@ void p11_tb_raw_grow(p11_tb *tb, const char *s, size_t n);
 
 /*
  * Appends bytes. Inline: every record is some thirty of these, mostly
- * string literals whose length and copy the compiler then knows (issue 8).
+ * string literals whose length and copy the compiler then knows.
  */
 static inline void p11_tb_raw(p11_tb *tb, const char *s, size_t n)
 {

@@ -6,10 +6,10 @@
 
 /*
  * Vendor-defined user types for clients that hold both admin secrets of a
- * Personal card (DESIGN.md, "Public constants"): C_Login with these names
- * the secret itself, and the shim maps it to what the card's profile makes
- * of it (CKU_SO or the middleware's other admin type).
- * 0x80000000 is CKU_VENDOR_DEFINED (PKCS#11 v3.0), absent from older headers.
+ * Personal card: C_Login with these names the secret itself, and the shim
+ * maps it to what the card's profile makes of it (CKU_SO or the middleware's
+ * other admin type). 0x80000000 is CKU_VENDOR_DEFINED (PKCS#11 v3.0), absent
+ * from older headers.
  */
 #ifndef CKU_P11SHIM_PUK
 #define CKU_P11SHIM_PUK (0x80000000UL + 0x5031UL)

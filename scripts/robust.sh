@@ -66,6 +66,9 @@ EOF
 # test. tests/valgrind.supp holds only SoftHSM2's, OpenSSL's and the dynamic
 # loader's own findings; nothing of the shim's is suppressed. The stress
 # test runs with fewer rounds (valgrind runs one thread at a time).
+# test-eraser.sh is the one whose client unloads the shim (client-eraser,
+# dlclose after C_Finalize): what the shim keeps for the next C_Initialize
+# must be freed then.
 VALGRIND_CLIENTS="p11call client-threads client-lifecycle client-stress client-badargs client-eraser"
 VALGRIND_TESTS="
 tests/integration/test-lifecycle.sh
@@ -76,6 +79,7 @@ tests/integration/test-readers.sh
 tests/integration/test-robust-badargs.sh
 tests/integration/test-robust-threads.sh
 tests/integration/test-robust-faults.sh
+tests/integration/test-eraser.sh
 "
 robust_valgrind() {
 	ensure_packages $PACKAGES valgrind

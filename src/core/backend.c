@@ -1,6 +1,5 @@
 /*
- * The bottom layer: loads the real module and forwards every function to
- * it (DESIGN.md, Data flow; STYLE.md section 6).
+ * The bottom layer: loads the real module and forwards every function to it.
  *
  * The module is loaded in C_Initialize, after its file header was checked
  * against the shim's word size and machine (the seed: a 64-bit DLL cannot
@@ -65,14 +64,7 @@ typedef struct {
 			return CKR_FUNCTION_NOT_SUPPORTED;                      \
 		return b->funcs.C_##name(P11_ARGS(__VA_ARGS__));                \
 	}
-#define P11FN_SPECIAL(name, ...)
-#define P11FN_LIFE(name, ...)
-#define P11FN_V3 P11FN
-#include "p11fn.def"
-#undef P11FN
-#undef P11FN_SPECIAL
-#undef P11FN_LIFE
-#undef P11FN_V3
+#include "p11fn-forward.def"
 
 static const CK_VERSION v3_0 = { 3, 0 };
 
@@ -143,7 +135,7 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	}
 	/* Before the checks: a file replaced after them is loaded anew next time. */
 	compat_file_id_of(b->path, &b->id);
-	/* Code another user can change is that user's code (issue 7). */
+	/* Code another user can change is that user's code. */
 	if (p11_file_trusted(b->path, "backend library", trust, sizeof(trust)) == P11_TRUST_REFUSED) {
 		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
 		          "backend: %s (set by %s)", trust, b->source);
@@ -269,14 +261,7 @@ static CK_RV unload_C_Finalize(p11_layer *self, CK_VOID_PTR reserved)
 
 static const p11_ops backend_ops = {
 #define P11FN(name, ...) .C_##name = backend_C_##name,
-#define P11FN_SPECIAL(name, ...)
-#define P11FN_LIFE(name, ...)
-#define P11FN_V3 P11FN
-#include "p11fn.def"
-#undef P11FN
-#undef P11FN_SPECIAL
-#undef P11FN_LIFE
-#undef P11FN_V3
+#include "p11fn-forward.def"
 	.C_Initialize = load_C_Initialize,
 	.C_Finalize = unload_C_Finalize,
 };
@@ -359,7 +344,8 @@ out:
 
 p11_key p11_backend_key(const p11_config *cfg)
 {
-	/* The per-platform key wins on its platform (DESIGN.md, backend). */
+	/* The per-platform key wins on its platform: one configuration serves
+	 * the 32-bit and the 64-bit DLL of a station, each naming its module. */
 	p11_key own = sizeof(void *) == 4 ? P11_KEY_LIBRARY_WIN32 : P11_KEY_LIBRARY_WIN64;
 
 	if (COMPAT_WINDOWS && p11_config_raw(cfg, own, NULL, NULL, NULL)[0] != '\0')

@@ -1,5 +1,5 @@
 /*
- * INI configuration (DESIGN.md, Configuration; model: p11-kit p11-kit/conf.c).
+ * INI configuration (model: p11-kit p11-kit/conf.c).
  *
  * Order, later overriding earlier key by key: built-in defaults, the system
  * file, the per-user file (P11SHIM_CONF replaces both), then the quick-use
@@ -370,7 +370,7 @@ static bool parse_file(p11_config *cfg, const char *path, p11_origin origin, boo
 		return false;
 	}
 	ctx.fname = cfg->files[fi];
-	/* A file another user can change is that user's policy: refused (issue 7). */
+	/* A file another user can change is that user's policy: refused. */
 	if (p11_file_trusted(path, "configuration file", err, errlen) == P11_TRUST_REFUSED)
 		return false;
 	err[0] = '\0';

@@ -1,5 +1,5 @@
 /*
- * Constant-name tables for the trace and the CLI (STYLE.md section 7).
+ * Constant-name tables for the trace and the CLI.
  *
  * How the tables were made: the CKR_, CKA_, CKO_, CKM_, CKK_, CKU_, CKC_,
  * CKH_, CKS_, CKG_MGF1_ and CKD_ rows were generated once by a throw-away
@@ -625,7 +625,7 @@ static const p11_const_entry user_names[] = {
 	{ 0x00000000UL, "CKU_SO" },
 	{ 0x00000001UL, "CKU_USER" },
 	{ 0x00000002UL, "CKU_CONTEXT_SPECIFIC" },
-	/* p11shim vendor types (DESIGN.md, "Public constants") */
+	/* p11shim vendor types (include/p11shim.h) */
 	{ CKU_P11SHIM_PUK, "CKU_P11SHIM_PUK" },
 	{ CKU_P11SHIM_OPERATOR_PIN, "CKU_P11SHIM_OPERATOR_PIN" },
 };

@@ -2,7 +2,8 @@
  * Messages the user must see, and policy events (include/p11-shim.h).
  *
  * A message: one line on stderr, and the same text as a note in the current
- * call's trace record (DESIGN.md: "one clear line (stderr and trace)").
+ * call's trace record, so that it is found where the user looks: the
+ * client's console, or the trace.
  * An event adds the system's log ([log] System): an encoder that runs as a
  * service has no stderr anyone reads, and its trace is off by default,
  * while the station's monitoring reads syslog/journald or the Windows

@@ -1,5 +1,5 @@
 /*
- * The exported PKCS#11 entry points (STYLE.md section 1).
+ * The exported PKCS#11 entry points.
  *
  * Every C_* is generated from p11fn.def: before C_Initialize (or in a
  * forked child that has not called it) the answer is
@@ -60,6 +60,28 @@ static void teardown(void)
 	memset(&shim.ctx, 0, sizeof(shim.ctx));
 }
 
+/*
+ * The module is unloaded (compat_at_unload): what C_Finalize kept for the
+ * next C_Initialize goes, the configuration and the open trace file. The
+ * backend module stays loaded, as the loader leaves it at exit: unloading
+ * it would run its code from within ours, under the loader's lock.
+ * Nothing is freed while the shim is initialised (a client that unloads
+ * or exits without C_Finalize: other threads may still be in a call that
+ * uses it) or while another thread is in C_Initialize or C_Finalize (at
+ * exit on POSIX): the lock is tried, never waited for.
+ */
+static void free_kept(void)
+{
+	if (!compat_global_timedlock(COMPAT_GLOBAL_INIT, 0))
+		return;
+	if (!atomic_load(&shim.ready)) {
+		p11_config_free(shim.cfg);
+		shim.cfg = NULL;
+		p11_trace_free_kept();
+	}
+	compat_global_unlock(COMPAT_GLOBAL_INIT);
+}
+
 static CK_RV build_stack(bool after_fork, CK_VOID_PTR init_args)
 {
 	p11_config_sources src;
@@ -115,6 +137,7 @@ P11SHIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 	CK_RV rv;
 
 	compat_global_lock(COMPAT_GLOBAL_INIT);
+	compat_at_unload(free_kept);
 	if (atomic_load(&shim.ready)) {
 		if (compat_fork_guard_same_process()) {
 			rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
@@ -197,14 +220,7 @@ static CK_RV not_initialized(const char *name)
 		return shim.top.C_##name.fn(shim.top.C_##name.layer,              \
 		                            P11_ARGS(__VA_ARGS__));               \
 	}
-#define P11FN_SPECIAL(name, ...)
-#define P11FN_LIFE(name, ...)
-#define P11FN_V3 P11FN
-#include "p11fn.def"
-#undef P11FN
-#undef P11FN_SPECIAL
-#undef P11FN_LIFE
-#undef P11FN_V3
+#include "p11fn-forward.def"
 
 P11SHIM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
 P11SHIM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,

@@ -95,11 +95,11 @@ int p11_stack_build(p11_layer **layers, size_t n, p11_dispatch *top)
 }
 
 /*
- * The stack, outermost first (DESIGN.md, Data flow): the trace records what
- * the client asked and got; each policy overrides only its functions; the
- * middleware layer checks the middleware's own files at C_Initialize; the
- * backend is the real module. entry.c builds it; the unit tests build the
- * same order over the mock backend (tests/mock/mock-stack.c).
+ * The stack, outermost first: the trace records what the client asked and
+ * got; each policy overrides only its functions; the middleware layer checks
+ * the middleware's own files at C_Initialize; the backend is the real module.
+ * entry.c builds it; the unit tests build the same order over the mock
+ * backend (tests/mock/mock-stack.c).
  */
 const p11_layer_ctor p11_stack_order[] = {
 	p11_trace_layer_new,

@@ -1,6 +1,6 @@
 /*
- * The eraser layer (DESIGN.md, row 7 of the pitfall table; issue 4,
- * "Virtual Card Eraser").
+ * The eraser layer: a Card Eraser object on every token, virtual where the
+ * card has none.
  *
  * The seed ("Card Eraser"): Personal deletes the whole token profile and
  * returns the card to the uninitialised state when the "Card Eraser" object
@@ -31,8 +31,9 @@
  * before the client's C_FindObjectsInit goes down, since a session has only
  * one active search (PKCS#11 v2.40 section 5.7, C_FindObjectsInit:
  * CKR_OPERATION_ACTIVE) and the client's must not be disturbed. Nothing is
- * kept beyond the session (DESIGN.md: the shim never caches card content):
- * a use of the virtual handle outside a search asks again.
+ * kept beyond the session (the shim caches no card content: another session
+ * or process may change the card, or it may be swapped): a use of the
+ * virtual handle outside a search asks again.
  *
  * The virtual handle is a high value no known backend uses (the simulator
  * keeps 0x80000000 and up free; SoftHSM2 counts up from 1); every handle the
@@ -217,8 +218,8 @@ static bool taken_inlock(eraser *e, CK_OBJECT_HANDLE h)
 /*
  * Handles the backend handed out. One in the window is remembered, so the
  * virtual object never moves onto it; one equal to the virtual handle moves
- * the virtual object (issue 4: "its handle never collides with a backend
- * handle").
+ * the virtual object, so that a handle the client holds names one object
+ * only.
  */
 static void seen(eraser *e, const CK_OBJECT_HANDLE *h, CK_ULONG n)
 {

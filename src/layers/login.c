@@ -1,5 +1,5 @@
 /*
- * The login layer (DESIGN.md, rows 4 and 5 of the pitfall table; issue 4).
+ * The login layer: what CKU_SO means on this card, and the PUK-change rule.
  *
  * SO credential mapping (seed: "Use operator PIN vs. PUK to log in"): the
  * card profile (CPF) makes CKU_SO mean the PUK on some cards and the

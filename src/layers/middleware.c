@@ -1,6 +1,6 @@
 /*
- * The middleware layer (DESIGN.md, rows 1 and 3 of the pitfall table;
- * issue 3): right above the backend, it overrides only C_Initialize.
+ * The middleware layer: right above the backend, it overrides only
+ * C_Initialize.
  *
  * After the backend initialised, it decides whether the backend is Nexus
  * Personal ([backend] Middleware; auto: the file is personal.dll or
@@ -90,7 +90,8 @@ static void learn_version(const p11_config *cfg, const char *library, const CK_I
 		snprintf(source, slen, "[backend] MiddlewareVersion");
 		return;
 	}
-	/* Windows: the DLL's file version resource comes first (issue 4). */
+	/* Windows: the DLL's file version resource comes first: it names the
+	 * release (5.7.2), where CK_INFO's libraryVersion has two parts. */
 	if (library != NULL && library[0] != '\0' &&
 	    compat_module_file_version(library, version, vlen)) {
 		snprintf(source, slen, "the DLL's file version resource");

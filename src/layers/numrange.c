@@ -1,8 +1,7 @@
 /*
- * The card-serial number-range allocator (include/p11-numrange.h; issue 4,
- * "Serial numbers"; issue 7, "a number-range state file that is corrupt,
- * truncated or locked by a dead process: a clear error, never a reused
- * number").
+ * The card-serial number-range allocator (include/p11-numrange.h). A state
+ * file that is corrupt, truncated or locked by a dead process gives a clear
+ * error, never a reused number.
  *
  * The one rule: a number is returned to the caller only after a state file
  * saying "this number is handed out" is durably in place. Everything else

@@ -1,7 +1,7 @@
 /*
- * The readers layer (DESIGN.md, row 2 of the pitfall table; issue 3): slots
- * whose reader name fully matches a SkipReader pattern are invisible. The
- * seed: virtual smart cards make Personal fail with GENERAL_ERROR.
+ * The readers layer: slots whose reader name fully matches a SkipReader
+ * pattern are invisible. The seed: virtual smart cards make Personal fail
+ * with GENERAL_ERROR.
  *
  * Patterns ([readers] SkipReader, and with ReadPersonalSkipReader the
  * SkipReader lines of Personal.cfg) are PCRE2, compiled once when the layer
@@ -199,7 +199,9 @@ static inline int lookup(readers *r, CK_SLOT_ID id)
 
 /*
  * Whether a slot is hidden: judged once per slot ID. The backend is asked
- * for the slot description outside the lock (STYLE.md section 6).
+ * for the slot description outside the lock, as every call to the backend
+ * is made: a slow or blocked backend must not hold up other threads' calls
+ * (nor deadlock one that calls back).
  */
 static bool hidden(p11_layer *self, CK_SLOT_ID id)
 {

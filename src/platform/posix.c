@@ -203,11 +203,11 @@ int64_t compat_mono_ns(void)
 
 /*
  * The trace reads a clock twice per call; through the vDSO that costs 25-55
- * ns each in a VM, the TSC itself 10-15 (issue 8). The TSC is used only when
- * the kernel chose it as its clocksource (so it checked that it is
- * invariant and the same on every CPU), and only once calibrated against
- * CLOCK_MONOTONIC over 50 ms; until then, and elsewhere, CLOCK_MONOTONIC.
- * Anchored at CLOCK_MONOTONIC, so both agree to a few ns per second.
+ * ns each in a VM, the TSC itself 10-15. The TSC is used only when the kernel
+ * chose it as its clocksource (so it checked that it is invariant and the
+ * same on every CPU), and only once calibrated against CLOCK_MONOTONIC over
+ * 50 ms; until then, and elsewhere, CLOCK_MONOTONIC. Anchored at
+ * CLOCK_MONOTONIC, so both agree to a few ns per second.
  */
 #if defined(__x86_64__) || defined(__i386__)
 static struct {
@@ -354,6 +354,22 @@ bool compat_module_file_version(const char *path, char *buf, size_t len)
 	if (len > 0)
 		buf[0] = '\0';
 	return false;
+}
+
+static void (*_Atomic unload_fn)(void);
+
+void compat_at_unload(void (*fn)(void))
+{
+	atomic_store(&unload_fn, fn);
+}
+
+/* dlclose of the module, and exit. */
+__attribute__((destructor)) static void at_unload(void)
+{
+	void (*fn)(void) = atomic_load(&unload_fn);
+
+	if (fn != NULL)
+		fn();
 }
 
 static pthread_mutex_t global_locks[COMPAT_GLOBAL_COUNT] = {

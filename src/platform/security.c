@@ -1,6 +1,6 @@
 /*
  * File trust: who can change the configuration and the backend library
- * (include/p11-security.h; issue 7, "Hostile files").
+ * (include/p11-security.h says what is refused, and why).
  *
  * The path is resolved by hand, one component at a time, so that every
  * folder actually looked into, every symbolic link followed and the folders

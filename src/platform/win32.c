@@ -1,13 +1,13 @@
 /*
  * Platform layer, Windows (include/p11-compat.h; src/platform/posix.c is the POSIX
  * one). The shim's home is a 32-bit Windows process in front of the 32-bit
- * personal.dll (issue 6).
+ * personal.dll.
  *
  * Paths: the configuration may write them with '/' or '\' (the seed writes
  * C:/Program Files (x86)/Personal/bin/personal.dll), with spaces and without
- * quotes (DESIGN.md, Platform notes). They reach the system as UTF-16, from
- * UTF-8, or from the ANSI code page when they are not valid UTF-8 (an INI
- * file saved by Notepad in the ANSI code page).
+ * quotes. They reach the system as UTF-16, from UTF-8, or from the ANSI code
+ * page when they are not valid UTF-8 (an INI file saved by Notepad in the
+ * ANSI code page).
  */
 #include "config.h"
 
@@ -337,6 +337,30 @@ void compat_mutex_lock(compat_mutex *m)
 void compat_mutex_unlock(compat_mutex *m)
 {
 	ReleaseSRWLockExclusive(&m->lock);
+}
+
+static void (*volatile unload_fn)(void);
+
+void compat_at_unload(void (*fn)(void))
+{
+	unload_fn = fn;
+}
+
+/*
+ * Called by the C library's DLL entry point. reserved is NULL when the DLL
+ * is unloaded by FreeLibrary and the process goes on; set when the process
+ * is ending, where Microsoft's DllMain rules leave nothing to clean up
+ * (the other threads are gone, stopped wherever they were).
+ */
+BOOL WINAPI DllMain(HINSTANCE dll, DWORD reason, LPVOID reserved);
+BOOL WINAPI DllMain(HINSTANCE dll, DWORD reason, LPVOID reserved)
+{
+	void (*fn)(void) = unload_fn;
+
+	(void)dll;
+	if (reason == DLL_PROCESS_DETACH && reserved == NULL && fn != NULL)
+		fn();
+	return TRUE;
 }
 
 /*

@@ -3,10 +3,10 @@
  * (p11fn.def). Shared by the module's trace layer and the CLI, as OpenSC's
  * pkcs11-display.c serves pkcs11-spy and its tools.
  *
- * Rules (STYLE.md section 7): constants by name; output arguments only when
- * the call says they are valid; NULL pointers shown as null; a buffer whose
- * length is impossible is described, not read; PINs and secret attribute
- * values never appear, not even as hex: "<redacted N bytes>".
+ * Rules: constants by name; output arguments only when the call says they are
+ * valid; NULL pointers shown as null; a buffer whose length is impossible is
+ * described, not read; PINs and secret attribute values never appear, not
+ * even as hex: "<redacted N bytes>".
  */
 #include "config.h"
 
@@ -905,12 +905,25 @@ static void tb_padded_field(p11_tb *tb, const char *name, const unsigned char *s
 	tb_padded_hex(tb, name, s, p11_tb_padded(tb, s, n));
 }
 
-void tf_out_info(p11_tb *tb, CK_RV rv, const char *name, CK_INFO_PTR p)
+/*
+ * A CK_*_INFO the call filled, as an object under `name`: only when the
+ * call succeeded (after a failure it holds whatever the client left there)
+ * and the pointer is set. true: the object is open; the caller writes the
+ * fields and closes it.
+ */
+static bool tb_out_open(p11_tb *tb, CK_RV rv, const char *name, const void *p)
 {
 	if (rv != CKR_OK || p == NULL)
-		return;
+		return false;
 	p11_tb_key(tb, name);
 	p11_tb_open(tb, '{');
+	return true;
+}
+
+void tf_out_info(p11_tb *tb, CK_RV rv, const char *name, CK_INFO_PTR p)
+{
+	if (!tb_out_open(tb, rv, name, p))
+		return;
 	tb_version(tb, "cryptokiVersion", p->cryptokiVersion);
 	tb_padded_field(tb, "manufacturerID", p->manufacturerID, sizeof(p->manufacturerID));
 	tf_ulong(tb, "flags", p->flags);
@@ -921,10 +934,8 @@ void tf_out_info(p11_tb *tb, CK_RV rv, const char *name, CK_INFO_PTR p)
 
 void tf_out_slot_info(p11_tb *tb, CK_RV rv, const char *name, CK_SLOT_INFO_PTR p)
 {
-	if (rv != CKR_OK || p == NULL)
+	if (!tb_out_open(tb, rv, name, p))
 		return;
-	p11_tb_key(tb, name);
-	p11_tb_open(tb, '{');
 	tb_padded_field(tb, "slotDescription", p->slotDescription, sizeof(p->slotDescription));
 	tb_padded_field(tb, "manufacturerID", p->manufacturerID, sizeof(p->manufacturerID));
 	tf_flags(tb, "flags", P11_FLAGS_SLOT, p->flags);
@@ -935,10 +946,8 @@ void tf_out_slot_info(p11_tb *tb, CK_RV rv, const char *name, CK_SLOT_INFO_PTR p
 
 void tf_out_token_info(p11_tb *tb, CK_RV rv, const char *name, CK_TOKEN_INFO_PTR p)
 {
-	if (rv != CKR_OK || p == NULL)
+	if (!tb_out_open(tb, rv, name, p))
 		return;
-	p11_tb_key(tb, name);
-	p11_tb_open(tb, '{');
 	tb_padded_field(tb, "label", p->label, sizeof(p->label));
 	tb_padded_field(tb, "manufacturerID", p->manufacturerID, sizeof(p->manufacturerID));
 	tb_padded_field(tb, "model", p->model, sizeof(p->model));
@@ -954,10 +963,8 @@ void tf_out_token_info(p11_tb *tb, CK_RV rv, const char *name, CK_TOKEN_INFO_PTR
 
 void tf_out_mech_info(p11_tb *tb, CK_RV rv, const char *name, CK_MECHANISM_INFO_PTR p)
 {
-	if (rv != CKR_OK || p == NULL)
+	if (!tb_out_open(tb, rv, name, p))
 		return;
-	p11_tb_key(tb, name);
-	p11_tb_open(tb, '{');
 	tf_ulong(tb, "ulMinKeySize", p->ulMinKeySize);
 	tf_ulong(tb, "ulMaxKeySize", p->ulMaxKeySize);
 	tf_flags(tb, "flags", P11_FLAGS_MECH, p->flags);
@@ -966,10 +973,8 @@ void tf_out_mech_info(p11_tb *tb, CK_RV rv, const char *name, CK_MECHANISM_INFO_
 
 void tf_out_session_info(p11_tb *tb, CK_RV rv, const char *name, CK_SESSION_INFO_PTR p)
 {
-	if (rv != CKR_OK || p == NULL)
+	if (!tb_out_open(tb, rv, name, p))
 		return;
-	p11_tb_key(tb, name);
-	p11_tb_open(tb, '{');
 	tf_ulong(tb, "slotID", p->slotID);
 	tf_const(tb, "state", P11_CONST_STATE, p->state);
 	tf_flags(tb, "flags", P11_FLAGS_SESSION, p->flags);

@@ -1,6 +1,6 @@
 /*
- * The trace layer (DESIGN.md, Trace): the outermost layer, one record per
- * call, in JSON Lines or text.
+ * The trace layer: the outermost layer, so that it records what the client
+ * asked and what it got; one record per call, in JSON Lines or text.
  *
  * A record is built in one buffer (on the stack, spilling to the heap for
  * large templates) and handed whole to the sink (src/trace/sink_posix.c) after the
@@ -8,11 +8,12 @@
  * a fatal signal inside the backend writes them with "crash", so that the
  * call that took the client down is visible.
  *
- * Why the sink maps the trace file (issue 8). The trace used to write each
- * record with one write(2) to a file opened O_APPEND, as p11-kit's log.c
- * does: whole records, no interleaving, but a system call per PKCS#11 call,
- * about 1 us of CPU on the benchmark machine, three times the budget. What
- * the trace promises rules out the usual ways around that:
+ * Why the sink maps the trace file. The trace used to write each record with
+ * one write(2) to a file opened O_APPEND, as p11-kit's log.c does: whole
+ * records, no interleaving, but a system call per PKCS#11 call, about 1 us of
+ * CPU on the benchmark machine, several times what the trace may add to a
+ * call (the targets are in README.md, Performance). What the trace promises
+ * rules out the usual ways around that:
  *  - buffering records in the process and writing them in batches loses the
  *    records a crash finds in the buffer, the ones that matter most;
  *  - a writer thread (or io_uring's polling thread) is a thread created in
@@ -116,8 +117,8 @@ typedef struct {
 
 /*
  * Everything the trace keeps per thread, in one TLS block: in a dlopen'ed
- * module each __thread access is a call to __tls_get_addr (issue 8: it
- * showed in the profile), so a call looks the block up once.
+ * module each __thread access is a call to __tls_get_addr (it showed in
+ * the trace's profile), so a call looks the block up once.
  */
 struct trace_tls {
 	struct trace_call *current; /* the call this thread is in, for notes and the crash handler */
@@ -246,7 +247,7 @@ static bool on_fault(const char *what, void *addr)
  * The wall clock without reading it on every call: the monotonic reading
  * that starts the call's duration, plus this thread's offset to UTC, taken
  * again every second (a clock step shows within a second). A clock read
- * costs 25-55 ns in a VM; this saves one of three per call (issue 8).
+ * costs 25-55 ns in a VM; this saves one of three per call.
  */
 static int64_t wall_us_at(trace_tls *t, int64_t mono_ns)
 {
@@ -635,6 +636,12 @@ static p11_sink *take_parked(const char *pattern, uint64_t max_size)
 		return s;
 	p11_sink_close(s);
 	return NULL;
+}
+
+void p11_trace_free_kept(void)
+{
+	p11_sink_close(parked.sink);
+	parked.sink = NULL;
 }
 
 p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)

@@ -1,4 +1,4 @@
-# Windows-only build parts (issue 6). Included by the top Makefile.am after
+# Windows-only build parts. Included by the top Makefile.am after
 # src/tool/local.mk: non-recursive, paths relative to the top directory.
 #
 # Version resources, compiled by windres ($(RC), found by LT_LANG): the DLL's
