@@ -6,7 +6,9 @@
 #   `p11shim trace summary`, `show`, `show -v` and `diagnose`;
 # - hostile configurations (control characters in a value, a key, a
 #   section, a library path, a trace file, P11SHIM_CONF) on the stderr of
-#   C_Initialize through pkcs11-tool, in `p11shim doctor` and `p11shim serial`.
+#   C_Initialize through pkcs11-tool, in `p11shim doctor` and `p11shim serial`;
+# - a card serial holding a newline and ESC, from a mapped field and from
+#   the file itself, refused naming its source, nothing written to the card.
 # Every output is checked by term-check.py: no raw C0 but newline and tab,
 # no DEL, no C1, valid UTF-8. Each check runs, the failures are counted.
 . "$top_srcdir/tests/integration/lib.sh"
@@ -168,5 +170,71 @@ P11SHIM_CONF="$WORK/range.conf" "$P11SHIM_TOOL" serial status >"$WORK/out" 2>"$W
 P11SHIM_CONF="$WORK/range.conf" "$P11SHIM_TOOL" serial status --range 1-9 >>"$WORK/out" 2>>"$WORK/err"
 set -e
 clean "serial status, a hostile range and state file" "$WORK/out" "$WORK/err"
+
+# ---- card serials ----
+slot_of() {
+	"$P11CALL" "$SOFTHSM2_MODULE" init , slots , fin | sed -n 's/^slots: CKR_OK count=[0-9]* //p' |
+		tr ' ' '\n' | while read -r s; do
+		if "$P11CALL" "$SOFTHSM2_MODULE" init , tokeninfo "$s" , fin | grep -q "label='$1'"; then
+			echo "$s"
+			break
+		fi
+	done
+}
+s=$(slot_of '')
+# A mapped field whose value holds a newline and ESC.
+shim_conf "$WORK/serial.conf" "$SOFTHSM2_MODULE" "$WORK/t1.jsonl" "[serial]" "InitToken = true" \
+	'CMSCardSerialNumber = ${PRIME_CARD_SERIAL}'
+set +e
+out=$(PRIME_CARD_SERIAL="CM47
+${ESC}[2J" P11SHIM_CONF="$WORK/serial.conf" P11CALL_PIN=$SO_PIN p11call_shim init , inittoken "$s" card1 , fin 2>"$WORK/err")
+set -e
+if printf '%s\n' "$out" | grep -qxF "inittoken: CKR_GENERAL_ERROR"; then
+	ok "a mapped serial with a newline and ESC: C_InitToken refused"
+else
+	echo "not ok - a mapped serial with a newline and ESC was not refused: $out"
+	failed=$((failed + 1))
+fi
+if "$P11CALL" "$SOFTHSM2_MODULE" init , tokeninfo "$s" , fin | grep -q "label=''"; then
+	ok "a mapped serial with a newline and ESC: the card untouched"
+else
+	echo "not ok - a mapped serial with a newline and ESC: the card was initialised"
+	failed=$((failed + 1))
+	s=$(slot_of '')
+fi
+holds "the refusal names the mapped field and the rule" "$WORK/err" \
+	'[serial] CMSCardSerialNumber: mapped field ${PRIME_CARD_SERIAL} = '"'CM47\\n\\x1b[2J'"
+holds "the refusal says what a serial may hold" "$WORK/err" "printable ASCII"
+clean "a mapped serial with a newline and ESC: stderr" "$WORK/err"
+# The value written in the file itself: refused when the file is read.
+shim_conf "$WORK/serial2.conf" "$SOFTHSM2_MODULE" "$WORK/t2.jsonl" "[serial]" "InitToken = true" \
+	"CMSCardSerialNumber = 12${ESC}[2J34"
+set +e
+P11SHIM_CONF="$WORK/serial2.conf" "$PKCS11_TOOL" --module "$SHIM_MODULE" -L >"$WORK/out" 2>"$WORK/err"
+rc=$?
+set -e
+[ $rc -ne 0 ] || { echo "not ok - a serial with ESC in the file was accepted"; failed=$((failed + 1)); }
+holds "a serial with ESC in the file: refused naming file and line" "$WORK/err" \
+	"serial2.conf:7: [serial] CMSCardSerialNumber = '12\\x1b[2J34'"
+clean "a serial with ESC in the file: stderr" "$WORK/err"
+# Too long: the length is the field's (CK_TOKEN_INFO.serialNumber, 16 characters).
+shim_conf "$WORK/serial3.conf" "$SOFTHSM2_MODULE" "$WORK/t3.jsonl" "[serial]" "InitToken = true" \
+	"CMSCardSerialNumber = 12345678901234567"
+set +e
+P11SHIM_CONF="$WORK/serial3.conf" "$PKCS11_TOOL" --module "$SHIM_MODULE" -L >"$WORK/out" 2>"$WORK/err"
+set -e
+holds "a serial of 17 characters: refused when the file is read" "$WORK/err" \
+	"serial3.conf:7: [serial] CMSCardSerialNumber = '12345678901234567'"
+# A good one still goes on the card.
+PRIME_CARD_SERIAL="CM 4711" P11SHIM_CONF="$WORK/serial.conf" P11CALL_PIN=$SO_PIN \
+	p11call_shim init , inittoken "$s" card2 , fin >"$WORK/out" 2>&1
+s=$(slot_of card2)
+out=$(P11SHIM_CONF="$WORK/serial.conf" p11call_shim init , tokeninfo "$s" , fin)
+if printf '%s\n' "$out" | grep -qxF "tokeninfo: CKR_OK label='card2' model='SoftHSM v2' serial='CM 4711'"; then
+	ok "a printable serial is still applied"
+else
+	echo "not ok - a printable serial: $out"
+	failed=$((failed + 1))
+fi
 
 [ "$failed" -eq 0 ] || fail "$failed check(s) failed"
