@@ -25,7 +25,21 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+/* What p11_text_scan gives for a byte that does not start a valid UTF-8 sequence. */
+#define P11_TEXT_NOT_UTF8 0xffffffffu
+
+/*
+ * The character at s[0..n), n > 0: returns its length in bytes and sets *cp
+ * to its code point, or to P11_TEXT_NOT_UTF8 (length 1) for a byte that is
+ * not valid UTF-8 there (overlong forms, surrogates, beyond U+10FFFF, cut).
+ */
+size_t p11_text_scan(const char *s, size_t n, uint32_t *cp);
+
+/* Whether a terminal may be shown the code point cp as it is (see above). */
+bool p11_text_shown_raw(uint32_t cp);
 
 /*
  * Escapes s[0..n) into out (cap bytes, always NUL-terminated when cap > 0).

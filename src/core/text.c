@@ -11,15 +11,17 @@
 #include <string.h>
 
 /*
- * The length of the valid UTF-8 sequence at s[0..n) and its code point, or
- * 0 when s does not start one: overlong forms, surrogates and code points
- * beyond U+10FFFF are not valid (RFC 3629 section 3), and a terminal may
- * still read a C1 control from an overlong form.
+ * Overlong forms, surrogates and code points beyond U+10FFFF are not valid
+ * UTF-8 (RFC 3629 section 3); a terminal may still read a C1 control from
+ * an overlong form, so they are bytes to escape.
  */
-static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
+size_t p11_text_scan(const char *str, size_t n, uint32_t *cp)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	size_t len, i;
 	uint32_t c;
+
+	*cp = P11_TEXT_NOT_UTF8;
 
 	if (s[0] < 0x80) {
 		*cp = s[0];
@@ -35,18 +37,18 @@ static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
 		len = 4;
 		c = s[0] & 0x07;
 	} else {
-		return 0;
+		return 1;
 	}
 	if (n < len)
-		return 0;
+		return 1;
 	for (i = 1; i < len; i++) {
 		if ((s[i] & 0xc0) != 0x80)
-			return 0;
+			return 1;
 		c = (c << 6) | (s[i] & 0x3f);
 	}
 	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) ||
 	    (c >= 0xd800 && c <= 0xdfff))
-		return 0;
+		return 1;
 	*cp = c;
 	return len;
 }
@@ -57,10 +59,15 @@ static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
  * around them (U+2028/2029, the bidi marks, embeddings, overrides and
  * isolates: the "Trojan Source" characters, CVE-2021-42574).
  */
-static int hidden_cp(uint32_t c)
+static bool hidden_cp(uint32_t c)
 {
 	return (c >= 0x80 && c <= 0x9f) || c == 0x200e || c == 0x200f || c == 0x2028 ||
 	       c == 0x2029 || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+bool p11_text_shown_raw(uint32_t c)
+{
+	return c != P11_TEXT_NOT_UTF8 && c >= 0x20 && c != 0x7f && !hidden_cp(c);
 }
 
 size_t p11_text_escape(char *out, size_t cap, const char *s, size_t n, size_t *outlen)
@@ -79,12 +86,11 @@ size_t p11_text_escape(char *out, size_t cap, const char *s, size_t n, size_t *o
 		size_t put_len, len;
 		uint32_t c;
 
-		len = utf8_seq(u + i, n - i, &c);
-		if (len == 0) {
+		len = p11_text_scan(s + i, n - i, &c);
+		if (c == P11_TEXT_NOT_UTF8) {
 			/* Not UTF-8: the byte itself, so it can be recovered. */
 			put_len = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", u[i]);
 			put = esc;
-			len = 1;
 		} else if (c == '\n' || c == '\r' || c == '\t') {
 			put_len = (size_t)snprintf(esc, sizeof(esc), "\\%c",
 			                           c == '\n' ? 'n' : c == '\r' ? 'r' : 't');

@@ -81,13 +81,17 @@ data = data.replace(b'@LABEL@', b'\xc2\x9b2J\xff\xfe\x9b\xe2\x80\xae')
 open(sys.argv[1], 'wb').write(data)
 PY
 T="$WORK/crafted.jsonl"
-for cmd in summary "summary --all" show "show -v" diagnose; do
+for cmd in summary "summary --all" "summary --json" show "show -v" diagnose "diagnose --json"; do
 	set +e
 	# shellcheck disable=SC2086 # cmd is the subcommand and its options
 	"$P11SHIM_TOOL" trace $cmd "$T" >"$WORK/out" 2>"$WORK/err"
 	set -e
 	clean "trace $cmd: stdout" "$WORK/out"
 	clean "trace $cmd: stderr" "$WORK/err"
+	case $cmd in
+	*--json) python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$WORK/out" ||
+		{ echo "not ok - trace $cmd: not JSON"; failed=$((failed + 1)); } ;;
+	esac
 done
 "$P11SHIM_TOOL" trace summary "$T" >"$WORK/out" 2>&1 || true
 holds "trace summary shows ts escaped" "$WORK/out" '2026-12-04T16:24:18.279999Z\x1b[2J\x1b]0;pwne'
@@ -140,8 +144,10 @@ for c in value key section library; do
 	clean "C_Initialize, a hostile $c: stderr" "$WORK/err"
 	set +e
 	P11SHIM_CONF="$WORK/$c.conf" "$P11SHIM_TOOL" doctor >"$WORK/out" 2>"$WORK/err"
+	P11SHIM_CONF="$WORK/$c.conf" "$P11SHIM_TOOL" doctor --json >"$WORK/json" 2>>"$WORK/err"
 	set -e
 	clean "doctor, a hostile $c" "$WORK/out" "$WORK/err"
+	clean "doctor --json, a hostile $c" "$WORK/json"
 done
 set +e
 P11SHIM_CONF="$WORK/value.conf" "$PKCS11_TOOL" --module "$SHIM_MODULE" -L >"$WORK/out" 2>"$WORK/err"
