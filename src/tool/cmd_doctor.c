@@ -1200,19 +1200,14 @@ static void put_safe(const char *s)
 
 static void print_fix(const check *c)
 {
+	char file[4096], section[256], key[256];
+
 	/* On a line that is fine, the same is how to change it. */
-	printf("        %s: ", c->st == ST_OK ? "hint" : "fix");
-	put_safe(c->fix_file);
-	printf(": ");
-	if (c->fix_section) {
-		printf("[");
-		put_safe(c->fix_section);
-		printf("] ");
-	}
-	if (c->fix_key) {
-		put_safe(c->fix_key);
-		printf(" = ");
-	}
+	printf("        %s: %s: %s%s%s%s%s", c->st == ST_OK ? "hint" : "fix",
+	       p11_text_safe(file, sizeof(file), c->fix_file), c->fix_section ? "[" : "",
+	       c->fix_section ? p11_text_safe(section, sizeof(section), c->fix_section) : "",
+	       c->fix_section ? "] " : "", c->fix_key ? p11_text_safe(key, sizeof(key), c->fix_key) : "",
+	       c->fix_key ? " = " : "");
 	put_safe(c->fix_value);
 	printf("\n");
 }

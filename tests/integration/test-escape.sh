@@ -178,15 +178,6 @@ set -e
 clean "serial status, a hostile range and state file" "$WORK/out" "$WORK/err"
 
 # ---- card serials ----
-slot_of() {
-	"$P11CALL" "$SOFTHSM2_MODULE" init , slots , fin | sed -n 's/^slots: CKR_OK count=[0-9]* //p' |
-		tr ' ' '\n' | while read -r s; do
-		if "$P11CALL" "$SOFTHSM2_MODULE" init , tokeninfo "$s" , fin | grep -q "label='$1'"; then
-			echo "$s"
-			break
-		fi
-	done
-}
 s=$(slot_of '')
 # A mapped field whose value holds a newline and ESC.
 shim_conf "$WORK/serial.conf" "$SOFTHSM2_MODULE" "$WORK/t1.jsonl" "[serial]" "InitToken = true" \
