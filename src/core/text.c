@@ -86,6 +86,19 @@ size_t p11_text_escape(char *out, size_t cap, const char *s, size_t n, size_t *o
 		size_t put_len, len;
 		uint32_t c;
 
+		/* Printable ASCII, by far the most of any text: copied as a run. */
+		for (len = 0; i + len < n && u[i + len] >= 0x20 && u[i + len] < 0x7f; len++)
+			;
+		if (len > 0) {
+			if (len > cap - 1 - o)
+				len = cap - 1 - o;
+			memcpy(out + o, put, len);
+			o += len;
+			i += len;
+			if (o + 1 >= cap)
+				break;
+			continue;
+		}
 		len = p11_text_scan(s + i, n - i, &c);
 		if (c == P11_TEXT_NOT_UTF8) {
 			/* Not UTF-8: the byte itself, so it can be recovered. */
