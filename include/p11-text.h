@@ -1,7 +1,7 @@
 /*
  * Text from outside the shim (a trace, a configuration, the environment,
- * the middleware) made safe for a terminal or a log line (issue 14, item 5),
- * and the check of a value meant for a token field.
+ * the middleware) made safe for a terminal or a log line, and the check of
+ * a value meant for a token field.
  *
  * A crafted trace or configuration can hold escape sequences that clear a
  * screen, set a window title or rewrite what was printed before; a newline

@@ -192,7 +192,7 @@ static bool check_value(p11_key key, const char *value, char *why, size_t len)
 			 * Written to the card as it is and shown in
 			 * CK_TOKEN_INFO.serialNumber: a newline or an escape
 			 * sequence (a mapped field holds whatever the encoder
-			 * got) must never reach a card (issue 14, item 5).
+			 * got) must never reach a card.
 			 */
 			char rule[96];
 

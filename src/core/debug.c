@@ -159,9 +159,9 @@ static void event_v(p11_event_id id, CK_SLOT_ID slot, const char *fmt, va_list a
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	/*
 	 * The text holds what came from outside (a configuration value, a path,
-	 * a reader name, a mapped field): escaped for the terminal and the log
-	 * (issue 14, item 5). The trace note keeps the text; the trace's own
-	 * quoting, and the CLI that shows it, take care of it there.
+	 * a reader name, a mapped field): escaped for the terminal and the log.
+	 * The trace note keeps the text; the trace's own quoting, and the CLI
+	 * that shows it, take care of it there.
 	 */
 	p11_text_safe(shown, sizeof(shown), buf);
 	if (id < 200)

@@ -1190,7 +1190,7 @@ static void count(const doctor *d, size_t *n)
 /*
  * A check's text holds what doctor read: configuration values, paths, the
  * environment, reader names and labels from the middleware. Escaped for
- * the terminal here, where every text line is printed (issue 14, item 5);
+ * the terminal here, where every text line is printed;
  * --json writes them JSON-quoted.
  */
 static void put_safe(const char *s)

@@ -50,8 +50,7 @@ static void serial_usage(FILE *f)
 
 /*
  * A message that holds what the configuration, the environment or the
- * state file said (paths, values): escaped for the terminal (issue 14,
- * item 5).
+ * state file said (paths, values): escaped for the terminal.
  */
 static void say(const char *what, const char *err)
 {

@@ -346,8 +346,7 @@ typedef struct {
 /*
  * The tables keep names and texts as the trace has them (the lookups
  * compare them with the records' own bytes, and --json writes them
- * JSON-quoted); the text output escapes them when it prints (issue 14,
- * item 5).
+ * JSON-quoted); the text output escapes them when it prints.
  */
 static void keep_raw(char *dst, size_t cap, const char *s, size_t n)
 {

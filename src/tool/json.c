@@ -702,7 +702,7 @@ void json_write_str(FILE *f, const char *s, size_t len)
 			/*
 			 * Valid JSON, and safe on a terminal like the text output
 			 * (p11_text_shown_raw): C1 and bidi controls as \u escapes,
-			 * a byte that is not UTF-8 as U+FFFD (issue 14, item 5).
+			 * a byte that is not UTF-8 as U+FFFD.
 			 */
 			uint32_t cp;
 			size_t n = p11_text_scan(p, (size_t)(end - p), &cp);

@@ -70,7 +70,7 @@ void sb_printf(sbuf *b, const char *fmt, ...)
 /*
  * Text from the trace, escaped for a terminal (p11_text_escape: control
  * characters, C1, invalid UTF-8), so a line stays one line and no escape
- * sequence of a crafted trace reaches the terminal (issue 14, item 5).
+ * sequence of a crafted trace reaches the terminal.
  */
 void sb_text(sbuf *b, const char *s, size_t n)
 {

@@ -184,8 +184,7 @@ size_t p11_utf8_len(const unsigned char *s, size_t n)
  * A string value. Control characters are escaped; bytes that are not valid
  * UTF-8 (a middleware's Latin-1 label, a cut sequence) become U+FFFD, so
  * the record stays valid JSON. C1 and bidi controls are \u escapes too: a
- * trace is read with cat and tail as well as with p11shim trace (issue 14,
- * item 5).
+ * trace is read with cat and tail as well as with p11shim trace.
  */
 void p11_tb_str(p11_tb *tb, const char *s, size_t n)
 {
