@@ -26,6 +26,9 @@ typedef enum {
 #define P11_DEFAULT_PERSONAL_USER_CFG COMPAT_DEFAULT_PERSONAL_USER_CFG
 #define P11_DEFAULT_PIN_ENCRYPTION_CFG COMPAT_DEFAULT_PIN_ENCRYPTION_CFG
 
+/* The longest card serial: CK_TOKEN_INFO.serialNumber's 16 characters. */
+#define P11_SERIAL_MAX 16
+
 /*
  * Every key: id, section, key, type, default, choices (ENUM), repeatable,
  * one-line meaning. conf/p11shim.conf documents the same keys, and a unit

@@ -50,6 +50,9 @@ tests_integration_numrange_race_SOURCES = tests/integration/numrange-race.c
 tests_integration_numrange_race_LDADD = libp11shim-core.la -lpthread
 TESTS += tests/integration/test-serial.sh
 EXTRA_DIST += tests/integration/test-serial.sh
+# Issue 14, item 5: no raw control characters from outside on a terminal or a card.
+TESTS += tests/integration/test-escape.sh
+EXTRA_DIST += tests/integration/test-escape.sh tests/cli/term-check.py
 TESTS += tests/integration/test-v3-nss.sh tests/integration/test-syslog.sh
 EXTRA_DIST += tests/integration/test-v3-nss.sh tests/integration/test-syslog.sh
 check_PROGRAMS += tests/integration/client-v3

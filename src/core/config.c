@@ -29,6 +29,7 @@
 #include "p11-numrange.h"
 #include "p11-security.h"
 #include "p11-shim.h"
+#include "p11-text.h"
 
 typedef struct {
 	char *value;
@@ -186,6 +187,23 @@ static bool check_value(p11_key key, const char *value, char *why, size_t len)
 
 	switch (k->type) {
 	case P11_CT_STRING:
+		if (key == P11_KEY_CMS_CARD_SERIAL) {
+			/*
+			 * Written to the card as it is and shown in
+			 * CK_TOKEN_INFO.serialNumber: a newline or an escape
+			 * sequence (a mapped field holds whatever the encoder
+			 * got) must never reach a card.
+			 */
+			char rule[96];
+
+			if (p11_text_token_field(value, P11_SERIAL_MAX, rule, sizeof(rule)))
+				return true;
+			snprintf(why, len, "'%s' cannot be a card serial: it %s; a card serial is 1 to %d "
+			         "printable ASCII characters (space to '~'), as CK_TOKEN_INFO.serialNumber "
+			         "holds", value, rule, P11_SERIAL_MAX);
+			return false;
+		}
+		return true;
 	case P11_CT_PATH:
 		return true;
 	case P11_CT_BOOL:

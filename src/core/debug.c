@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "p11-compat.h"
+#include "p11-text.h"
 
 enum { LOG_OFF, LOG_ON, LOG_ALL };
 
@@ -154,13 +155,20 @@ static void system_log(p11_event_id id, CK_SLOT_ID slot, const char *text)
 
 static void event_v(p11_event_id id, CK_SLOT_ID slot, const char *fmt, va_list ap)
 {
-	char buf[1024];
+	char buf[1024], shown[2048];
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/*
+	 * The text holds what came from outside (a configuration value, a path,
+	 * a reader name, a mapped field): escaped for the terminal and the log.
+	 * The trace note keeps the text; the trace's own quoting, and the CLI
+	 * that shows it, take care of it there.
+	 */
+	p11_text_safe(shown, sizeof(shown), buf);
 	if (id < 200)
-		fprintf(stderr, "p11shim: %s\n", buf);
+		fprintf(stderr, "p11shim: %s\n", shown);
 	p11_note("%s", buf);
-	system_log(id, slot, buf);
+	system_log(id, slot, shown);
 }
 
 void p11_event(p11_event_id id, CK_SLOT_ID slot, const char *fmt, ...)

@@ -33,10 +33,9 @@
 #include <openssl/x509.h>
 
 #include "p11-numrange.h"
+#include "p11-text.h"
 #include "p11-trace.h"
 #include "p11shim.h"
-
-#define SERIAL_MAX 16 /* CK_TOKEN_INFO.serialNumber */
 
 typedef struct {
 	p11_shim_ctx *ctx;
@@ -58,14 +57,14 @@ static bool read_serial_in(p11_layer *self, CK_SESSION_HANDLE s, char *out)
 	CK_ATTRIBUTE find[] = { SERIAL_FIND_TEMPLATE };
 	CK_OBJECT_HANDLE obj;
 	CK_ULONG n = 0;
-	CK_ATTRIBUTE value = { CKA_VALUE, out, SERIAL_MAX };
+	CK_ATTRIBUTE value = { CKA_VALUE, out, P11_SERIAL_MAX };
 	bool found = false;
 
 	if (P11_NEXT(self, FindObjectsInit, s, find, 4) != CKR_OK)
 		return false;
 	if (P11_NEXT(self, FindObjects, s, &obj, 1, &n) == CKR_OK && n == 1 &&
 	    P11_NEXT(self, GetAttributeValue, s, obj, &value, 1) == CKR_OK &&
-	    value.ulValueLen <= SERIAL_MAX) {
+	    value.ulValueLen <= P11_SERIAL_MAX) {
 		out[value.ulValueLen] = '\0';
 		found = true;
 	}
@@ -91,7 +90,7 @@ static bool fix_serial(serial *sr, CK_SLOT_ID slot, char *out, size_t len)
 {
 	const p11_config *cfg = sr->ctx->cfg;
 	const char *v, *range_text, *state;
-	char err[1024];
+	char err[1024], why[96];
 	p11_range range;
 
 	v = p11_config_get(cfg, P11_KEY_CMS_CARD_SERIAL, err, sizeof(err));
@@ -121,10 +120,16 @@ static bool fix_serial(serial *sr, CK_SLOT_ID slot, char *out, size_t len)
 			return false;
 		}
 	}
-	if (strlen(out) > SERIAL_MAX || out[0] == '\0') {
+	/*
+	 * Whatever its source (a number range's state file is data too), the
+	 * serial goes on the card only as 1 to 16 printable ASCII characters;
+	 * the configuration's values were checked already, naming file and line.
+	 */
+	if (!p11_text_token_field(out, P11_SERIAL_MAX, why, sizeof(why))) {
 		p11_event(P11_EV_SERIAL_REFUSED, slot,
-		          "serial: C_InitToken refused, nothing written: card serial '%s' must be 1 to "
-		          "%d characters (CK_TOKEN_INFO.serialNumber)", out, SERIAL_MAX);
+		          "serial: C_InitToken refused, nothing written: card serial '%s' %s; a card "
+		          "serial is 1 to %d printable ASCII characters (CK_TOKEN_INFO.serialNumber)",
+		          out, why, P11_SERIAL_MAX);
 		return false;
 	}
 	return true;
@@ -183,7 +188,7 @@ static CK_RV serial_C_InitToken(p11_layer *self, CK_SLOT_ID slot, CK_UTF8CHAR_PT
 
 static CK_RV serial_C_GetTokenInfo(p11_layer *self, CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 {
-	char value[SERIAL_MAX + 1];
+	char value[P11_SERIAL_MAX + 1], why[96];
 	size_t n;
 	CK_RV rv;
 
@@ -191,6 +196,12 @@ static CK_RV serial_C_GetTokenInfo(p11_layer *self, CK_SLOT_ID slot, CK_TOKEN_IN
 	if (rv != CKR_OK || info == NULL || !(info->flags & CKF_TOKEN_INITIALIZED))
 		return rv;
 	if (card_serial(self, slot, value)) {
+		/* Another tool may have written the object: never pass control characters on. */
+		if (!p11_text_token_field(value, P11_SERIAL_MAX, why, sizeof(why))) {
+			p11_note("serial: the card's serial object %s; serialNumber left as the backend "
+			         "reports it", why);
+			return rv;
+		}
 		n = strlen(value);
 		memset(info->serialNumber, ' ', sizeof(info->serialNumber));
 		memcpy(info->serialNumber, value, n);
@@ -225,7 +236,7 @@ static CK_RV serial_C_CreateObject(p11_layer *self, CK_SESSION_HANDLE h, CK_ATTR
 	serial *sr = self->data;
 	const CK_ATTRIBUTE *value = NULL;
 	bool is_cert = false, x509 = true;
-	char subject[128], card[SERIAL_MAX + 1], err[256];
+	char subject[128], card[P11_SERIAL_MAX + 1], err[256];
 	const char *mode;
 	CK_SESSION_INFO si;
 	CK_ULONG i;

@@ -40,6 +40,7 @@
 #include "p11-personal.h"
 #include "p11-security.h"
 #include "p11-shim.h"
+#include "p11-text.h"
 #include "p11-trace.h"
 #include "tool.h"
 
@@ -1186,15 +1187,29 @@ static void count(const doctor *d, size_t *n)
 		n[d->c[i].st]++;
 }
 
+/*
+ * A check's text holds what doctor read: configuration values, paths, the
+ * environment, reader names and labels from the middleware. Escaped for
+ * the terminal here, where every text line is printed;
+ * --json writes them JSON-quoted.
+ */
+static void put_safe(const char *s)
+{
+	p11_text_fput(stdout, s, strlen(s));
+}
+
 static void print_fix(const check *c)
 {
+	char file[4096], section[256], key[256];
+
 	/* On a line that is fine, the same is how to change it. */
-	printf("        %s: %s: ", c->st == ST_OK ? "hint" : "fix", c->fix_file);
-	if (c->fix_section)
-		printf("[%s] ", c->fix_section);
-	if (c->fix_key)
-		printf("%s = ", c->fix_key);
-	printf("%s\n", c->fix_value);
+	printf("        %s: %s: %s%s%s%s%s", c->st == ST_OK ? "hint" : "fix",
+	       p11_text_safe(file, sizeof(file), c->fix_file), c->fix_section ? "[" : "",
+	       c->fix_section ? p11_text_safe(section, sizeof(section), c->fix_section) : "",
+	       c->fix_section ? "] " : "", c->fix_key ? p11_text_safe(key, sizeof(key), c->fix_key) : "",
+	       c->fix_key ? " = " : "");
+	put_safe(c->fix_value);
+	printf("\n");
 }
 
 static void print_text(const doctor *d)
@@ -1210,7 +1225,11 @@ static void print_text(const doctor *d)
 			printf("\n%s\n", g);
 		}
 		/* "[trace] File = x (default)": a key's line reads as the file would. */
-		printf("  %-5s %s%s%s\n", st_text[c->st], c->name, c->text[0] == '=' ? " " : ": ", c->text);
+		printf("  %-5s ", st_text[c->st]);
+		put_safe(c->name);
+		printf("%s", c->text[0] == '=' ? " " : ": ");
+		put_safe(c->text);
+		printf("\n");
 		if (c->fix_file != NULL)
 			print_fix(c);
 	}

@@ -22,6 +22,7 @@
 #include "json.h"
 #include "p11-config.h"
 #include "p11-numrange.h"
+#include "p11-text.h"
 #include "tool.h"
 
 #define SERIAL_EXIT_ERROR 1
@@ -45,6 +46,26 @@ static void serial_usage(FILE *f)
 	           "\n"
 	           "Exit status: 0; 1 when no number can be given or the state cannot be read;\n"
 	           "2 on a usage error.\n");
+}
+
+/*
+ * A message that holds what the configuration, the environment or the
+ * state file said (paths, values): escaped for the terminal.
+ */
+static void say(const char *what, const char *err)
+{
+	char a[2048], b[4096];
+
+	fprintf(stderr, "p11shim serial: %s%s%s\n", what ? p11_text_safe(a, sizeof(a), what) : "",
+	        what ? ": " : "", p11_text_safe(b, sizeof(b), err));
+}
+
+/* s escaped, for one printf argument at a time. */
+static const char *safe(const char *s)
+{
+	static char buf[4096];
+
+	return p11_text_safe(buf, sizeof(buf), s);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -90,7 +111,7 @@ static int from_config(const char **range_text, const char **state_path, char **
 	p11_config_default_sources(&src, userbuf, sizeof(userbuf));
 	cfg = p11_config_load(&src, err, sizeof(err));
 	if (cfg == NULL) {
-		fprintf(stderr, "p11shim serial: %s\n", err);
+		say(NULL, err);
 		return -1;
 	}
 	if (*range_text == NULL) {
@@ -98,12 +119,12 @@ static int from_config(const char **range_text, const char **state_path, char **
 		snprintf(range_where, wherelen, "%s", where);
 		v = p11_config_get(cfg, P11_KEY_NUMBER_RANGE, err, sizeof(err));
 		if (v == NULL) {
-			fprintf(stderr, "p11shim serial: %s\n", err);
+			say(NULL, err);
 			goto out;
 		}
 		if (v[0] == '\0') {
 			fprintf(stderr, "p11shim serial: %s is not set; set it to FIRST-LAST in the "
-			        "configuration, or pass --range FIRST-LAST\n", where);
+			        "configuration, or pass --range FIRST-LAST\n", safe(where));
 			goto out;
 		}
 		/* Copied: p11_config_get's value lasts only until its next call. */
@@ -115,13 +136,13 @@ static int from_config(const char **range_text, const char **state_path, char **
 		describe_key(cfg, P11_KEY_NUMBER_RANGE_STATE, where, sizeof(where));
 		v = p11_config_get(cfg, P11_KEY_NUMBER_RANGE_STATE, err, sizeof(err));
 		if (v == NULL) {
-			fprintf(stderr, "p11shim serial: %s\n", err);
+			say(NULL, err);
 			goto out;
 		}
 		if (v[0] == '\0') {
 			fprintf(stderr, "p11shim serial: %s is not set; set it to the state file of "
 			        "the range (one that the shim's users may write), or pass --state FILE\n",
-			        where);
+			        safe(where));
 			goto out;
 		}
 		if ((*owned_state = strdup(v)) == NULL)
@@ -144,7 +165,7 @@ static int print_status(const p11_range *r, const char *state_path, bool json)
 	bool any = false;
 
 	if (p11_range_status(r, state_path, &n, &any, err, sizeof(err)) < 0) {
-		fprintf(stderr, "p11shim serial: %s\n", err);
+		say(NULL, err);
 		return SERIAL_EXIT_ERROR;
 	}
 	snprintf(first, sizeof(first), "%0*llu", (int)r->width, r->first);
@@ -167,7 +188,7 @@ static int print_status(const p11_range *r, const char *state_path, bool json)
 		       used, remaining, remaining == 0 ? "true" : "false");
 	} else {
 		printf("range      %s-%s (%llu numbers)\n", first, lastr, size);
-		printf("state      %s\n", state_path);
+		printf("state      %s\n", safe(state_path));
 		if (any)
 			printf("last       %s (%llu used, gaps included)\n", last, used);
 		else
@@ -236,13 +257,13 @@ int tool_cmd_serial(int argc, char **argv)
 		goto out;
 	}
 	if (!p11_range_parse(range_text, &r, err, sizeof(err))) {
-		fprintf(stderr, "p11shim serial: %s: %s\n", range_where, err);
+		say(range_where, err);
 		rc = owned_range != NULL ? SERIAL_EXIT_ERROR : TOOL_EXIT_USAGE;
 		goto out;
 	}
 	if (next) {
 		if (p11_range_next(&r, state_path, number, sizeof(number), err, sizeof(err)) < 0) {
-			fprintf(stderr, "p11shim serial: %s\n", err);
+			say(NULL, err);
 			rc = SERIAL_EXIT_ERROR;
 			goto out;
 		}

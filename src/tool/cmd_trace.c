@@ -20,6 +20,7 @@
 #include "cmd_trace.h"
 #include "trace_hung.h"
 #include "json.h"
+#include "p11-text.h"
 #include "tool.h"
 #include "trace_read.h"
 #include "trace_render.h"
@@ -342,6 +343,19 @@ typedef struct {
 } summary;
 
 
+/*
+ * The tables keep names and texts as the trace has them (the lookups
+ * compare them with the records' own bytes, and --json writes them
+ * JSON-quoted); the text output escapes them when it prints.
+ */
+static void keep_raw(char *dst, size_t cap, const char *s, size_t n)
+{
+	if (n > cap - 1)
+		n = cap - 1;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
 /* A loop rather than memcmp: names are short, and a library call per record showed in profiles. */
 static inline int same_name(const fn_stat *f, const char *name, size_t n)
 {
@@ -380,7 +394,7 @@ static fn_stat *fn_lookup(summary *S, const char *name, size_t n)
 	if (S->n_fns == MAX_FNS)
 		return &S->fns[MAX_FNS];
 	S->fn_slot[i] = (uint16_t)(S->n_fns + 1);
-	trace_copy_text(S->fns[S->n_fns].name, sizeof(S->fns[0].name), name, n);
+	keep_raw(S->fns[S->n_fns].name, sizeof(S->fns[0].name), name, n);
 	S->fns[S->n_fns].name_len = n;
 	S->fns[S->n_fns].min_us = UINT64_MAX;
 	return &S->fns[S->n_fns++];
@@ -405,7 +419,7 @@ static size_t rv_lookup(summary *S, const char *name, size_t n)
 	if (S->n_rvs == MAX_RVS)
 		return MAX_RVS;
 	S->rv_slot[i] = (uint16_t)(S->n_rvs + 1);
-	trace_copy_text(S->rvs[S->n_rvs], sizeof(S->rvs[0]), name, n);
+	keep_raw(S->rvs[S->n_rvs], sizeof(S->rvs[0]), name, n);
 	return S->n_rvs++;
 }
 
@@ -578,7 +592,7 @@ static void count_note(summary *S, const char *s, size_t n, uint64_t line)
 	}
 	if (i == S->n_tags) {
 		if (S->n_tags < MAX_TAGS)
-			trace_copy_text(S->tags[S->n_tags++].name, sizeof(S->tags[0].name), tag, tag_len);
+			keep_raw(S->tags[S->n_tags++].name, sizeof(S->tags[0].name), tag, tag_len);
 		else
 			i = MAX_TAGS;
 	}
@@ -603,7 +617,7 @@ static void count_note(summary *S, const char *s, size_t n, uint64_t line)
 		return;
 	}
 	S->note_slot[i] = (uint16_t)(S->n_notes + 1);
-	trace_copy_text(S->notes[S->n_notes].text, NOTE_KEEP + 1, s, keep);
+	keep_raw(S->notes[S->n_notes].text, NOTE_KEEP + 1, s, keep);
 	S->notes[S->n_notes].hash = h;
 	S->notes[S->n_notes].count = 1;
 	S->notes[S->n_notes].first_line = line;
@@ -809,7 +823,8 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 	rv_count errs[MAX_RVS + 1];
 	size_t n_order, i, j, k;
 	uint64_t tot_calls = 0, tot_failed = 0;
-	char span[64], sentence[600];
+	char span[64], sentence[600], e1[TS_KEEP * 4], e2[TS_KEEP * 4], e3[NAME_MAX_LEN * 4 + 1],
+		e4[NAME_MAX_LEN * 4 + 1];
 	size_t show_pids;
 
 	summary_sort(S, order, &n_order);
@@ -823,7 +838,8 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 		return;
 	if (S->span.first[0]) {
 		trace_format_span(span_seconds(&S->span), span, sizeof(span));
-		printf("span       %s .. %s (%s)\n", S->span.first, S->span.last, span);
+		printf("span       %s .. %s (%s)\n", p11_text_safe(e1, sizeof(e1), S->span.first),
+		       p11_text_safe(e2, sizeof(e2), S->span.last), span);
 	}
 	printf("failed     %llu of %llu calls (%.1f%%)", (unsigned long long)S->failed,
 	       (unsigned long long)S->records, 100.0 * (double)S->failed / (double)S->records);
@@ -843,7 +859,7 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 		fn_stat *f = order[i];
 		tot_calls += f->calls;
 		tot_failed += f->failed;
-		printf("%-26s %9llu %8llu", f->name, (unsigned long long)f->calls,
+		printf("%-26s %9llu %8llu", p11_text_safe(e3, sizeof(e3), f->name), (unsigned long long)f->calls,
 		       (unsigned long long)f->failed);
 		if (f->timed)
 			printf(" %9llu %9llu %9llu %9llu\n", (unsigned long long)f->min_us,
@@ -862,7 +878,8 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 		for (i = 0; i < n_order; i++) {
 			size_t n = fn_errors(order[i], errs);
 			for (j = 0; j < n; j++)
-				printf("  %-26s %-36s %9llu\n", order[i]->name, rv_name(S, errs[j].rv),
+				printf("  %-26s %-36s %9llu\n", p11_text_safe(e3, sizeof(e3), order[i]->name),
+				       p11_text_safe(e4, sizeof(e4), rv_name(S, errs[j].rv)),
 				       (unsigned long long)errs[j].count);
 		}
 	}
@@ -883,8 +900,9 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 
 		printf("  pid %-10lld %9llu calls %8llu failed %5u thread%s  %s .. %s\n",
 		       (long long)p->pid, (unsigned long long)p->calls, (unsigned long long)p->failed,
-		       p->threads, p->threads == 1 ? " " : "s", p->span.first[0] ? p->span.first : "-",
-		       p->span.last[0] ? p->span.last : "-");
+		       p->threads, p->threads == 1 ? " " : "s",
+		       p->span.first[0] ? p11_text_safe(e1, sizeof(e1), p->span.first) : "-",
+		       p->span.last[0] ? p11_text_safe(e2, sizeof(e2), p->span.last) : "-");
 		for (k = lo; k < hi && (all || k - lo < 10); k++)
 			printf("    tid %-10lld %9llu call%s\n", (long long)S->tids[k].tid,
 			       (unsigned long long)S->tids[k].calls, S->tids[k].calls == 1 ? "" : "s");
@@ -897,7 +915,8 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 	if (S->notes_total) {
 		printf("\nnotes      %llu\n", (unsigned long long)S->notes_total);
 		for (i = 0; i < S->n_tags; i++)
-			printf("  %-24s %9llu\n", S->tags[i].name, (unsigned long long)S->tags[i].count);
+			printf("  %-24s %9llu\n", p11_text_safe(e3, sizeof(e3), S->tags[i].name),
+			       (unsigned long long)S->tags[i].count);
 		printf("most frequent (count, first line, text):\n");
 		for (i = 0; i < S->n_notes && (all || i < 10); i++) {
 			printf("  %9llu %9llu  ", (unsigned long long)S->notes[i].count,

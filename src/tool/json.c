@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "p11-text.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -697,6 +698,26 @@ void json_write_str(FILE *f, const char *s, size_t len)
 	for (p = s; p < end; p++) {
 		unsigned char ch = (unsigned char)*p;
 
+		if (ch >= 0x80) {
+			/*
+			 * Valid JSON, and safe on a terminal like the text output
+			 * (p11_text_shown_raw): C1 and bidi controls as \u escapes,
+			 * a byte that is not UTF-8 as U+FFFD.
+			 */
+			uint32_t cp;
+			size_t n = p11_text_scan(p, (size_t)(end - p), &cp);
+
+			if (p11_text_shown_raw(cp)) {
+				p += n - 1;
+				continue;
+			}
+			if (p > run)
+				fwrite(run, 1, (size_t)(p - run), f);
+			fprintf(f, "\\u%04x", cp == P11_TEXT_NOT_UTF8 ? 0xfffdu : (unsigned)cp);
+			p += n - 1;
+			run = p + 1;
+			continue;
+		}
 		if (!str_stop[ch] && ch != 0x7f)
 			continue;
 		if (p > run)

@@ -26,6 +26,7 @@
 
 #include "cmd_trace.h"
 #include "json.h"
+#include "p11-text.h"
 #include "tool.h"
 #include "trace_read.h"
 #include "trace_render.h"
@@ -1257,9 +1258,12 @@ static void wrap(FILE *f, int ind, const char *s)
 		putc('\n', f);
 }
 
+/* The value to write; a computed one (a SkipReader pattern) holds a trace's text: escaped. */
 static const char *fix_value(const finding *f, const fix_def *x)
 {
-	return x->value ? x->value : f->value;
+	static char shown[sizeof(f->value) * 4];
+
+	return x->value ? x->value : p11_text_safe(shown, sizeof(shown), f->value);
 }
 
 static size_t n_findings(const diag *D, int *exit_worthy)

@@ -15,6 +15,7 @@
 
 #include "cmd_trace.h"
 #include "p11-compat.h"
+#include "p11-text.h"
 #include "trace_hung.h"
 
 #define SESSIONS 4096
@@ -212,7 +213,8 @@ size_t trace_hangs_finish(trace_hangs *h, const char *path, const trace_hung **o
 
 void trace_hung_describe(const trace_hung *c, char *out, size_t cap)
 {
-	char where[80] = "", since[40], held[64];
+	char where[80] = "", since[40], held[64], fn[4 * sizeof(c->e.fn)];
+	const char *end = memchr(c->e.fn, '\0', sizeof(c->e.fn));
 
 	if (c->slot >= 0 && c->session >= 0)
 		snprintf(where, sizeof(where), " (slot %lld, session %lld)", (long long)c->slot, (long long)c->session);
@@ -225,6 +227,8 @@ void trace_hung_describe(const trace_hung *c, char *out, size_t cap)
 		trace_format_span(c->held_s, held, sizeof(held));
 	else
 		snprintf(held, sizeof(held), "?");
-	snprintf(out, cap, "%s%s, pid %lu tid %lu seq %lu, in the backend since %s: %s %s", c->e.fn, where,
+	/* The name is the trace's or FILE.inflight's, which anyone may have written: escaped. */
+	p11_text_escape(fn, sizeof(fn), c->e.fn, end ? (size_t)(end - c->e.fn) : sizeof(c->e.fn), NULL);
+	snprintf(out, cap, "%s%s, pid %lu tid %lu seq %lu, in the backend since %s: %s %s", fn, where,
 	         c->e.pid, c->e.tid, c->e.seq, since, held, c->how);
 }

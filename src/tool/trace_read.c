@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #include "p11-compat.h"
+#include "p11-text.h"
 #include "trace_read.h"
 
 /* The first "ab" in [p, end), or NULL (memmem, which Windows' C library lacks). */
@@ -1002,13 +1003,7 @@ int trace_is_probing(const trace_record *rec)
 
 void trace_copy_text(char *dst, size_t cap, const char *s, size_t n)
 {
-	size_t i;
-
-	if (n > cap - 1)
-		n = cap - 1;
-	for (i = 0; i < n; i++)
-		dst[i] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
-	dst[n] = '\0';
+	p11_text_escape(dst, cap, s, n, NULL);
 }
 
 void trace_failures_add(trace_failures *t, const trace_record *rec)

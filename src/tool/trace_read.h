@@ -126,8 +126,9 @@ void trace_failures_add(trace_failures *t, const trace_record *rec);
 void trace_failures_sentence(const trace_failures *t, char *out, size_t cap);
 
 /*
- * A bounded copy, NUL-terminated, for tables and messages: control
- * characters (from escapes) and NUL become '?', so a row stays a row.
+ * A bounded copy, NUL-terminated, for tables and messages, escaped for a
+ * terminal (p11_text_escape): a row stays a row, and no escape sequence of
+ * a crafted trace reaches the terminal. Cut on a whole character or escape.
  */
 void trace_copy_text(char *dst, size_t cap, const char *s, size_t n);
 

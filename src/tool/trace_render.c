@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "p11-text.h"
 #include "trace_render.h"
 
 #define CUT_MARK "..."
@@ -66,6 +67,24 @@ void sb_printf(sbuf *b, const char *fmt, ...)
 	sb_put(b, tmp, (size_t)n);
 }
 
+/*
+ * Text from the trace, escaped for a terminal (p11_text_escape: control
+ * characters, C1, invalid UTF-8), so a line stays one line and no escape
+ * sequence of a crafted trace reaches the terminal.
+ */
+void sb_text(sbuf *b, const char *s, size_t n)
+{
+	char tmp[256];
+	size_t used, len;
+
+	while (n > 0 && !b->cut) {
+		used = p11_text_escape(tmp, sizeof(tmp), s, n, &len);
+		sb_put(b, tmp, len);
+		s += used;
+		n -= used;
+	}
+}
+
 void sb_quoted(sbuf *b, const char *s, size_t n, size_t max)
 {
 	size_t i, run = 0;
@@ -79,27 +98,15 @@ void sb_quoted(sbuf *b, const char *s, size_t n, size_t max)
 		cut = 1;
 	}
 	sb_put(b, "\"", 1);
+	/* Quotes and backslashes as in JSON, so the string's end is plain; the rest as sb_text. */
 	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[8];
-
-		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+		if (s[i] != '"' && s[i] != '\\')
 			continue;
-		sb_put(b, s + run, i - run);
+		sb_text(b, s + run, i - run);
 		run = i + 1;
-		switch (c) {
-		case '"': sb_put(b, "\\\"", 2); break;
-		case '\\': sb_put(b, "\\\\", 2); break;
-		case '\n': sb_put(b, "\\n", 2); break;
-		case '\r': sb_put(b, "\\r", 2); break;
-		case '\t': sb_put(b, "\\t", 2); break;
-		default:
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			sb_puts(b, esc);
-			break;
-		}
+		sb_put(b, s[i] == '"' ? "\\\"" : "\\\\", 2);
 	}
-	sb_put(b, s + run, n - run);
+	sb_text(b, s + run, n - run);
 	if (cut)
 		sb_put(b, CUT_MARK, 3);
 	sb_put(b, "\"", 1);
@@ -152,23 +159,6 @@ int render_is_symbol(const char *s, size_t n)
 	return n > 3 && memchr(s, '_', n) != NULL;  /* "CKO_DATA", not a label "ABC" */
 }
 
-/* Text as is, but control characters escaped (\\u0001), so a line stays one line. */
-static void put_text(sbuf *b, const char *k, size_t n)
-{
-	size_t i, run = 0;
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)k[i];
-
-		if (c >= 0x20 && c != 0x7f)
-			continue;
-		sb_put(b, k + run, i - run);
-		run = i + 1;
-		sb_printf(b, "\\u%04x", c);
-	}
-	sb_put(b, k + run, n - run);
-}
-
 static void put_str(sbuf *b, const json_value *v, size_t max)
 {
 	if (render_is_symbol(v->str, v->len))
@@ -217,10 +207,10 @@ static void put_bytes(sbuf *b, const json_value *v, size_t hex_max)
 	if (hex && hex->len) {
 		sb_puts(b, ": ");
 		if (hex->len > hex_max) {
-			put_text(b, hex->str, hex_max);
+			sb_text(b, hex->str, hex_max);
 			sb_puts(b, CUT_MARK);
 		} else {
-			put_text(b, hex->str, hex->len);
+			sb_text(b, hex->str, hex->len);
 		}
 	}
 	sb_puts(b, ">");
@@ -265,7 +255,7 @@ void render_compact(sbuf *b, const json_value *v, int depth)
 		if ((c = json_get(v, "type")) != NULL && c->type == JSON_STRING) {
 			/* An attribute of a template: CKA_LABEL="x"; other members (len, error) follow. */
 			const json_value *m;
-			put_text(b, c->str, c->len);
+			sb_text(b, c->str, c->len);
 			for (i = 0, m = v + 1; i < v->len; i++, m = json_next(m)) {
 				if (m == c)
 					continue;
@@ -273,7 +263,7 @@ void render_compact(sbuf *b, const json_value *v, int depth)
 					sb_puts(b, "=");
 				} else {
 					sb_puts(b, " ");
-					put_text(b, m->key, m->key_len);
+					sb_text(b, m->key, m->key_len);
 					sb_puts(b, "=");
 				}
 				render_compact(b, m, depth + 1);
@@ -292,7 +282,7 @@ void render_compact(sbuf *b, const json_value *v, int depth)
 		for (i = 0, c = v + 1; i < v->len; i++, c = json_next(c)) {
 			if (i)
 				sb_puts(b, ", ");
-			put_text(b, c->key, c->key_len);
+			sb_text(b, c->key, c->key_len);
 			sb_puts(b, "=");
 			render_compact(b, c, depth + 1);
 		}
@@ -338,25 +328,25 @@ static void put_head(sbuf *b, const trace_record *rec)
 	else
 		sb_puts(b, "- ");
 	if (rec->ts)
-		put_text(b, rec->ts, rec->ts_len);
+		sb_text(b, rec->ts, rec->ts_len);
 	else
 		sb_puts(b, "-");
 	sb_printf(b, " %lld:%lld ", (long long)rec->pid, (long long)rec->tid);
-	put_text(b, rec->fn, rec->fn_len);
+	sb_text(b, rec->fn, rec->fn_len);
 }
 
 static void put_tail(sbuf *b, const trace_record *rec)
 {
 	if (rec->rv) {
 		sb_puts(b, " = ");
-		put_text(b, rec->rv, rec->rv_len);
+		sb_text(b, rec->rv, rec->rv_len);
 	} else if (rec->pending_us >= 0) {
 		/* A SlowCall note: the call was still in the backend. */
 		sb_printf(b, " = still in the backend after %.1f s", (double)rec->pending_us / 1e6);
 		return;
 	} else if (rec->crash) {
 		sb_puts(b, " = crashed (");
-		put_text(b, rec->crash, rec->crash_len);
+		sb_text(b, rec->crash, rec->crash_len);
 		sb_puts(b, ")");
 	} else {
 		sb_puts(b, " = no return");
@@ -383,7 +373,7 @@ size_t render_call(const trace_record *rec, char *out, size_t cap, size_t args_m
 		for (i = 0, c = rec->args + 1; i < rec->args->len; i++, c = json_next(c)) {
 			if (i)
 				sb_puts(&a, ", ");
-			put_text(&a, c->key, c->key_len);
+			sb_text(&a, c->key, c->key_len);
 			sb_puts(&a, "=");
 			render_compact(&a, c, 0);
 			if (a.cut)
@@ -398,7 +388,7 @@ size_t render_call(const trace_record *rec, char *out, size_t cap, size_t args_m
 		for (i = 0, c = rec->out + 1; i < rec->out->len; i++, c = json_next(c)) {
 			if (i)
 				sb_puts(&a, ", ");
-			put_text(&a, c->key, c->key_len);
+			sb_text(&a, c->key, c->key_len);
 			sb_puts(&a, "=");
 			render_compact(&a, c, 0);
 			if (a.cut)
@@ -416,23 +406,7 @@ size_t render_call(const trace_record *rec, char *out, size_t cap, size_t args_m
 
 void render_plain(FILE *f, const char *s, size_t n)
 {
-	size_t i, run = 0;
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c >= 0x20 && c != 0x7f)
-			continue;
-		fwrite(s + run, 1, i - run, f);
-		run = i + 1;
-		if (c == '\n')
-			fputs("\\n", f);
-		else if (c == '\t')
-			fputs("\\t", f);
-		else
-			fprintf(f, "\\u%04x", c);
-	}
-	fwrite(s + run, 1, n - run, f);
+	p11_text_fput(f, s, n);
 }
 
 static void indent(FILE *f, int n)

@@ -23,7 +23,9 @@ void sb_init(sbuf *b, char *mem, size_t cap);
 void sb_put(sbuf *b, const char *s, size_t n);
 void sb_puts(sbuf *b, const char *s);
 void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* s[0..n) quoted and escaped as in JSON, at most max bytes of it. */
+/* s[0..n) escaped for a terminal (p11_text_escape): one line, no escape sequence. */
+void sb_text(sbuf *b, const char *s, size_t n);
+/* s[0..n) quoted, '"' and '\\' escaped as in JSON and the rest as sb_text, at most max bytes of it. */
 void sb_quoted(sbuf *b, const char *s, size_t n, size_t max);
 /* Ends the text with "..." when it was cut; returns the length. */
 size_t sb_finish(sbuf *b);
@@ -40,7 +42,7 @@ void render_verbose(FILE *f, const trace_record *rec);
 /* A value in the compact one-line form ("<16 bytes>", "CKF_A|CKF_B"). */
 void render_compact(sbuf *b, const json_value *v, int depth);
 
-/* Text as is, but control characters (from escapes) as \n, \t, \u00XX: one line stays one line. */
+/* Text escaped for a terminal (p11_text_fput): one line stays one line, no escape sequence. */
 void render_plain(FILE *f, const char *s, size_t n);
 
 /* true for strings printed bare: constant names, 0x numbers, "<redacted 8 bytes>". */

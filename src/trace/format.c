@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "p11-const.h"
+#include "p11-text.h"
 
 /* ---- builder ---- */
 
@@ -170,34 +171,20 @@ static void hexword(p11_tb *tb, unsigned long v)
 		p11_tb_rawz(tb, buf);
 }
 
-/* Length of a valid UTF-8 sequence at s (at most n bytes), or 0. */
+/* Length of a valid multi-byte UTF-8 sequence at s (at most n bytes), or 0. */
 size_t p11_utf8_len(const unsigned char *s, size_t n)
 {
-	size_t len, i;
-	unsigned cp;
+	uint32_t cp;
+	size_t len = p11_text_scan((const char *)s, n, &cp);
 
-	if (s[0] < 0xc2 || s[0] > 0xf4)
-		return 0;
-	len = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
-	if (len > n)
-		return 0;
-	cp = s[0] & (0x7f >> len);
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	/* No overlong forms, surrogates or code points beyond U+10FFFF. */
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
+	return s[0] < 0x80 || cp == P11_TEXT_NOT_UTF8 ? 0 : len;
 }
 
 /*
  * A string value. Control characters are escaped; bytes that are not valid
  * UTF-8 (a middleware's Latin-1 label, a cut sequence) become U+FFFD, so
- * the record stays valid JSON.
+ * the record stays valid JSON. C1 and bidi controls are \u escapes too: a
+ * trace is read with cat and tail as well as with p11shim trace.
  */
 void p11_tb_str(p11_tb *tb, const char *s, size_t n)
 {
@@ -222,14 +209,23 @@ void p11_tb_str(p11_tb *tb, const char *s, size_t n)
 		unsigned char c = u[i];
 		char esc[6];
 		if (c >= 0x80) {
-			len = p11_utf8_len(u + i, n - i);
-			if (len > 0) {
+			uint32_t cp;
+			char uesc[8];
+
+			len = p11_text_scan(s + i, n - i, &cp);
+			if (p11_text_shown_raw(cp)) {
 				i += len - 1;
 				continue;
 			}
 			p11_tb_raw(tb, s + start, i - start);
-			start = i + 1;
-			p11_tb_raw(tb, "\\ufffd", 6);
+			start = i + len;
+			if (cp == P11_TEXT_NOT_UTF8) {
+				p11_tb_raw(tb, "\\ufffd", 6);
+			} else {
+				snprintf(uesc, sizeof(uesc), "\\u%04x", (unsigned)cp);
+				p11_tb_raw(tb, uesc, 6);
+			}
+			i += len - 1;
 			continue;
 		}
 		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)

@@ -61,6 +61,7 @@
 #include "p11-compat.h"
 #include "p11-const.h"
 #include "p11-inflight.h"
+#include "p11-text.h"
 #include "p11-trace-sink.h"
 
 typedef struct {
@@ -402,9 +403,12 @@ static void call_end(trace_call *c, CK_RV rv)
 	c->tls->current = c->outer;
 	if (!tb->failed)
 		p11_sink_write(c->ts->sink, tb->p, tb->len);
-	else if (!atomic_exchange(&oom_reported, true))
+	else if (!atomic_exchange(&oom_reported, true)) {
+		char shown[1024];
+
 		fprintf(stderr, "p11shim: trace: out of memory formatting a record of %s; calls go on, "
-		        "records are lost\n", c->ts->path);
+		        "records are lost\n", p11_text_safe(shown, sizeof(shown), c->ts->path));
+	}
 	p11_tb_free(tb);
 	if (c->notes.p != NULL)
 		p11_tb_free(&c->notes);
@@ -435,13 +439,14 @@ void p11_note(const char *fmt, ...)
 	if (c->notes.format == P11_FMT_JSONL) {
 		p11_tb_str(&c->notes, buf, (size_t)n);
 	} else {
-		/* Text: as written, but a control character (a reader name may
-		 * hold anything) must not break the one-line record. */
-		int i;
-		for (i = 0; i < n; i++)
-			if ((unsigned char)buf[i] < 0x20)
-				buf[i] = ' ';
-		p11_tb_raw(&c->notes, buf, (size_t)n);
+		/* Text: escaped as on a terminal (a reader name may hold
+		 * anything): the one-line record stays one line, and `cat` of the
+		 * file obeys no sequence in it. */
+		char shown[2048];
+		size_t len;
+
+		p11_text_escape(shown, sizeof(shown), buf, (size_t)n, &len);
+		p11_tb_raw(&c->notes, shown, len);
 	}
 }
 
@@ -712,8 +717,12 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	}
 	/* Without the table the calls are traced as before; a hang just names nothing. */
 	ts->inflight = p11_inflight_open(ts->path, fresh, err, errlen);
-	if (ts->inflight == NULL)
-		fprintf(stderr, "p11shim: trace: %s; calls in flight will not be named\n", err);
+	if (ts->inflight == NULL) {
+		char shown[1024];
+
+		fprintf(stderr, "p11shim: trace: %s; calls in flight will not be named\n",
+		        p11_text_safe(shown, sizeof(shown), err));
+	}
 	err[0] = '\0';
 	/*
 	 * The watchdog is a thread of the client's process: not when the client

@@ -61,6 +61,7 @@
 #include "config.h"
 
 #include "p11-trace-sink.h"
+#include "p11-text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -179,10 +180,12 @@ static void regained(p11_sink *s, int kind)
 static void report_loss_as(p11_sink *s, int kind, int err)
 {
 	int expect = LOST_NONE;
+	char shown[1024];
 
 	if (atomic_compare_exchange_strong(&s->lost, &expect, kind))
 		fprintf(stderr, "p11shim: trace: cannot write %s: %s; calls go on, records are lost "
-		        "until it is writable again\n", s->path, strerror(err));
+		        "until it is writable again\n", p11_text_safe(shown, sizeof(shown), s->path),
+		        strerror(err));
 }
 
 static void report_loss(p11_sink *s, int err)

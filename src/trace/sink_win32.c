@@ -29,6 +29,7 @@
 #include <windows.h>
 
 #include "p11-compat.h"
+#include "p11-text.h"
 #include "p11-win32-acl.h"
 
 #define CHECK_BYTES 65536
@@ -46,9 +47,12 @@ struct p11_sink {
 
 static void report_loss(p11_sink *s, DWORD code)
 {
+	char shown[1024];
+
 	if (!atomic_exchange(&s->lost, true))
 		fprintf(stderr, "p11shim: trace: cannot write %s: Windows error %lu; calls go on, "
-		        "records are lost until it is writable again\n", s->path, (unsigned long)code);
+		        "records are lost until it is writable again\n",
+		        p11_text_safe(shown, sizeof(shown), s->path), (unsigned long)code);
 }
 
 /* Never through a symbolic link or junction planted at the trace path. */

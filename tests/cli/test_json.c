@@ -425,6 +425,14 @@ static void test_write_str(void **state)
 	assert_true(str_is(v, in, sizeof(in) - 1));
 	free(buf);
 	json_doc_free(doc);
+
+	/* Issue 14, item 5: C1 and bidi controls escaped, a byte that is not UTF-8 as U+FFFD. */
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	json_write_str(f, "a\xc2\x9b" "b\x9b" "c\xe2\x80\xae" "d\xff", 11);
+	fclose(f);
+	assert_string_equal(buf, "\"a\\u009bb\\ufffdc\\u202ed\\ufffd\"");
+	free(buf);
 }
 
 /* ---- record reader ---- */

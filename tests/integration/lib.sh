@@ -143,6 +143,18 @@ p11call_shim() {
 	"$P11CALL" "$SHIM_MODULE" "$@"
 }
 
+# slot_of LABEL: the SoftHSM2 slot of the token so labelled ('': the free
+# slot); SoftHSM2 gives a token a new slot ID when it is initialised.
+slot_of() {
+	"$P11CALL" "$SOFTHSM2_MODULE" init , slots , fin | sed -n 's/^slots: CKR_OK count=[0-9]* //p' |
+		tr ' ' '\n' | while read -r s; do
+		if "$P11CALL" "$SOFTHSM2_MODULE" init , tokeninfo "$s" , fin | grep -q "label='$1'"; then
+			echo "$s"
+			break
+		fi
+	done
+}
+
 # expect OUTPUT LINE: OUTPUT holds LINE exactly.
 expect() {
 	printf '%s\n' "$1" | grep -qxF -- "$2" || { printf '%s\n' "$1"; fail "expected: $2"; }

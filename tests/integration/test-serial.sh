@@ -10,17 +10,6 @@ export P11SHIM_CONF="$WORK/p11shim.conf"
 softhsm_init "$WORK/hsm"
 export SOFTHSM2_CONF="$WORK/hsm/softhsm2.conf"
 
-# slot_of LABEL: SoftHSM2 gives a token a new slot ID when it is initialised.
-slot_of() {
-	"$P11CALL" "$SOFTHSM2_MODULE" init , slots , fin | sed -n 's/^slots: CKR_OK count=[0-9]* //p' |
-		tr ' ' '\n' | while read -r s; do
-		if "$P11CALL" "$SOFTHSM2_MODULE" init , tokeninfo "$s" , fin | grep -q "label='$1'"; then
-			echo "$s"
-			break
-		fi
-	done
-}
-
 # spare: the SoftHSM2 slot without a token.
 spare() { slot_of ''; }
 

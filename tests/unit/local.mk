@@ -15,6 +15,13 @@ tests_unit_test_exehdr_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_exehdr_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_exehdr
 
+# Text from outside escaped for a terminal, token field values (issue 14, item 5).
+check_PROGRAMS += tests/unit/test_text
+tests_unit_test_text_SOURCES = tests/unit/test_text.c
+tests_unit_test_text_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_text_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_text
+
 # Configuration: precedence, syntax, mapped fields, every error message,
 # and conf/p11shim.conf documenting every key with its default.
 check_PROGRAMS += tests/unit/test_config

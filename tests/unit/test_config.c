@@ -611,7 +611,9 @@ static void test_mapped_field_wrong_type(void **state)
 	cfg = load_text("[trace]\n"
 	                "Enable = ${P11SHIM_TEST_ENABLE}\n"
 	                "MaxSize = ${P11SHIM_TEST_SIZE}\n"
-	                "Format = ${P11SHIM_TEST_FORMAT}\n",
+	                "Format = ${P11SHIM_TEST_FORMAT}\n"
+	                "[serial]\n"
+	                "CMSCardSerialNumber = ${P11SHIM_TEST_SERIAL}\n",
 	                path, sizeof(path));
 	if (cfg == NULL)
 		fail_msg("%s", err);
@@ -647,6 +649,16 @@ static void test_mapped_field_wrong_type(void **state)
 	assert_contains(err, "[trace] Format");
 	assert_contains(err, "'xml' is not valid");
 	assert_contains(err, "jsonl|text");
+
+	/* Issue 14, item 5: a serial with a newline and ESC never reaches a card. */
+	setenv("P11SHIM_TEST_SERIAL", "CM 4711", 1);
+	assert_string_equal(p11_config_get(cfg, P11_KEY_CMS_CARD_SERIAL, err, sizeof(err)), "CM 4711");
+	setenv("P11SHIM_TEST_SERIAL", "CM47\n\x1b[2J", 1);
+	err[0] = '\0';
+	assert_null(p11_config_get(cfg, P11_KEY_CMS_CARD_SERIAL, err, sizeof(err)));
+	assert_contains(err, ":6: [serial] CMSCardSerialNumber: mapped field ${P11SHIM_TEST_SERIAL}");
+	assert_contains(err, "position 5 (a control character)");
+	unsetenv("P11SHIM_TEST_SERIAL");
 
 	/* Unset, through the typed getter. */
 	unsetenv("P11SHIM_TEST_ENABLE");
@@ -709,6 +721,20 @@ static void test_error_bad_values(void **state)
 	expect_error("[trace]\nMaxSize = 4 K\n", 2, "[trace] MaxSize", "'4 K'", NULL);
 	expect_error("[trace]\nMaxSize =\n", 2, "[trace] MaxSize", NULL);
 	expect_error("[trace]\nMaxSize = 99999999999999999999999\n", 2, "[trace] MaxSize", NULL);
+}
+
+/* Issue 14, item 5: a card serial goes on the card as it is: printable ASCII, 16 at most. */
+static void test_error_card_serial(void **state)
+{
+	(void)state;
+	expect_error("[serial]\nCMSCardSerialNumber = 12\x1b[2J34\n", 2, "[serial] CMSCardSerialNumber",
+	             "'12\x1b[2J34' cannot be a card serial", "position 3 (a control character)",
+	             "1 to 16 printable ASCII", NULL);
+	expect_error("[serial]\nCMSCardSerialNumber = 12345678901234567\n", 2,
+	             "[serial] CMSCardSerialNumber", "is 17 characters long", NULL);
+	expect_error("[serial]\nCMSCardSerialNumber = caf\xc3\xa9\n", 2, "[serial] CMSCardSerialNumber",
+	             "(not ASCII)", NULL);
+	/* A mapped one: test_mapped_field_wrong_type. */
 }
 
 static void test_error_key_outside_section(void **state)
@@ -1216,6 +1242,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_error_unknown_section, test_teardown),
 		cmocka_unit_test_teardown(test_error_unknown_key, test_teardown),
 		cmocka_unit_test_teardown(test_error_bad_values, test_teardown),
+		cmocka_unit_test_teardown(test_error_card_serial, test_teardown),
 		cmocka_unit_test_teardown(test_error_key_outside_section, test_teardown),
 		cmocka_unit_test_teardown(test_error_malformed_section, test_teardown),
 		cmocka_unit_test_teardown(test_error_not_key_value, test_teardown),

@@ -299,6 +299,12 @@ static void test_label(void **state)
 	memcpy(label, "Token1", 6);
 	tf_label(T(P11_DATA_LENGTH), "pLabel", label);
 	assert_string_equal(end(), "pLabel=Token1");
+
+	/* Issue 14, item 5: a C1 CSI and a bidi override are \u escapes, so cat of a trace obeys none. */
+	memset(label, ' ', sizeof(label));
+	memcpy(label, "C1\xc2\x9b" "2J\xe2\x80\xae" "x\xc3\xa9", 13);
+	tf_label(J(P11_DATA_LENGTH), "pLabel", label);
+	assert_string_equal(end(), "{\"pLabel\":\"C1\\u009b2J\\u202ex\xc3\xa9\"}");
 }
 
 static void test_mech(void **state)

@@ -69,7 +69,8 @@ UNIT_CFLAGS += -I$(top_srcdir)/tests/win32/posix -include p11-test-posix.h
 endif
 WIN32_UNIT_TESTS = tests/unit/test_constants$(EXEEXT) tests/unit/test_config$(EXEEXT) \
 	tests/unit/test_table$(EXEEXT) tests/unit/test_trace_fmt$(EXEEXT) \
-	tests/unit/test_trace$(EXEEXT) tests/unit/test_numrange$(EXEEXT) tests/unit/test_exehdr$(EXEEXT)
+	tests/unit/test_trace$(EXEEXT) tests/unit/test_numrange$(EXEEXT) tests/unit/test_exehdr$(EXEEXT) \
+	tests/unit/test_text$(EXEEXT)
 
 win32-tests: p11shim.la src/tool/p11shim$(EXEEXT) tests/win32/sim-5.7.1/personal.la \
 	tests/win32/sim-5.7.2/personal.la tests/win32/crash/crashmod.la tests/win32/client$(EXEEXT) \
