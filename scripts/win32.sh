@@ -183,7 +183,7 @@ win_test() {
 		say "Windows tests under Wine ($WIN_HOST)"
 		WINEPREFIX="$WIN_DIR/wineprefix" bash "$ROOT/tests/win32/test-win32.sh" "$WIN_DIR/build"
 	else
-		skip32 "the 32-bit Windows DLL's runs under Wine (client, unit tests, doctor; its PE checks still run)"
+		skip32 "the 32-bit Windows DLL's runs under Wine (client, unit tests, doctor, pkcs11-tool.exe; its PE checks still run)"
 		bash "$ROOT/tests/win32/test-win32.sh" --pe-only "$WIN_DIR/build"
 	fi
 }
