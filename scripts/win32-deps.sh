@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the static mingw libraries that Debian does not package for Windows
 # (PCRE2, OpenSSL's libcrypto, cmocka) from Debian's own source packages, so
-# the Windows build uses the same code as the Linux one (issues 6 and 12).
+# the Windows build uses the same code as the Linux one (issues 6 and 12),
+# and OpenSC's pkcs11-tool.exe, the third-party client of the Windows tests.
 # zlib comes from Debian's libz-mingw-w64-dev.
 #
 #   scripts/win32-deps.sh HOST ENV_FILE
@@ -17,7 +18,8 @@
 # per HOST holds CACHE/mingw/HOST/.lock (flock). Writes ENV_FILE, which sets
 # PKG_CONFIG_LIBDIR for configure. Needs root only to add a deb-src entry
 # (when there is none) and to install the build tools. Timings on a 2-CPU
-# machine (i686): PCRE2 17 s, OpenSSL 96 s, cmocka 8 s.
+# machine (i686): PCRE2 17 s, OpenSSL 96 s, cmocka 8 s; OpenSC about 3
+# minutes idle (4 minutes of CPU), 7 to 11 on 2 busy cores.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -159,15 +161,50 @@ build_cmocka() { # SRCDIR PREFIX
 	rm -f "$2/lib/libcmocka.dll.a" "$2/bin/libcmocka.dll" "$2/bin/cmocka.dll"
 }
 
-# dep SRC BUILD_FN: build SRC into DEPS/SRC-VERSION unless it is there, with
-# the newest version that is built already or can be downloaded.
+# OpenSC's pkcs11-tool.exe, a real third-party client of p11shim.dll under
+# Wine (tests/win32/test-pkcs11-tool.sh, issue 12). Only what it needs:
+# no OpenSSL (listing, login, key generation and signing need none), no
+# PC/SC, readline, zlib, notify, SM, minidriver or documents. OpenSC wants
+# one reader driver: CT-API, which needs no library at build time. Static
+# (--disable-shared): the .exe imports only Windows system DLLs, so it runs
+# from any folder. Only the libraries pkcs11-tool links are made, in the
+# order of src/Makefile.am's SUBDIRS.
+OPENSC_RECIPE="pkcs11-tool.exe: static, no OpenSSL, CT-API (1)"
+build_opensc() { # SRCDIR PREFIX
+	cd "$1"
+	# The orig tarball has no configure script (Debian runs dh_autoreconf).
+	autoreconf -fi >build.log 2>&1
+	./configure --build="$(gcc -dumpmachine)" --host=$HOST --disable-shared --enable-static \
+		--disable-openssl --disable-pcsc --enable-ctapi --disable-readline --disable-zlib \
+		--disable-notify --disable-openpace --disable-sm --disable-minidriver --disable-dnie-ui \
+		--disable-autostart-items --disable-cmocka --disable-doc --disable-man \
+		--with-completiondir=no --disable-strict CFLAGS=-O2 \
+		lt_cv_to_host_file_cmd=func_convert_file_noop lt_cv_to_tool_file_cmd=func_convert_file_noop \
+		>>build.log 2>&1
+	make -C src/common -j"$JOBS" libcompat.la libpkcs11.la libscdl.la >>build.log 2>&1
+	make -C src/scconf -j"$JOBS" libscconf.la >>build.log 2>&1
+	make -C src/ui -j"$JOBS" libnotify.la libstrings.la >>build.log 2>&1
+	make -C src/pkcs15init -j"$JOBS" libpkcs15init.la >>build.log 2>&1
+	make -C src/sm -j"$JOBS" libsmeac.la >>build.log 2>&1
+	make -C src/libopensc -j"$JOBS" libopensc.la >>build.log 2>&1
+	make -C src/pkcs11 -j"$JOBS" libopensc-pkcs11.la >>build.log 2>&1
+	make -C src/tools -j"$JOBS" pkcs11-tool.exe >>build.log 2>&1
+	mkdir -p "$2/bin"
+	cp src/tools/pkcs11-tool.exe "$2/bin/"
+}
+
+# dep SRC BUILD_FN [RECIPE]: build SRC into DEPS/SRC-VERSION unless it is
+# there, with the newest version that is built already or can be downloaded.
+# RECIPE goes into the entry's .built: an entry made by another recipe
+# (another build of the same source) is built again.
 PCDIRS=
 dep() {
 	versions=$(src_versions "$1")
 	[ -n "$versions" ] || die "apt knows no source package $1 (is the deb-src entry there and apt-get update done?)"
+	recipe=${3:-}
 	prefix=
 	for v in $versions; do
-		if [ -f "$DEPS/$1-$v/.built" ]; then
+		if [ -f "$DEPS/$1-$v/.built" ] && [ "$(cat "$DEPS/$1-$v/.built")" = "$recipe" ]; then
 			prefix="$DEPS/$1-$v"
 			break
 		fi
@@ -191,7 +228,7 @@ dep() {
 			die "building $1 $v failed (log: $src/build.log)"
 		fi
 		find "$tmp" \( -name '*.pc' -o -name '*.la' \) -exec sed -i "s|$tmp|$prefix|g" {} +
-		touch "$tmp/.built"
+		printf '%s' "$recipe" >"$tmp/.built"
 		rm -rf "$prefix"
 		mv "$tmp" "$prefix"
 		rm -rf "$src"
@@ -199,7 +236,7 @@ dep() {
 		break
 	done
 	[ -n "$prefix" ] || die "no version of $1 could be downloaded: $(echo $versions)"
-	PCDIRS="${PCDIRS:+$PCDIRS:}$prefix/lib/pkgconfig"
+	[ ! -d "$prefix/lib/pkgconfig" ] || PCDIRS="${PCDIRS:+$PCDIRS:}$prefix/lib/pkgconfig"
 }
 
 command -v $HOST-gcc >/dev/null || die "$HOST-gcc missing: apt-get install gcc-mingw-w64-${HOST%%-*}-win32"
@@ -215,6 +252,8 @@ ensure_deb_src
 dep pcre2 build_pcre2
 dep openssl build_openssl
 dep cmocka build_cmocka
+dep opensc build_opensc "$OPENSC_RECIPE"
+PKCS11_TOOL=$prefix/bin/pkcs11-tool.exe
 # zlib: Debian's mingw build (libz-mingw-w64-dev).
 PCDIRS="$PCDIRS:/usr/$HOST/lib/pkgconfig"
 
@@ -224,6 +263,8 @@ cat >"$ENV_FILE.tmp" <<EOF
 PKG_CONFIG_LIBDIR='$PCDIRS'
 PKG_CONFIG_SYSROOT_DIR=
 export PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
+# OpenSC's pkcs11-tool.exe for tests/win32/test-pkcs11-tool.sh (not for configure).
+WIN_PKCS11_TOOL='$PKCS11_TOOL'
 EOF
 # Unchanged contents keep the old file (and its time: no reconfigure).
 if cmp -s "$ENV_FILE.tmp" "$ENV_FILE"; then rm -f "$ENV_FILE.tmp"; else mv "$ENV_FILE.tmp" "$ENV_FILE"; fi

@@ -18,7 +18,8 @@
 # WIN_DIR holds build/, deps.env (the libraries' pkg-config path) and
 # wineprefix/ (made on first use, ~10 s). win64 needs only 64-bit Wine
 # (wine64, no i386 packages); win32 needs wine32:i386 where it runs.
-# First run about 3 minutes per target (OpenSSL is most of it); then about 1.
+# First run about 6 minutes per target (OpenSSL and OpenSC's pkcs11-tool.exe
+# are most of it); then about 1.
 
 # win_setup win32|win64: WIN_ARCH, WIN_HOST, WIN_DIR, WIN_PACKAGES.
 win_setup() {
@@ -182,7 +183,7 @@ win_test() {
 		say "Windows tests under Wine ($WIN_HOST)"
 		WINEPREFIX="$WIN_DIR/wineprefix" bash "$ROOT/tests/win32/test-win32.sh" "$WIN_DIR/build"
 	else
-		skip32 "the 32-bit Windows DLL's runs under Wine (client, unit tests, doctor; its PE checks still run)"
+		skip32 "the 32-bit Windows DLL's runs under Wine (client, unit tests, doctor, pkcs11-tool.exe; its PE checks still run)"
 		bash "$ROOT/tests/win32/test-win32.sh" --pe-only "$WIN_DIR/build"
 	fi
 }

@@ -16,6 +16,8 @@ EXTRA_DIST += tests/win32/README.md tests/win32/client.c tests/win32/personal-si
 # The tamper checks and the installer (tests/win32/test-acl.sh, test-installer.sh).
 EXTRA_DIST += tests/win32/test_acl.c tests/win32/initclient.c tests/win32/test-acl.sh tests/win32/wine-lib.sh \
 	tests/win32/test-installer.sh
+# OpenSC's pkcs11-tool.exe through the DLL (tests/win32/test-pkcs11-tool.sh).
+EXTRA_DIST += tests/win32/test-pkcs11-tool.sh
 
 if WINDOWS
 # tests/win32/test_acl.exe: the ACL decision over SDDL strings (TAP).

@@ -22,8 +22,12 @@
 # 3. The cmocka unit tests (.exe); those that need fork() skip, saying why.
 # 4. p11shim.exe doctor against that layout, once healthy, once with the
 #    %APPDATA% override turning caching on.
-# 5. tests/win32/test-acl.sh (the tamper checks) and test-installer.sh (the
-#    NSIS installer), each with this build and this Wine.
+# 5. tests/win32/test-acl.sh (the tamper checks), test-installer.sh (the
+#    NSIS installer) and test-pkcs11-tool.sh (OpenSC's pkcs11-tool.exe
+#    through the DLL), each with this build and this Wine.
+#
+# pkcs11-tool.exe: WIN_PKCS11_TOOL, else what BUILDDIR/../deps.env names
+# (scripts/win32-deps.sh builds it); also PE-checked in 1.
 #
 # WINEPREFIX defaults to BUILDDIR/../wineprefix (made on first use, about
 # 10 s); console programs need no display. Exit 0 only when all passed.
@@ -72,13 +76,19 @@ OBJDUMP=${OBJDUMP:-$HOST-objdump}
 DLL=$BUILD/.libs/p11shim.dll
 CLI=$(exe "$BUILD/src/tool/p11shim.exe")
 CLIENT=$(exe "$BUILD/tests/win32/client.exe")
+if [ -z "${WIN_PKCS11_TOOL:-}" ] && [ -f "$(dirname "$BUILD")/deps.env" ]; then
+	WIN_PKCS11_TOOL=$(. "$(dirname "$BUILD")/deps.env" && echo "${WIN_PKCS11_TOOL:-}")
+fi
+export WIN_PKCS11_TOOL=${WIN_PKCS11_TOOL:-}
 
 # ---- 1. the PE files ----
 say "PE files ($HOST)"
 # Windows' own DLLs, and what the C runtime (msvcrt) needs; nothing that
 # would have to be shipped beside the shim.
-system_dll='^(kernel32|user32|advapi32|msvcrt|ws2_32|crypt32|version|gdi32|bcrypt|shell32|ole32)\.dll$'
-for f in "$DLL" "$CLI"; do
+system_dll='^(kernel32|user32|advapi32|msvcrt|ws2_32|crypt32|version|gdi32|bcrypt|shell32|ole32|shlwapi)\.dll$'
+# OpenSC's pkcs11-tool.exe (static, from scripts/win32-deps.sh) as well: it
+# must run with no DLL beside it.
+for f in "$DLL" "$CLI" ${WIN_PKCS11_TOOL:+"$WIN_PKCS11_TOOL"}; do
 	[ -f "$f" ] || { fail "$f not built"; continue; }
 	imports=$($OBJDUMP -p "$f" | sed -n 's/^\s*DLL Name: //p' | tr 'A-Z' 'a-z' | sort -u)
 	bad=$(echo "$imports" | grep -v -E "$system_dll" || true)
@@ -110,12 +120,12 @@ fi
 # Every file of the build is a PE of its architecture: a 64-bit shim loads
 # only 64-bit sims, a 32-bit one only 32-bit ones.
 for f in "$DLL" "$CLI" "$CLIENT" "$BUILD"/tests/win32/sim-5.7.*/.libs/personal.dll \
-	"$BUILD/tests/win32/crash/.libs/crashmod.dll"; do
+	"$BUILD/tests/win32/crash/.libs/crashmod.dll" ${WIN_PKCS11_TOOL:+"$WIN_PKCS11_TOOL"}; do
 	[ -f "$f" ] || { fail "$f not built"; arch_ok=no; continue; }
 	fmt=$($OBJDUMP -f "$f" | sed -n 's/.*file format //p')
 	[ "$fmt" = "$PEFMT" ] || { fail "${f#"$BUILD"/} is $fmt, not $PEFMT"; arch_ok=no; }
 done
-[ "${arch_ok:-}" = no ] || pass "the shim, its CLI, the client and the sims are all $PEFMT"
+[ "${arch_ok:-}" = no ] || pass "the shim, its CLI, the client, the sims${WIN_PKCS11_TOOL:+ and pkcs11-tool.exe} are all $PEFMT"
 for v in 5.7.1 5.7.2; do
 	f=$BUILD/tests/win32/sim-$v/.libs/personal.dll
 	if $HOST-windres -i "$f" -O rc 2>/dev/null | tr -d ' ' | grep -q "FILEVERSION${v//./,},0"; then
@@ -247,7 +257,7 @@ else
 fi
 
 # ---- 5. the tamper checks and the installer: scripts of their own ----
-for t in test-acl.sh test-installer.sh; do
+for t in test-acl.sh test-installer.sh test-pkcs11-tool.sh; do
 	say "$t"
 	bash "$SRC/tests/win32/$t" "$BUILD" "${WINE:-wine}" >"$BUILD/$t.log" 2>&1
 	rc=$?
