@@ -1,8 +1,7 @@
 /*
- * The serial layer (DESIGN.md, row 6 of the pitfall table; issue 4; seed:
- * "Card serial number": the serial is created by a number range, set on
- * the card, the certificates and the CM token, and must be applied
- * consistently).
+ * The serial layer. The middleware vendor's rule for card serial numbers:
+ * the serial is created by a number range, set on the card, the
+ * certificates and the CM token, and must be applied consistently.
  *
  * With [serial] InitToken = true:
  * - C_InitToken fixes the serial before the card is touched: the value of

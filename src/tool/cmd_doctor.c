@@ -1,5 +1,5 @@
 /*
- * `p11shim doctor [--config FILE] [--json]` (issue 5; DESIGN.md, "CLI"):
+ * `p11shim doctor [--config FILE] [--json]`:
  * the middleware vendor's whole troubleshooting list, checked on this
  * machine, one line per check (ok, warn, FAIL, skip), each problem followed
  * by its fix: the file, the section, the key and the value to write.
@@ -44,7 +44,7 @@
 #include "p11-trace.h"
 #include "tool.h"
 
-/* Expiring within this many days is a warning (issue 5). */
+/* A certificate expiring within this many days is a warning. */
 #define CERT_WARN_DAYS 30
 /* A folder one can make files in (Windows' access() knows no X_OK). */
 #define DIR_WRITABLE COMPAT_DIR_WRITABLE
@@ -544,7 +544,7 @@ static void check_backend(doctor *d)
 	}
 	add(d, ST_OK, "C_GetFunctionList", "exported; function list version %u.%u",
 	    d->fl->version.major, d->fl->version.minor);
-	/* As Java's SunPKCS11 asks (DESIGN.md, Platform notes). */
+	/* As Java's SunPKCS11 asks: CKF_OS_LOCKING_OK, no mutex callbacks. */
 	memset(&args, 0, sizeof(args));
 	args.flags = CKF_OS_LOCKING_OK;
 	rv = d->fl->C_Initialize(&args);

@@ -1,5 +1,5 @@
 /*
- * `p11shim serial next|status` (issue 4, "Serial numbers"): a card serial
+ * `p11shim serial next|status`: a card serial
  * number from the shim's number range, or where the range stands, for
  * scripts. The same allocator and state file as the serial layer
  * (src/layers/numrange.c), so a number printed here is never also given to a

@@ -1,5 +1,5 @@
 /*
- * `p11shim trace summary|show|diagnose` (issue 5): reading what the shim
+ * `p11shim trace summary|show|diagnose`: reading what the shim
  * traced, for the person at the support desk.
  *
  * Every command streams: whatever the size of the trace, memory is the

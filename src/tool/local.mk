@@ -1,4 +1,4 @@
-# The p11shim command-line tool (DESIGN.md, "CLI: p11shim"). Included by the
+# The p11shim command-line tool. Included by the
 # top Makefile.am: non-recursive, so paths are relative to the top directory.
 #
 # A subcommand is a cmd_<name>.c (or a family of files) added to the
@@ -35,11 +35,11 @@ EXTRA_DIST += tests/cli/test-trace-fixtures.sh tests/fixtures/traces
 TESTS += tests/cli/test-trace-report.sh
 EXTRA_DIST += tests/cli/test-trace-report.sh
 CLEANFILES += artefacts/report-hung-call.png artefacts/report-hung-call.html
-# `p11shim doctor`: every group of checks, good and bad fixtures (issue 5).
+# `p11shim doctor`: every group of checks, good and bad fixtures.
 TESTS += tests/cli/test-doctor.sh
 EXTRA_DIST += tests/cli/test-doctor.sh
 # Every `p11shim trace diagnose` finding from traces recorded through the shim
-# (the Personal simulator and SoftHSM2), with the fix each names (issue 5).
+# (the Personal simulator and SoftHSM2), with the fix each names.
 TESTS += tests/integration/test-diagnose.sh
 EXTRA_DIST += tests/integration/test-diagnose.sh
 # The manual pages name every configuration key, command and option.
@@ -58,7 +58,7 @@ tests_cli_test_json_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS) $(CMOCKA_CFLAGS)
 tests_cli_test_json_LDADD = libp11shim-core.la $(ZLIB_LIBS) $(CMOCKA_LIBS)
 endif
 
-# `make bench-trace`: issue 8's figure for `p11shim trace summary` against a
+# `make bench-trace`: the figure for `p11shim trace summary` against a
 # Python json.loads loop on 1,000,000 records. A benchmark: never fails on a number.
 bench-trace: src/tool/p11shim$(EXEEXT) tests/cli/gen-trace$(EXEEXT)
 	top_builddir=$(top_builddir) $(SHELL) $(top_srcdir)/bench/trace-summary.sh

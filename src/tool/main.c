@@ -1,5 +1,5 @@
 /*
- * p11shim: the command-line tool (DESIGN.md, "CLI"). This file only
+ * p11shim: the command-line tool. This file only
  * dispatches; each subcommand lives in its own cmd_<name>.c.
  *
  * To add a subcommand: declare its function in tool.h, add one row to

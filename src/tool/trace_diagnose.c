@@ -1,7 +1,7 @@
 /*
  * `p11shim trace diagnose`: the vendor's troubleshooting table
- * (shared/seed, "Mandatory middleware configuration" and the error list
- * after it) applied to a trace. Each finding comes with its evidence (line
+ * (the middleware vendor's "Mandatory middleware configuration" and the
+ * error list after it) applied to a trace. Each finding comes with its evidence (line
  * numbers of records) and the fix: which file, section, key and value.
  *
  * It reads the trace once, in constant memory: what it must remember

@@ -5,7 +5,7 @@
  * reads a file without the gzip magic transparently, and it reads a request
  * of at least its buffer size straight into ours, so plain files cost no
  * extra copy. We read, rather than mmap, so that the resident size stays
- * the size of the buffer, not of the file (issue 8: at most 32 MiB).
+ * the size of the buffer, not of the file (at most 32 MiB whatever the trace).
  *
  * A record ends at '\n' or at a NUL byte. The buffer holds whole records
  * and grows only for a record longer than itself, up to MAX_LINE; a longer
@@ -36,7 +36,7 @@ static const char *find_pair(const char *p, const char *end, char a, char b)
 }
 
 
-#define READ_SIZE (1u << 20)        /* issue 8 asks for large reads */
+#define READ_SIZE (1u << 20)        /* few, large reads: a system call per MiB */
 #define MAX_LINE (16u << 20)        /* longest record kept; hex of big objects fits */
 #define MAX_VALUES 65536            /* JSON values in one record (2 MiB arena) */
 #define MAX_DEPTH 64
