@@ -79,12 +79,22 @@ static const struct cfg {
 #define CFG_JSONL_LENGTH 3
 #define CFG_SPY 8
 
-enum { OP_SLOTLIST, OP_TOKENINFO, OP_SESSION, OP_FIND, OP_GETATTR, OP_ECDSA, OP_RSA, OP_INIT_CYCLE, N_OP };
+enum {
+	OP_SLOTLIST,
+	OP_TOKENINFO,
+	OP_SESSION,
+	OP_FIND,
+	OP_GETATTR,
+	OP_ECDSA,
+	OP_RSA,
+	OP_INIT_CYCLE,
+	N_OP
+};
 
 static const struct op {
 	const char *name;
 	const char *label;
-	int calls; /* PKCS#11 calls per operation */
+	int calls;  /* PKCS#11 calls per operation */
 	long iters; /* operations per measurement, before --scale */
 } ops[N_OP] = {
 	{ "slotlist", "C_GetSlotList", 1, 200000 },
@@ -268,12 +278,9 @@ static bool do_op(int op, CK_SESSION_HANDLE s)
 	CK_KEY_TYPE kt;
 	CK_BBOOL verify;
 	CK_ATTRIBUTE get_t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
-		{ CKA_LABEL, label, sizeof(label) },
-		{ CKA_ID, id, sizeof(id) },
-		{ CKA_EC_POINT, point, sizeof(point) },
-		{ CKA_VERIFY, &verify, sizeof(verify) },
+		{ CKA_CLASS, &cls, sizeof(cls) },       { CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_LABEL, label, sizeof(label) },    { CKA_ID, id, sizeof(id) },
+		{ CKA_EC_POINT, point, sizeof(point) }, { CKA_VERIFY, &verify, sizeof(verify) },
 	};
 	CK_SLOT_ID slots[8];
 	CK_TOKEN_INFO ti;
@@ -282,11 +289,8 @@ static bool do_op(int op, CK_SESSION_HANDLE s)
 	CK_ULONG n;
 
 	switch (op) {
-	case OP_SLOTLIST:
-		n = 8;
-		return f->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK;
-	case OP_TOKENINFO:
-		return f->C_GetTokenInfo(slot, &ti) == CKR_OK;
+	case OP_SLOTLIST: n = 8; return f->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK;
+	case OP_TOKENINFO: return f->C_GetTokenInfo(slot, &ti) == CKR_OK;
 	case OP_SESSION:
 		if (f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s2) != CKR_OK)
 			return false;
@@ -300,18 +304,16 @@ static bool do_op(int op, CK_SESSION_HANDLE s)
 			return false;
 		}
 		return f->C_FindObjectsFinal(s) == CKR_OK;
-	case OP_GETATTR:
-		return f->C_GetAttributeValue(s, ec_pub, get_t, 6) == CKR_OK;
+	case OP_GETATTR: return f->C_GetAttributeValue(s, ec_pub, get_t, 6) == CKR_OK;
 	case OP_ECDSA:
 	case OP_RSA:
 		memset(data, 0x5a, sizeof(data));
-		if (f->C_SignInit(s, op == OP_ECDSA ? &ecdsa : &rsa, op == OP_ECDSA ? ec_key : rsa_key) !=
-		    CKR_OK)
+		if (f->C_SignInit(s, op == OP_ECDSA ? &ecdsa : &rsa,
+		                  op == OP_ECDSA ? ec_key : rsa_key) != CKR_OK)
 			return false;
 		n = sizeof(sig);
 		return f->C_Sign(s, data, sizeof(data), sig, &n) == CKR_OK;
-	default:
-		return false;
+	default: return false;
 	}
 }
 
@@ -369,8 +371,8 @@ static void measure(const char *cfg, int op, int nthreads, long iters, const cha
 	pthread_barrier_destroy(&finish_line);
 	b1 = data_end(trace);
 	calls = iters * ops[op].calls;
-	printf("RESULT %s %s %d %ld %.0f %.0f %lld %ld %ld\n", cfg, ops[op].name, nthreads, calls, w1 - w0,
-	       c1 - c0, b1 - b0, failures, f1 - f0);
+	printf("RESULT %s %s %d %ld %.0f %.0f %lld %ld %ld\n", cfg, ops[op].name, nthreads, calls,
+	       w1 - w0, c1 - c0, b1 - b0, failures, f1 - f0);
 	fflush(stdout);
 }
 
@@ -407,8 +409,8 @@ static void measure_cycles(const char *cfg, long iters, const char *trace)
 	w1 = now_ns(CLOCK_MONOTONIC);
 	f1 = minflt();
 	b1 = data_end(trace);
-	printf("RESULT %s %s 1 %ld %.0f %.0f %lld %ld %ld\n", cfg, ops[OP_INIT_CYCLE].name, iters, w1 - w0,
-	       c1 - c0, b1 - b0, failures, f1 - f0);
+	printf("RESULT %s %s 1 %ld %.0f %.0f %lld %ld %ld\n", cfg, ops[OP_INIT_CYCLE].name, iters,
+	       w1 - w0, c1 - c0, b1 - b0, failures, f1 - f0);
 	fflush(stdout);
 }
 
@@ -451,7 +453,8 @@ static int child_main(const char *cfg, const char *module, const char *trace, in
 		 * of a process meets a fresh trace file and cold caches. */
 		for (k = 0; k < N_OP; k++) {
 			op = (k + round) % N_OP;
-			if (op == OP_INIT_CYCLE || (oplist != NULL && strstr(oplist, ops[op].name) == NULL))
+			if (op == OP_INIT_CYCLE ||
+			    (oplist != NULL && strstr(oplist, ops[op].name) == NULL))
 				continue;
 			iters = (long)((double)ops[op].iters * scale);
 			if (iters < threads)
@@ -527,20 +530,26 @@ static void make_keys(void)
 	CK_ULONG bits = 2048;
 	CK_BYTE ec_id[] = { 0xec }, rsa_id[] = { 0x5a };
 	CK_ATTRIBUTE ec_pub_t[] = {
-		{ CKA_TOKEN, &yes, 1 }, { CKA_VERIFY, &yes, 1 }, { CKA_LABEL, "bench-ec", 8 },
-		{ CKA_ID, ec_id, 1 }, { CKA_EC_PARAMS, (void *)p256, sizeof(p256) },
+		{ CKA_TOKEN, &yes, 1 },
+		{ CKA_VERIFY, &yes, 1 },
+		{ CKA_LABEL, "bench-ec", 8 },
+		{ CKA_ID, ec_id, 1 },
+		{ CKA_EC_PARAMS, (void *)p256, sizeof(p256) },
 	};
 	CK_ATTRIBUTE ec_priv_t[] = {
-		{ CKA_TOKEN, &yes, 1 }, { CKA_SIGN, &yes, 1 }, { CKA_PRIVATE, &yes, 1 },
+		{ CKA_TOKEN, &yes, 1 },     { CKA_SIGN, &yes, 1 },        { CKA_PRIVATE, &yes, 1 },
 		{ CKA_SENSITIVE, &yes, 1 }, { CKA_LABEL, "bench-ec", 8 }, { CKA_ID, ec_id, 1 },
 	};
 	CK_ATTRIBUTE rsa_pub_t[] = {
-		{ CKA_TOKEN, &yes, 1 }, { CKA_VERIFY, &yes, 1 }, { CKA_LABEL, "bench-rsa", 9 },
-		{ CKA_ID, rsa_id, 1 }, { CKA_MODULUS_BITS, &bits, sizeof(bits) },
+		{ CKA_TOKEN, &yes, 1 },
+		{ CKA_VERIFY, &yes, 1 },
+		{ CKA_LABEL, "bench-rsa", 9 },
+		{ CKA_ID, rsa_id, 1 },
+		{ CKA_MODULUS_BITS, &bits, sizeof(bits) },
 		{ CKA_PUBLIC_EXPONENT, (void *)e65537, sizeof(e65537) },
 	};
 	CK_ATTRIBUTE rsa_priv_t[] = {
-		{ CKA_TOKEN, &yes, 1 }, { CKA_SIGN, &yes, 1 }, { CKA_PRIVATE, &yes, 1 },
+		{ CKA_TOKEN, &yes, 1 },     { CKA_SIGN, &yes, 1 },         { CKA_PRIVATE, &yes, 1 },
 		{ CKA_SENSITIVE, &yes, 1 }, { CKA_LABEL, "bench-rsa", 9 }, { CKA_ID, rsa_id, 1 },
 	};
 	CK_MECHANISM ec_gen = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
@@ -551,7 +560,8 @@ static void make_keys(void)
 	CK_ULONG n = 8;
 
 	f = load_module(opt_backend);
-	if (f->C_Initialize(NULL) != CKR_OK || f->C_GetSlotList(CK_TRUE, list, &n) != CKR_OK || n < 1 ||
+	if (f->C_Initialize(NULL) != CKR_OK || f->C_GetSlotList(CK_TRUE, list, &n) != CKR_OK ||
+	    n < 1 ||
 	    f->C_OpenSession(list[0], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK ||
 	    f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, strlen(USER_PIN)) != CKR_OK)
 		die("cannot open the bench token");
@@ -579,8 +589,10 @@ static void setup_token(void)
 	fp = fopen(path, "w");
 	if (fp == NULL)
 		die("%s: %s", path, strerror(errno));
-	fprintf(fp, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n"
-	            "slots.removable = false\n", work);
+	fprintf(fp,
+	        "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n"
+	        "slots.removable = false\n",
+	        work);
 	fclose(fp);
 	setenv("SOFTHSM2_CONF", path, 1);
 	argv[0] = (char *)opt_util;
@@ -660,7 +672,9 @@ static void run_config(const char *self, int r, size_t c)
 	FILE *fp;
 
 	snprintf(trace, sizeof(trace), "%s/trace-%s-%d.%s", work, cf->name, r,
-	         cf->kind == K_SPY ? "spy" : cf->format && strcmp(cf->format, "text") == 0 ? "log" : "jsonl");
+	         cf->kind == K_SPY                             ? "spy" :
+	         cf->format && strcmp(cf->format, "text") == 0 ? "log" :
+	                                                         "jsonl");
 	snprintf(conf, sizeof(conf), "%s/p11shim-%s.conf", work, cf->name);
 	module = cf->kind == K_DIRECT ? opt_backend : cf->kind == K_SPY ? opt_spy : opt_shim;
 	if (cf->kind == K_SHIM) {
@@ -670,8 +684,8 @@ static void run_config(const char *self, int r, size_t c)
 		fprintf(fp, "[backend]\nPKCS11Library = %s\n", opt_backend);
 		/* MaxSize = 0: rotation would reset the file the bytes are counted in. */
 		if (cf->format != NULL)
-			fprintf(fp, "[trace]\nFile = %s\nFormat = %s\nData = %s\nMaxSize = 0\n", trace,
-			        cf->format, cf->data);
+			fprintf(fp, "[trace]\nFile = %s\nFormat = %s\nData = %s\nMaxSize = 0\n",
+			        trace, cf->format, cf->data);
 		fclose(fp);
 	}
 	if (pipe(pipefd) != 0)
@@ -708,8 +722,8 @@ static void run_config(const char *self, int r, size_t c)
 		long long bytes;
 		long a, b, cc, d, e, faults;
 
-		if (sscanf(line, "RESULT %63s %63s %d %ld %lf %lf %lld %ld %ld", name, opname, &threads, &calls,
-		           &wall, &cpu, &bytes, &failures, &faults) == 9) {
+		if (sscanf(line, "RESULT %63s %63s %d %ld %lf %lf %lld %ld %ld", name, opname,
+		           &threads, &calls, &wall, &cpu, &bytes, &failures, &faults) == 9) {
 			if (strcmp(name, "warmup") == 0)
 				continue;
 			for (op = 0; op < N_OP && strcmp(ops[op].name, opname) != 0; op++)
@@ -717,12 +731,14 @@ static void run_config(const char *self, int r, size_t c)
 			if (op == N_OP || calls <= 0)
 				continue;
 			if (failures > 0)
-				fprintf(stderr, "p11bench: %s %s: %ld failed calls\n", cf->name, opname, failures);
-			results[r][c][threads == 1 ? 0 : 1][op] = (sample){
-				true, wall / (double)calls, cpu / (double)calls, (double)bytes / (double)calls,
-				1000.0 * (double)faults / (double)calls
-			};
-		} else if (sscanf(line, "RSS %63s %ld %ld %ld %ld %ld", name, &a, &b, &cc, &d, &e) == 6) {
+				fprintf(stderr, "p11bench: %s %s: %ld failed calls\n", cf->name,
+				        opname, failures);
+			results[r][c][threads == 1 ? 0 : 1][op] =
+			        (sample){ true, wall / (double)calls, cpu / (double)calls,
+				          (double)bytes / (double)calls,
+				          1000.0 * (double)faults / (double)calls };
+		} else if (sscanf(line, "RSS %63s %ld %ld %ld %ld %ld", name, &a, &b, &cc, &d, &e) ==
+		           6) {
 			rss[r][c][0] = a;
 			rss[r][c][1] = b;
 			rss[r][c][2] = cc;
@@ -758,7 +774,10 @@ static double med(size_t c, int mode, int op, int field, int *count)
 		const sample *s = &results[r][c][mode][op];
 		if (!s->have)
 			continue;
-		v[n++] = field == 0 ? s->wall : field == 1 ? s->cpu : field == 2 ? s->bytes : s->faults;
+		v[n++] = field == 0 ? s->wall :
+		         field == 1 ? s->cpu :
+		         field == 2 ? s->bytes :
+		                      s->faults;
 	}
 	if (count != NULL)
 		*count = n;
@@ -812,11 +831,13 @@ static void print_tables(void)
 				continue;
 			printf("\n%s  (%d call%s per operation)\n", ops[op].label, ops[op].calls,
 			       ops[op].calls > 1 ? "s" : "");
-			printf("  %-20s %11s %11s %9s %12s %9s %9s\n", "", "wall ns", "CPU ns", "CPU x", "+CPU ns",
-			       "trace B", "flt/1k");
+			printf("  %-20s %11s %11s %9s %12s %9s %9s\n", "", "wall ns", "CPU ns",
+			       "CPU x", "+CPU ns", "trace B", "flt/1k");
 			for (c = 0; c < N_CFG; c++) {
-				double wall = med(c, mode, op, 0, &n), cpu = med(c, mode, op, 1, NULL);
-				double bytes = med(c, mode, op, 2, NULL), faults = med(c, mode, op, 3, NULL);
+				double wall = med(c, mode, op, 0, &n),
+				       cpu = med(c, mode, op, 1, NULL);
+				double bytes = med(c, mode, op, 2, NULL),
+				       faults = med(c, mode, op, 3, NULL);
 				if (n == 0)
 					continue;
 				printf("  %-20s %11.0f %11.0f %9.3f", cfgs[c].label, wall, cpu,
@@ -837,9 +858,10 @@ static void print_tables(void)
 	for (c = 0; c < N_CFG; c++) {
 		if (!ran[c])
 			continue;
-		printf("  %-20s %9.0f %9.0f %9.0f %9.0f   after init: %+6.0f RSS %+7.0f VmSize\n", cfgs[c].label,
-		       med_rss(c, 0), med_rss(c, 1), med_rss(c, 2), med_rss(c, 3),
-		       med_rss(c, 1) - med_rss(CFG_DIRECT, 1), med_rss(c, 4) - med_rss(CFG_DIRECT, 4));
+		printf("  %-20s %9.0f %9.0f %9.0f %9.0f   after init: %+6.0f RSS %+7.0f VmSize\n",
+		       cfgs[c].label, med_rss(c, 0), med_rss(c, 1), med_rss(c, 2), med_rss(c, 3),
+		       med_rss(c, 1) - med_rss(CFG_DIRECT, 1),
+		       med_rss(c, 4) - med_rss(CFG_DIRECT, 4));
 	}
 	printf("\n== the first C_Initialize of a process (CPU us, median) ==\n");
 	for (c = 0; c < N_CFG; c++) {
@@ -875,7 +897,8 @@ static void print_targets(void)
 		printf("  trace off, C_GetSlotList: %+.0f ns per call (target <= 40)\n", off);
 		off = paired(1, 0, OP_ECDSA, true);
 		if (off > 0)
-			printf("  trace off, ECDSA P-256 sign: %+.2f%% (target <= 2%%)\n", (off - 1) * 100);
+			printf("  trace off, ECDSA P-256 sign: %+.2f%% (target <= 2%%)\n",
+			       (off - 1) * 100);
 		off = paired(1, 0, OP_INIT_CYCLE, true);
 		if (off > 0)
 			printf("  trace off, init cycle: %.2fx direct (target <= 1.2x)\n", off);
@@ -888,8 +911,8 @@ static void print_targets(void)
 			if (med(CFG_JSONL_LENGTH, 0, ops_on[i], 1, &n) <= 0 || n == 0)
 				continue;
 			on = ADDED(CFG_JSONL_LENGTH, 0, ops_on[i]);
-			printf("  trace on (jsonl, length), %s: %+.0f ns per call (target <= 200", ops[ops_on[i]].label,
-			       on);
+			printf("  trace on (jsonl, length), %s: %+.0f ns per call (target <= 200",
+			       ops[ops_on[i]].label, on);
 			if (ran[CFG_SPY]) {
 				spy = ADDED(CFG_SPY, 0, ops_on[i]);
 				printf("; pkcs11-spy adds %.0f, a twentieth is %.0f", spy, spy / 20);
@@ -902,9 +925,11 @@ static void print_targets(void)
 			       (on - 1) * 100);
 		on = paired(CFG_JSONL_LENGTH, 0, OP_INIT_CYCLE, true);
 		if (on > 0)
-			printf("  trace on (jsonl, length), init cycle: %.2fx direct (target <= 2x)\n", on);
+			printf("  trace on (jsonl, length), init cycle: %.2fx direct (target <= 2x)\n",
+			       on);
 		printf("  trace on, resident after C_Initialize: %+.0f KiB beyond the backend's "
-		       "(target <= 256, trace windows aside)\n", med_rss(CFG_JSONL_LENGTH, 1) - med_rss(CFG_DIRECT, 1));
+		       "(target <= 256, trace windows aside)\n",
+		       med_rss(CFG_JSONL_LENGTH, 1) - med_rss(CFG_DIRECT, 1));
 		printf("  ... and at the end of the run: %+.0f KiB\n",
 		       med_rss(CFG_JSONL_LENGTH, 2) - med_rss(CFG_DIRECT, 2));
 	}
@@ -913,8 +938,9 @@ static void print_targets(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: p11bench [--shim SO] [--backend SO] [--spy SO|none] [--softhsm2-util PROG]\n"
-	                "                [--rounds N] [--threads N] [--scale F] [--only CFG,...] [--ops OP,...] [--keep]\n");
+	fprintf(stderr,
+	        "usage: p11bench [--shim SO] [--backend SO] [--spy SO|none] [--softhsm2-util PROG]\n"
+	        "                [--rounds N] [--threads N] [--scale F] [--only CFG,...] [--ops OP,...] [--keep]\n");
 	exit(2);
 }
 
@@ -959,8 +985,8 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (opt_rounds < 1 || opt_rounds > MAX_ROUNDS || opt_threads < 2 || opt_threads > MAX_THREADS ||
-	    opt_scale <= 0)
+	if (opt_rounds < 1 || opt_rounds > MAX_ROUNDS || opt_threads < 2 ||
+	    opt_threads > MAX_THREADS || opt_scale <= 0)
 		usage();
 	if (access(opt_backend, R_OK) != 0)
 		die("no backend at %s (SoftHSM2: apt-get install softhsm2)", opt_backend);
@@ -977,8 +1003,9 @@ int main(int argc, char **argv)
 	if (fp != NULL)
 		fclose(fp);
 	uname(&u);
-	printf("p11bench: %s, %ld CPUs, %s %s; %d rounds, %d threads, scale %g\n", cpu[0] ? cpu : u.machine,
-	       sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, opt_rounds, opt_threads, opt_scale);
+	printf("p11bench: %s, %ld CPUs, %s %s; %d rounds, %d threads, scale %g\n",
+	       cpu[0] ? cpu : u.machine, sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release,
+	       opt_rounds, opt_threads, opt_scale);
 	printf("  backend %s\n  shim    %s\n  spy     %s\n", opt_backend, opt_shim,
 	       wanted(CFG_SPY) ? opt_spy : "(not installed: skipped)");
 	fflush(stdout);

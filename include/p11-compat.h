@@ -18,10 +18,10 @@
  */
 #ifdef _WIN32
 #define COMPAT_WINDOWS 1
-#define COMPAT_EXE_FORMAT "PE"     /* what compat_exe_header calls our own modules */
+#define COMPAT_EXE_FORMAT "PE" /* what compat_exe_header calls our own modules */
 #define COMPAT_DIR_SEPS "/\\"
-#define COMPAT_DIR_WRITABLE 2      /* access(): W_OK; folders have no X bit */
-#define COMPAT_O_BINARY 0x8000     /* _O_BINARY */
+#define COMPAT_DIR_WRITABLE 2  /* access(): W_OK; folders have no X bit */
+#define COMPAT_O_BINARY 0x8000 /* _O_BINARY */
 /* The middleware's own files where Personal installs them (the seed's paths). */
 #define COMPAT_DEFAULT_PERSONAL_CFG "C:/Program Files (x86)/Personal/config/Personal.cfg"
 #define COMPAT_DEFAULT_PERSONAL_USER_CFG "%APPDATA%/Personal/config/Personal.cfg"
@@ -62,13 +62,13 @@ int compat_check_module_file(const char *path, char *err, size_t errlen);
  * "unknown machine" where the header does not tell.
  */
 typedef struct {
-	char format[4];     /* "ELF" or "PE" */
-	unsigned bits;      /* 32 or 64 */
-	char machine[24];   /* "x86-64", "i386", "aarch64", ... */
-	unsigned elf_machine; /* ELF e_machine, 0 for PE */
-	unsigned pe_machine;  /* PE Machine, 0 for ELF */
+	char format[4];              /* "ELF" or "PE" */
+	unsigned bits;               /* 32 or 64 */
+	char machine[24];            /* "x86-64", "i386", "aarch64", ... */
+	unsigned elf_machine;        /* ELF e_machine, 0 for PE */
+	unsigned pe_machine;         /* PE Machine, 0 for ELF */
 	unsigned pe_characteristics; /* the COFF header's flags (IMAGE_FILE_DLL) */
-	bool pe_header;       /* true when a PE header was found behind the MZ one */
+	bool pe_header;              /* true when a PE header was found behind the MZ one */
 } compat_exe;
 int compat_exe_header(const char *path, compat_exe *out, char *err, size_t errlen);
 
@@ -194,8 +194,8 @@ typedef struct {
 bool compat_file_id_of(const char *path, compat_file_id *out);
 static inline bool compat_file_same(const compat_file_id *a, const compat_file_id *b)
 {
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
-	       a->ctime_ns == b->ctime_ns;
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
 }
 
 /* Bytes this user may still write on the file system of path (an existing

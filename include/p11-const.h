@@ -83,8 +83,7 @@ typedef void (*p11_flag_emit)(void *ctx, const char *name, CK_FLAGS rest);
  * of names emitted; the remainder call is not counted. emit may be NULL to
  * only count.
  */
-size_t p11_flags_names(p11_flag_set set, CK_FLAGS flags, p11_flag_emit emit,
-		       void *ctx);
+size_t p11_flags_names(p11_flag_set set, CK_FLAGS flags, p11_flag_emit emit, void *ctx);
 
 /*
  * Table access for tests and tools: entries sorted by value, strictly
@@ -113,7 +112,6 @@ typedef enum {
  * plain number (CKA_MODULUS_BITS); for other kinds it is P11_CONST_COUNT.
  * ulong_names may be NULL. Unknown and vendor attributes are bytes.
  */
-p11_attr_kind p11_attr_kind_of(CK_ATTRIBUTE_TYPE type,
-			       p11_const_set *ulong_names);
+p11_attr_kind p11_attr_kind_of(CK_ATTRIBUTE_TYPE type, p11_const_set *ulong_names);
 
 #endif /* P11_CONST_H */

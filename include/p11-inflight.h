@@ -29,12 +29,12 @@ typedef enum { P11_INFLIGHT_NONE, P11_INFLIGHT_SLOT, P11_INFLIGHT_SESSION } p11_
 /* One call in flight, as read from the table. */
 typedef struct {
 	unsigned long pid, tid, seq;
-	char fn[40];                /* "C_Sign" */
-	p11_inflight_kind kind;     /* what id is */
-	uint64_t id;                /* the slot ID or session handle */
-	int64_t entry_us;           /* wall clock (microseconds since 1970) at entry */
-	int64_t seen_us;            /* last seen in flight by its watchdog; 0: never */
-	bool noted;                 /* a SlowCall note was written */
+	char fn[40];            /* "C_Sign" */
+	p11_inflight_kind kind; /* what id is */
+	uint64_t id;            /* the slot ID or session handle */
+	int64_t entry_us;       /* wall clock (microseconds since 1970) at entry */
+	int64_t seen_us;        /* last seen in flight by its watchdog; 0: never */
+	bool noted;             /* a SlowCall note was written */
 } p11_inflight_entry;
 
 typedef struct p11_inflight p11_inflight;

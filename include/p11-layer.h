@@ -81,7 +81,7 @@ typedef struct p11_layer p11_layer;
 
 /* The functions a layer overrides; NULL falls through. */
 typedef struct p11_ops {
-#define P11FN(name, ...) CK_RV (*C_##name)(p11_layer *self, P11_PARAMS(__VA_ARGS__));
+#define P11FN(name, ...) CK_RV (*C_##name)(p11_layer * self, P11_PARAMS(__VA_ARGS__));
 #define P11FN_SPECIAL(name, ...)
 #define P11FN_V3 P11FN
 #define P11FN_SPECIAL_V3 P11FN_SPECIAL
@@ -94,10 +94,10 @@ typedef struct p11_ops {
 
 /* Per function: who implements it below a layer. */
 typedef struct p11_dispatch {
-#define P11FN(name, ...)                                                 \
-	struct {                                                         \
-		CK_RV (*fn)(p11_layer *self, P11_PARAMS(__VA_ARGS__));   \
-		p11_layer *layer;                                        \
+#define P11FN(name, ...)                                                \
+	struct {                                                        \
+		CK_RV (*fn)(p11_layer * self, P11_PARAMS(__VA_ARGS__)); \
+		p11_layer *layer;                                       \
 	} C_##name;
 #define P11FN_SPECIAL(name, ...)
 #define P11FN_V3 P11FN
@@ -110,10 +110,10 @@ typedef struct p11_dispatch {
 } p11_dispatch;
 
 struct p11_layer {
-	const char *name;          /* "trace", "readers", ..., "backend" */
+	const char *name; /* "trace", "readers", ..., "backend" */
 	const p11_ops *ops;
-	p11_dispatch next;         /* resolved by p11_stack_build */
-	void *data;                /* the layer's own state */
+	p11_dispatch next;                /* resolved by p11_stack_build */
+	void *data;                       /* the layer's own state */
 	void (*destroy)(p11_layer *self); /* frees data; may be NULL */
 };
 

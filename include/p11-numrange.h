@@ -38,12 +38,12 @@ bool p11_range_parse(const char *text, p11_range *r, char *err, size_t errlen);
  * that does not fit r, lock not taken within P11_RANGE_LOCK_TIMEOUT_MS,
  * I/O errors. Nothing is handed out when it fails. Thread-safe.
  */
-int p11_range_next(const p11_range *r, const char *state_path, char *out, size_t outlen,
-                   char *err, size_t errlen);
+int p11_range_next(const p11_range *r, const char *state_path, char *out, size_t outlen, char *err,
+                   size_t errlen);
 
 /* The same with the lock wait in milliseconds (for tests and the CLI). */
-int p11_range_next_wait(const p11_range *r, const char *state_path, unsigned timeout_ms,
-                        char *out, size_t outlen, char *err, size_t errlen);
+int p11_range_next_wait(const p11_range *r, const char *state_path, unsigned timeout_ms, char *out,
+                        size_t outlen, char *err, size_t errlen);
 
 /*
  * Reads the state without changing it or taking the lock (the file is only

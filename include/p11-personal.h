@@ -16,12 +16,12 @@
 #define P11_PERSONAL_MAX_SKIP 32
 
 typedef struct {
-	char value[64];   /* effective [Cache] CacheValidity, "" when missing */
-	char file[4096];  /* where it was set, "" when missing */
+	char value[64];  /* effective [Cache] CacheValidity, "" when missing */
+	char file[4096]; /* where it was set, "" when missing */
 	unsigned line;
-	bool system_read, user_read;   /* which files exist and were read */
+	bool system_read, user_read; /* which files exist and were read */
 	char system_file[4096], user_file[4096];
-	size_t n_skip;                 /* SkipReader lines of both files, system first */
+	size_t n_skip; /* SkipReader lines of both files, system first */
 	struct {
 		char pattern[512];
 		char file[4096];
@@ -40,11 +40,11 @@ bool p11_personal_cfg_read(const p11_config *cfg, p11_personal_cfg *out, char *e
 bool p11_personal_caching_on(const p11_personal_cfg *pc);
 
 typedef struct {
-	char cfg_file[4096];   /* iD2ppa.cfg */
-	char cert_file[4096];  /* its [PIN Encryption] File, "" when unset */
+	char cfg_file[4096];  /* iD2ppa.cfg */
+	char cert_file[4096]; /* its [PIN Encryption] File, "" when unset */
 	char subject[256];
 	time_t not_after;
-	char format[8];        /* "PEM" or "DER" */
+	char format[8]; /* "PEM" or "DER" */
 } p11_pin_cert;
 
 /*

@@ -39,22 +39,22 @@ void p11_message(const char *fmt, ...) P11_PRINTF(1, 2);
  * all): a note, no stderr line.
  */
 typedef enum {
-	P11_EV_ERROR = 100,            /* another error the shim reports (out of memory, ...) */
-	P11_EV_CONFIG_REFUSED = 101,   /* a configuration error or a file others can write */
-	P11_EV_BACKEND_REFUSED = 102,  /* the backend: untrusted, other word size, not a module */
+	P11_EV_ERROR = 100,              /* another error the shim reports (out of memory, ...) */
+	P11_EV_CONFIG_REFUSED = 101,     /* a configuration error or a file others can write */
+	P11_EV_BACKEND_REFUSED = 102,    /* the backend: untrusted, other word size, not a module */
 	P11_EV_MIDDLEWARE_REFUSED = 103, /* Personal.cfg caching on, no PIN-encryption certificate */
 	P11_EV_MIDDLEWARE_WARNING = 104, /* the same with [middleware] Enforce = warn */
-	P11_EV_PUK_REFUSED = 105,      /* a PUK change refused before the card is touched */
-	P11_EV_SERIAL_REFUSED = 106,   /* C_InitToken or a certificate refused by the serial rules */
-	P11_EV_SERIAL_WARNING = 107,   /* a certificate serial differs ([serial] ... = warn) */
-	P11_EV_ERASER_REFUSED = 108,   /* the Card Eraser did not erase */
-	P11_EV_LOGIN_REFUSED = 109,    /* a login the [login] settings cannot map */
-	P11_EV_ERASER_WARNING = 110,   /* erased, but what the login could not see remains */
-	P11_EV_TRACE_REFUSED = 111,    /* the trace file cannot be opened: calls go on untraced */
-	P11_EV_READER_HIDDEN = 201,    /* a slot hidden by SkipReader */
-	P11_EV_SO_MAPPED = 202,        /* an SO login sent as the configured credential */
-	P11_EV_SERIAL_APPLIED = 203,   /* a card serial written at C_InitToken */
-	P11_EV_ERASER_USED = 204,      /* a token erased through the Card Eraser */
+	P11_EV_PUK_REFUSED = 105,        /* a PUK change refused before the card is touched */
+	P11_EV_SERIAL_REFUSED = 106, /* C_InitToken or a certificate refused by the serial rules */
+	P11_EV_SERIAL_WARNING = 107, /* a certificate serial differs ([serial] ... = warn) */
+	P11_EV_ERASER_REFUSED = 108, /* the Card Eraser did not erase */
+	P11_EV_LOGIN_REFUSED = 109,  /* a login the [login] settings cannot map */
+	P11_EV_ERASER_WARNING = 110, /* erased, but what the login could not see remains */
+	P11_EV_TRACE_REFUSED = 111,  /* the trace file cannot be opened: calls go on untraced */
+	P11_EV_READER_HIDDEN = 201,  /* a slot hidden by SkipReader */
+	P11_EV_SO_MAPPED = 202,      /* an SO login sent as the configured credential */
+	P11_EV_SERIAL_APPLIED = 203, /* a card serial written at C_InitToken */
+	P11_EV_ERASER_USED = 204,    /* a token erased through the Card Eraser */
 } p11_event_id;
 
 /* No slot in the event (P11_NO_SLOT), else the slot id it concerns. */
@@ -85,12 +85,12 @@ void p11_event_rate_reset(void);
 typedef struct {
 	const p11_config *cfg;
 	p11_layer *backend;
-	bool after_fork;          /* a forked child of an initialised parent */
-	bool personal;            /* the backend is Nexus Personal (or its simulator) */
-	char version[32];         /* middleware version "5.7.2", or "" when unknown */
-	char version_source[96];  /* where the version came from, for messages */
-	p11_login_state *login;   /* kept by the login layer */
-	CK_FLAGS init_flags;      /* the client's C_Initialize flags (CKF_LIBRARY_CANT_CREATE_OS_THREADS) */
+	bool after_fork;         /* a forked child of an initialised parent */
+	bool personal;           /* the backend is Nexus Personal (or its simulator) */
+	char version[32];        /* middleware version "5.7.2", or "" when unknown */
+	char version_source[96]; /* where the version came from, for messages */
+	p11_login_state *login;  /* kept by the login layer */
+	CK_FLAGS init_flags; /* the client's C_Initialize flags (CKF_LIBRARY_CANT_CREATE_OS_THREADS) */
 	/* Calls the client made before this C_Initialize (each answered
 	 * CKR_CRYPTOKI_NOT_INITIALIZED), and the first of them: said in the
 	 * trace's C_Initialize record. */

@@ -21,7 +21,7 @@
 typedef struct p11_sink p11_sink;
 
 typedef enum {
-	P11_SINK_MAP,    /* records copied into the mapped file */
+	P11_SINK_MAP, /* records copied into the mapped file */
 	P11_SINK_PWRITE, /* reserved like MAP, written with pwrite(2): a file system that cannot map files */
 	P11_SINK_APPEND, /* one write(2) per record with O_APPEND: no companion file */
 } p11_sink_mode;

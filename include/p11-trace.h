@@ -27,8 +27,8 @@ typedef enum { P11_DATA_NONE, P11_DATA_LENGTH, P11_DATA_HEX } p11_data;
 typedef struct {
 	char *p;
 	size_t len, cap;
-	bool heap;     /* p was allocated by the builder */
-	bool failed;   /* out of memory: the record is cut short */
+	bool heap;   /* p was allocated by the builder */
+	bool failed; /* out of memory: the record is cut short */
 	p11_format format;
 	p11_data data;
 	unsigned depth;

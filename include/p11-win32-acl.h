@@ -75,8 +75,7 @@ void p11_acl_explain(const char *path, const char *what, const char *obj, p11_ac
                      PSID user, const p11_acl_finding *f, char *err, size_t errlen);
 
 /* What was checked, for doctor: "owner X; can change it: A, B". */
-void p11_acl_describe(PSECURITY_DESCRIPTOR sd, p11_acl_role role, PSID user, char *buf,
-                      size_t len);
+void p11_acl_describe(PSECURITY_DESCRIPTOR sd, p11_acl_role role, PSID user, char *buf, size_t len);
 
 /* "DOMAIN\name" when Windows knows the SID, else its string (S-1-...). */
 void p11_acl_sid_text(PSID sid, char *buf, size_t len);

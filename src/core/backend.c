@@ -46,12 +46,12 @@ static atomic_bool left_initialised;
 
 typedef struct {
 	char path[4096];
-	compat_file_id id;      /* of the file when it was loaded */
-	const char *key;        /* the config key that names the module */
-	char source[600];       /* where the path was set, for messages */
+	compat_file_id id; /* of the file when it was loaded */
+	const char *key;   /* the config key that names the module */
+	char source[600];  /* where the path was set, for messages */
 	void *dl;
-	bool after_fork;        /* loaded in a forked child of an initialised parent */
-	bool v3;                /* the module offers "PKCS 11" 3.0 */
+	bool after_fork;            /* loaded in a forked child of an initialised parent */
+	bool v3;                    /* the module offers "PKCS 11" 3.0 */
 	CK_FUNCTION_LIST_3_0 funcs; /* our copy; 3.0 entries NULL for a 2.40 module */
 } backend;
 
@@ -116,7 +116,8 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	if (b->path[0] == '\0') {
 		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
 		          "backend: no PKCS#11 module configured; set [backend] %s in the "
-		          "configuration file, or P11SHIM_LIBRARY", b->key);
+		          "configuration file, or P11SHIM_LIBRARY",
+		          b->key);
 		return CKR_GENERAL_ERROR;
 	}
 	if (parked.dl != NULL) {
@@ -137,8 +138,8 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	compat_file_id_of(b->path, &b->id);
 	/* Code another user can change is that user's code. */
 	if (p11_file_trusted(b->path, "backend library", trust, sizeof(trust)) == P11_TRUST_REFUSED) {
-		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
-		          "backend: %s (set by %s)", trust, b->source);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT, "backend: %s (set by %s)", trust,
+		          b->source);
 		return CKR_GENERAL_ERROR;
 	}
 	if (compat_check_module_file(b->path, why, sizeof(why)) != 0) {
@@ -148,8 +149,8 @@ static CK_RV load_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	}
 	b->dl = compat_dlopen(b->path, why, sizeof(why));
 	if (b->dl == NULL) {
-		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
-		          "backend: %s: %s (set by %s)", b->path, why, b->source);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT, "backend: %s: %s (set by %s)",
+		          b->path, why, b->source);
 		return CKR_GENERAL_ERROR;
 	}
 loaded:
@@ -157,7 +158,8 @@ loaded:
 	if (get_list == NULL) {
 		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
 		          "backend: %s does not export C_GetFunctionList: not a PKCS#11 module "
-		          "(set by %s)", b->path, b->source);
+		          "(set by %s)",
+		          b->path, b->source);
 		rv = CKR_GENERAL_ERROR;
 		goto fail;
 	}
@@ -177,8 +179,8 @@ loaded:
 	b->v3 = v3 != NULL;
 	note_other_interfaces(b->dl, b->path);
 	if (b->funcs.C_Initialize == NULL) {
-		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT,
-		          "backend: %s has no C_Initialize", b->path);
+		p11_event(P11_EV_BACKEND_REFUSED, P11_NO_SLOT, "backend: %s has no C_Initialize",
+		          b->path);
 		rv = CKR_GENERAL_ERROR;
 		goto fail;
 	}
@@ -378,8 +380,8 @@ p11_layer *p11_backend_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	if (origin == P11_ORIGIN_ENV)
 		snprintf(b->source, sizeof(b->source), "P11SHIM_LIBRARY");
 	else
-		snprintf(b->source, sizeof(b->source), "%s:%u [backend] %s", file ? file : "?", line,
-		         b->key);
+		snprintf(b->source, sizeof(b->source), "%s:%u [backend] %s", file ? file : "?",
+		         line, b->key);
 	layer->name = "backend";
 	layer->ops = &backend_ops;
 	layer->data = b;

@@ -40,7 +40,7 @@ typedef struct {
 
 /* One source as it was when read: its text (a path, a variable's value) and, for a file, what it was. */
 typedef struct {
-	char *text;          /* NULL: not set */
+	char *text; /* NULL: not set */
 	bool exists;
 	compat_file_id id;
 } seen_source;
@@ -48,9 +48,9 @@ typedef struct {
 enum { SEEN_SYSTEM, SEEN_USER, SEEN_CONF_ENV, SEEN_LIBRARY, SEEN_TRACE, SEEN_COUNT };
 
 struct p11_config {
-	entry *v[P11_KEY_COUNT]; /* non-repeatable keys: one entry, or NULL for the default */
-	size_t n[P11_KEY_COUNT]; /* repeatable keys: entries in v[key][0..n) */
-	char *files[4];          /* file names referenced by entries */
+	entry *v[P11_KEY_COUNT];      /* non-repeatable keys: one entry, or NULL for the default */
+	size_t n[P11_KEY_COUNT];      /* repeatable keys: entries in v[key][0..n) */
+	char *files[4];               /* file names referenced by entries */
 	seen_source seen[SEEN_COUNT]; /* for p11_config_unchanged */
 };
 
@@ -64,11 +64,26 @@ static const struct keyinfo {
 #undef X
 };
 
-const char *p11_config_section(p11_key key) { return keys[key].section; }
-const char *p11_config_name(p11_key key) { return keys[key].name; }
-const char *p11_config_default(p11_key key) { return keys[key].def; }
-const char *p11_config_help(p11_key key) { return keys[key].help; }
-const char *p11_config_choices(p11_key key) { return keys[key].choices; }
+const char *p11_config_section(p11_key key)
+{
+	return keys[key].section;
+}
+const char *p11_config_name(p11_key key)
+{
+	return keys[key].name;
+}
+const char *p11_config_default(p11_key key)
+{
+	return keys[key].def;
+}
+const char *p11_config_help(p11_key key)
+{
+	return keys[key].help;
+}
+const char *p11_config_choices(p11_key key)
+{
+	return keys[key].choices;
+}
 
 const char *p11_origin_name(p11_origin origin)
 {
@@ -140,9 +155,18 @@ bool p11_parse_size(const char *t, uint64_t *out)
 		return false;
 	switch (toupper((unsigned char)*end)) {
 	case '\0': break;
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+		shift = 30;
+		end++;
+		break;
 	default: return false;
 	}
 	if (toupper((unsigned char)*end) == 'B' || toupper((unsigned char)*end) == 'I')
@@ -198,14 +222,15 @@ static bool check_value(p11_key key, const char *value, char *why, size_t len)
 
 			if (p11_text_token_field(value, P11_SERIAL_MAX, rule, sizeof(rule)))
 				return true;
-			snprintf(why, len, "'%s' cannot be a card serial: it %s; a card serial is 1 to %d "
+			snprintf(why, len,
+			         "'%s' cannot be a card serial: it %s; a card serial is 1 to %d "
 			         "printable ASCII characters (space to '~'), as CK_TOKEN_INFO.serialNumber "
-			         "holds", value, rule, P11_SERIAL_MAX);
+			         "holds",
+			         value, rule, P11_SERIAL_MAX);
 			return false;
 		}
 		return true;
-	case P11_CT_PATH:
-		return true;
+	case P11_CT_PATH: return true;
 	case P11_CT_BOOL:
 		if (p11_parse_bool(value, &b))
 			return true;
@@ -219,13 +244,16 @@ static bool check_value(p11_key key, const char *value, char *why, size_t len)
 	case P11_CT_SIZE:
 		if (p11_parse_size(value, &size))
 			return true;
-		snprintf(why, len, "'%s' is not a size; use bytes with an optional K, M or G suffix, e.g. 64M",
+		snprintf(why, len,
+		         "'%s' is not a size; use bytes with an optional K, M or G suffix, e.g. 64M",
 		         value);
 		return false;
 	case P11_CT_DURATION:
 		if (p11_parse_duration_ms(value, &size))
 			return true;
-		snprintf(why, len, "'%s' is not a time; use a number with ms, s or m, e.g. 10s (0: off)", value);
+		snprintf(why, len,
+		         "'%s' is not a time; use a number with ms, s or m, e.g. 10s (0: off)",
+		         value);
 		return false;
 	}
 	return false;
@@ -260,7 +288,8 @@ static void list_keys(const char *section, char *buf, size_t len)
 	for (i = 0; i < P11_KEY_COUNT && used < len; i++) {
 		if (strcasecmp(keys[i].section, section) != 0)
 			continue;
-		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", keys[i].name);
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+		                         keys[i].name);
 	}
 }
 
@@ -334,14 +363,16 @@ static bool parse_line(void *vctx, const char *section, const char *key, const c
 	if (key == NULL) {
 		if (!known_section(section)) {
 			list_sections(list, sizeof(list));
-			snprintf(err, errlen, "unknown section [%s]; known sections: %s", section, list);
+			snprintf(err, errlen, "unknown section [%s]; known sections: %s", section,
+			         list);
 			return false;
 		}
 		snprintf(ctx->section, sizeof(ctx->section), "%s", section);
 		return true;
 	}
 	if (ctx->section[0] == '\0') {
-		snprintf(err, errlen, "key '%s' outside any section; put it under its [section]", key);
+		snprintf(err, errlen, "key '%s' outside any section; put it under its [section]",
+		         key);
 		return false;
 	}
 	k = find_key(ctx->section, key);
@@ -354,7 +385,8 @@ static bool parse_line(void *vctx, const char *section, const char *key, const c
 	if (is_mapped(value)) {
 		if (keys[k].type == P11_CT_PATH) {
 			/* Never let the client's environment choose which code or file is used. */
-			snprintf(err, errlen, "[%s] %s cannot be a mapped field; write the path itself",
+			snprintf(err, errlen,
+			         "[%s] %s cannot be a mapped field; write the path itself",
 			         keys[k].section, keys[k].name);
 			return false;
 		}
@@ -393,16 +425,15 @@ static bool parse_file(p11_config *cfg, const char *path, p11_origin origin, boo
 		return false;
 	err[0] = '\0';
 	switch (p11_ini_parse(path, parse_line, &ctx, err, errlen)) {
-	case P11_INI_OK:
-		return true;
+	case P11_INI_OK: return true;
 	case P11_INI_MISSING:
 		if (!must_exist)
 			return true;
-		snprintf(err, errlen, "%s: cannot read the configuration: %s%s", path, strerror(ENOENT),
+		snprintf(err, errlen, "%s: cannot read the configuration: %s%s", path,
+		         strerror(ENOENT),
 		         origin == P11_ORIGIN_CONF_ENV ? "; fix P11SHIM_CONF or the file" : "");
 		return false;
-	case P11_INI_ERROR:
-		break;
+	case P11_INI_ERROR: break;
 	}
 	return false;
 }
@@ -467,11 +498,13 @@ bool p11_config_unchanged(const p11_config *cfg, const p11_config_sources *src)
 	sources_as_array(src, text);
 	for (i = 0; i < SEEN_COUNT; i++) {
 		const seen_source *s = &cfg->seen[i];
-		if ((text[i] == NULL) != (s->text == NULL) || (text[i] != NULL && strcmp(text[i], s->text) != 0))
+		if ((text[i] == NULL) != (s->text == NULL) ||
+		    (text[i] != NULL && strcmp(text[i], s->text) != 0))
 			return false;
 		if (text[i] == NULL || i > SEEN_CONF_ENV)
 			continue;
-		if (compat_file_id_of(text[i], &now) != s->exists || (s->exists && !compat_file_same(&now, &s->id)))
+		if (compat_file_id_of(text[i], &now) != s->exists ||
+		    (s->exists && !compat_file_same(&now, &s->id)))
 			return false;
 	}
 	return true;
@@ -508,13 +541,16 @@ static bool validate(const p11_config *cfg, char *err, size_t errlen)
 
 	v = p11_config_raw(cfg, P11_KEY_NUMBER_RANGE, NULL, &file, &line);
 	if (v[0] != '\0' && !is_mapped(v) && !p11_range_parse(v, &range, why, sizeof(why))) {
-		snprintf(err, errlen, "%s:%u: [serial] NumberRange = %s: %s", file ? file : "?", line, v, why);
+		snprintf(err, errlen, "%s:%u: [serial] NumberRange = %s: %s", file ? file : "?",
+		         line, v, why);
 		return false;
 	}
 	v = p11_config_raw(cfg, P11_KEY_OTHER_ADMIN_USER_TYPE, NULL, &file, &line);
 	if (!is_mapped(v) && !p11_parse_user_type(v, &t)) {
-		snprintf(err, errlen, "%s:%u: [login] OtherAdminUserType = %s is not a user type; write a "
-		         "number (0x80000001) or a CKU_ name", file ? file : "default", line, v);
+		snprintf(err, errlen,
+		         "%s:%u: [login] OtherAdminUserType = %s is not a user type; write a "
+		         "number (0x80000001) or a CKU_ name",
+		         file ? file : "default", line, v);
 		return false;
 	}
 	/* The patterns, compiled as the readers layer compiles them. */
@@ -609,14 +645,15 @@ const char *p11_config_get(const p11_config *cfg, p11_key key, char *err, size_t
 	snprintf(name, sizeof(name), "%.*s", (int)(n - 3), v + 2);
 	v = getenv(name);
 	if (v == NULL) {
-		snprintf(err, errlen, "%s:%u: [%s] %s is the mapped field ${%s}, which is not set in the "
+		snprintf(err, errlen,
+		         "%s:%u: [%s] %s is the mapped field ${%s}, which is not set in the "
 		         "client's environment; set %s or write the value itself",
 		         file ? file : "?", line, keys[key].section, keys[key].name, name, name);
 		return NULL;
 	}
 	if (!check_value(key, v, why, sizeof(why))) {
-		snprintf(err, errlen, "%s:%u: [%s] %s: mapped field ${%s} = %s", file ? file : "?", line,
-		         keys[key].section, keys[key].name, name, why);
+		snprintf(err, errlen, "%s:%u: [%s] %s: mapped field ${%s} = %s", file ? file : "?",
+		         line, keys[key].section, keys[key].name, name, why);
 		return NULL;
 	}
 	return v;

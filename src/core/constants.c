@@ -27,6 +27,7 @@
 
 #include "p11-const.h"
 
+/* clang-format off: one constant per line, as pkcs11t.h lists them */
 static const p11_const_entry rv_names[] = {
 	{ 0x00000000UL, "CKR_OK" },
 	{ 0x00000001UL, "CKR_CANCEL" },
@@ -631,10 +632,8 @@ static const p11_const_entry user_names[] = {
 };
 
 static const p11_const_entry cert_type_names[] = {
-	{ 0x00000000UL, "CKC_X_509" },
-	{ 0x00000001UL, "CKC_X_509_ATTR_CERT" },
-	{ 0x00000002UL, "CKC_WTLS" },
-	{ 0x80000000UL, "CKC_VENDOR_DEFINED" },
+	{ 0x00000000UL, "CKC_X_509" },   { 0x00000001UL, "CKC_X_509_ATTR_CERT" },
+	{ 0x00000002UL, "CKC_WTLS" },    { 0x80000000UL, "CKC_VENDOR_DEFINED" },
 	{ 0x80504750UL, "CKC_OPENPGP" },
 };
 
@@ -646,18 +645,14 @@ static const p11_const_entry hw_feature_names[] = {
 };
 
 static const p11_const_entry state_names[] = {
-	{ 0x00000000UL, "CKS_RO_PUBLIC_SESSION" },
-	{ 0x00000001UL, "CKS_RO_USER_FUNCTIONS" },
-	{ 0x00000002UL, "CKS_RW_PUBLIC_SESSION" },
-	{ 0x00000003UL, "CKS_RW_USER_FUNCTIONS" },
+	{ 0x00000000UL, "CKS_RO_PUBLIC_SESSION" }, { 0x00000001UL, "CKS_RO_USER_FUNCTIONS" },
+	{ 0x00000002UL, "CKS_RW_PUBLIC_SESSION" }, { 0x00000003UL, "CKS_RW_USER_FUNCTIONS" },
 	{ 0x00000004UL, "CKS_RW_SO_FUNCTIONS" },
 };
 
 static const p11_const_entry mgf_names[] = {
-	{ 0x00000001UL, "CKG_MGF1_SHA1" },
-	{ 0x00000002UL, "CKG_MGF1_SHA256" },
-	{ 0x00000003UL, "CKG_MGF1_SHA384" },
-	{ 0x00000004UL, "CKG_MGF1_SHA512" },
+	{ 0x00000001UL, "CKG_MGF1_SHA1" },   { 0x00000002UL, "CKG_MGF1_SHA256" },
+	{ 0x00000003UL, "CKG_MGF1_SHA384" }, { 0x00000004UL, "CKG_MGF1_SHA512" },
 	{ 0x00000005UL, "CKG_MGF1_SHA224" },
 };
 
@@ -679,14 +674,10 @@ static const p11_const_entry attr_aliases[] = {
 };
 
 static const p11_const_entry mech_aliases[] = {
-	{ 0x00000320UL, "CKM_CAST5_KEY_GEN" },
-	{ 0x00000321UL, "CKM_CAST5_ECB" },
-	{ 0x00000322UL, "CKM_CAST5_CBC" },
-	{ 0x00000323UL, "CKM_CAST5_MAC" },
-	{ 0x00000324UL, "CKM_CAST5_MAC_GENERAL" },
-	{ 0x00000325UL, "CKM_CAST5_CBC_PAD" },
-	{ 0x000003a4UL, "CKM_PBE_MD5_CAST5_CBC" },
-	{ 0x000003a5UL, "CKM_PBE_SHA1_CAST5_CBC" },
+	{ 0x00000320UL, "CKM_CAST5_KEY_GEN" },      { 0x00000321UL, "CKM_CAST5_ECB" },
+	{ 0x00000322UL, "CKM_CAST5_CBC" },          { 0x00000323UL, "CKM_CAST5_MAC" },
+	{ 0x00000324UL, "CKM_CAST5_MAC_GENERAL" },  { 0x00000325UL, "CKM_CAST5_CBC_PAD" },
+	{ 0x000003a4UL, "CKM_PBE_MD5_CAST5_CBC" },  { 0x000003a5UL, "CKM_PBE_SHA1_CAST5_CBC" },
 	{ 0x00001040UL, "CKM_ECDSA_KEY_PAIR_GEN" },
 };
 
@@ -781,8 +772,15 @@ struct table {
 	size_t n_aliases;
 };
 
-#define TABLE(t) { t, N_ELEMS(t), NULL, 0 }
-#define TABLE_ALIASES(t, a) { t, N_ELEMS(t), a, N_ELEMS(a) }
+#define TABLE(t)                       \
+	{                              \
+		t, N_ELEMS(t), NULL, 0 \
+	}
+#define TABLE_ALIASES(t, a)                  \
+	{                                    \
+		t, N_ELEMS(t), a, N_ELEMS(a) \
+	}
+/* clang-format on */
 
 static const struct table const_sets[P11_CONST_COUNT] = {
 	[P11_CONST_RV] = TABLE(rv_names),
@@ -799,16 +797,12 @@ static const struct table const_sets[P11_CONST_COUNT] = {
 };
 
 static const struct table flag_sets[P11_FLAGS_COUNT] = {
-	[P11_FLAGS_TOKEN] = TABLE(token_flags),
-	[P11_FLAGS_SLOT] = TABLE(slot_flags),
-	[P11_FLAGS_SESSION] = TABLE(session_flags),
-	[P11_FLAGS_MECH] = TABLE(mech_flags),
-	[P11_FLAGS_INIT] = TABLE(init_flags),
-	[P11_FLAGS_WAIT] = TABLE(wait_flags),
+	[P11_FLAGS_TOKEN] = TABLE(token_flags),     [P11_FLAGS_SLOT] = TABLE(slot_flags),
+	[P11_FLAGS_SESSION] = TABLE(session_flags), [P11_FLAGS_MECH] = TABLE(mech_flags),
+	[P11_FLAGS_INIT] = TABLE(init_flags),       [P11_FLAGS_WAIT] = TABLE(wait_flags),
 };
 
-static const p11_const_entry *
-find_value(const p11_const_entry *entries, size_t count, CK_ULONG value)
+static const p11_const_entry *find_value(const p11_const_entry *entries, size_t count, CK_ULONG value)
 {
 	size_t lo = 0;
 	size_t hi = count;
@@ -826,8 +820,7 @@ find_value(const p11_const_entry *entries, size_t count, CK_ULONG value)
 	return NULL;
 }
 
-static const p11_const_entry *
-find_name(const p11_const_entry *entries, size_t count, const char *name)
+static const p11_const_entry *find_name(const p11_const_entry *entries, size_t count, const char *name)
 {
 	size_t i;
 
@@ -838,27 +831,23 @@ find_name(const p11_const_entry *entries, size_t count, const char *name)
 	return NULL;
 }
 
-const char *
-p11_const_name(p11_const_set set, CK_ULONG value)
+const char *p11_const_name(p11_const_set set, CK_ULONG value)
 {
 	const p11_const_entry *entry;
 
 	/* set is an enum: a cast int may still be out of range */
 	if ((unsigned int)set >= P11_CONST_COUNT)
 		return NULL;
-	entry = find_value(const_sets[set].entries, const_sets[set].count,
-			   value);
+	entry = find_value(const_sets[set].entries, const_sets[set].count, value);
 	return entry ? entry->name : NULL;
 }
 
-int
-p11_const_value(p11_const_set set, const char *name, CK_ULONG *value)
+int p11_const_value(p11_const_set set, const char *name, CK_ULONG *value)
 {
 	const struct table *table;
 	const p11_const_entry *entry;
 
-	if ((unsigned int)set >= P11_CONST_COUNT || name == NULL ||
-	    value == NULL)
+	if ((unsigned int)set >= P11_CONST_COUNT || name == NULL || value == NULL)
 		return -1;
 	table = &const_sets[set];
 	entry = find_name(table->entries, table->count, name);
@@ -870,9 +859,7 @@ p11_const_value(p11_const_set set, const char *name, CK_ULONG *value)
 	return 0;
 }
 
-size_t
-p11_flags_names(p11_flag_set set, CK_FLAGS flags, p11_flag_emit emit,
-		void *ctx)
+size_t p11_flags_names(p11_flag_set set, CK_FLAGS flags, p11_flag_emit emit, void *ctx)
 {
 	const struct table *table;
 	CK_FLAGS rest = flags;
@@ -898,8 +885,7 @@ p11_flags_names(p11_flag_set set, CK_FLAGS flags, p11_flag_emit emit,
 	return emitted;
 }
 
-const p11_const_entry *
-p11_const_table(p11_const_set set, size_t *count)
+const p11_const_entry *p11_const_table(p11_const_set set, size_t *count)
 {
 	if ((unsigned int)set >= P11_CONST_COUNT) {
 		if (count)
@@ -911,8 +897,7 @@ p11_const_table(p11_const_set set, size_t *count)
 	return const_sets[set].entries;
 }
 
-const p11_const_entry *
-p11_flags_table(p11_flag_set set, size_t *count)
+const p11_const_entry *p11_flags_table(p11_flag_set set, size_t *count)
 {
 	if ((unsigned int)set >= P11_FLAGS_COUNT) {
 		if (count)
@@ -930,8 +915,7 @@ p11_flags_table(p11_flag_set set, size_t *count)
  * as bytes, which is always safe: the trace never misreads a buffer as a
  * CK_ULONG it is not.
  */
-p11_attr_kind
-p11_attr_kind_of(CK_ATTRIBUTE_TYPE type, p11_const_set *ulong_names)
+p11_attr_kind p11_attr_kind_of(CK_ATTRIBUTE_TYPE type, p11_const_set *ulong_names)
 {
 	p11_const_set names = P11_CONST_COUNT;
 	p11_attr_kind kind;
@@ -963,9 +947,7 @@ p11_attr_kind_of(CK_ATTRIBUTE_TYPE type, p11_const_set *ulong_names)
 	case CKA_OTP_USER_FRIENDLY_MODE:
 	case CKA_RESET_ON_INIT:
 	case CKA_HAS_RESET:
-	case CKA_COLOR:
-		kind = P11_ATTR_BOOL;
-		break;
+	case CKA_COLOR: kind = P11_ATTR_BOOL; break;
 	case CKA_CLASS:
 		kind = P11_ATTR_ULONG;
 		names = P11_CONST_CLASS;
@@ -1008,9 +990,7 @@ p11_attr_kind_of(CK_ATTRIBUTE_TYPE type, p11_const_set *ulong_names)
 	case CKA_RESOLUTION:
 	case CKA_CHAR_ROWS:
 	case CKA_CHAR_COLUMNS:
-	case CKA_BITS_PER_PIXEL:
-		kind = P11_ATTR_ULONG;
-		break;
+	case CKA_BITS_PER_PIXEL: kind = P11_ATTR_ULONG; break;
 	case CKA_LABEL:
 	case CKA_APPLICATION:
 	case CKA_URL:
@@ -1020,24 +1000,14 @@ p11_attr_kind_of(CK_ATTRIBUTE_TYPE type, p11_const_set *ulong_names)
 	case CKA_OTP_SERVICE_LOGO_TYPE:
 	case CKA_CHAR_SETS:
 	case CKA_ENCODING_METHODS:
-	case CKA_MIME_TYPES:
-		kind = P11_ATTR_STRING;
-		break;
+	case CKA_MIME_TYPES: kind = P11_ATTR_STRING; break;
 	case CKA_START_DATE:
-	case CKA_END_DATE:
-		kind = P11_ATTR_DATE;
-		break;
+	case CKA_END_DATE: kind = P11_ATTR_DATE; break;
 	case CKA_WRAP_TEMPLATE:
 	case CKA_UNWRAP_TEMPLATE:
-	case CKA_DERIVE_TEMPLATE:
-		kind = P11_ATTR_ATTRS;
-		break;
-	case CKA_ALLOWED_MECHANISMS:
-		kind = P11_ATTR_MECHS;
-		break;
-	default:
-		kind = P11_ATTR_BYTES;
-		break;
+	case CKA_DERIVE_TEMPLATE: kind = P11_ATTR_ATTRS; break;
+	case CKA_ALLOWED_MECHANISMS: kind = P11_ATTR_MECHS; break;
+	default: kind = P11_ATTR_BYTES; break;
 	}
 	if (ulong_names)
 		*ulong_names = names;

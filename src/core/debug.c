@@ -32,7 +32,8 @@ void p11_event_configure(const p11_config *cfg)
 	const char *v = cfg ? p11_config_raw(cfg, P11_KEY_LOG_SYSTEM, NULL, NULL, NULL) : "on";
 
 	atomic_store(&log_level, strcasecmp(v, "off") == 0 ? LOG_OFF :
-	                         strcasecmp(v, "all") == 0 ? LOG_ALL : LOG_ON);
+	                         strcasecmp(v, "all") == 0 ? LOG_ALL :
+	                                                     LOG_ON);
 }
 
 /* ---- rate limit: a small table of recent (id, text hash) ---- */
@@ -42,7 +43,7 @@ void p11_event_configure(const p11_config *cfg)
 static struct {
 	unsigned id;
 	unsigned long hash;
-	long long last;          /* when one last went to the log */
+	long long last; /* when one last went to the log */
 	unsigned long suppressed;
 } rate[RATE_SLOTS];
 static atomic_flag rate_lock = ATOMIC_FLAG_INIT;
@@ -106,10 +107,8 @@ static const char *kind_of(p11_event_id id)
 	case P11_EV_MIDDLEWARE_WARNING:
 	case P11_EV_SERIAL_WARNING:
 	case P11_EV_ERASER_WARNING:
-	case P11_EV_TRACE_REFUSED:
-		return "warning";
-	default:
-		return id >= 200 ? "action" : "refused";
+	case P11_EV_TRACE_REFUSED: return "warning";
+	default: return id >= 200 ? "action" : "refused";
 	}
 }
 
@@ -148,8 +147,9 @@ static void system_log(p11_event_id id, CK_SLOT_ID slot, const char *text)
 	if (suppressed)
 		snprintf(line + strlen(line), sizeof(line) - strlen(line),
 		         " (%lu more like this since the last such line, not logged)", suppressed);
-	compat_system_log(id >= 200 ? COMPAT_LOG_INFO :
-	                  strcmp(kind_of(id), "warning") == 0 ? COMPAT_LOG_WARNING : COMPAT_LOG_ERROR,
+	compat_system_log(id >= 200                           ? COMPAT_LOG_INFO :
+	                  strcmp(kind_of(id), "warning") == 0 ? COMPAT_LOG_WARNING :
+	                                                        COMPAT_LOG_ERROR,
 	                  (unsigned)id, line);
 }
 

@@ -26,7 +26,7 @@ static struct {
 	atomic_int ready;          /* 1 between a good C_Initialize and C_Finalize */
 	atomic_ulong calls_before; /* calls answered CKR_CRYPTOKI_NOT_INITIALIZED */
 	_Atomic(const char *) first_before;
-	p11_dispatch top;          /* resolved entry per function */
+	p11_dispatch top; /* resolved entry per function */
 	p11_layer *layers[MAX_LAYERS];
 	size_t n_layers;
 	p11_config *cfg;
@@ -211,14 +211,13 @@ static CK_RV not_initialized(const char *name)
 }
 
 /* Every other function: one generated forwarder, v2.40 and 3.0 alike. */
-#define P11FN(name, ...)                                                          \
-	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__));                   \
-	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__))                    \
-	{                                                                         \
-		if (!ready())                                                     \
-			return not_initialized("C_" #name);                       \
-		return shim.top.C_##name.fn(shim.top.C_##name.layer,              \
-		                            P11_ARGS(__VA_ARGS__));               \
+#define P11FN(name, ...)                                                                     \
+	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__));                              \
+	P11SHIM_EXPORT CK_RV C_##name(P11_PARAMS(__VA_ARGS__))                               \
+	{                                                                                    \
+		if (!ready())                                                                \
+			return not_initialized("C_" #name);                                  \
+		return shim.top.C_##name.fn(shim.top.C_##name.layer, P11_ARGS(__VA_ARGS__)); \
 	}
 #include "p11fn-forward.def"
 
@@ -322,8 +321,7 @@ P11SHIM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_P
 	/* No version: the first, preferred one (3.0 section 5.4.2). */
 	for (i = first; i < first + n; i++) {
 		const CK_VERSION *v = (const CK_VERSION *)interfaces[i].pFunctionList;
-		if (pVersion == NULL ||
-		    (pVersion->major == v->major && pVersion->minor == v->minor)) {
+		if (pVersion == NULL || (pVersion->major == v->major && pVersion->minor == v->minor)) {
 			*ppInterface = &interfaces[i];
 			return CKR_OK;
 		}

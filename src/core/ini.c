@@ -44,12 +44,12 @@ p11_ini_result p11_ini_parse(const char *path, p11_ini_cb cb, void *ctx, char *e
 		lineno++;
 		why[0] = '\0';
 		if (n == sizeof(line) - 1 && line[n - 1] != '\n' && !feof(f)) {
-			snprintf(err, errlen, "%s:%u: line longer than %zu bytes; shorten it", path, lineno,
-			         sizeof(line) - 2);
+			snprintf(err, errlen, "%s:%u: line longer than %zu bytes; shorten it", path,
+			         lineno, sizeof(line) - 2);
 			goto out;
 		}
-		if (lineno == 1 && (unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB &&
-		    (unsigned char)line[2] == 0xBF)
+		if (lineno == 1 && (unsigned char)line[0] == 0xEF &&
+		    (unsigned char)line[1] == 0xBB && (unsigned char)line[2] == 0xBF)
 			memmove(line, line + 3, n - 2); /* UTF-8 BOM, as Windows editors write */
 		s = trim(line);
 		if (*s == '\0' || *s == '#' || *s == ';')
@@ -57,7 +57,8 @@ p11_ini_result p11_ini_parse(const char *path, p11_ini_cb cb, void *ctx, char *e
 		if (*s == '[') {
 			char *close = strchr(s, ']');
 			if (close == NULL || close[1] != '\0') {
-				snprintf(err, errlen, "%s:%u: malformed section header '%.60s'; write [section]",
+				snprintf(err, errlen,
+				         "%s:%u: malformed section header '%.60s'; write [section]",
 				         path, lineno, s);
 				goto out;
 			}
@@ -69,7 +70,8 @@ p11_ini_result p11_ini_parse(const char *path, p11_ini_cb cb, void *ctx, char *e
 		}
 		eq = strchr(s, '=');
 		if (eq == NULL) {
-			snprintf(err, errlen, "%s:%u: expected 'Key = Value' or '[section]', found '%.40s'",
+			snprintf(err, errlen,
+			         "%s:%u: expected 'Key = Value' or '[section]', found '%.40s'",
 			         path, lineno, s);
 			goto out;
 		}

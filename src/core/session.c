@@ -92,8 +92,7 @@ p11_cred p11_login_state_get(p11_login_state *st, CK_SLOT_ID slot)
 	return c;
 }
 
-p11_cred p11_session_cred(p11_login_state *st, p11_layer *self, CK_SESSION_HANDLE h,
-                          CK_SLOT_ID *slot)
+p11_cred p11_session_cred(p11_login_state *st, p11_layer *self, CK_SESSION_HANDLE h, CK_SLOT_ID *slot)
 {
 	CK_SLOT_ID s;
 	bool logged_in;

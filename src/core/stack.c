@@ -16,11 +16,11 @@
  */
 #define P11FN(name, ...)
 #define P11FN_SPECIAL(name, ...)
-#define P11FN_V3(name, ...)                                                        \
+#define P11FN_V3(name, ...)                                                         \
 	static CK_RV unsupported_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__)) \
-	{                                                                          \
-		unused(self, P11_ARGS(__VA_ARGS__));                               \
-		return CKR_FUNCTION_NOT_SUPPORTED;                                 \
+	{                                                                           \
+		unused(self, P11_ARGS(__VA_ARGS__));                                \
+		return CKR_FUNCTION_NOT_SUPPORTED;                                  \
 	}
 static void unused(const void *self, ...)
 {
@@ -33,19 +33,19 @@ static void unused(const void *self, ...)
 
 static void resolve(p11_dispatch *d, const p11_layer *below)
 {
-#define P11FN(name, ...)                                                  \
-	if (below->ops->C_##name) {                                       \
-		d->C_##name.fn = below->ops->C_##name;                    \
-		d->C_##name.layer = (p11_layer *)below;                   \
-	} else {                                                          \
-		d->C_##name = below->next.C_##name;                       \
+#define P11FN(name, ...)                                \
+	if (below->ops->C_##name) {                     \
+		d->C_##name.fn = below->ops->C_##name;  \
+		d->C_##name.layer = (p11_layer *)below; \
+	} else {                                        \
+		d->C_##name = below->next.C_##name;     \
 	}
 #define P11FN_SPECIAL(name, ...)
-#define P11FN_V3(name, ...)                                               \
-	P11FN(name, __VA_ARGS__)                                          \
-	if (d->C_##name.fn == NULL) {                                     \
-		d->C_##name.fn = unsupported_C_##name;                    \
-		d->C_##name.layer = (p11_layer *)below;                   \
+#define P11FN_V3(name, ...)                             \
+	P11FN(name, __VA_ARGS__)                        \
+	if (d->C_##name.fn == NULL) {                   \
+		d->C_##name.fn = unsupported_C_##name;  \
+		d->C_##name.layer = (p11_layer *)below; \
 	}
 #include "p11fn.def"
 #undef P11FN
@@ -56,7 +56,7 @@ static void resolve(p11_dispatch *d, const p11_layer *below)
 /* Every function of the bottom layer's table is set. */
 static int bottom_complete(const p11_ops *ops)
 {
-#define P11FN(name, ...) \
+#define P11FN(name, ...)           \
 	if (ops->C_##name == NULL) \
 		return 0;
 #define P11FN_SPECIAL(name, ...)
@@ -68,7 +68,7 @@ static int bottom_complete(const p11_ops *ops)
 
 static int complete(const p11_dispatch *d)
 {
-#define P11FN(name, ...) \
+#define P11FN(name, ...)            \
 	if (d->C_##name.fn == NULL) \
 		return 0;
 #define P11FN_SPECIAL(name, ...)
@@ -102,13 +102,8 @@ int p11_stack_build(p11_layer **layers, size_t n, p11_dispatch *top)
  * backend (tests/mock/mock-stack.c).
  */
 const p11_layer_ctor p11_stack_order[] = {
-	p11_trace_layer_new,
-	p11_eraser_layer_new,
-	p11_serial_layer_new,
-	p11_login_layer_new,
-	p11_readers_layer_new,
-	p11_middleware_layer_new,
-	p11_backend_layer_new,
+	p11_trace_layer_new,   p11_eraser_layer_new,     p11_serial_layer_new,  p11_login_layer_new,
+	p11_readers_layer_new, p11_middleware_layer_new, p11_backend_layer_new,
 };
 const size_t p11_stack_order_len = sizeof(p11_stack_order) / sizeof(p11_stack_order[0]);
 

@@ -106,7 +106,9 @@ size_t p11_text_escape(char *out, size_t cap, const char *s, size_t n, size_t *o
 			put = esc;
 		} else if (c == '\n' || c == '\r' || c == '\t') {
 			put_len = (size_t)snprintf(esc, sizeof(esc), "\\%c",
-			                           c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+			                           c == '\n' ? 'n' :
+			                           c == '\r' ? 'r' :
+			                                       't');
 			put = esc;
 		} else if (c < 0x20 || c == 0x7f) {
 			put_len = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", (unsigned)c);

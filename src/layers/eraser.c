@@ -74,9 +74,9 @@ typedef enum {
 /* A session that searched through this layer. */
 typedef struct {
 	CK_SESSION_HANDLE h;
-	bool finding;      /* a search started here is active */
-	bool pending;      /* the virtual object is still to be returned by it */
-	eraser_kind kind;  /* the answer of this session's last probe */
+	bool finding;     /* a search started here is active */
+	bool pending;     /* the virtual object is still to be returned by it */
+	eraser_kind kind; /* the answer of this session's last probe */
 } session;
 
 typedef struct {
@@ -84,8 +84,8 @@ typedef struct {
 	compat_mutex *lock; /* guards everything below; never held across a backend call */
 	session *s;
 	size_t n, cap;
-	CK_OBJECT_HANDLE vhandle;            /* the virtual object's handle now */
-	CK_OBJECT_HANDLE taken[MAX_TAKEN];   /* backend handles seen in the window */
+	CK_OBJECT_HANDLE vhandle;          /* the virtual object's handle now */
+	CK_OBJECT_HANDLE taken[MAX_TAKEN]; /* backend handles seen in the window */
 	size_t n_taken;
 } eraser;
 
@@ -134,8 +134,8 @@ static bool template_matches(const CK_ATTRIBUTE *t, CK_ULONG n)
 		a = vattr(t[i].type);
 		if (a < 0 || t[i].ulValueLen != v_attrs[a].len)
 			return false;
-		if (v_attrs[a].len > 0 &&
-		    (t[i].pValue == NULL || memcmp(t[i].pValue, v_attrs[a].value, v_attrs[a].len) != 0))
+		if (v_attrs[a].len > 0 && (t[i].pValue == NULL ||
+		                           memcmp(t[i].pValue, v_attrs[a].value, v_attrs[a].len) != 0))
 			return false;
 	}
 	return true;
@@ -241,7 +241,8 @@ static void seen(eraser *e, const CK_OBJECT_HANDLE *h, CK_ULONG n)
 		compat_mutex_unlock(e->lock);
 		if (h[i] == old)
 			p11_note("eraser: the backend uses handle 0x%lx too: the virtual Card Eraser "
-			         "moves to 0x%lx", (unsigned long)old, (unsigned long)v);
+			         "moves to 0x%lx",
+			         (unsigned long)old, (unsigned long)v);
 	}
 }
 
@@ -280,7 +281,8 @@ static eraser_kind probe(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE 
 	CK_OBJECT_CLASS klass = CKO_DATA;
 	CK_ATTRIBUTE t[] = {
 		{ CKA_CLASS, &klass, sizeof(klass) },
-		{ CKA_LABEL, (void *)P11SHIM_CARD_ERASER_LABEL, sizeof(P11SHIM_CARD_ERASER_LABEL) - 1 },
+		{ CKA_LABEL, (void *)P11SHIM_CARD_ERASER_LABEL,
+		  sizeof(P11SHIM_CARD_ERASER_LABEL) - 1 },
 	};
 	CK_OBJECT_HANDLE found[4];
 	CK_ULONG n = 0;
@@ -364,12 +366,12 @@ static CK_RV eraser_C_FindObjectsInit(p11_layer *self, CK_SESSION_HANDLE h, CK_A
 		kind = probe(self, h, &native);
 		if (kind == KIND_NATIVE)
 			p11_note("eraser: slot %lu has a native Card Eraser (handle 0x%lx): shown instead "
-			         "of the virtual one", (unsigned long)session_slot(self, h),
-			         (unsigned long)native);
+			         "of the virtual one",
+			         (unsigned long)session_slot(self, h), (unsigned long)native);
 		else if (kind == KIND_EMULATED)
 			p11_note("eraser: slot %lu has no native Card Eraser: the virtual one (handle "
-			         "0x%lx) joins this search", (unsigned long)session_slot(self, h),
-			         (unsigned long)vhandle(e));
+			         "0x%lx) joins this search",
+			         (unsigned long)session_slot(self, h), (unsigned long)vhandle(e));
 	}
 	rv = P11_NEXT(self, FindObjectsInit, h, t, n);
 	if (rv != CKR_OK)
@@ -577,8 +579,8 @@ static CK_RV eraser_C_GenerateKeyPair(p11_layer *self, CK_SESSION_HANDLE h, CK_M
 }
 
 static CK_RV eraser_C_UnwrapKey(p11_layer *self, CK_SESSION_HANDLE h, CK_MECHANISM_PTR m,
-                                CK_OBJECT_HANDLE k, CK_BYTE_PTR w, CK_ULONG wn,
-                                CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
+                                CK_OBJECT_HANDLE k, CK_BYTE_PTR w, CK_ULONG wn, CK_ATTRIBUTE_PTR t,
+                                CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
 {
 	CK_RV rv = P11_NEXT(self, UnwrapKey, h, m, k, w, wn, t, n, out);
 
@@ -601,8 +603,7 @@ static CK_RV eraser_C_DeriveKey(p11_layer *self, CK_SESSION_HANDLE h, CK_MECHANI
 /* ---- erasing ---- */
 
 /* "private key 'Signing key'" for the error of an incomplete erase. */
-static void describe(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, char *buf,
-                     size_t len)
+static void describe(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, char *buf, size_t len)
 {
 	CK_OBJECT_CLASS klass = (CK_OBJECT_CLASS)-1;
 	char label[65] = "";
@@ -661,7 +662,8 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 	if (!(si.flags & CKF_RW_SESSION)) {
 		p11_event(P11_EV_ERASER_REFUSED, si.slotID,
 		          "eraser: slot %lu not erased: destroying the Card Eraser needs a "
-		          "read/write session (CKF_RW_SESSION)", (unsigned long)si.slotID);
+		          "read/write session (CKF_RW_SESSION)",
+		          (unsigned long)si.slotID);
 		return CKR_SESSION_READ_ONLY;
 	}
 	compat_mutex_lock(e->lock);
@@ -740,8 +742,8 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 		if (cred == P11_CRED_USER)
 			p11_event(P11_EV_ERASER_USED, si.slotID,
 			          "eraser: slot %lu erased %s: %lu token object%s destroyed",
-			          (unsigned long)si.slotID, cred_name(cred), (unsigned long)destroyed,
-			          destroyed == 1 ? "" : "s");
+			          (unsigned long)si.slotID, cred_name(cred),
+			          (unsigned long)destroyed, destroyed == 1 ? "" : "s");
 		else
 			/* PKCS#11 4.4 (CKA_PRIVATE): only the normal user sees private objects,
 			 * so the seed's "highest" credential, the PUK, sees no more than an
@@ -749,14 +751,17 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 			p11_event(P11_EV_ERASER_WARNING, si.slotID,
 			          "eraser: slot %lu erased %s: %lu token object%s destroyed; private "
 			          "objects (CKA_PRIVATE) are seen only after a login with the user PIN, "
-			          "and any there are remain", (unsigned long)si.slotID, cred_name(cred),
+			          "and any there are remain",
+			          (unsigned long)si.slotID, cred_name(cred),
 			          (unsigned long)destroyed, destroyed == 1 ? "" : "s");
 		rv = CKR_OK;
 		goto out;
 	}
-	used = (size_t)snprintf(msg, sizeof(msg), "eraser: slot %lu not fully erased (emulated, %s): "
-	                        "%lu of %lu token objects remain:", (unsigned long)si.slotID,
-	                        cred_name(cred), (unsigned long)remain, (unsigned long)n);
+	used = (size_t)snprintf(msg, sizeof(msg),
+	                        "eraser: slot %lu not fully erased (emulated, %s): "
+	                        "%lu of %lu token objects remain:",
+	                        (unsigned long)si.slotID, cred_name(cred), (unsigned long)remain,
+	                        (unsigned long)n);
 	for (i = 0; i < nf && used < sizeof(msg); i++) {
 		describe(self, h, failed[i], what, sizeof(what));
 		used += (size_t)snprintf(msg + used, sizeof(msg) - used, "%s %s", i ? "," : "", what);
@@ -766,10 +771,13 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 	if (used < sizeof(msg))
 		snprintf(msg + used, sizeof(msg) - used, "; the backend answered %s%s",
 		         p11_rv_name(first, rvbuf, sizeof(rvbuf)),
-		         first == CKR_ACTION_PROHIBITED ? " (the object forbids it, e.g. CKA_DESTROYABLE "
-		         "false)" :
-		         first == CKR_USER_NOT_LOGGED_IN ? " (log in with a credential that may destroy "
-		         "them and destroy the Card Eraser again)" : "");
+		         first == CKR_ACTION_PROHIBITED ?
+		                 " (the object forbids it, e.g. CKA_DESTROYABLE "
+		                 "false)" :
+		         first == CKR_USER_NOT_LOGGED_IN ?
+		                 " (log in with a credential that may destroy "
+		                 "them and destroy the Card Eraser again)" :
+		                 "");
 	p11_event(P11_EV_ERASER_REFUSED, si.slotID, "%s", msg);
 	rv = first;
 out:
@@ -827,7 +835,8 @@ static CK_RV eraser_C_DestroyObject(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJ
 	} else {
 		p11_event(P11_EV_ERASER_REFUSED, slot,
 		          "eraser: slot %lu not erased %s: its native Card Eraser answered %s",
-		          (unsigned long)slot, cred_name(cred), p11_rv_name(rv, rvbuf, sizeof(rvbuf)));
+		          (unsigned long)slot, cred_name(cred),
+		          p11_rv_name(rv, rvbuf, sizeof(rvbuf)));
 	}
 	return rv;
 }

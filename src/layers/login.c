@@ -87,7 +87,8 @@ static CK_RV login_as(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user, C
 
 	if (user == CKU_SO || user == CKU_P11SHIM_PUK || user == CKU_P11SHIM_OPERATOR_PIN) {
 		/* Read at each login: a mapped field follows the card being encoded. */
-		if (!p11_config_bool(cfg, P11_KEY_OPERATOR_PIN_IS_SO, &operator_is_so, err, sizeof(err))) {
+		if (!p11_config_bool(cfg, P11_KEY_OPERATOR_PIN_IS_SO, &operator_is_so, err,
+		                     sizeof(err))) {
 			p11_event(P11_EV_LOGIN_REFUSED, P11_NO_SLOT, "login: %s", err);
 			return CKR_GENERAL_ERROR;
 		}
@@ -99,7 +100,8 @@ static CK_RV login_as(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user, C
 			if (cred == so_cred) {
 				sent = CKU_SO;
 			} else {
-				other_text = p11_config_get(cfg, P11_KEY_OTHER_ADMIN_USER_TYPE, err, sizeof(err));
+				other_text = p11_config_get(cfg, P11_KEY_OTHER_ADMIN_USER_TYPE, err,
+				                            sizeof(err));
 				if (other_text == NULL || !p11_parse_user_type(other_text, &other)) {
 					if (other_text != NULL)
 						p11_event(P11_EV_LOGIN_REFUSED, P11_NO_SLOT,
@@ -116,8 +118,9 @@ static CK_RV login_as(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user, C
 			p11_event(P11_EV_SO_MAPPED, P11_NO_SLOT,
 			          "login: %s sent as %s: the %s %s the SO credential "
 			          "([login] OperatorPinIsSOCredential = %s)",
-			          p11_const_name(P11_CONST_USER, user), user_name(sent, name, sizeof(name)),
-			          p11_cred_name(cred), cred == so_cred ? "is" : "is not",
+			          p11_const_name(P11_CONST_USER, user),
+			          user_name(sent, name, sizeof(name)), p11_cred_name(cred),
+			          cred == so_cred ? "is" : "is not",
 			          operator_is_so ? "true" : "false");
 		}
 	} else if (user == CKU_USER) {
@@ -134,7 +137,8 @@ static CK_RV login_as(p11_layer *self, CK_SESSION_HANDLE h, CK_USER_TYPE user, C
 		p11_note("login: SO login with the %s failed with %s; the card's profile (CPF) may use "
 		         "the %s as SO credential: check [login] OperatorPinIsSOCredential (now %s)",
 		         p11_cred_name(cred), p11_const_name(P11_CONST_RV, rv),
-		         cred == P11_CRED_PUK ? "operator PIN" : "PUK", operator_is_so ? "true" : "false");
+		         cred == P11_CRED_PUK ? "operator PIN" : "PUK",
+		         operator_is_so ? "true" : "false");
 	}
 	return rv;
 }
@@ -186,7 +190,8 @@ int p11_version_cmp(const char *a, const char *b)
 			a++;
 		if (*b == '.')
 			b++;
-		if ((*a != '\0' && !isdigit((unsigned char)*a)) || (*b != '\0' && !isdigit((unsigned char)*b)))
+		if ((*a != '\0' && !isdigit((unsigned char)*a)) ||
+		    (*b != '\0' && !isdigit((unsigned char)*b)))
 			break;
 	}
 	return 0;
@@ -264,7 +269,8 @@ static CK_RV login_C_SetPIN(p11_layer *self, CK_SESSION_HANDLE h, CK_UTF8CHAR_PT
 		          "cannot change the PUK; it needs 5.7.2 or later and a token model of "
 		          "[puk] PukChangeModels (%s); token model '%s'",
 		          ctx->version[0] ? ctx->version : "of unknown version",
-		          ctx->version_source[0] ? ctx->version_source : "nowhere; set [backend] MiddlewareVersion",
+		          ctx->version_source[0] ? ctx->version_source :
+		                                   "nowhere; set [backend] MiddlewareVersion",
 		          models, model);
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	}
@@ -276,7 +282,8 @@ static CK_RV login_C_SetPIN(p11_layer *self, CK_SESSION_HANDLE h, CK_UTF8CHAR_PT
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	}
 	p11_note("puk: PUK change allowed: Personal %s >= 5.7.2 and token model '%s' is in "
-	         "[puk] PukChangeModels", ctx->version, model);
+	         "[puk] PukChangeModels",
+	         ctx->version, model);
 	return P11_NEXT(self, SetPIN, h, old_pin, old_len, new_pin, new_len);
 }
 

@@ -63,7 +63,8 @@ static bool last_version(const unsigned char *field, size_t n, char *out, size_t
 			i++;
 			continue;
 		}
-		while (j < n && (isdigit(field[j]) || (field[j] == '.' && j + 1 < n && isdigit(field[j + 1])))) {
+		while (j < n && (isdigit(field[j]) ||
+		                 (field[j] == '.' && j + 1 < n && isdigit(field[j + 1])))) {
 			dots += field[j] == '.';
 			j++;
 		}
@@ -103,7 +104,8 @@ static void learn_version(const p11_config *cfg, const char *library, const CK_I
 		return;
 	}
 	if (info != NULL) {
-		snprintf(version, vlen, "%u.%u", info->libraryVersion.major, info->libraryVersion.minor);
+		snprintf(version, vlen, "%u.%u", info->libraryVersion.major,
+		         info->libraryVersion.minor);
 		snprintf(source, slen, "CK_INFO.libraryVersion");
 	}
 }
@@ -119,9 +121,10 @@ bool p11_middleware_identify(const p11_config *cfg, const char *library, const C
 		personal = true;
 	else if (strcasecmp(mode, "auto") == 0)
 		personal = is_personal_file(library) ||
-		           (info != NULL && (names_personal(info->manufacturerID, sizeof(info->manufacturerID)) ||
-		                             names_personal(info->libraryDescription,
-		                                            sizeof(info->libraryDescription))));
+		           (info != NULL &&
+		            (names_personal(info->manufacturerID, sizeof(info->manufacturerID)) ||
+		             names_personal(info->libraryDescription,
+		                            sizeof(info->libraryDescription))));
 	learn_version(cfg, library, info, version, vlen, source, slen);
 	return personal;
 }
@@ -159,12 +162,13 @@ static CK_RV middleware_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	have_info = P11_NEXT(self, GetInfo, &info) == CKR_OK;
 	/* The file the backend loaded (on Windows maybe PKCS11LibraryWindows32). */
 	lib = p11_backend_path(ctx->backend);
-	ctx->personal = p11_middleware_identify(ctx->cfg, lib, have_info ? &info : NULL, ctx->version,
-	                                        sizeof(ctx->version), ctx->version_source,
-	                                        sizeof(ctx->version_source));
+	ctx->personal = p11_middleware_identify(ctx->cfg, lib, have_info ? &info : NULL,
+	                                        ctx->version, sizeof(ctx->version),
+	                                        ctx->version_source, sizeof(ctx->version_source));
 	if (!ctx->personal)
 		return CKR_OK;
-	p11_note("middleware: Nexus Personal %s (version from %s)", ctx->version[0] ? ctx->version : "?",
+	p11_note("middleware: Nexus Personal %s (version from %s)",
+	         ctx->version[0] ? ctx->version : "?",
 	         ctx->version_source[0] ? ctx->version_source : "nowhere");
 
 	enforce = p11_config_raw(ctx->cfg, P11_KEY_ENFORCE, NULL, NULL, NULL);
@@ -174,15 +178,21 @@ static CK_RV middleware_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	} else if (p11_personal_caching_on(&pc)) {
 		/* The seed: caching gives outdated card data during encoding. */
 		if (pc.file[0] != '\0')
-			snprintf(text, sizeof(text), "card caching is on: %s:%u: [Cache] CacheValidity = %s; "
-			         "set [Cache] CacheValidity = 0 there", pc.file, pc.line, pc.value);
+			snprintf(text, sizeof(text),
+			         "card caching is on: %s:%u: [Cache] CacheValidity = %s; "
+			         "set [Cache] CacheValidity = 0 there",
+			         pc.file, pc.line, pc.value);
 		else if (pc.system_read || pc.user_read)
-			snprintf(text, sizeof(text), "card caching is on: no [Cache] CacheValidity in %s%s%s; "
-			         "add [Cache] CacheValidity = 0 to %s", pc.system_read ? pc.system_file : "",
-			         pc.system_read && pc.user_read ? " or " : "", pc.user_read ? pc.user_file : "",
+			snprintf(text, sizeof(text),
+			         "card caching is on: no [Cache] CacheValidity in %s%s%s; "
+			         "add [Cache] CacheValidity = 0 to %s",
+			         pc.system_read ? pc.system_file : "",
+			         pc.system_read && pc.user_read ? " or " : "",
+			         pc.user_read ? pc.user_file : "",
 			         pc.user_read ? pc.user_file : pc.system_file);
 		else
-			snprintf(text, sizeof(text), "card caching is on: no Personal.cfg found "
+			snprintf(text, sizeof(text),
+			         "card caching is on: no Personal.cfg found "
 			         "([middleware] PersonalConfig = %s, PersonalUserConfig = %s); create the "
 			         "middleware's Personal.cfg with [Cache] CacheValidity = 0 and name it there",
 			         pc.system_file[0] ? pc.system_file : "(unset)",

@@ -80,8 +80,8 @@
 
 /* What to do with a state file we cannot trust (shared by several errors). */
 #define FIX_CORRUPT                                                                         \
-	"numbers may already be in use, so it is not restarted: restore it from a backup, "  \
-	"or write the last number handed out as three lines 'p11shim-numrange 1', "          \
+	"numbers may already be in use, so it is not restarted: restore it from a backup, " \
+	"or write the last number handed out as three lines 'p11shim-numrange 1', "         \
 	"'range FIRST-LAST', 'last N'; delete it only if no number of the range is in use yet"
 
 typedef struct {
@@ -90,7 +90,7 @@ typedef struct {
 } state;
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -154,13 +154,14 @@ bool p11_range_parse(const char *text, p11_range *r, char *err, size_t errlen)
 	}
 	rc = scan_number(&p, &first, &wfirst);
 	if (rc == -1) {
-		seterr(err, errlen, "number range '%.80s': FIRST is not a decimal number; " RANGE_EXAMPLE,
-		       text);
+		seterr(err, errlen,
+		       "number range '%.80s': FIRST is not a decimal number; " RANGE_EXAMPLE, text);
 		return false;
 	}
 	if (rc == -2) {
-		seterr(err, errlen, "number range '%.80s': FIRST has more than %d digits; use at most %d",
-		       text, P11_RANGE_MAX_DIGITS, P11_RANGE_MAX_DIGITS);
+		seterr(err, errlen,
+		       "number range '%.80s': FIRST has more than %d digits; use at most %d", text,
+		       P11_RANGE_MAX_DIGITS, P11_RANGE_MAX_DIGITS);
 		return false;
 	}
 	while (is_blank(*p))
@@ -174,25 +175,28 @@ bool p11_range_parse(const char *text, p11_range *r, char *err, size_t errlen)
 		p++;
 	rc = scan_number(&p, &last, &wlast);
 	if (rc == -1) {
-		seterr(err, errlen, "number range '%.80s': LAST is not a decimal number; " RANGE_EXAMPLE,
-		       text);
+		seterr(err, errlen,
+		       "number range '%.80s': LAST is not a decimal number; " RANGE_EXAMPLE, text);
 		return false;
 	}
 	if (rc == -2) {
-		seterr(err, errlen, "number range '%.80s': LAST has more than %d digits; use at most %d",
-		       text, P11_RANGE_MAX_DIGITS, P11_RANGE_MAX_DIGITS);
+		seterr(err, errlen,
+		       "number range '%.80s': LAST has more than %d digits; use at most %d", text,
+		       P11_RANGE_MAX_DIGITS, P11_RANGE_MAX_DIGITS);
 		return false;
 	}
 	while (is_blank(*p))
 		p++;
 	if (*p != '\0') {
-		seterr(err, errlen, "number range '%.80s': unexpected text after LAST; " RANGE_EXAMPLE,
-		       text);
+		seterr(err, errlen,
+		       "number range '%.80s': unexpected text after LAST; " RANGE_EXAMPLE, text);
 		return false;
 	}
 	if (first > last) {
-		seterr(err, errlen, "number range '%.80s': FIRST %llu is above LAST %llu; "
-		       "write the lower number first", text, first, last);
+		seterr(err, errlen,
+		       "number range '%.80s': FIRST %llu is above LAST %llu; "
+		       "write the lower number first",
+		       text, first, last);
 		return false;
 	}
 	r->first = first;
@@ -213,8 +217,8 @@ static void format_range(const p11_range *r, char *buf, size_t len)
 }
 
 /* The line [*pp, newline) when it starts with prefix; NULL otherwise. */
-static const char *take_line(const char **pp, const char *end, const char *prefix,
-                             char *line, size_t linelen)
+static const char *take_line(const char **pp, const char *end, const char *prefix, char *line,
+                             size_t linelen)
 {
 	const char *p = *pp, *nl;
 	size_t n, plen = strlen(prefix);
@@ -253,17 +257,23 @@ static int read_state(const char *path, state *st, char *err, size_t errlen)
 			return 0;
 		/* Windows cannot open() a folder at all: say what it is. */
 		if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-			seterr(err, errlen, "%s: the number-range state is not a regular file; set "
-			       "[serial] NumberRangeState to a file path", path);
+			seterr(err, errlen,
+			       "%s: the number-range state is not a regular file; set "
+			       "[serial] NumberRangeState to a file path",
+			       path);
 			return -1;
 		}
-		seterr(err, errlen, "%s: cannot open the number-range state: %s; NumberRangeState "
-		       "must be readable and writable by the user of the shim", path, strerror(errno));
+		seterr(err, errlen,
+		       "%s: cannot open the number-range state: %s; NumberRangeState "
+		       "must be readable and writable by the user of the shim",
+		       path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		seterr(err, errlen, "%s: the number-range state is not a regular file; set "
-		       "[serial] NumberRangeState to a file path", path);
+		seterr(err, errlen,
+		       "%s: the number-range state is not a regular file; set "
+		       "[serial] NumberRangeState to a file path",
+		       path);
 		close(fd);
 		return -1;
 	}
@@ -283,13 +293,17 @@ static int read_state(const char *path, state *st, char *err, size_t errlen)
 	close(fd);
 
 	if (len == 0) {
-		seterr(err, errlen, "%s: the number-range state is empty (a crash, a full disk or "
-		       "an editor may have truncated it); " FIX_CORRUPT, path);
+		seterr(err, errlen,
+		       "%s: the number-range state is empty (a crash, a full disk or "
+		       "an editor may have truncated it); " FIX_CORRUPT,
+		       path);
 		return -1;
 	}
 	if (len > STATE_MAX || memchr(buf, '\0', len) != NULL) {
-		seterr(err, errlen, "%s: not a p11shim number-range state file (binary or too "
-		       "large); check [serial] NumberRangeState names the right file", path);
+		seterr(err, errlen,
+		       "%s: not a p11shim number-range state file (binary or too "
+		       "large); check [serial] NumberRangeState names the right file",
+		       path);
 		return -1;
 	}
 	p = buf;
@@ -297,25 +311,29 @@ static int read_state(const char *path, state *st, char *err, size_t errlen)
 
 	/* Line 1: the magic, so that a foreign file is never taken for a state. */
 	if (len < sizeof(MAGIC) && memcmp(buf, MAGIC, len) == 0) {
-		seterr(err, errlen, "%s: the number-range state is truncated (in its first line); "
-		       FIX_CORRUPT, path);
+		seterr(err, errlen,
+		       "%s: the number-range state is truncated (in its first line); " FIX_CORRUPT,
+		       path);
 		return -1;
 	}
 	if (len < sizeof(MAGIC) || memcmp(buf, MAGIC " ", sizeof(MAGIC)) != 0) {
-		seterr(err, errlen, "%s: not a p11shim number-range state file (it does not start "
+		seterr(err, errlen,
+		       "%s: not a p11shim number-range state file (it does not start "
 		       "with '" MAGIC "'); check [serial] NumberRangeState names the right file",
 		       path);
 		return -1;
 	}
 	if (take_line(&p, end, MAGIC " ", line, sizeof(line)) == NULL) {
-		seterr(err, errlen, "%s: the number-range state is truncated (in its first line); "
-		       FIX_CORRUPT, path);
+		seterr(err, errlen,
+		       "%s: the number-range state is truncated (in its first line); " FIX_CORRUPT,
+		       path);
 		return -1;
 	}
 	if (strcmp(line, "1") != 0) {
-		seterr(err, errlen, "%s: number-range state format '%.20s' is not known to this "
-		       "p11shim (it knows %d); use the p11shim version that wrote it", path, line,
-		       FORMAT_VERSION);
+		seterr(err, errlen,
+		       "%s: number-range state format '%.20s' is not known to this "
+		       "p11shim (it knows %d); use the p11shim version that wrote it",
+		       path, line, FORMAT_VERSION);
 		return -1;
 	}
 
@@ -324,45 +342,56 @@ static int read_state(const char *path, state *st, char *err, size_t errlen)
 	 * a truncated file (truncation never adds one); otherwise it is corrupt.
 	 */
 	if (memchr(p, '\n', (size_t)(end - p)) == NULL) {
-		seterr(err, errlen, "%s: the number-range state is truncated (before or in its "
-		       "'range' line); " FIX_CORRUPT, path);
+		seterr(err, errlen,
+		       "%s: the number-range state is truncated (before or in its "
+		       "'range' line); " FIX_CORRUPT,
+		       path);
 		return -1;
 	}
 	if (take_line(&p, end, "range ", line, sizeof(line)) == NULL ||
 	    !p11_range_parse(line, &st->range, NULL, 0)) {
-		seterr(err, errlen, "%s: the number-range state is corrupt (its 'range' line); "
-		       FIX_CORRUPT, path);
+		seterr(err, errlen,
+		       "%s: the number-range state is corrupt (its 'range' line); " FIX_CORRUPT,
+		       path);
 		return -1;
 	}
 
 	/* Line 3: the last number handed out, inside that range. */
 	if (memchr(p, '\n', (size_t)(end - p)) == NULL) {
-		seterr(err, errlen, "%s: the number-range state is truncated (before or in its "
-		       "'last' line); " FIX_CORRUPT, path);
+		seterr(err, errlen,
+		       "%s: the number-range state is truncated (before or in its "
+		       "'last' line); " FIX_CORRUPT,
+		       path);
 		return -1;
 	}
 	if (take_line(&p, end, "last ", line, sizeof(line)) == NULL) {
-		seterr(err, errlen, "%s: the number-range state is corrupt (its 'last' line); "
-		       FIX_CORRUPT, path);
+		seterr(err, errlen,
+		       "%s: the number-range state is corrupt (its 'last' line); " FIX_CORRUPT, path);
 		return -1;
 	}
 	{
 		const char *q = line;
 		if (scan_number(&q, &last, &digits) != 0 || *q != '\0') {
-			seterr(err, errlen, "%s: the number-range state is corrupt ('last %.40s' is "
-			       "not a number); " FIX_CORRUPT, path, line);
+			seterr(err, errlen,
+			       "%s: the number-range state is corrupt ('last %.40s' is "
+			       "not a number); " FIX_CORRUPT,
+			       path, line);
 			return -1;
 		}
 	}
 	if (last < st->range.first || last > st->range.last) {
 		format_range(&st->range, first, sizeof(first));
-		seterr(err, errlen, "%s: the number-range state is corrupt (last %llu is outside "
-		       "its range %s); " FIX_CORRUPT, path, last, first);
+		seterr(err, errlen,
+		       "%s: the number-range state is corrupt (last %llu is outside "
+		       "its range %s); " FIX_CORRUPT,
+		       path, last, first);
 		return -1;
 	}
 	if (p != end) {
-		seterr(err, errlen, "%s: the number-range state is corrupt (text after the 'last' "
-		       "line); " FIX_CORRUPT, path);
+		seterr(err, errlen,
+		       "%s: the number-range state is corrupt (text after the 'last' "
+		       "line); " FIX_CORRUPT,
+		       path);
 		return -1;
 	}
 	st->last = last;
@@ -392,7 +421,8 @@ static int position(const p11_range *r, const char *path, const state *st, int h
 	format_range(r, want, sizeof(want));
 	format_range(&st->range, was, sizeof(was));
 	format_number(&st->range, st->last, last, sizeof(last));
-	seterr(err, errlen, "%s: the last number handed out, %s, lies above the configured range "
+	seterr(err, errlen,
+	       "%s: the last number handed out, %s, lies above the configured range "
 	       "%s (the state was written for %s), so numbers of that range may be in use; set "
 	       "[serial] NumberRange to start above %s, or NumberRangeState to a state of this range",
 	       path, last, want, was, last);
@@ -406,7 +436,8 @@ static bool check_args(const p11_range *r, const char *path, char *err, size_t e
 		return false;
 	}
 	if (path == NULL || path[0] == '\0') {
-		seterr(err, errlen, "no number-range state file; set [serial] NumberRangeState "
+		seterr(err, errlen,
+		       "no number-range state file; set [serial] NumberRangeState "
 		       "to a file the shim may write (it records the last number handed out)");
 		return false;
 	}
@@ -438,8 +469,7 @@ static int64_t mono_ms(void)
 }
 
 /* Takes the write lock on lock_path within timeout_ms: the lock, or NULL with err. */
-static compat_lockfile *take_lock(const char *lock_path, unsigned timeout_ms, char *err,
-                                  size_t errlen)
+static compat_lockfile *take_lock(const char *lock_path, unsigned timeout_ms, char *err, size_t errlen)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
 	unsigned seed = (unsigned)compat_pid() ^ (unsigned)deadline;
@@ -449,8 +479,10 @@ static compat_lockfile *take_lock(const char *lock_path, unsigned timeout_ms, ch
 
 	lock = compat_lockfile_open(lock_path, why, sizeof(why));
 	if (lock == NULL) {
-		seterr(err, errlen, "%s: cannot open the number-range lock file: %s; the folder of "
-		       "NumberRangeState must be writable by the user of the shim", lock_path, why);
+		seterr(err, errlen,
+		       "%s: cannot open the number-range lock file: %s; the folder of "
+		       "NumberRangeState must be writable by the user of the shim",
+		       lock_path, why);
 		return NULL;
 	}
 	for (;;) {
@@ -458,21 +490,26 @@ static compat_lockfile *take_lock(const char *lock_path, unsigned timeout_ms, ch
 		if (rc == 0)
 			return lock;
 		if (rc < 0) {
-			seterr(err, errlen, "%s: cannot lock the number-range state: %s", lock_path, why);
+			seterr(err, errlen, "%s: cannot lock the number-range state: %s", lock_path,
+			       why);
 			break;
 		}
 		if (mono_ms() >= deadline) {
 			/* Who holds it? The system tells; a dead process would hold nothing. */
 			unsigned long holder = compat_lockfile_holder(lock);
 			if (holder != 0)
-				seterr(err, errlen, "%s: process %lu has held the number-range lock for "
+				seterr(err, errlen,
+				       "%s: process %lu has held the number-range lock for "
 				       "more than %u ms; look for that process (an encoder or "
 				       "'p11shim serial') and end it if it hangs (a process that dies "
-				       "releases the lock by itself)", lock_path, holder, timeout_ms);
+				       "releases the lock by itself)",
+				       lock_path, holder, timeout_ms);
 			else
-				seterr(err, errlen, "%s: another process (on another host?) has held the "
+				seterr(err, errlen,
+				       "%s: another process (on another host?) has held the "
 				       "number-range lock for more than %u ms; look for a hung encoder or "
-				       "'p11shim serial' using this state file", lock_path, timeout_ms);
+				       "'p11shim serial' using this state file",
+				       lock_path, timeout_ms);
 			break;
 		}
 		/* Jitter, so that waiting processes do not wake in lock step. */
@@ -505,8 +542,8 @@ static int write_all(int fd, const char *buf, size_t len)
  * 0, or -1 with err and the old state still in place (unless only the
  * folder sync failed, when the new state may be there too: a gap).
  */
-static int write_state(const char *path, const p11_range *r, unsigned long long last,
-                       char *err, size_t errlen)
+static int write_state(const char *path, const p11_range *r, unsigned long long last, char *err,
+                       size_t errlen)
 {
 	char tmp[PATH_MAX], text[128], rtext[48], ltext[32];
 	int fd, len;
@@ -517,21 +554,24 @@ static int write_state(const char *path, const p11_range *r, unsigned long long 
 	}
 	format_range(r, rtext, sizeof(rtext));
 	format_number(r, last, ltext, sizeof(ltext));
-	len = snprintf(text, sizeof(text), MAGIC " %d\nrange %s\nlast %s\n", FORMAT_VERSION,
-	               rtext, ltext);
+	len = snprintf(text, sizeof(text), MAGIC " %d\nrange %s\nlast %s\n", FORMAT_VERSION, rtext,
+	               ltext);
 
 	/* 0600: the state is nobody else's business, and nobody else's to change. */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | COMPAT_O_PRIVATE, 0600);
 	if (fd < 0) {
-		seterr(err, errlen, "%s: cannot create the new number-range state: %s; the folder "
-		       "of NumberRangeState must be writable by the user of the shim", tmp,
-		       strerror(errno));
+		seterr(err, errlen,
+		       "%s: cannot create the new number-range state: %s; the folder "
+		       "of NumberRangeState must be writable by the user of the shim",
+		       tmp, strerror(errno));
 		return -1;
 	}
 	/* Synced before the rename, else a power loss could leave an empty STATE. */
 	if (write_all(fd, text, (size_t)len) < 0 || compat_fsync(fd) < 0) {
-		seterr(err, errlen, "%s: cannot write the new number-range state: %s; free disk "
-		       "space or fix the folder of NumberRangeState", tmp, strerror(errno));
+		seterr(err, errlen,
+		       "%s: cannot write the new number-range state: %s; free disk "
+		       "space or fix the folder of NumberRangeState",
+		       tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
 		return -1;
@@ -543,16 +583,19 @@ static int write_state(const char *path, const p11_range *r, unsigned long long 
 		return -1;
 	}
 	if (compat_replace_file(tmp, path) < 0) {
-		seterr(err, errlen, "%s: cannot replace the number-range state: %s; the folder of "
-		       "NumberRangeState must be writable by the user of the shim", path,
-		       strerror(errno));
+		seterr(err, errlen,
+		       "%s: cannot replace the number-range state: %s; the folder of "
+		       "NumberRangeState must be writable by the user of the shim",
+		       path, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
 	if (compat_sync_dir(path) < 0) {
 		/* The number is recorded but might not survive a power loss: never hand it out. */
-		seterr(err, errlen, "%s: cannot sync the folder of the number-range state: %s; "
-		       "no number was handed out, try again", path, strerror(errno));
+		seterr(err, errlen,
+		       "%s: cannot sync the folder of the number-range state: %s; "
+		       "no number was handed out, try again",
+		       path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -596,8 +639,10 @@ static int next_inlock(const p11_range *r, const char *path, unsigned timeout_ms
 	if (next > r->last) {
 		format_range(r, rtext, sizeof(rtext));
 		format_number(r, r->last, ltext, sizeof(ltext));
-		seterr(err, errlen, "%s: number range %s is exhausted (last handed out: %s); widen "
-		       "[serial] NumberRange or configure a new range", path, rtext, ltext);
+		seterr(err, errlen,
+		       "%s: number range %s is exhausted (last handed out: %s); widen "
+		       "[serial] NumberRange or configure a new range",
+		       path, rtext, ltext);
 		goto out;
 	}
 	/* Checked before recording the number: once recorded it can never be returned again. */
@@ -618,8 +663,8 @@ out:
 	return rc;
 }
 
-int p11_range_next_wait(const p11_range *r, const char *state_path, unsigned timeout_ms,
-                        char *out, size_t outlen, char *err, size_t errlen)
+int p11_range_next_wait(const p11_range *r, const char *state_path, unsigned timeout_ms, char *out,
+                        size_t outlen, char *err, size_t errlen)
 {
 	int64_t start = mono_ms(), waited;
 	int rc;
@@ -632,9 +677,11 @@ int p11_range_next_wait(const p11_range *r, const char *state_path, unsigned tim
 	 * gives up in time too.
 	 */
 	if (!compat_global_timedlock(COMPAT_GLOBAL_NUMRANGE, timeout_ms)) {
-		seterr(err, errlen, "%s: another thread of this process has waited for the "
+		seterr(err, errlen,
+		       "%s: another thread of this process has waited for the "
 		       "number-range lock for more than %u ms; look for a hung encoder or "
-		       "'p11shim serial' using this state file", state_path, timeout_ms);
+		       "'p11shim serial' using this state file",
+		       state_path, timeout_ms);
 		return -1;
 	}
 	waited = mono_ms() - start;
@@ -645,8 +692,8 @@ int p11_range_next_wait(const p11_range *r, const char *state_path, unsigned tim
 	return rc;
 }
 
-int p11_range_next(const p11_range *r, const char *state_path, char *out, size_t outlen,
-                   char *err, size_t errlen)
+int p11_range_next(const p11_range *r, const char *state_path, char *out, size_t outlen, char *err,
+                   size_t errlen)
 {
 	return p11_range_next_wait(r, state_path, P11_RANGE_LOCK_TIMEOUT_MS, out, outlen, err,
 	                           errlen);

@@ -96,13 +96,9 @@ bool p11_personal_cfg_read(const p11_config *cfg, p11_personal_cfg *out, char *e
 		ctx.pc = out;
 		ctx.file = paths[i];
 		switch (p11_ini_parse(paths[i], personal_line, &ctx, err, errlen)) {
-		case P11_INI_OK:
-			*read[i] = true;
-			break;
-		case P11_INI_MISSING:
-			break;
-		case P11_INI_ERROR:
-			return false;
+		case P11_INI_OK: *read[i] = true; break;
+		case P11_INI_MISSING: break;
+		case P11_INI_ERROR: return false;
 		}
 	}
 	return true;
@@ -124,7 +120,8 @@ static bool id2ppa_line(void *vctx, const char *section, const char *key, const 
 {
 	id2ppa_ctx *c = vctx;
 
-	if (key != NULL && strcasecmp(section, "PIN Encryption") == 0 && strcasecmp(key, "File") == 0) {
+	if (key != NULL && strcasecmp(section, "PIN Encryption") == 0 &&
+	    strcasecmp(key, "File") == 0) {
 		snprintf(c->file, c->len, "%s", value);
 		c->line = line;
 	}
@@ -145,32 +142,36 @@ bool p11_pin_cert_check(const p11_config *cfg, p11_pin_cert *out, char *why, siz
 	p11_expand_env_path(p11_config_raw(cfg, P11_KEY_PIN_ENCRYPTION_CONFIG, NULL, NULL, NULL),
 	                    out->cfg_file, sizeof(out->cfg_file));
 	if (out->cfg_file[0] == '\0') {
-		snprintf(why, whylen, "no iD2ppa.cfg configured; set [middleware] PinEncryptionConfig");
+		snprintf(why, whylen,
+		         "no iD2ppa.cfg configured; set [middleware] PinEncryptionConfig");
 		return false;
 	}
 	ctx.file = out->cert_file;
 	ctx.len = sizeof(out->cert_file);
 	ctx.line = 0;
 	switch (p11_ini_parse(out->cfg_file, id2ppa_line, &ctx, err, sizeof(err))) {
-	case P11_INI_OK:
-		break;
+	case P11_INI_OK: break;
 	case P11_INI_MISSING:
-		snprintf(why, whylen, "%s does not exist; create it with [PIN Encryption] File = "
-		         "the certificate (any dummy certificate will do, the seed says)", out->cfg_file);
+		snprintf(why, whylen,
+		         "%s does not exist; create it with [PIN Encryption] File = "
+		         "the certificate (any dummy certificate will do, the seed says)",
+		         out->cfg_file);
 		return false;
-	case P11_INI_ERROR:
-		snprintf(why, whylen, "%s", err);
-		return false;
+	case P11_INI_ERROR: snprintf(why, whylen, "%s", err); return false;
 	}
 	if (out->cert_file[0] == '\0') {
-		snprintf(why, whylen, "%s has no [PIN Encryption] File; set it to an X.509 certificate "
-		         "(any dummy certificate will do, the seed says)", out->cfg_file);
+		snprintf(why, whylen,
+		         "%s has no [PIN Encryption] File; set it to an X.509 certificate "
+		         "(any dummy certificate will do, the seed says)",
+		         out->cfg_file);
 		return false;
 	}
 	bio = BIO_new_file(out->cert_file, "rb");
 	if (bio == NULL) {
-		snprintf(why, whylen, "%s:%u: [PIN Encryption] File = %s cannot be read; fix the path or "
-		         "the file's permissions", out->cfg_file, ctx.line, out->cert_file);
+		snprintf(why, whylen,
+		         "%s:%u: [PIN Encryption] File = %s cannot be read; fix the path or "
+		         "the file's permissions",
+		         out->cfg_file, ctx.line, out->cert_file);
 		goto out;
 	}
 	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
@@ -182,9 +183,10 @@ bool p11_pin_cert_check(const p11_config *cfg, p11_pin_cert *out, char *why, siz
 	}
 	ERR_clear_error();
 	if (x == NULL) {
-		snprintf(why, whylen, "%s:%u: [PIN Encryption] File = %s is not an X.509 certificate "
-		         "(PEM or DER); point it at a certificate", out->cfg_file, ctx.line,
-		         out->cert_file);
+		snprintf(why, whylen,
+		         "%s:%u: [PIN Encryption] File = %s is not an X.509 certificate "
+		         "(PEM or DER); point it at a certificate",
+		         out->cfg_file, ctx.line, out->cert_file);
 		out->format[0] = '\0';
 		goto out;
 	}

@@ -51,9 +51,9 @@ typedef struct {
  * lock only serialises judging (the match data) and appending.
  */
 typedef struct {
-	pattern *pat;           /* as many as configured (1 KiB each), not MAX_PATTERNS */
+	pattern *pat; /* as many as configured (1 KiB each), not MAX_PATTERNS */
 	size_t n_pat;
-	pcre2_match_data *md;   /* used under lock */
+	pcre2_match_data *md;      /* used under lock */
 	pcre2_match_context *mctx; /* explicit match and depth limits */
 	compat_mutex *lock;
 	judged slot[MAX_SLOTS];
@@ -82,8 +82,8 @@ static int new_matcher(readers *r)
 }
 
 /* section: "[readers] " for the shim's own lines, NULL for Personal.cfg's. */
-static int compile(readers *r, const char *text, const char *file, unsigned line, const char *section,
-                   char *err, size_t errlen)
+static int compile(readers *r, const char *text, const char *file, unsigned line,
+                   const char *section, char *err, size_t errlen)
 {
 	pattern *p;
 	PCRE2_UCHAR msg[256];
@@ -111,9 +111,10 @@ static int compile(readers *r, const char *text, const char *file, unsigned line
 	                      &code, &off, NULL);
 	if (p->re == NULL) {
 		pcre2_get_error_message(code, msg, sizeof(msg));
-		snprintf(err, errlen, "%s:%u: %sSkipReader = %s: PCRE2 error at offset %lu: %s; fix the pattern",
-		         file ? file : "default", line, section ? section : "", text, (unsigned long)off,
-		         (const char *)msg);
+		snprintf(err, errlen,
+		         "%s:%u: %sSkipReader = %s: PCRE2 error at offset %lu: %s; fix the pattern",
+		         file ? file : "default", line, section ? section : "", text,
+		         (unsigned long)off, (const char *)msg);
 		return -1;
 	}
 	snprintf(p->text, sizeof(p->text), "%s", text);
@@ -237,10 +238,11 @@ static bool hidden(p11_layer *self, CK_SLOT_ID id)
 			/* A refusal, not an action: a stderr line too (1xx). */
 			p11_event(P11_EV_ERROR, id,
 			          "readers: slot %lu '%s' hidden: SkipReader '%s' (%s) could not be matched "
-			          "against it: %s; simplify the pattern", (unsigned long)id, name, p->text,
-			          p->origin, (const char *)msg);
+			          "against it: %s; simplify the pattern",
+			          (unsigned long)id, name, p->text, p->origin, (const char *)msg);
 		} else if (h) {
-			p11_event(P11_EV_READER_HIDDEN, id, "readers: slot %lu '%s' hidden by SkipReader '%s' (%s)",
+			p11_event(P11_EV_READER_HIDDEN, id,
+			          "readers: slot %lu '%s' hidden by SkipReader '%s' (%s)",
 			          (unsigned long)id, name, p->text, p->origin);
 		}
 	}
@@ -373,18 +375,20 @@ static CK_RV readers_C_WaitForSlotEvent(p11_layer *self, CK_FLAGS flags, CK_SLOT
  * The slot gate: every function with a slot argument (the slot gate column
  * of include/p11kinds.def, A_SLOT) refuses a hidden reader's slot.
  */
-#define GATE_1(s) if (hidden(self, s)) return CKR_SLOT_ID_INVALID
+#define GATE_1(s)            \
+	if (hidden(self, s)) \
+	return CKR_SLOT_ID_INVALID
 #define GATE_0(s)
 #define GATE_(is_slot, s) GATE__(is_slot, s)
 #define GATE__(is_slot, s) GATE_##is_slot(s)
 #define P11_GATE(t) GATE_(P11_SLOT_GATE(t), P11_SLOT_NAME(t))
 #define P11_PLUS() +
 
-#define P11FN(name, ...)                                                        \
-	static CK_RV gate_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__))    \
-	{                                                                       \
-		P11_MAP(P11_GATE, P11_SEMI, __VA_ARGS__);                       \
-		return P11_NEXT(self, name, P11_ARGS(__VA_ARGS__));             \
+#define P11FN(name, ...)                                                     \
+	static CK_RV gate_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__)) \
+	{                                                                    \
+		P11_MAP(P11_GATE, P11_SEMI, __VA_ARGS__);                    \
+		return P11_NEXT(self, name, P11_ARGS(__VA_ARGS__));          \
 	}
 #define P11FN_SPECIAL(name, ...)
 #define P11FN_LIFE(name, ...)
@@ -451,8 +455,8 @@ static int load_patterns(readers *r, const p11_config *cfg, char *err, size_t er
 		if (!p11_personal_cfg_read(cfg, pc, err, errlen))
 			goto out;
 		for (i = 0; i < pc->n_skip; i++)
-			if (compile(r, pc->skip[i].pattern, pc->skip[i].file, pc->skip[i].line, NULL, err,
-			            errlen) != 0)
+			if (compile(r, pc->skip[i].pattern, pc->skip[i].file, pc->skip[i].line,
+			            NULL, err, errlen) != 0)
 				goto out;
 	}
 	rc = 0;

@@ -44,11 +44,14 @@ static const CK_OBJECT_CLASS data_class = CKO_DATA;
 static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 
 /* The template that finds the serial object. */
-#define SERIAL_FIND_TEMPLATE                                                                  \
-	{ CKA_CLASS, (void *)&data_class, sizeof(data_class) },                               \
-	{ CKA_TOKEN, (void *)&yes, sizeof(yes) },                                             \
-	{ CKA_LABEL, (void *)P11SHIM_SERIAL_LABEL, sizeof(P11SHIM_SERIAL_LABEL) - 1 },        \
-	{ CKA_APPLICATION, (void *)P11SHIM_SERIAL_APPLICATION, sizeof(P11SHIM_SERIAL_APPLICATION) - 1 }
+#define SERIAL_FIND_TEMPLATE                                                                   \
+	{ CKA_CLASS, (void *)&data_class, sizeof(data_class) },                                \
+	        { CKA_TOKEN, (void *)&yes, sizeof(yes) },                                      \
+	        { CKA_LABEL, (void *)P11SHIM_SERIAL_LABEL, sizeof(P11SHIM_SERIAL_LABEL) - 1 }, \
+	{                                                                                      \
+		CKA_APPLICATION, (void *)P11SHIM_SERIAL_APPLICATION,                           \
+		        sizeof(P11SHIM_SERIAL_APPLICATION) - 1                                 \
+	}
 
 /* Reads the card's serial object in session s. Returns false when there is none. */
 static bool read_serial_in(p11_layer *self, CK_SESSION_HANDLE s, char *out)
@@ -112,7 +115,8 @@ static bool fix_serial(serial *sr, CK_SLOT_ID slot, char *out, size_t len)
 		if (!p11_range_parse(range_text, &range, err, sizeof(err)) || state[0] == '\0' ||
 		    p11_range_next(&range, state, out, len, err, sizeof(err)) != 0) {
 			if (state[0] == '\0')
-				snprintf(err, sizeof(err), "[serial] NumberRange needs NumberRangeState, the "
+				snprintf(err, sizeof(err),
+				         "[serial] NumberRange needs NumberRangeState, the "
 				         "file that remembers the last number");
 			p11_event(P11_EV_SERIAL_REFUSED, slot,
 			          "serial: C_InitToken refused, nothing written: %s", err);
@@ -176,12 +180,13 @@ static CK_RV serial_C_InitToken(p11_layer *self, CK_SLOT_ID slot, CK_UTF8CHAR_PT
 	if (rv != CKR_OK) {
 		p11_event(P11_EV_SERIAL_REFUSED, slot,
 		          "serial: the token in slot %lu was initialised, but its card serial %s could "
-		          "not be written (%s); initialise it again", (unsigned long)slot, value,
-		          p11_rv_str(rv));
+		          "not be written (%s); initialise it again",
+		          (unsigned long)slot, value, p11_rv_str(rv));
 		return CKR_FUNCTION_FAILED;
 	}
 	p11_event(P11_EV_SERIAL_APPLIED, slot,
-	          "serial: card serial %s written to the token in slot %lu", value, (unsigned long)slot);
+	          "serial: card serial %s written to the token in slot %lu", value,
+	          (unsigned long)slot);
 	return CKR_OK;
 }
 
@@ -198,7 +203,8 @@ static CK_RV serial_C_GetTokenInfo(p11_layer *self, CK_SLOT_ID slot, CK_TOKEN_IN
 		/* Another tool may have written the object: never pass control characters on. */
 		if (!p11_text_token_field(value, P11_SERIAL_MAX, why, sizeof(why))) {
 			p11_note("serial: the card's serial object %s; serialNumber left as the backend "
-			         "reports it", why);
+			         "reports it",
+			         why);
 			return rv;
 		}
 		n = strlen(value);
@@ -223,7 +229,8 @@ static bool cert_subject_serial(const CK_BYTE *der, CK_ULONG len, char *out, siz
 	i = X509_NAME_get_index_by_NID(name, NID_serialNumber, -1);
 	if (i >= 0) {
 		ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
-		snprintf(out, outlen, "%.*s", ASN1_STRING_length(s), (const char *)ASN1_STRING_get0_data(s));
+		snprintf(out, outlen, "%.*s", ASN1_STRING_length(s),
+		         (const char *)ASN1_STRING_get0_data(s));
 	}
 	X509_free(x);
 	return i >= 0;
@@ -259,12 +266,14 @@ static CK_RV serial_C_CreateObject(p11_layer *self, CK_SESSION_HANDLE h, CK_ATTR
 		if (strcasecmp(mode, "refuse") == 0) {
 			p11_event(P11_EV_SERIAL_REFUSED, si.slotID,
 			          "serial: certificate refused: its subject serialNumber '%s' is not the "
-			          "card serial '%s' ([serial] CertificateSerialCheck = refuse)", subject, card);
+			          "card serial '%s' ([serial] CertificateSerialCheck = refuse)",
+			          subject, card);
 			return CKR_ATTRIBUTE_VALUE_INVALID;
 		}
 		p11_event(P11_EV_SERIAL_WARNING, si.slotID,
 		          "serial: warning: certificate subject serialNumber '%s' is not the card serial "
-		          "'%s' ([serial] CertificateSerialCheck = warn)", subject, card);
+		          "'%s' ([serial] CertificateSerialCheck = warn)",
+		          subject, card);
 	}
 	return P11_NEXT(self, CreateObject, h, t, n, obj);
 }

@@ -83,7 +83,8 @@ int exehdr_parse(exehdr_read_fn rd, void *ctx, compat_exe *out, char *err, size_
 
 		out->bits = magic == 0x20b ? 64 : magic == 0x10b ? 32 : 0;
 		out->pe_machine = le16(pe + 4);
-		snprintf(out->machine, sizeof(out->machine), "%s", exehdr_pe_machine_name(out->pe_machine));
+		snprintf(out->machine, sizeof(out->machine), "%s",
+		         exehdr_pe_machine_name(out->pe_machine));
 		out->pe_characteristics = le16(pe + 22);
 		out->pe_header = true;
 	}

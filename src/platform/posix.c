@@ -70,7 +70,8 @@ const char *compat_self_arch(void)
 	static char buf[32];
 
 	if (buf[0] == '\0')
-		snprintf(buf, sizeof(buf), "%d-bit %s", SELF_BITS, exehdr_elf_machine_name(SELF_MACHINE));
+		snprintf(buf, sizeof(buf), "%d-bit %s", SELF_BITS,
+		         exehdr_elf_machine_name(SELF_MACHINE));
 	return buf;
 }
 
@@ -112,8 +113,8 @@ int compat_check_module_file(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	if ((int)x.bits != SELF_BITS || (SELF_MACHINE != EM_NONE && x.elf_machine != SELF_MACHINE)) {
-		snprintf(err, errlen, "wrong architecture: ELF %u-bit %s, the shim is %s",
-		         x.bits, x.machine, compat_self_arch());
+		snprintf(err, errlen, "wrong architecture: ELF %u-bit %s, the shim is %s", x.bits,
+		         x.machine, compat_self_arch());
 		return -1;
 	}
 	return 0;
@@ -239,8 +240,9 @@ int64_t compat_fast_ns(void)
 	int64_t mono;
 
 	if (state == 2)
-		return tsc.mono0 + (int64_t)((double)(__rdtsc() - tsc.tsc0) *
-		                             atomic_load_explicit(&tsc.ns_per_tick, memory_order_relaxed));
+		return tsc.mono0 +
+		       (int64_t)((double)(__rdtsc() - tsc.tsc0) *
+		                 atomic_load_explicit(&tsc.ns_per_tick, memory_order_relaxed));
 	if (state < 0)
 		return compat_mono_ns();
 	mono = compat_mono_ns();
@@ -373,7 +375,8 @@ __attribute__((destructor)) static void at_unload(void)
 }
 
 static pthread_mutex_t global_locks[COMPAT_GLOBAL_COUNT] = {
-	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_MUTEX_INITIALIZER,
 };
 
 void compat_global_lock(compat_global id)
@@ -441,8 +444,10 @@ int compat_lockfile_try(compat_lockfile *l, char *err, size_t errlen)
 			continue;
 		if (errno == EACCES || errno == EAGAIN)
 			return 1;
-		snprintf(err, errlen, "%s%s", strerror(errno), errno == ENOLCK ?
-		         "; put the file on a local file system (or one with working fcntl locks)" : "");
+		snprintf(err, errlen, "%s%s", strerror(errno),
+		         errno == ENOLCK ?
+		                 "; put the file on a local file system (or one with working fcntl locks)" :
+		                 "");
 		return -1;
 	}
 }
@@ -642,8 +647,8 @@ void compat_crash_uninstall(void)
 		return;
 	for (i = 0; i < N_FATAL; i++) {
 		/* Only where ours is still in place: someone may have chained over us. */
-		if (sigaction(fatal_signals[i], NULL, &cur) == 0 &&
-		    (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == crash_handler)
+		if (sigaction(fatal_signals[i], NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+		    cur.sa_sigaction == crash_handler)
 			sigaction(fatal_signals[i], &saved_actions[i], NULL);
 	}
 }
@@ -657,8 +662,9 @@ void compat_crash_uninstall(void)
  */
 void compat_system_log(compat_log_level level, unsigned event_id, const char *line)
 {
-	static const int sev[] = { [COMPAT_LOG_ERROR] = LOG_ERR, [COMPAT_LOG_WARNING] = LOG_WARNING,
-		                   [COMPAT_LOG_INFO] = LOG_NOTICE };
+	static const int sev[] = {
+		[COMPAT_LOG_ERROR] = LOG_ERR, [COMPAT_LOG_WARNING] = LOG_WARNING, [COMPAT_LOG_INFO] = LOG_NOTICE
+	};
 	struct sockaddr_un addr = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
 	char msg[1400], stamp[32];
 	struct tm tm;
@@ -666,7 +672,8 @@ void compat_system_log(compat_log_level level, unsigned event_id, const char *li
 	int fd, n;
 
 	(void)event_id; /* part of the line already */
-	if (localtime_r(&now, &tm) == NULL || strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm) == 0)
+	if (localtime_r(&now, &tm) == NULL ||
+	    strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm) == 0)
 		stamp[0] = '\0';
 	n = snprintf(msg, sizeof(msg), "<%d>%s p11shim[%ld]: %s", LOG_USER | sev[level], stamp,
 	             (long)getpid(), line);
@@ -745,7 +752,7 @@ struct compat_ticker {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;
-	unsigned long owner;   /* the pid that started it: a forked child has no thread */
+	unsigned long owner; /* the pid that started it: a forked child has no thread */
 	unsigned interval_ms;
 	void (*fn)(void *);
 	void *data;

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -95,12 +94,16 @@ static p11_trust refuse_owner(const char *path, const char *what, const char *ki
 		owner_name(geteuid(), me + 8, sizeof(me) - 8);
 	}
 	if (kind == NULL)
-		snprintf(err, errlen, "%s: the %s belongs to %s, not to %s, so the shim refuses "
-		         "it; fix: chown root %s", path, what, who, me, shell_word(obj, word, sizeof(word)));
+		snprintf(err, errlen,
+		         "%s: the %s belongs to %s, not to %s, so the shim refuses "
+		         "it; fix: chown root %s",
+		         path, what, who, me, shell_word(obj, word, sizeof(word)));
 	else
-		snprintf(err, errlen, "%s: the %s is reached through the %s %s, which belongs to %s, not to "
+		snprintf(err, errlen,
+		         "%s: the %s is reached through the %s %s, which belongs to %s, not to "
 		         "%s: that user could replace the %s, so the shim refuses it; fix: chown "
-		         "root %s", path, what, kind, obj, who, me, what, shell_word(obj, word, sizeof(word)));
+		         "root %s",
+		         path, what, kind, obj, who, me, what, shell_word(obj, word, sizeof(word)));
 	return P11_TRUST_REFUSED;
 }
 
@@ -115,7 +118,8 @@ static p11_trust check_dir(const char *path, const char *what, const char *dir,
 		return refuse_owner(path, what, "folder", dir, st->st_uid, err, errlen);
 	/* Sticky (/tmp): others may add entries, but not rename or remove ours. */
 	if ((m & (S_IWGRP | S_IWOTH)) != 0 && (m & S_ISVTX) == 0) {
-		snprintf(err, errlen, "%s: the %s is in the folder %s, which %s can write (mode %04o): "
+		snprintf(err, errlen,
+		         "%s: the %s is in the folder %s, which %s can write (mode %04o): "
 		         "another user could replace the %s, so the shim refuses it; fix: chmod go-w %s",
 		         path, what, dir, writers(m), (unsigned)(m & 07777), what,
 		         shell_word(dir, word, sizeof(word)));
@@ -136,21 +140,27 @@ static p11_trust check_file(const char *path, const char *what, const char *real
 		return P11_TRUST_OK;
 	}
 	if (!S_ISREG(m)) {
-		snprintf(err, errlen, "%s: the %s is not a regular file (%s), so the shim refuses it; "
-		         "name the file itself", path, what, S_ISDIR(m) ? "a folder" : "a device or pipe");
+		snprintf(err, errlen,
+		         "%s: the %s is not a regular file (%s), so the shim refuses it; "
+		         "name the file itself",
+		         path, what, S_ISDIR(m) ? "a folder" : "a device or pipe");
 		return P11_TRUST_REFUSED;
 	}
 	if (!trusted_owner(st->st_uid))
 		return refuse_owner(path, what, NULL, real, st->st_uid, err, errlen);
 	if ((m & (S_IWGRP | S_IWOTH)) != 0) {
-		snprintf(err, errlen, "%s: %s can write the %s (mode %04o), so the shim refuses it; "
-		         "fix: chmod go-w %s", path, writers(m), what, (unsigned)(m & 07777),
+		snprintf(err, errlen,
+		         "%s: %s can write the %s (mode %04o), so the shim refuses it; "
+		         "fix: chmod go-w %s",
+		         path, writers(m), what, (unsigned)(m & 07777),
 		         shell_word(real, word, sizeof(word)));
 		return P11_TRUST_REFUSED;
 	}
 	/* What was checked, for doctor. */
-	snprintf(err, errlen, "owner %s, mode %04o; no other user can change it or a folder on its "
-	         "path", owner_name(st->st_uid, word, sizeof(word)), (unsigned)(m & 07777));
+	snprintf(err, errlen,
+	         "owner %s, mode %04o; no other user can change it or a folder on its "
+	         "path",
+	         owner_name(st->st_uid, word, sizeof(word)), (unsigned)(m & 07777));
 	return P11_TRUST_OK;
 }
 
@@ -173,8 +183,10 @@ p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t
 			goto too_long;
 	} else {
 		if (getcwd(done, sizeof(done)) == NULL) {
-			snprintf(err, errlen, "%s: cannot tell the current folder to check the %s: %s; "
-			         "write the full path", path, what, strerror(errno));
+			snprintf(err, errlen,
+			         "%s: cannot tell the current folder to check the %s: %s; "
+			         "write the full path",
+			         path, what, strerror(errno));
 			return P11_TRUST_REFUSED;
 		}
 		if ((size_t)snprintf(rest, sizeof(rest), "%s/%s", done, path) >= sizeof(rest))
@@ -193,8 +205,10 @@ p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t
 			p++;
 		if (*p == '\0') {
 			/* The path ends in '/': it names a folder. */
-			snprintf(err, errlen, "%s: the %s is a folder, not a file, so the shim refuses it; "
-			         "name the file itself", path, what);
+			snprintf(err, errlen,
+			         "%s: the %s is a folder, not a file, so the shim refuses it; "
+			         "name the file itself",
+			         path, what);
 			return P11_TRUST_REFUSED;
 		}
 		n = strcspn(p, "/");
@@ -230,16 +244,18 @@ p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t
 
 			/* In a sticky folder the link's owner could point it elsewhere. */
 			if (!trusted_owner(st.st_uid))
-				return refuse_owner(path, what, "symbolic link", cand, st.st_uid, err, errlen);
+				return refuse_owner(path, what, "symbolic link", cand, st.st_uid,
+				                    err, errlen);
 			if (++links > MAX_LINKS) {
-				snprintf(err, errlen, "%s: too many symbolic links on the way to the %s", path,
+				snprintf(err, errlen,
+				         "%s: too many symbolic links on the way to the %s", path,
 				         what);
 				return P11_TRUST_REFUSED;
 			}
 			len = readlink(cand, target, sizeof(target) - 1);
 			if (len <= 0) {
-				snprintf(err, errlen, "%s: cannot read the symbolic link %s: %s", path, cand,
-				         len < 0 ? strerror(errno) : "empty");
+				snprintf(err, errlen, "%s: cannot read the symbolic link %s: %s",
+				         path, cand, len < 0 ? strerror(errno) : "empty");
 				return P11_TRUST_REFUSED;
 			}
 			target[len] = '\0';
@@ -266,4 +282,3 @@ too_long:
 	snprintf(err, errlen, "%.200s...: the path of the %s is too long to check", path, what);
 	return P11_TRUST_REFUSED;
 }
-

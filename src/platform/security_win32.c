@@ -30,7 +30,12 @@ typedef struct {
 	DWORD sub[6];
 } known_sid;
 
-#define NT_AUTH { { 0, 0, 0, 0, 0, 5 } }
+#define NT_AUTH                          \
+	{                                \
+		{                        \
+			0, 0, 0, 0, 0, 5 \
+		}                        \
+	}
 static const known_sid EVERYONE = { 1, 1, { { 0, 0, 0, 0, 0, 1 } }, { 0 } };
 static const known_sid CREATOR_OWNER = { 1, 1, { { 0, 0, 0, 0, 0, 3 } }, { 0 } };
 static const known_sid CREATOR_GROUP = { 1, 1, { { 0, 0, 0, 0, 0, 3 } }, { 1 } };
@@ -44,25 +49,23 @@ static const known_sid TRUSTED_INSTALLER = {
 	1, 6, NT_AUTH, { 80, 956008885, 3418522649u, 1831038044, 1853292631, 2271478464u }
 };
 
-#define KSID(k) ((PSID)(uintptr_t)&(k))
+#define KSID(k) ((PSID)(uintptr_t) & (k))
 
 /* What could change the object, by role (include/p11-win32-acl.h). */
 #define CHANGE_ANY (DELETE | WRITE_DAC | WRITE_OWNER)
-#define CHANGE_FILE (CHANGE_ANY | FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_WRITE_EA | \
-                     FILE_WRITE_ATTRIBUTES)
-#define CHANGE_PARENT (CHANGE_ANY | FILE_ADD_FILE | FILE_ADD_SUBDIRECTORY | FILE_DELETE_CHILD | \
-                       FILE_WRITE_EA | FILE_WRITE_ATTRIBUTES)
+#define CHANGE_FILE \
+	(CHANGE_ANY | FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_WRITE_EA | FILE_WRITE_ATTRIBUTES)
+#define CHANGE_PARENT                                                                             \
+	(CHANGE_ANY | FILE_ADD_FILE | FILE_ADD_SUBDIRECTORY | FILE_DELETE_CHILD | FILE_WRITE_EA | \
+	 FILE_WRITE_ATTRIBUTES)
 #define CHANGE_ANCESTOR (CHANGE_ANY | FILE_DELETE_CHILD)
 
 static ACCESS_MASK change_mask(p11_acl_role role)
 {
 	switch (role) {
-	case P11_ACL_FILE:
-		return CHANGE_FILE;
-	case P11_ACL_PARENT:
-		return CHANGE_PARENT;
-	case P11_ACL_ANCESTOR:
-		break;
+	case P11_ACL_FILE: return CHANGE_FILE;
+	case P11_ACL_PARENT: return CHANGE_PARENT;
+	case P11_ACL_ANCESTOR: break;
 	}
 	return CHANGE_ANCESTOR;
 }
@@ -135,11 +138,8 @@ static bool ace_at(PACL dacl, DWORD i, PSID owner, ace_view *v)
 	case ACCESS_ALLOWED_CALLBACK_ACE_TYPE: /* a condition may hold: taken as granted */
 		v->allow = true;
 		break;
-	case ACCESS_DENIED_ACE_TYPE:
-		v->allow = false;
-		break;
-	default: /* a conditional deny may not hold: not taken as a deny */
-		return false;
+	case ACCESS_DENIED_ACE_TYPE: v->allow = false; break;
+	default: /* a conditional deny may not hold: not taken as a deny */ return false;
 	}
 	v->mask = map_generic(a->Mask);
 	v->sid = (PSID)&a->SidStart;
@@ -344,7 +344,8 @@ static void rights_text(ACCESS_MASK m, bool folder, char *buf, size_t len)
 		{ FILE_WRITE_DATA, "write data (WD)", "add files (WD)" },
 		{ FILE_APPEND_DATA, "append data (AD)", "add subfolders (AD)" },
 		{ FILE_DELETE_CHILD, "delete entries (DC)", "delete entries (DC)" },
-		{ FILE_WRITE_EA, "write extended attributes (WEA)", "write extended attributes (WEA)" },
+		{ FILE_WRITE_EA, "write extended attributes (WEA)",
+		  "write extended attributes (WEA)" },
 		{ FILE_WRITE_ATTRIBUTES, "write attributes (WA)", "write attributes (WA)" },
 		{ DELETE, "delete (D)", "delete (D)" },
 		{ WRITE_DAC, "change permissions (WDAC)", "change permissions (WDAC)" },
@@ -360,7 +361,9 @@ static void rights_text(ACCESS_MASK m, bool folder, char *buf, size_t len)
 			continue;
 		left--;
 		o += snprintf(buf + o, len - o, "%s%s", folder ? names[i].folder : names[i].file,
-		              left == 0 ? "" : left == 1 ? " and " : ", ");
+		              left == 0 ? "" :
+		              left == 1 ? " and " :
+		                          ", ");
 	}
 }
 
@@ -369,8 +372,10 @@ static void lockdown(const char *obj, bool folder, char *buf, size_t len)
 {
 	const char *inh = folder ? "(OI)(CI)" : "";
 
-	snprintf(buf, len, "icacls \"%s\" /inheritance:r /grant:r *S-1-5-18:%sF *S-1-5-32-544:%sF "
-	         "*S-1-5-32-545:%sRX", obj, inh, inh, inh);
+	snprintf(buf, len,
+	         "icacls \"%s\" /inheritance:r /grant:r *S-1-5-18:%sF *S-1-5-32-544:%sF "
+	         "*S-1-5-32-545:%sRX",
+	         obj, inh, inh, inh);
 }
 
 void p11_acl_explain(const char *path, const char *what, const char *obj, p11_acl_role role,
@@ -386,36 +391,41 @@ void p11_acl_explain(const char *path, const char *what, const char *obj, p11_ac
 	sid_string(f->who, sid, sizeof(sid));
 	if (user != NULL) {
 		p11_acl_sid_text(user, me, sizeof(me));
-		snprintf(trusted, sizeof(trusted), "SYSTEM, Administrators, TrustedInstaller or %s", me);
+		snprintf(trusted, sizeof(trusted), "SYSTEM, Administrators, TrustedInstaller or %s",
+		         me);
 	} else {
 		snprintf(trusted, sizeof(trusted), "SYSTEM, Administrators or TrustedInstaller");
 	}
 	switch (f->verdict) {
-	case P11_ACL_OK:
-		err[0] = '\0';
-		return;
+	case P11_ACL_OK: err[0] = '\0'; return;
 	case P11_ACL_NO_DACL:
 		lockdown(obj, folder, fix, sizeof(fix));
 		if (!folder)
-			snprintf(err, errlen, "%s: the %s has no access control list (a NULL DACL): every "
-			         "user can change it, so the shim refuses it; fix: %s", path, what, fix);
+			snprintf(err, errlen,
+			         "%s: the %s has no access control list (a NULL DACL): every "
+			         "user can change it, so the shim refuses it; fix: %s",
+			         path, what, fix);
 		else
-			snprintf(err, errlen, "%s: the %s is %s the folder %s, which has no access control "
+			snprintf(err, errlen,
+			         "%s: the %s is %s the folder %s, which has no access control "
 			         "list (a NULL DACL): any user could replace the %s, so the shim refuses it; "
-			         "fix: %s", path, what, how, obj, what, fix);
+			         "fix: %s",
+			         path, what, how, obj, what, fix);
 		return;
 	case P11_ACL_OWNER:
 		snprintf(fix, sizeof(fix), "icacls \"%s\" /setowner *S-1-5-32-544", obj);
 		if (!folder)
-			snprintf(err, errlen, "%s: the %s belongs to %s, not to %s, so the shim refuses it; "
-			         "fix: %s", path, what, who, trusted, fix);
+			snprintf(err, errlen,
+			         "%s: the %s belongs to %s, not to %s, so the shim refuses it; "
+			         "fix: %s",
+			         path, what, who, trusted, fix);
 		else
-			snprintf(err, errlen, "%s: the %s is %s the folder %s, which belongs to %s, not to "
-			         "%s: that user could replace the %s, so the shim refuses it; fix: %s", path,
-			         what, how, obj, who, trusted, what, fix);
+			snprintf(err, errlen,
+			         "%s: the %s is %s the folder %s, which belongs to %s, not to "
+			         "%s: that user could replace the %s, so the shim refuses it; fix: %s",
+			         path, what, how, obj, who, trusted, what, fix);
 		return;
-	case P11_ACL_WRITER:
-		break;
+	case P11_ACL_WRITER: break;
 	}
 	rights_text(f->rights, folder, rights, sizeof(rights));
 	/* What is inherited goes with inheritance; what is set here, with /grant:r. */
@@ -425,17 +435,21 @@ void p11_acl_explain(const char *path, const char *what, const char *obj, p11_ac
 		lockdown(obj, folder, fix, sizeof(fix));
 		o = strlen(fix);
 		if (f->direct)
-			snprintf(fix + o, sizeof(fix) - o, " && icacls \"%s\" /grant:r *%s:RX", obj, sid);
+			snprintf(fix + o, sizeof(fix) - o, " && icacls \"%s\" /grant:r *%s:RX", obj,
+			         sid);
 	} else {
 		snprintf(fix, sizeof(fix), "icacls \"%s\" /grant:r *%s:RX", obj, sid);
 	}
 	if (!folder)
-		snprintf(err, errlen, "%s: %s can change the %s (%s%s), so the shim refuses it; fix: %s",
-		         path, who, what, rights, f->inherited && !f->direct ? ", inherited" : "", fix);
+		snprintf(err, errlen,
+		         "%s: %s can change the %s (%s%s), so the shim refuses it; fix: %s", path,
+		         who, what, rights, f->inherited && !f->direct ? ", inherited" : "", fix);
 	else
-		snprintf(err, errlen, "%s: the %s is %s the folder %s, where %s can %s%s: another user "
-		         "could replace the %s, so the shim refuses it; fix: %s", path, what, how, obj,
-		         who, rights, f->inherited && !f->direct ? " (inherited)" : "", what, fix);
+		snprintf(err, errlen,
+		         "%s: the %s is %s the folder %s, where %s can %s%s: another user "
+		         "could replace the %s, so the shim refuses it; fix: %s",
+		         path, what, how, obj, who, rights,
+		         f->inherited && !f->direct ? " (inherited)" : "", what, fix);
 }
 
 typedef struct {
@@ -459,8 +473,7 @@ static bool list_writer(PSID who, void *p)
 	return false;
 }
 
-void p11_acl_describe(PSECURITY_DESCRIPTOR sd, p11_acl_role role, PSID user, char *buf,
-                      size_t len)
+void p11_acl_describe(PSECURITY_DESCRIPTOR sd, p11_acl_role role, PSID user, char *buf, size_t len)
 {
 	char owner[600], writers[1500];
 	describe_ctx c = { sd_dacl(sd), sd_owner(sd), change_mask(role), writers, sizeof(writers), 0 };
@@ -513,7 +526,8 @@ PSECURITY_DESCRIPTOR p11_acl_private_sd(bool folder)
 	if (tu == NULL || !ConvertSidToStringSidA(user, &me))
 		goto out;
 	/* P: nothing inherited from the parent (a %PROGRAMDATA% folder lets Users read). */
-	snprintf(sddl, sizeof(sddl), "D:P(A;%s;FA;;;SY)(A;%s;FA;;;BA)(A;%s;FA;;;%s)", inh, inh, inh, me);
+	snprintf(sddl, sizeof(sddl), "D:P(A;%s;FA;;;SY)(A;%s;FA;;;BA)(A;%s;FA;;;%s)", inh, inh, inh,
+	         me);
 	if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl, SDDL_REVISION_1, &sd, NULL))
 		sd = NULL;
 out:
@@ -565,8 +579,8 @@ static void utf8(const wchar_t *w, char *buf, size_t len)
 
 /* One object on the way: its owner and DACL against the rule for its role. */
 static p11_trust check_object(const char *path, const char *what, const wchar_t *obj,
-                              p11_acl_role role, PSID user, char *err, size_t errlen,
-                              char *desc, size_t desclen)
+                              p11_acl_role role, PSID user, char *err, size_t errlen, char *desc,
+                              size_t desclen)
 {
 	PSECURITY_DESCRIPTOR sd = NULL;
 	p11_acl_finding f;
@@ -575,12 +589,13 @@ static p11_trust check_object(const char *path, const char *what, const wchar_t 
 
 	utf8(obj, o8, sizeof(o8));
 	e = GetNamedSecurityInfoW(obj, SE_FILE_OBJECT,
-	                          OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, NULL, NULL,
-	                          NULL, NULL, &sd);
+	                          OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, NULL,
+	                          NULL, NULL, NULL, &sd);
 	if (e != ERROR_SUCCESS) {
-		snprintf(err, errlen, "%s: cannot read the owner and permissions of %s to check the %s: "
-		         "Windows error %lu; run as a user who may read them", path, o8, what,
-		         (unsigned long)e);
+		snprintf(err, errlen,
+		         "%s: cannot read the owner and permissions of %s to check the %s: "
+		         "Windows error %lu; run as a user who may read them",
+		         path, o8, what, (unsigned long)e);
 		return P11_TRUST_REFUSED;
 	}
 	if (p11_acl_decide(sd, role, user, &f) != P11_ACL_OK) {
@@ -610,42 +625,50 @@ p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t
 		snprintf(err, errlen, "no path given for the %s", what);
 		return P11_TRUST_MISSING;
 	}
-	if ((w = compat_wide_path(path)) == NULL ||
-	    (n = GetFullPathNameW(w, 0, NULL, NULL)) == 0 ||
+	if ((w = compat_wide_path(path)) == NULL || (n = GetFullPathNameW(w, 0, NULL, NULL)) == 0 ||
 	    (full = calloc((size_t)n + 1, sizeof(wchar_t))) == NULL ||
 	    GetFullPathNameW(w, n + 1, full, NULL) == 0) {
-		snprintf(err, errlen, "%s: cannot make a full path of it to check the %s; write the full "
-		         "path", path, what);
+		snprintf(err, errlen,
+		         "%s: cannot make a full path of it to check the %s; write the full "
+		         "path",
+		         path, what);
 		goto out;
 	}
 	attrs = GetFileAttributesW(full);
 	if (attrs == INVALID_FILE_ATTRIBUTES) {
 		e = GetLastError();
-		if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND || e == ERROR_INVALID_NAME ||
-		    e == ERROR_INVALID_DRIVE || e == ERROR_BAD_NETPATH || e == ERROR_BAD_NET_NAME) {
+		if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ||
+		    e == ERROR_INVALID_NAME || e == ERROR_INVALID_DRIVE || e == ERROR_BAD_NETPATH ||
+		    e == ERROR_BAD_NET_NAME) {
 			snprintf(err, errlen, "%s: not found", path);
 			t = P11_TRUST_MISSING;
 		} else {
-			snprintf(err, errlen, "%s: cannot check the %s: Windows error %lu", path, what,
-			         (unsigned long)e);
+			snprintf(err, errlen, "%s: cannot check the %s: Windows error %lu", path,
+			         what, (unsigned long)e);
 		}
 		goto out;
 	}
 	if (attrs & FILE_ATTRIBUTE_DIRECTORY) {
-		snprintf(err, errlen, "%s: the %s is a folder, not a file, so the shim refuses it; name "
-		         "the file itself", path, what);
+		snprintf(err, errlen,
+		         "%s: the %s is a folder, not a file, so the shim refuses it; name "
+		         "the file itself",
+		         path, what);
 		goto out;
 	}
 	if ((tu = p11_acl_process_user(&user)) == NULL) {
-		snprintf(err, errlen, "%s: cannot tell which user the process runs as (Windows error "
-		         "%lu) to check the %s", path, (unsigned long)GetLastError(), what);
+		snprintf(err, errlen,
+		         "%s: cannot tell which user the process runs as (Windows error "
+		         "%lu) to check the %s",
+		         path, (unsigned long)GetLastError(), what);
 		goto out;
 	}
 	/* From the root down, as on Linux: the root (C:\ with its separator), then
 	 * each folder below; the last separator ends the file's own folder. */
 	if ((root = root_len(full)) == 0) {
-		snprintf(err, errlen, "%s: cannot tell the drive or share of the %s; write the full "
-		         "path", path, what);
+		snprintf(err, errlen,
+		         "%s: cannot tell the drive or share of the %s; write the full "
+		         "path",
+		         path, what);
 		goto out;
 	}
 	for (i = root; full[i] != 0; i++)
@@ -656,8 +679,10 @@ p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t
 		wchar_t keep = full[end];
 
 		full[end] = 0;
-		t = check_object(path, what, full, i == last || (last == 0 && i == root - 1) ?
-		                 P11_ACL_PARENT : P11_ACL_ANCESTOR, user, err, errlen, NULL, 0);
+		t = check_object(path, what, full,
+		                 i == last || (last == 0 && i == root - 1) ? P11_ACL_PARENT :
+		                                                             P11_ACL_ANCESTOR,
+		                 user, err, errlen, NULL, 0);
 		full[end] = keep;
 		folders++;
 		if (t != P11_TRUST_OK || last == 0)

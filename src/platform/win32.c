@@ -104,8 +104,8 @@ static void win_error(DWORD code, char *buf, size_t len)
 		snprintf(buf, len, "error %lu", (unsigned long)code);
 		return;
 	}
-	while (n > 0 && (buf[n - 1] == '\r' || buf[n - 1] == '\n' || buf[n - 1] == '.' ||
-	                 buf[n - 1] == ' '))
+	while (n > 0 &&
+	       (buf[n - 1] == '\r' || buf[n - 1] == '\n' || buf[n - 1] == '.' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
 }
 
@@ -135,7 +135,8 @@ void *compat_dlopen(const char *path, char *err, size_t errlen)
 	DWORD code, old_mode = 0;
 
 	if (!is_full_path(path)) {
-		snprintf(err, errlen, "cannot load: not a full path; name the DLL with its drive and "
+		snprintf(err, errlen,
+		         "cannot load: not a full path; name the DLL with its drive and "
 		         "folder (C:/Program Files (x86)/...): a bare name would be looked for in the "
 		         "current folder too");
 		return NULL;
@@ -164,7 +165,8 @@ void *compat_dlopen(const char *path, char *err, size_t errlen)
 		win_error(code, why, sizeof(why));
 		snprintf(err, errlen, "cannot load: %s (error %lu)%s", why, (unsigned long)code,
 		         code == ERROR_MOD_NOT_FOUND ?
-		         "; a DLL it needs is missing from its folder and the system folders" : "");
+		                 "; a DLL it needs is missing from its folder and the system folders" :
+		                 "");
 	}
 	return h;
 }
@@ -213,8 +215,8 @@ int compat_exe_header(const char *path, compat_exe *out, char *err, size_t errle
 		snprintf(err, errlen, "the path cannot be converted to UTF-16");
 		return -1;
 	}
-	f = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-	                OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+	f = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+	                NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
 	code = GetLastError();
 	free(w);
 	if (f == INVALID_HANDLE_VALUE) {
@@ -237,7 +239,8 @@ int compat_check_module_file(const char *path, char *err, size_t errlen)
 	int rc;
 
 	if (!is_full_path(path)) {
-		snprintf(err, errlen, "not a full path; name the DLL with its drive and folder "
+		snprintf(err, errlen,
+		         "not a full path; name the DLL with its drive and folder "
 		         "(C:/Program Files (x86)/...), never a bare name that would be looked for "
 		         "in the current folder");
 		return -1;
@@ -248,8 +251,10 @@ int compat_check_module_file(const char *path, char *err, size_t errlen)
 	if (rc != 0)
 		return -1;
 	if (strcmp(x.format, "ELF") == 0) {
-		snprintf(err, errlen, "wrong architecture: an ELF (Linux) shared object, the shim is "
-		         "%s Windows: name a Windows DLL in [backend] " SELF_KEY, SELF_ARCH);
+		snprintf(err, errlen,
+		         "wrong architecture: an ELF (Linux) shared object, the shim is "
+		         "%s Windows: name a Windows DLL in [backend] " SELF_KEY,
+		         SELF_ARCH);
 		return -1;
 	}
 	if (!x.pe_header) {
@@ -259,9 +264,11 @@ int compat_check_module_file(const char *path, char *err, size_t errlen)
 	/* The seed: the 64-bit personal.dll cannot initialise cards, and a
 	 * 32-bit process cannot load it anyway. */
 	if ((int)x.bits != SELF_BITS || x.pe_machine != SELF_PE_MACHINE) {
-		snprintf(err, errlen, "wrong architecture: PE %u-bit %s%s, the shim is %s: set [backend] "
-		         SELF_KEY " to the %d-bit DLL (Personal: " SELF_PERSONAL ")", x.bits, x.machine,
-		         strcmp(x.machine, "x86-64") == 0 ? " (AMD64)" : "", SELF_ARCH, SELF_BITS);
+		snprintf(err, errlen,
+		         "wrong architecture: PE %u-bit %s%s, the shim is %s: set [backend] " SELF_KEY
+		         " to the %d-bit DLL (Personal: " SELF_PERSONAL ")",
+		         x.bits, x.machine, strcmp(x.machine, "x86-64") == 0 ? " (AMD64)" : "",
+		         SELF_ARCH, SELF_BITS);
 		return -1;
 	}
 	if (!(x.pe_characteristics & EXEHDR_PE_DLL)) {
@@ -297,8 +304,8 @@ bool compat_module_file_version(const char *path, char *buf, size_t len)
 		         LOWORD(fi->dwFileVersionMS), HIWORD(fi->dwFileVersionLS),
 		         LOWORD(fi->dwFileVersionLS));
 	else
-		snprintf(buf, len, "%u.%u.%u", HIWORD(fi->dwFileVersionMS), LOWORD(fi->dwFileVersionMS),
-		         HIWORD(fi->dwFileVersionLS));
+		snprintf(buf, len, "%u.%u.%u", HIWORD(fi->dwFileVersionMS),
+		         LOWORD(fi->dwFileVersionMS), HIWORD(fi->dwFileVersionLS));
 	/* 0.0.0: a resource without a version is no version. */
 	ok = fi->dwFileVersionMS != 0 || fi->dwFileVersionLS != 0;
 	if (!ok && len > 0)
@@ -428,8 +435,8 @@ int64_t compat_wall_us(void)
 	if (!looked) {
 		HMODULE k = GetModuleHandleW(L"kernel32.dll");
 		if (k != NULL)
-			precise = (precise_time_fn)(void (*)(void))GetProcAddress(
-				k, "GetSystemTimePreciseAsFileTime");
+			precise = (precise_time_fn)(void (*)(
+			        void))GetProcAddress(k, "GetSystemTimePreciseAsFileTime");
 		InterlockedExchange(&looked, 1);
 	}
 	if (precise != NULL)
@@ -554,8 +561,8 @@ compat_lockfile *compat_lockfile_open(const char *path, char *err, size_t errlen
 		return NULL;
 	}
 	l->h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE,
-	                   FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_ALWAYS,
-	                   FILE_ATTRIBUTE_NORMAL, NULL);
+	                   FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+	                   OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
 	code = GetLastError();
 	free(w);
 	if (l->h == INVALID_HANDLE_VALUE) {
@@ -708,8 +715,8 @@ bool compat_file_id_of(const char *path, compat_file_id *out)
 		return false;
 	}
 	/* No access asked for: only the attributes are read (and a DLL in use can be opened so). */
-	h = CreateFileW(w, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
-	                FILE_FLAG_BACKUP_SEMANTICS, NULL);
+	h = CreateFileW(w, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+	                OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
 	free(w);
 	if (h == INVALID_HANDLE_VALUE) {
 		set_errno_from(GetLastError());
@@ -863,23 +870,27 @@ void *compat_map_file(const char *path, size_t size, bool *created, char *err, s
 		snprintf(err, errlen, "cannot open %s: not a valid path", path);
 		return NULL;
 	}
-	f = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-	                NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+	f = CreateFileW(w, GENERIC_READ | GENERIC_WRITE,
+	                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_ALWAYS,
+	                FILE_ATTRIBUTE_NORMAL, NULL);
 	*created = f != INVALID_HANDLE_VALUE && GetLastError() != ERROR_ALREADY_EXISTS;
 	free(w);
 	if (f == INVALID_HANDLE_VALUE) {
-		snprintf(err, errlen, "cannot open %s: error %lu", path, (unsigned long)GetLastError());
+		snprintf(err, errlen, "cannot open %s: error %lu", path,
+		         (unsigned long)GetLastError());
 		return NULL;
 	}
 	/* CreateFileMapping extends the file to size: the blocks exist before a store. */
 	m = CreateFileMappingW(f, NULL, PAGE_READWRITE, 0, (DWORD)size, NULL);
 	if (m == NULL) {
-		snprintf(err, errlen, "cannot map %s: error %lu", path, (unsigned long)GetLastError());
+		snprintf(err, errlen, "cannot map %s: error %lu", path,
+		         (unsigned long)GetLastError());
 		goto out;
 	}
 	p = MapViewOfFile(m, FILE_MAP_WRITE, 0, 0, size);
 	if (p == NULL)
-		snprintf(err, errlen, "cannot map %s: error %lu", path, (unsigned long)GetLastError());
+		snprintf(err, errlen, "cannot map %s: error %lu", path,
+		         (unsigned long)GetLastError());
 out:
 	if (m != NULL)
 		CloseHandle(m); /* the view keeps the mapping */

@@ -73,7 +73,7 @@ typedef struct {
 	size_t n, cap;
 	const char *group;
 
-	const char *config_opt;      /* --config FILE */
+	const char *config_opt; /* --config FILE */
 	p11_config_sources src;
 	char userbuf[4096];
 	p11_config *cfg;
@@ -83,7 +83,7 @@ typedef struct {
 	bool initialized;
 	bool have_info;
 	CK_INFO info;
-	int personal;                /* 1 yes, 0 no, -1 unknown (the backend did not answer) */
+	int personal; /* 1 yes, 0 no, -1 unknown (the backend did not answer) */
 } doctor;
 
 /* ---- building the list ---- */
@@ -118,7 +118,7 @@ static void group(doctor *d, const char *name)
 }
 
 static check *add(doctor *d, status st, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 
 static check *add(doctor *d, status st, const char *name, const char *fmt, ...)
 {
@@ -145,8 +145,8 @@ static check *add(doctor *d, status st, const char *name, const char *fmt, ...)
 }
 
 /* The fix: in FILE, [SECTION] KEY = VALUE (section and key may be NULL). */
-static void fix(check *c, const char *file, const char *section, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+static void fix(check *c, const char *file, const char *section, const char *key, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
 
 static void fix(check *c, const char *file, const char *section, const char *key, const char *fmt, ...)
 {
@@ -302,15 +302,11 @@ static const char *trust_note(const char *path, char *buf, size_t len)
 	char why[2048];
 
 	switch (p11_file_trusted(path, "configuration file", why, sizeof(why))) {
-	case P11_TRUST_OK:
-		snprintf(buf, len, "; %s", why);
-		break;
+	case P11_TRUST_OK: snprintf(buf, len, "; %s", why); break;
 	case P11_TRUST_REFUSED:
 		snprintf(buf, len, "; refused: another user can change it (see load)");
 		break;
-	case P11_TRUST_MISSING:
-		buf[0] = '\0';
-		break;
+	case P11_TRUST_MISSING: buf[0] = '\0'; break;
 	}
 	return buf;
 }
@@ -322,25 +318,32 @@ static void check_sources(doctor *d)
 
 	if (d->src.conf_env_file != NULL) {
 		if (d->config_opt != NULL)
-			c = add(d, ST_OK, "files", "--config %s, read as P11SHIM_CONF: it replaces the system "
-			        "and user files%s", d->src.conf_env_file,
+			c = add(d, ST_OK, "files",
+			        "--config %s, read as P11SHIM_CONF: it replaces the system "
+			        "and user files%s",
+			        d->src.conf_env_file,
 			        trust_note(d->src.conf_env_file, note, sizeof(note)));
 		else
-			c = add(d, ST_OK, "files", "P11SHIM_CONF = %s: it replaces the system and user files%s",
-			        d->src.conf_env_file, trust_note(d->src.conf_env_file, note, sizeof(note)));
+			c = add(d, ST_OK, "files",
+			        "P11SHIM_CONF = %s: it replaces the system and user files%s",
+			        d->src.conf_env_file,
+			        trust_note(d->src.conf_env_file, note, sizeof(note)));
 		kv(c, "conf", "%s", d->src.conf_env_file);
 	} else {
 		c = add(d, ST_OK, "system file", "%s%s", d->src.system_file,
 		        file_exists(d->src.system_file) ?
-		                trust_note(d->src.system_file, note, sizeof(note)) : " (not present)");
+		                trust_note(d->src.system_file, note, sizeof(note)) :
+		                " (not present)");
 		kv(c, "path", "%s", d->src.system_file);
 		kv(c, "exists", "%s", file_exists(d->src.system_file) ? "true" : "false");
 		if (d->src.user_file != NULL) {
 			c = add(d, ST_OK, "user file", "%s%s%s", d->src.user_file,
-			        file_exists(d->src.user_file) ? " (wins over the system file key by key)" :
-			                                        " (not present)",
 			        file_exists(d->src.user_file) ?
-			                trust_note(d->src.user_file, note, sizeof(note)) : "");
+			                " (wins over the system file key by key)" :
+			                " (not present)",
+			        file_exists(d->src.user_file) ?
+			                trust_note(d->src.user_file, note, sizeof(note)) :
+			                "");
 			kv(c, "path", "%s", d->src.user_file);
 			kv(c, "exists", "%s", file_exists(d->src.user_file) ? "true" : "false");
 		} else {
@@ -348,10 +351,11 @@ static void check_sources(doctor *d)
 		}
 	}
 	if (d->src.env_library != NULL && d->src.env_library[0] != '\0')
-		add(d, ST_OK, "environment", "P11SHIM_LIBRARY = %s (wins over [backend] PKCS11Library)",
-		    d->src.env_library);
+		add(d, ST_OK, "environment",
+		    "P11SHIM_LIBRARY = %s (wins over [backend] PKCS11Library)", d->src.env_library);
 	if (d->src.env_trace != NULL && d->src.env_trace[0] != '\0')
-		add(d, ST_OK, "environment", "P11SHIM_TRACE = %s (wins over [trace] File)", d->src.env_trace);
+		add(d, ST_OK, "environment", "P11SHIM_TRACE = %s (wins over [trace] File)",
+		    d->src.env_trace);
 }
 
 /* One key's line: value, origin, and for a mapped field its value now. */
@@ -371,18 +375,23 @@ static void check_key(doctor *d, p11_key key, const char *value, p11_origin o, c
 		snprintf(field, sizeof(field), "%.*s", (int)strlen(value) - 3, value + 2);
 		now = getenv(field);
 		if (now == NULL) {
-			c = add(d, ST_WARN, name, "= %s (%s): mapped field %s, unset in this environment; the "
-			        "client's environment must set it when the shim reads it", value, from, field);
-			fix(c, "the client's environment (e.g. an Identity Manager mapped field)", NULL, field,
-			    "the value for [%s] %s", p11_config_section(key), p11_config_name(key));
+			c = add(d, ST_WARN, name,
+			        "= %s (%s): mapped field %s, unset in this environment; the "
+			        "client's environment must set it when the shim reads it",
+			        value, from, field);
+			fix(c, "the client's environment (e.g. an Identity Manager mapped field)",
+			    NULL, field, "the value for [%s] %s", p11_config_section(key),
+			    p11_config_name(key));
 		} else if (p11_config_get(d->cfg, key, err, sizeof(err)) == NULL) {
-			c = add(d, ST_FAIL, name, "= %s (%s): mapped field %s = '%s' is not valid: %s", value,
-			        from, field, now, err);
+			c = add(d, ST_FAIL, name,
+			        "= %s (%s): mapped field %s = '%s' is not valid: %s", value, from,
+			        field, now, err);
 			/* The check's own advice: "...; use true or false". */
 			fix(c, "the client's environment", NULL, field, "%s",
 			    strstr(err, "; use ") ? strstr(err, "; use ") + 6 : "a valid value");
 		} else {
-			c = add(d, ST_OK, name, "= %s (%s): mapped field %s, now '%s'", value, from, field, now);
+			c = add(d, ST_OK, name, "= %s (%s): mapped field %s, now '%s'", value, from,
+			        field, now);
 		}
 		kv(c, "mapped", "%s", field);
 		if (now != NULL)
@@ -428,7 +437,8 @@ static bool check_config(doctor *d)
 				check_key(d, (p11_key)k, value, o, file_, line);
 			}
 			if (n == 0) {
-				c = add(d, ST_OK, "[readers] SkipReader", "= (none: an empty SkipReader cleared "
+				c = add(d, ST_OK, "[readers] SkipReader",
+				        "= (none: an empty SkipReader cleared "
 				        "the list)");
 				kv(c, "section", "readers");
 				kv(c, "key", "SkipReader");
@@ -475,13 +485,16 @@ static void check_backend(doctor *d)
 	group(d, "backend");
 	d->personal = -1;
 	self_arch(&self_bits, self_machine, sizeof(self_machine));
-	snprintf(arch, sizeof(arch), "a %s PKCS#11 module (only the 32-bit personal.dll initialises "
-	         "cards; the shim loads its own word size)", compat_self_arch());
+	snprintf(arch, sizeof(arch),
+	         "a %s PKCS#11 module (only the 32-bit personal.dll initialises "
+	         "cards; the shim loads its own word size)",
+	         compat_self_arch());
 	key = p11_backend_key(d->cfg);
 	path = p11_config_raw(d->cfg, key, NULL, NULL, NULL);
 	if (path[0] == '\0') {
 		c = add(d, ST_FAIL, "module", "no PKCS#11 module configured");
-		fix_backend(d, c, key, "%s", "the real PKCS#11 module, e.g. C:/Program Files (x86)/Personal/bin/personal.dll");
+		fix_backend(d, c, key, "%s",
+		            "the real PKCS#11 module, e.g. C:/Program Files (x86)/Personal/bin/personal.dll");
 		return;
 	}
 	switch (p11_file_trusted(path, "backend library", why, sizeof(why))) {
@@ -494,7 +507,8 @@ static void check_backend(doctor *d)
 		/* "PATH: why; fix: command" */
 		fixp = strstr(why, "; fix: ");
 		c = add(d, ST_FAIL, "file", "%.*s", fixp ? (int)(fixp - why) : (int)strlen(why), why);
-		fix(c, path, NULL, NULL, "%s", fixp ? fixp + 7 : "make it writable by its owner only");
+		fix(c, path, NULL, NULL, "%s",
+		    fixp ? fixp + 7 : "make it writable by its owner only");
 		kv(c, "path", "%s", path);
 		return;
 	case P11_TRUST_OK:
@@ -504,8 +518,8 @@ static void check_backend(doctor *d)
 	}
 	if (compat_exe_header(path, &x, err, sizeof(err)) == 0) {
 		if (compat_check_module_file(path, why, sizeof(why)) == 0) {
-			c = add(d, ST_OK, "word size", "%s %u-bit %s, as the shim (%s)", x.format, x.bits,
-			        x.machine, compat_self_arch());
+			c = add(d, ST_OK, "word size", "%s %u-bit %s, as the shim (%s)", x.format,
+			        x.bits, x.machine, compat_self_arch());
 		} else {
 			c = add(d, ST_FAIL, "word size", "%s", why);
 			fix_backend(d, c, key, "%s", arch);
@@ -524,14 +538,16 @@ static void check_backend(doctor *d)
 	dl = compat_dlopen(path, err, sizeof(err));
 	if (dl == NULL) {
 		c = add(d, ST_FAIL, "loads", "%s", err);
-		fix_backend(d, c, key, "%s", "a PKCS#11 module whose own libraries are installed beside it");
+		fix_backend(d, c, key, "%s",
+		            "a PKCS#11 module whose own libraries are installed beside it");
 		return;
 	}
 	add(d, ST_OK, "loads", "dlopen works");
 	get_list = (CK_C_GetFunctionList)compat_dlsym(dl, "C_GetFunctionList");
 	if (get_list == NULL) {
 		c = add(d, ST_FAIL, "C_GetFunctionList", "not exported: not a PKCS#11 module");
-		fix_backend(d, c, key, "%s", "the real PKCS#11 module (it exports C_GetFunctionList)");
+		fix_backend(d, c, key, "%s",
+		            "the real PKCS#11 module (it exports C_GetFunctionList)");
 		return;
 	}
 	rv = get_list(&d->fl);
@@ -549,10 +565,13 @@ static void check_backend(doctor *d)
 	args.flags = CKF_OS_LOCKING_OK;
 	rv = d->fl->C_Initialize(&args);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		c = add(d, ST_FAIL, "C_Initialize", "returned %s (the module's own messages, if any, are "
-		        "above)", p11_rv_str(rv));
+		c = add(d, ST_FAIL, "C_Initialize",
+		        "returned %s (the module's own messages, if any, are "
+		        "above)",
+		        p11_rv_str(rv));
 		kv(c, "rv", "%s", p11_rv_str(rv));
-		fix_backend(d, c, key, "%s", "a module that initialises: check its own configuration and logs");
+		fix_backend(d, c, key, "%s",
+		            "a module that initialises: check its own configuration and logs");
 		d->fl = NULL;
 		return;
 	}
@@ -564,29 +583,37 @@ static void check_backend(doctor *d)
 	} else {
 		d->have_info = true;
 		padded(manuf, sizeof(manuf), d->info.manufacturerID, sizeof(d->info.manufacturerID));
-		padded(desc, sizeof(desc), d->info.libraryDescription, sizeof(d->info.libraryDescription));
-		c = add(d, ST_OK, "C_GetInfo", "manufacturer '%s', library '%s' %u.%u, Cryptoki %u.%u", manuf,
-		        desc, d->info.libraryVersion.major, d->info.libraryVersion.minor,
+		padded(desc, sizeof(desc), d->info.libraryDescription,
+		       sizeof(d->info.libraryDescription));
+		c = add(d, ST_OK, "C_GetInfo",
+		        "manufacturer '%s', library '%s' %u.%u, Cryptoki %u.%u", manuf, desc,
+		        d->info.libraryVersion.major, d->info.libraryVersion.minor,
 		        d->info.cryptokiVersion.major, d->info.cryptokiVersion.minor);
 		kv(c, "manufacturer", "%s", manuf);
 		kv(c, "library", "%s", desc);
-		kv(c, "library_version", "%u.%u", d->info.libraryVersion.major, d->info.libraryVersion.minor);
-		kv(c, "cryptoki", "%u.%u", d->info.cryptokiVersion.major, d->info.cryptokiVersion.minor);
+		kv(c, "library_version", "%u.%u", d->info.libraryVersion.major,
+		   d->info.libraryVersion.minor);
+		kv(c, "cryptoki", "%u.%u", d->info.cryptokiVersion.major,
+		   d->info.cryptokiVersion.minor);
 	}
 	d->personal = p11_middleware_identify(d->cfg, path, d->have_info ? &d->info : NULL, version,
 	                                      sizeof(version), source, sizeof(source));
 	if (d->personal) {
-		c = add(d, version[0] ? ST_OK : ST_WARN, "middleware", "Nexus Personal %s%s%s ([backend] "
-		        "Middleware = %s)%s", version[0] ? version : "of unknown version",
+		c = add(d, version[0] ? ST_OK : ST_WARN, "middleware",
+		        "Nexus Personal %s%s%s ([backend] "
+		        "Middleware = %s)%s",
+		        version[0] ? version : "of unknown version",
 		        source[0] ? ", version from " : "", source,
 		        p11_config_raw(d->cfg, P11_KEY_MIDDLEWARE, NULL, NULL, NULL),
 		        version[0] && p11_version_cmp(version, "5.7.2") < 0 ?
-		        "; it cannot change the PUK (needs 5.7.2 or higher)" : "");
+		                "; it cannot change the PUK (needs 5.7.2 or higher)" :
+		                "");
 		if (!version[0])
-			fix(c, conf_target(d, P11_KEY_MIDDLEWARE_VERSION), "backend", "MiddlewareVersion",
-			    "the installed Personal version, e.g. 5.7.2");
+			fix(c, conf_target(d, P11_KEY_MIDDLEWARE_VERSION), "backend",
+			    "MiddlewareVersion", "the installed Personal version, e.g. 5.7.2");
 	} else {
-		c = add(d, ST_OK, "middleware", "generic PKCS#11 module, not Nexus Personal ([backend] "
+		c = add(d, ST_OK, "middleware",
+		        "generic PKCS#11 module, not Nexus Personal ([backend] "
 		        "Middleware = %s); version %s%s%s%s",
 		        p11_config_raw(d->cfg, P11_KEY_MIDDLEWARE, NULL, NULL, NULL),
 		        version[0] ? version : "unknown", source[0] ? " (from " : "", source,
@@ -623,7 +650,8 @@ static void check_personal_cfg(doctor *d)
 
 	group(d, "Personal.cfg");
 	if (!personal_relevant(d, P11_KEY_PERSONAL_CONFIG, P11_KEY_PERSONAL_USER_CONFIG)) {
-		add(d, ST_SKIP, "Personal.cfg", "not checked: the backend is not Nexus Personal and "
+		add(d, ST_SKIP, "Personal.cfg",
+		    "not checked: the backend is not Nexus Personal and "
 		    "[middleware] PersonalConfig and PersonalUserConfig are not set");
 		return;
 	}
@@ -643,44 +671,53 @@ static void check_personal_cfg(doctor *d)
 		fix(c, conf_target(d, P11_KEY_PERSONAL_CONFIG), "middleware", "PersonalConfig",
 		    "the middleware's system Personal.cfg, e.g. %s", sys_default);
 	} else {
-		c = add(d, pc->system_read ? ST_OK : ST_WARN, "system file", "%s%s", pc->system_file,
-		        pc->system_read ? "" : ": not found");
+		c = add(d, pc->system_read ? ST_OK : ST_WARN, "system file", "%s%s",
+		        pc->system_file, pc->system_read ? "" : ": not found");
 		if (!pc->system_read)
-			fix(c, conf_target(d, P11_KEY_PERSONAL_CONFIG), "middleware", "PersonalConfig",
-			    "the path of the middleware's system Personal.cfg");
+			fix(c, conf_target(d, P11_KEY_PERSONAL_CONFIG), "middleware",
+			    "PersonalConfig", "the path of the middleware's system Personal.cfg");
 	}
 	kv(c, "path", "%s", pc->system_file);
 	kv(c, "exists", "%s", pc->system_read ? "true" : "false");
 	if (pc->user_file[0] == '\0')
 		c = add(d, ST_OK, "per-user file", "not set ([middleware] PersonalUserConfig)");
 	else
-		c = add(d, ST_OK, "per-user file", "%s%s", pc->user_file, pc->user_read ? "" : ": not present");
+		c = add(d, ST_OK, "per-user file", "%s%s", pc->user_file,
+		        pc->user_read ? "" : ": not present");
 	kv(c, "path", "%s", pc->user_file);
 	kv(c, "exists", "%s", pc->user_read ? "true" : "false");
 	if (pc->system_read && pc->user_read)
-		c = add(d, ST_OK, "wins", "both exist: the per-user file %s wins key by key", pc->user_file);
+		c = add(d, ST_OK, "wins", "both exist: the per-user file %s wins key by key",
+		        pc->user_file);
 	else if (pc->user_read)
 		c = add(d, ST_OK, "wins", "only the per-user file exists: %s", pc->user_file);
 	else if (pc->system_read)
 		c = add(d, ST_OK, "wins", "only the system file exists: %s", pc->system_file);
 	else
-		c = add(d, ST_WARN, "wins", "neither file exists: Personal runs with its defaults "
+		c = add(d, ST_WARN, "wins",
+		        "neither file exists: Personal runs with its defaults "
 		        "(card caching on)");
 	kv(c, "wins", "%s", pc->user_read ? "user" : pc->system_read ? "system" : "none");
 
 	/* Caching: the seed says it must be off; the layer refuses or warns per Enforce. */
 	enforce = p11_config_raw(d->cfg, P11_KEY_ENFORCE, NULL, NULL, NULL);
-	target = pc->user_read ? pc->user_file : pc->system_read ? pc->system_file :
-	         pc->system_file[0] ? pc->system_file : sys_default;
+	target = pc->user_read      ? pc->user_file :
+	         pc->system_read    ? pc->system_file :
+	         pc->system_file[0] ? pc->system_file :
+	                              sys_default;
 	if (!p11_personal_caching_on(pc)) {
-		c = add(d, ST_OK, "caching", "off: %s:%u: [Cache] CacheValidity = 0", pc->file, pc->line);
+		c = add(d, ST_OK, "caching", "off: %s:%u: [Cache] CacheValidity = 0", pc->file,
+		        pc->line);
 	} else {
 		st = d->personal == 0 ? ST_WARN : ST_FAIL;
 		if (pc->file[0] != '\0')
-			c = add(d, st, "caching", "on: %s:%u: [Cache] CacheValidity = %s; card data read "
-			        "during encoding may be outdated", pc->file, pc->line, pc->value);
+			c = add(d, st, "caching",
+			        "on: %s:%u: [Cache] CacheValidity = %s; card data read "
+			        "during encoding may be outdated",
+			        pc->file, pc->line, pc->value);
 		else
-			c = add(d, st, "caching", "on: no [Cache] CacheValidity in any Personal.cfg (Personal "
+			c = add(d, st, "caching",
+			        "on: no [Cache] CacheValidity in any Personal.cfg (Personal "
 			        "caches by default); card data read during encoding may be outdated");
 		if (d->personal != 0)
 			kv(c, "enforce", "%s", enforce);
@@ -692,13 +729,16 @@ static void check_personal_cfg(doctor *d)
 		kv(c, "file", "%s", pc->file);
 
 	/* Its SkipReader lines. */
-	(void)p11_config_bool(d->cfg, P11_KEY_READ_PERSONAL_SKIP_READER, &from_personal, err, sizeof(err));
+	(void)p11_config_bool(d->cfg, P11_KEY_READ_PERSONAL_SKIP_READER, &from_personal, err,
+	                      sizeof(err));
 	if (pc->n_skip == 0)
 		add(d, ST_OK, "SkipReader", "no SkipReader lines");
 	for (i = 0; i < pc->n_skip; i++) {
-		c = add(d, ST_OK, "SkipReader", "%s (%s:%u)%s", pc->skip[i].pattern, pc->skip[i].file,
-		        pc->skip[i].line, from_personal ? "; the shim hides these readers too" :
-		        "; the shim ignores it ([readers] ReadPersonalSkipReader = false)");
+		c = add(d, ST_OK, "SkipReader", "%s (%s:%u)%s", pc->skip[i].pattern,
+		        pc->skip[i].file, pc->skip[i].line,
+		        from_personal ?
+		                "; the shim hides these readers too" :
+		                "; the shim ignores it ([readers] ReadPersonalSkipReader = false)");
 		kv(c, "pattern", "%s", pc->skip[i].pattern);
 		kv(c, "file", "%s", pc->skip[i].file);
 		kv(c, "line", "%u", pc->skip[i].line);
@@ -722,16 +762,19 @@ static void check_pin_cert(doctor *d)
 
 	group(d, "PIN-encryption certificate");
 	if (!personal_relevant(d, P11_KEY_PIN_ENCRYPTION_CONFIG, P11_KEY_COUNT)) {
-		add(d, ST_SKIP, "certificate", "not checked: the backend is not Nexus Personal and "
+		add(d, ST_SKIP, "certificate",
+		    "not checked: the backend is not Nexus Personal and "
 		    "[middleware] PinEncryptionConfig is not set");
 		return;
 	}
 	/* For a generic backend the shim checks nothing: a problem is a warning. */
 	bad = d->personal == 0 ? ST_WARN : ST_FAIL;
 	if (p11_pin_cert_check(d->cfg, &cert, why, sizeof(why))) {
-		c = add(d, ST_OK, "iD2ppa.cfg", "%s: [PIN Encryption] File = %s", cert.cfg_file, cert.cert_file);
+		c = add(d, ST_OK, "iD2ppa.cfg", "%s: [PIN Encryption] File = %s", cert.cfg_file,
+		        cert.cert_file);
 		kv(c, "path", "%s", cert.cfg_file);
-		c = add(d, ST_OK, "certificate", "%s: readable, X.509 (%s)", cert.cert_file, cert.format);
+		c = add(d, ST_OK, "certificate", "%s: readable, X.509 (%s)", cert.cert_file,
+		        cert.format);
 		kv(c, "path", "%s", cert.cert_file);
 		kv(c, "format", "%s", cert.format);
 		c = add(d, ST_OK, "subject", "%s", cert.subject);
@@ -741,13 +784,16 @@ static void check_pin_cert(doctor *d)
 		days = (long)((cert.not_after - now) / 86400);
 		if (cert.not_after <= now) {
 			c = add(d, ST_WARN, "expiry", "expired on %s", date);
-			fix(c, cert.cfg_file, "PIN Encryption", "File", "a certificate that has not expired "
+			fix(c, cert.cfg_file, "PIN Encryption", "File",
+			    "a certificate that has not expired "
 			    "(any dummy certificate will do)");
 		} else if (cert.not_after - now < (time_t)CERT_WARN_DAYS * 86400) {
 			c = add(d, ST_WARN, "expiry", "expires on %s, in %ld day%s", date, days,
 			        days == 1 ? "" : "s");
-			fix(c, cert.cfg_file, "PIN Encryption", "File", "a certificate valid for more than %d "
-			    "days (any dummy certificate will do)", CERT_WARN_DAYS);
+			fix(c, cert.cfg_file, "PIN Encryption", "File",
+			    "a certificate valid for more than %d "
+			    "days (any dummy certificate will do)",
+			    CERT_WARN_DAYS);
 		} else {
 			c = add(d, ST_OK, "expiry", "valid until %s (%ld days)", date, days);
 		}
@@ -758,28 +804,33 @@ static void check_pin_cert(doctor *d)
 	/* Which step failed: the set-up file, its File line, reading, parsing. */
 	if (cert.cfg_file[0] == '\0') {
 		c = add(d, bad, "iD2ppa.cfg", "not set ([middleware] PinEncryptionConfig)");
-		fix(c, conf_target(d, P11_KEY_PIN_ENCRYPTION_CONFIG), "middleware", "PinEncryptionConfig",
-		    "the middleware's iD2ppa.cfg, e.g. %s", cfg_default);
+		fix(c, conf_target(d, P11_KEY_PIN_ENCRYPTION_CONFIG), "middleware",
+		    "PinEncryptionConfig", "the middleware's iD2ppa.cfg, e.g. %s", cfg_default);
 		return;
 	}
 	if (cert.cert_file[0] == '\0') {
 		c = add(d, bad, "iD2ppa.cfg", "%s", why);
-		fix(c, cert.cfg_file, "PIN Encryption", "File", "the path of an X.509 certificate (any "
+		fix(c, cert.cfg_file, "PIN Encryption", "File",
+		    "the path of an X.509 certificate (any "
 		    "dummy certificate will do)");
 		kv(c, "path", "%s", cert.cfg_file);
 		return;
 	}
-	c = add(d, ST_OK, "iD2ppa.cfg", "%s: [PIN Encryption] File = %s", cert.cfg_file, cert.cert_file);
+	c = add(d, ST_OK, "iD2ppa.cfg", "%s: [PIN Encryption] File = %s", cert.cfg_file,
+	        cert.cert_file);
 	kv(c, "path", "%s", cert.cfg_file);
 	f = fopen(cert.cert_file, "rb");
 	if (f == NULL) {
-		c = add(d, bad, "certificate", "%s cannot be read: %s", cert.cert_file, strerror(errno));
+		c = add(d, bad, "certificate", "%s cannot be read: %s", cert.cert_file,
+		        strerror(errno));
 	} else {
 		fclose(f);
-		c = add(d, bad, "certificate", "%s is not an X.509 certificate (PEM or DER)", cert.cert_file);
+		c = add(d, bad, "certificate", "%s is not an X.509 certificate (PEM or DER)",
+		        cert.cert_file);
 	}
 	kv(c, "path", "%s", cert.cert_file);
-	fix(c, cert.cfg_file, "PIN Encryption", "File", "a readable X.509 certificate, PEM or DER (any "
+	fix(c, cert.cfg_file, "PIN Encryption", "File",
+	    "a readable X.509 certificate, PEM or DER (any "
 	    "dummy certificate will do)");
 }
 
@@ -788,14 +839,19 @@ static void check_pin_cert(doctor *d)
 /* OS_ARCH of a JRE's release file: word size and machine as compat names them. */
 static bool java_arch(const char *os_arch, unsigned *bits, const char **machine)
 {
-	static const struct { const char *name; unsigned bits; const char *machine; } map[] = {
-		{ "x86", 32, "i386" }, { "i386", 32, "i386" }, { "i486", 32, "i386" },
-		{ "i586", 32, "i386" }, { "i686", 32, "i386" },
-		{ "amd64", 64, "x86-64" }, { "x86_64", 64, "x86-64" }, { "x64", 64, "x86-64" },
+	static const struct {
+		const char *name;
+		unsigned bits;
+		const char *machine;
+	} map[] = {
+		{ "x86", 32, "i386" },        { "i386", 32, "i386" },
+		{ "i486", 32, "i386" },       { "i586", 32, "i386" },
+		{ "i686", 32, "i386" },       { "amd64", 64, "x86-64" },
+		{ "x86_64", 64, "x86-64" },   { "x64", 64, "x86-64" },
 		{ "aarch64", 64, "aarch64" }, { "arm64", 64, "aarch64" },
-		{ "arm", 32, "arm" }, { "aarch32", 32, "arm" },
-		{ "ppc64", 64, "ppc64" }, { "ppc64le", 64, "ppc64" }, { "s390x", 64, "s390" },
-		{ "riscv64", 64, "riscv" },
+		{ "arm", 32, "arm" },         { "aarch32", 32, "arm" },
+		{ "ppc64", 64, "ppc64" },     { "ppc64le", 64, "ppc64" },
+		{ "s390x", 64, "s390" },      { "riscv64", 64, "riscv" },
 	};
 	size_t i;
 
@@ -833,7 +889,8 @@ static void release_value(const char *text, const char *key, char *out, size_t c
 
 static void check_java(doctor *d)
 {
-	char jre[128], path[4200], text[8192], version[64], impl[128], os_arch[64], os_name[64], err[512];
+	char jre[128], path[4200], text[8192], version[64], impl[128], os_arch[64], os_name[64],
+	        err[512];
 	const char *home = getenv("JAVA_HOME"), *machine;
 	unsigned self_bits, bits;
 	char self_machine[24];
@@ -848,7 +905,8 @@ static void check_java(doctor *d)
 	snprintf(jre, sizeof(jre), "the root folder of a %s JRE%s", compat_self_arch(),
 	         self_bits == 32 ? "" : " (the Windows p11shim.dll needs a 32-bit JRE)");
 	if (home == NULL || home[0] == '\0') {
-		c = add(d, ST_WARN, "JAVA_HOME", "not set: JPKIEncoder (Identity Manager) needs it; the "
+		c = add(d, ST_WARN, "JAVA_HOME",
+		        "not set: JPKIEncoder (Identity Manager) needs it; the "
 		        "Smart ID Desktop app does not use Java");
 		fix(c, "environment", NULL, "JAVA_HOME", "%s", jre);
 		return;
@@ -876,17 +934,23 @@ static void check_java(doctor *d)
 		release_value(text, "OS_NAME", os_name, sizeof(os_name));
 		release_value(text, "OS_ARCH", os_arch, sizeof(os_arch));
 		if (os_arch[0] == '\0' || !java_arch(os_arch, &bits, &machine)) {
-			c = add(d, ST_WARN, "release", "Java %s%s%s, OS_ARCH '%s' not known; the java "
-			        "executable's header decides", version[0] ? version : "?", impl[0] ? " by " : "",
-			        impl, os_arch);
+			c = add(d, ST_WARN, "release",
+			        "Java %s%s%s, OS_ARCH '%s' not known; the java "
+			        "executable's header decides",
+			        version[0] ? version : "?", impl[0] ? " by " : "", impl, os_arch);
 		} else if (bits != self_bits || strcmp(machine, self_machine) != 0) {
-			c = add(d, ST_FAIL, "release", "Java %s%s%s for %s (OS_ARCH \"%s\"): a %u-bit %s "
-			        "JRE cannot load the %s shim", version[0] ? version : "?", impl[0] ? " by " : "",
-			        impl, os_name[0] ? os_name : "?", os_arch, bits, machine, compat_self_arch());
+			c = add(d, ST_FAIL, "release",
+			        "Java %s%s%s for %s (OS_ARCH \"%s\"): a %u-bit %s "
+			        "JRE cannot load the %s shim",
+			        version[0] ? version : "?", impl[0] ? " by " : "", impl,
+			        os_name[0] ? os_name : "?", os_arch, bits, machine,
+			        compat_self_arch());
 			fix(c, "environment", NULL, "JAVA_HOME", "%s", jre);
 		} else {
-			c = add(d, ST_OK, "release", "Java %s%s%s for %s (OS_ARCH \"%s\"): %u-bit %s, as "
-			        "the shim", version[0] ? version : "?", impl[0] ? " by " : "", impl,
+			c = add(d, ST_OK, "release",
+			        "Java %s%s%s for %s (OS_ARCH \"%s\"): %u-bit %s, as "
+			        "the shim",
+			        version[0] ? version : "?", impl[0] ? " by " : "", impl,
 			        os_name[0] ? os_name : "?", os_arch, bits, machine);
 		}
 		kv(c, "java_version", "%s", version);
@@ -900,7 +964,8 @@ static void check_java(doctor *d)
 	if (!file_exists(path))
 		snprintf(path, sizeof(path), "%s/bin/java.exe", home);
 	if (!file_exists(path)) {
-		c = add(d, ST_FAIL, "java", "%s/bin/java not found: JAVA_HOME does not point to a JRE", home);
+		c = add(d, ST_FAIL, "java",
+		        "%s/bin/java not found: JAVA_HOME does not point to a JRE", home);
 		fix(c, "environment", NULL, "JAVA_HOME", "%s", jre);
 		return;
 	}
@@ -911,10 +976,11 @@ static void check_java(doctor *d)
 	}
 	if (strcmp(x.format, COMPAT_EXE_FORMAT) == 0 && x.bits == self_bits &&
 	    strcmp(x.machine, self_machine) == 0) {
-		c = add(d, ST_OK, "java", "%s: %s %u-bit %s, as the shim", path, x.format, x.bits, x.machine);
+		c = add(d, ST_OK, "java", "%s: %s %u-bit %s, as the shim", path, x.format, x.bits,
+		        x.machine);
 	} else {
-		c = add(d, ST_FAIL, "java", "%s: %s %u-bit %s: it cannot load the %s shim", path, x.format,
-		        x.bits, x.machine, compat_self_arch());
+		c = add(d, ST_FAIL, "java", "%s: %s %u-bit %s: it cannot load the %s shim", path,
+		        x.format, x.bits, x.machine, compat_self_arch());
 		fix(c, "environment", NULL, "JAVA_HOME", "%s", jre);
 	}
 	kv(c, "path", "%s", path);
@@ -978,8 +1044,8 @@ static void check_slots(doctor *d)
 		return;
 	}
 	np = p11_skip_count(skip);
-	add(d, ST_OK, "SkipReader", "%zu pattern%s hide%s readers (full match on the reader name)", np,
-	    np == 1 ? "" : "s", np == 1 ? "s" : "");
+	add(d, ST_OK, "SkipReader", "%zu pattern%s hide%s readers (full match on the reader name)",
+	    np, np == 1 ? "" : "s", np == 1 ? "s" : "");
 	if (d->fl == NULL || !d->initialized) {
 		add(d, ST_SKIP, "slots", "not listed: the backend did not initialise");
 		goto out;
@@ -993,7 +1059,8 @@ static void check_slots(doctor *d)
 	}
 	if (rv != CKR_OK) {
 		c = add(d, ST_FAIL, "C_GetSlotList", "returned %s", p11_rv_str(rv));
-		fix(c, conf_target(d, P11_KEY_LIBRARY), "backend", "PKCS11Library", "a working PKCS#11 module");
+		fix(c, conf_target(d, P11_KEY_LIBRARY), "backend", "PKCS11Library",
+		    "a working PKCS#11 module");
 		goto out;
 	}
 	if (n == 0)
@@ -1008,11 +1075,13 @@ static void check_slots(doctor *d)
 			continue;
 		}
 		padded(reader, sizeof(reader), si.slotDescription, sizeof(si.slotDescription));
-		m = p11_skip_match(skip, (const char *)si.slotDescription, sizeof(si.slotDescription));
+		m = p11_skip_match(skip, (const char *)si.slotDescription,
+		                   sizeof(si.slotDescription));
 		if (m >= 0) {
 			/* Never asked for its token: that is what confuses the middleware. */
 			ptext = p11_skip_pattern(skip, (size_t)m, &porigin);
-			c = add(d, ST_OK, name, "'%s': hidden by SkipReader '%s' (%s)", reader, ptext, porigin);
+			c = add(d, ST_OK, name, "'%s': hidden by SkipReader '%s' (%s)", reader,
+			        ptext, porigin);
 			kv(c, "id", "%lu", (unsigned long)ids[i]);
 			kv(c, "reader", "%s", reader);
 			kv(c, "shown", "false");
@@ -1021,32 +1090,46 @@ static void check_slots(doctor *d)
 			continue;
 		}
 		if (!(si.flags & CKF_TOKEN_PRESENT)) {
-			c = add(d, looks_virtual(reader) ? ST_WARN : ST_OK, name, "'%s': shown, no card%s", reader,
-			        looks_virtual(reader) ? "; a virtual reader can make the middleware fail" : "");
+			c = add(d, looks_virtual(reader) ? ST_WARN : ST_OK, name,
+			        "'%s': shown, no card%s", reader,
+			        looks_virtual(reader) ?
+			                "; a virtual reader can make the middleware fail" :
+			                "");
 			if (c->st == ST_WARN) {
 				pattern_for(reader, pat, sizeof(pat));
-				fix(c, conf_target(d, P11_KEY_SKIP_READER), "readers", "SkipReader", "%s", pat);
+				fix(c, conf_target(d, P11_KEY_SKIP_READER), "readers", "SkipReader",
+				    "%s", pat);
 			}
 		} else if ((rv = d->fl->C_GetTokenInfo(ids[i], &ti)) != CKR_OK) {
-			c = add(d, rv == CKR_GENERAL_ERROR || looks_virtual(reader) ? ST_FAIL : ST_WARN, name,
-			        "'%s': shown, but C_GetTokenInfo returned %s%s", reader, p11_rv_str(rv),
-			        rv == CKR_GENERAL_ERROR ? ": a virtual smart card confuses the middleware "
-			        "(the seed)" : "");
+			c = add(d,
+			        rv == CKR_GENERAL_ERROR || looks_virtual(reader) ? ST_FAIL : ST_WARN,
+			        name, "'%s': shown, but C_GetTokenInfo returned %s%s", reader,
+			        p11_rv_str(rv),
+			        rv == CKR_GENERAL_ERROR ?
+			                ": a virtual smart card confuses the middleware "
+			                "(the seed)" :
+			                "");
 			if (c->st == ST_FAIL) {
 				pattern_for(reader, pat, sizeof(pat));
-				fix(c, conf_target(d, P11_KEY_SKIP_READER), "readers", "SkipReader", "%s", pat);
+				fix(c, conf_target(d, P11_KEY_SKIP_READER), "readers", "SkipReader",
+				    "%s", pat);
 			}
 			kv(c, "rv", "%s", p11_rv_str(rv));
 		} else {
 			padded(label, sizeof(label), ti.label, sizeof(ti.label));
 			padded(model, sizeof(model), ti.model, sizeof(ti.model));
 			padded(serial, sizeof(serial), ti.serialNumber, sizeof(ti.serialNumber));
-			c = add(d, looks_virtual(reader) ? ST_WARN : ST_OK, name, "'%s': shown; token '%s', "
-			        "model '%s', serial '%s'%s", reader, label, model, serial, looks_virtual(reader) ?
-			        "; a virtual reader can make the middleware fail" : "");
+			c = add(d, looks_virtual(reader) ? ST_WARN : ST_OK, name,
+			        "'%s': shown; token '%s', "
+			        "model '%s', serial '%s'%s",
+			        reader, label, model, serial,
+			        looks_virtual(reader) ?
+			                "; a virtual reader can make the middleware fail" :
+			                "");
 			if (c->st == ST_WARN) {
 				pattern_for(reader, pat, sizeof(pat));
-				fix(c, conf_target(d, P11_KEY_SKIP_READER), "readers", "SkipReader", "%s", pat);
+				fix(c, conf_target(d, P11_KEY_SKIP_READER), "readers", "SkipReader",
+				    "%s", pat);
 			}
 			kv(c, "label", "%s", label);
 			kv(c, "model", "%s", model);
@@ -1096,20 +1179,26 @@ static void check_trace(doctor *d)
 	}
 	if (file[0] == '\0' && !enable) {
 		c = add(d, ST_OK, "trace", "off: no call is recorded for `p11shim trace diagnose`");
-		fix(c, conf_target(d, P11_KEY_TRACE_ENABLE), "trace", "Enable", "true (to record calls)");
+		fix(c, conf_target(d, P11_KEY_TRACE_ENABLE), "trace", "Enable",
+		    "true (to record calls)");
 		kv(c, "enabled", "false");
 		return;
 	}
 	if (file[0] == '\0') {
 		if (!compat_state_dir(dir, sizeof(dir))) {
-			c = add(d, ST_FAIL, "destination", "no HOME or XDG_STATE_HOME for the default trace folder");
-			fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File", "a writable path");
+			c = add(d, ST_FAIL, "destination",
+			        "no HOME or XDG_STATE_HOME for the default trace folder");
+			fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File",
+			    "a writable path");
 			return;
 		}
-		created = true;   /* the trace layer makes the state folder */
-		c = add(d, ST_OK, "destination", "%s/p11shim-%%p.%s (the default: [trace] File is empty)", dir,
-		        strcasecmp(p11_config_raw(d->cfg, P11_KEY_TRACE_FORMAT, NULL, NULL, NULL), "text") == 0 ?
-		        "log" : "jsonl");
+		created = true; /* the trace layer makes the state folder */
+		c = add(d, ST_OK, "destination",
+		        "%s/p11shim-%%p.%s (the default: [trace] File is empty)", dir,
+		        strcasecmp(p11_config_raw(d->cfg, P11_KEY_TRACE_FORMAT, NULL, NULL, NULL),
+		                   "text") == 0 ?
+		                "log" :
+		                "jsonl");
 	} else {
 		slash = NULL;
 		for (const char *q = file; *q != '\0'; q++)
@@ -1121,10 +1210,12 @@ static void check_trace(doctor *d)
 			snprintf(dir, sizeof(dir), "/");
 		else
 			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file), file);
-		c = add(d, slash == NULL ? ST_WARN : ST_OK, "destination", "%s%s", file, slash == NULL ?
-		        ": a relative path, relative to the client's working folder" : "");
+		c = add(d, slash == NULL ? ST_WARN : ST_OK, "destination", "%s%s", file,
+		        slash == NULL ? ": a relative path, relative to the client's working folder" :
+		                        "");
 		if (slash == NULL)
-			fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File", "an absolute path");
+			fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File",
+			    "an absolute path");
 	}
 	kv(c, "file", "%s", file);
 	kv(c, "folder", "%s", dir);
@@ -1133,15 +1224,17 @@ static void check_trace(doctor *d)
 	while (stat(probe, &st) != 0 && created && (p = strrchr(probe, '/')) != NULL && p != probe)
 		*p = '\0';
 	if (stat(probe, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		c = add(d, ST_FAIL, "folder", "%s: %s", dir, stat(probe, &st) != 0 ? strerror(errno) :
-		        "not a folder");
-		fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File", "a path in an existing, "
+		c = add(d, ST_FAIL, "folder", "%s: %s", dir,
+		        stat(probe, &st) != 0 ? strerror(errno) : "not a folder");
+		fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File",
+		    "a path in an existing, "
 		    "writable folder");
 		return;
 	}
 	if (access(probe, DIR_WRITABLE) != 0) {
 		c = add(d, ST_FAIL, "folder", "%s is not writable: %s", probe, strerror(errno));
-		fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File", "a path in a folder the client "
+		fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File",
+		    "a path in a folder the client "
 		    "can write to");
 		return;
 	}
@@ -1153,7 +1246,8 @@ static void check_trace(doctor *d)
 	    stat(file, &st) == 0) {
 		if (!S_ISREG(st.st_mode) || access(file, W_OK) != 0) {
 			c = add(d, ST_FAIL, "file", "%s exists and cannot be written", file);
-			fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File", "a writable file");
+			fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File",
+			    "a writable file");
 			return;
 		}
 		add(d, ST_OK, "file", "%s exists and is writable", file);
@@ -1166,9 +1260,12 @@ static void check_trace(doctor *d)
 	human_size(avail, size, sizeof(size));
 	human_size(need, need_s, sizeof(need_s));
 	if (avail < need) {
-		c = add(d, ST_WARN, "free space", "%s free in %s; the trace may need %s (FILE and FILE.1 "
-		        "at [trace] MaxSize)", size, probe, need_s);
-		fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File", "a path on a file system with more room");
+		c = add(d, ST_WARN, "free space",
+		        "%s free in %s; the trace may need %s (FILE and FILE.1 "
+		        "at [trace] MaxSize)",
+		        size, probe, need_s);
+		fix(c, conf_target(d, P11_KEY_TRACE_FILE), "trace", "File",
+		    "a path on a file system with more room");
 	} else {
 		c = add(d, ST_OK, "free space", "%s free in %s", size, probe);
 	}
@@ -1206,7 +1303,8 @@ static void print_fix(const check *c)
 	printf("        %s: %s: %s%s%s%s%s", c->st == ST_OK ? "hint" : "fix",
 	       p11_text_safe(file, sizeof(file), c->fix_file), c->fix_section ? "[" : "",
 	       c->fix_section ? p11_text_safe(section, sizeof(section), c->fix_section) : "",
-	       c->fix_section ? "] " : "", c->fix_key ? p11_text_safe(key, sizeof(key), c->fix_key) : "",
+	       c->fix_section ? "] " : "",
+	       c->fix_key ? p11_text_safe(key, sizeof(key), c->fix_key) : "",
 	       c->fix_key ? " = " : "");
 	put_safe(c->fix_value);
 	printf("\n");
@@ -1234,7 +1332,8 @@ static void print_text(const doctor *d)
 			print_fix(c);
 	}
 	count(d, n);
-	printf("\n%zu ok, %zu warn, %zu FAIL, %zu skipped\n", n[ST_OK], n[ST_WARN], n[ST_FAIL], n[ST_SKIP]);
+	printf("\n%zu ok, %zu warn, %zu FAIL, %zu skipped\n", n[ST_OK], n[ST_WARN], n[ST_FAIL],
+	       n[ST_SKIP]);
 }
 
 static void jstr(const char *s)
@@ -1347,17 +1446,20 @@ int tool_cmd_doctor(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'h': doctor_usage(stdout); return TOOL_EXIT_OK;
 		case ':':
-			fprintf(stderr, "p11shim doctor: %s needs an argument\nTry 'p11shim doctor --help'.\n",
+			fprintf(stderr,
+			        "p11shim doctor: %s needs an argument\nTry 'p11shim doctor --help'.\n",
 			        argv[optind - 1]);
 			return TOOL_EXIT_USAGE;
 		default:
-			fprintf(stderr, "p11shim doctor: unknown option '%s'\nTry 'p11shim doctor --help'.\n",
+			fprintf(stderr,
+			        "p11shim doctor: unknown option '%s'\nTry 'p11shim doctor --help'.\n",
 			        argv[optind - 1]);
 			return TOOL_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "p11shim doctor: unexpected argument '%s'\nTry 'p11shim doctor --help'.\n",
+		fprintf(stderr,
+		        "p11shim doctor: unexpected argument '%s'\nTry 'p11shim doctor --help'.\n",
 		        argv[optind]);
 		return TOOL_EXIT_USAGE;
 	}
@@ -1366,8 +1468,8 @@ int tool_cmd_doctor(int argc, char **argv)
 		/* Doctor cannot run on a file it cannot read; a bad file it can is a finding. */
 		f = fopen(d.config_opt, "r");
 		if (f == NULL) {
-			fprintf(stderr, "p11shim doctor: cannot read --config %s: %s\n", d.config_opt,
-			        strerror(errno));
+			fprintf(stderr, "p11shim doctor: cannot read --config %s: %s\n",
+			        d.config_opt, strerror(errno));
 			return TOOL_EXIT_USAGE;
 		}
 		fclose(f);

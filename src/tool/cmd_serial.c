@@ -123,8 +123,10 @@ static int from_config(const char **range_text, const char **state_path, char **
 			goto out;
 		}
 		if (v[0] == '\0') {
-			fprintf(stderr, "p11shim serial: %s is not set; set it to FIRST-LAST in the "
-			        "configuration, or pass --range FIRST-LAST\n", safe(where));
+			fprintf(stderr,
+			        "p11shim serial: %s is not set; set it to FIRST-LAST in the "
+			        "configuration, or pass --range FIRST-LAST\n",
+			        safe(where));
 			goto out;
 		}
 		/* Copied: p11_config_get's value lasts only until its next call. */
@@ -140,7 +142,8 @@ static int from_config(const char **range_text, const char **state_path, char **
 			goto out;
 		}
 		if (v[0] == '\0') {
-			fprintf(stderr, "p11shim serial: %s is not set; set it to the state file of "
+			fprintf(stderr,
+			        "p11shim serial: %s is not set; set it to the state file of "
 			        "the range (one that the shim's users may write), or pass --state FILE\n",
 			        safe(where));
 			goto out;
@@ -270,8 +273,10 @@ int tool_cmd_serial(int argc, char **argv)
 		printf("%s\n", number);
 		/* The number is recorded as used either way; say so if it could not be printed. */
 		if (fflush(stdout) != 0) {
-			fprintf(stderr, "p11shim serial: number %s was handed out but could not be "
-			        "written to stdout\n", number);
+			fprintf(stderr,
+			        "p11shim serial: number %s was handed out but could not be "
+			        "written to stdout\n",
+			        number);
 			rc = SERIAL_EXIT_ERROR;
 			goto out;
 		}

@@ -135,7 +135,8 @@ void trace_format_span(double t, char *out, size_t cap)
 	else if (t < 86400)
 		snprintf(out, cap, "%ldh %02ldm %02lds", secs / 3600, secs / 60 % 60, secs % 60);
 	else
-		snprintf(out, cap, "%ldd %02ldh %02ldm", secs / 86400, secs / 3600 % 24, secs / 60 % 60);
+		snprintf(out, cap, "%ldd %02ldh %02ldm", secs / 86400, secs / 3600 % 24,
+		         secs / 60 % 60);
 }
 
 void trace_print_hung(FILE *f, const trace_hung *h, size_t n)
@@ -145,7 +146,8 @@ void trace_print_hung(FILE *f, const trace_hung *h, size_t n)
 
 	if (n == 0)
 		return;
-	fprintf(f, "in flight  %zu call%s still in the backend at the end of the trace:\n", n, n == 1 ? "" : "s");
+	fprintf(f, "in flight  %zu call%s still in the backend at the end of the trace:\n", n,
+	        n == 1 ? "" : "s");
 	for (i = 0; i < n; i++) {
 		trace_hung_describe(&h[i], line, sizeof(line));
 		fprintf(f, "  %s\n", line);
@@ -161,7 +163,8 @@ void trace_json_hung(FILE *f, const trace_hung *h, size_t n)
 	for (i = 0; i < n; i++) {
 		fprintf(f, "%s{\"fn\":", i ? "," : "");
 		json_write_str(f, h[i].e.fn, strlen(h[i].e.fn));
-		fprintf(f, ",\"pid\":%lu,\"tid\":%lu,\"seq\":%lu,\"slot\":", h[i].e.pid, h[i].e.tid, h[i].e.seq);
+		fprintf(f, ",\"pid\":%lu,\"tid\":%lu,\"seq\":%lu,\"slot\":", h[i].e.pid, h[i].e.tid,
+		        h[i].e.seq);
 		if (h[i].slot >= 0)
 			fprintf(f, "%lld", (long long)h[i].slot);
 		else
@@ -197,7 +200,7 @@ static int is_ok(const trace_record *rec)
 
 static uint32_t hash_bytes(const char *s, size_t n)
 {
-	uint32_t h = 2166136261u;   /* FNV-1a: short keys, no setup */
+	uint32_t h = 2166136261u; /* FNV-1a: short keys, no setup */
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -252,14 +255,14 @@ static uint32_t hash_int2(int64_t a, int64_t b)
 #define HIST_TOP_EXP 41
 #define HIST_BUCKETS (HIST_EXACT + (HIST_TOP_EXP - 6) * HIST_SUB)
 
-#define MAX_FNS 256          /* distinct function names (PKCS#11 has 70) */
-#define MAX_RVS 256          /* distinct return values */
+#define MAX_FNS 256 /* distinct function names (PKCS#11 has 70) */
+#define MAX_RVS 256 /* distinct return values */
 #define MAX_PIDS 4096
 #define MAX_TIDS 4096
 #define MAX_TAGS 64
-#define MAX_NOTES 256        /* distinct note texts counted */
+#define MAX_NOTES 256 /* distinct note texts counted */
 #define NAME_MAX_LEN 63
-#define NOTE_KEEP 200        /* bytes of a note text kept */
+#define NOTE_KEEP 200 /* bytes of a note text kept */
 #define TS_KEEP 40
 
 typedef struct {
@@ -267,8 +270,8 @@ typedef struct {
 	size_t name_len;
 	uint64_t calls, failed, crashed, timed, sum_us;
 	uint64_t min_us, max_us;
-	uint64_t *hist;          /* HIST_BUCKETS, on first timed call */
-	uint64_t *rvc;           /* MAX_RVS + 1, on first failure */
+	uint64_t *hist; /* HIST_BUCKETS, on first timed call */
+	uint64_t *rvc;  /* MAX_RVS + 1, on first failure */
 } fn_stat;
 
 typedef struct {
@@ -308,7 +311,7 @@ typedef struct {
 #define NOTE_SLOTS 512
 
 typedef struct {
-	fn_stat fns[MAX_FNS + 1];     /* [MAX_FNS]: "(other)" */
+	fn_stat fns[MAX_FNS + 1]; /* [MAX_FNS]: "(other)" */
 	size_t n_fns;
 	fn_stat *last_fn;
 	uint16_t fn_slot[FN_SLOTS];
@@ -327,7 +330,7 @@ typedef struct {
 	uint16_t tid_slot[TID_SLOTS];
 	uint64_t tid_untracked;
 
-	tag_stat tags[MAX_TAGS + 1];  /* [MAX_TAGS]: "(other)" */
+	tag_stat tags[MAX_TAGS + 1]; /* [MAX_TAGS]: "(other)" */
 	size_t n_tags;
 	note_stat notes[MAX_NOTES];
 	size_t n_notes;
@@ -337,11 +340,10 @@ typedef struct {
 	uint64_t records, failed, crashed;
 	trace_failures fails;
 	uint64_t slow_notes;
-	const trace_hung *hung;        /* calls in flight at the end of the trace */
+	const trace_hung *hung; /* calls in flight at the end of the trace */
 	size_t n_hung;
 	ts_range span;
 } summary;
-
 
 /*
  * The tables keep names and texts as the trace has them (the lookups
@@ -432,7 +434,8 @@ static unsigned hist_bucket(uint64_t v)
 	e = 63u - (unsigned)__builtin_clzll(v);
 	if (e >= HIST_TOP_EXP)
 		return HIST_BUCKETS - 1;
-	return HIST_EXACT + (e - 6) * HIST_SUB + (unsigned)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
+	return HIST_EXACT + (e - 6) * HIST_SUB +
+	       (unsigned)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
 }
 
 /* The middle of a bucket: the estimate for every value in it. */
@@ -824,7 +827,7 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 	size_t n_order, i, j, k;
 	uint64_t tot_calls = 0, tot_failed = 0;
 	char span[64], sentence[600], e1[TS_KEEP * 4], e2[TS_KEEP * 4], e3[NAME_MAX_LEN * 4 + 1],
-		e4[NAME_MAX_LEN * 4 + 1];
+	        e4[NAME_MAX_LEN * 4 + 1];
 	size_t show_pids;
 
 	summary_sort(S, order, &n_order);
@@ -853,14 +856,14 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 	trace_print_hung(stdout, S->hung, S->n_hung);
 	printf("\n");
 
-	printf("%-26s %9s %8s %9s %9s %9s %9s\n", "function", "calls", "failed", "min us", "median us",
-	       "p99 us", "max us");
+	printf("%-26s %9s %8s %9s %9s %9s %9s\n", "function", "calls", "failed", "min us",
+	       "median us", "p99 us", "max us");
 	for (i = 0; i < n_order; i++) {
 		fn_stat *f = order[i];
 		tot_calls += f->calls;
 		tot_failed += f->failed;
-		printf("%-26s %9llu %8llu", p11_text_safe(e3, sizeof(e3), f->name), (unsigned long long)f->calls,
-		       (unsigned long long)f->failed);
+		printf("%-26s %9llu %8llu", p11_text_safe(e3, sizeof(e3), f->name),
+		       (unsigned long long)f->calls, (unsigned long long)f->failed);
 		if (f->timed)
 			printf(" %9llu %9llu %9llu %9llu\n", (unsigned long long)f->min_us,
 			       (unsigned long long)hist_quantile(f, 0.5),
@@ -878,7 +881,8 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 		for (i = 0; i < n_order; i++) {
 			size_t n = fn_errors(order[i], errs);
 			for (j = 0; j < n; j++)
-				printf("  %-26s %-36s %9llu\n", p11_text_safe(e3, sizeof(e3), order[i]->name),
+				printf("  %-26s %-36s %9llu\n",
+				       p11_text_safe(e3, sizeof(e3), order[i]->name),
 				       p11_text_safe(e4, sizeof(e4), rv_name(S, errs[j].rv)),
 				       (unsigned long long)errs[j].count);
 		}
@@ -899,13 +903,14 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 		size_t lo, hi = tid_range(S, p->pid, &lo);
 
 		printf("  pid %-10lld %9llu calls %8llu failed %5u thread%s  %s .. %s\n",
-		       (long long)p->pid, (unsigned long long)p->calls, (unsigned long long)p->failed,
-		       p->threads, p->threads == 1 ? " " : "s",
+		       (long long)p->pid, (unsigned long long)p->calls,
+		       (unsigned long long)p->failed, p->threads, p->threads == 1 ? " " : "s",
 		       p->span.first[0] ? p11_text_safe(e1, sizeof(e1), p->span.first) : "-",
 		       p->span.last[0] ? p11_text_safe(e2, sizeof(e2), p->span.last) : "-");
 		for (k = lo; k < hi && (all || k - lo < 10); k++)
 			printf("    tid %-10lld %9llu call%s\n", (long long)S->tids[k].tid,
-			       (unsigned long long)S->tids[k].calls, S->tids[k].calls == 1 ? "" : "s");
+			       (unsigned long long)S->tids[k].calls,
+			       S->tids[k].calls == 1 ? "" : "s");
 		if (k < hi)
 			printf("    ... %zu more threads (--all lists them)\n", hi - k);
 	}
@@ -980,13 +985,15 @@ static void print_summary_json(summary *S, const char *name, uint64_t damaged)
 
 		printf("%s{\"fn\":", i ? "," : "");
 		jstr(f->name);
-		printf(",\"calls\":%llu,\"failed\":%llu,\"no_return\":%llu", (unsigned long long)f->calls,
-		       (unsigned long long)f->failed, (unsigned long long)f->crashed);
+		printf(",\"calls\":%llu,\"failed\":%llu,\"no_return\":%llu",
+		       (unsigned long long)f->calls, (unsigned long long)f->failed,
+		       (unsigned long long)f->crashed);
 		if (f->timed)
 			printf(",\"us\":{\"min\":%llu,\"median\":%llu,\"p99\":%llu,\"max\":%llu,\"mean\":%.1f}",
-			       (unsigned long long)f->min_us, (unsigned long long)hist_quantile(f, 0.5),
-			       (unsigned long long)hist_quantile(f, 0.99), (unsigned long long)f->max_us,
-			       (double)f->sum_us / (double)f->timed);
+			       (unsigned long long)f->min_us,
+			       (unsigned long long)hist_quantile(f, 0.5),
+			       (unsigned long long)hist_quantile(f, 0.99),
+			       (unsigned long long)f->max_us, (double)f->sum_us / (double)f->timed);
 		else
 			printf(",\"us\":null");
 		printf(",\"errors\":{");
@@ -1005,7 +1012,8 @@ static void print_summary_json(summary *S, const char *name, uint64_t damaged)
 		size_t lo, hi = tid_range(S, p->pid, &lo);
 
 		printf("%s{\"pid\":%lld,\"calls\":%llu,\"failed\":%llu,\"first\":", i ? "," : "",
-		       (long long)p->pid, (unsigned long long)p->calls, (unsigned long long)p->failed);
+		       (long long)p->pid, (unsigned long long)p->calls,
+		       (unsigned long long)p->failed);
 		jstr(p->span.first);
 		printf(",\"last\":");
 		jstr(p->span.last);
@@ -1095,7 +1103,7 @@ static int cmd_summary(int argc, char **argv)
 		trace_close(r);
 		return TOOL_EXIT_USAGE;
 	}
-	S->fns[MAX_FNS].min_us = UINT64_MAX;   /* "(other)" is never created by fn_lookup */
+	S->fns[MAX_FNS].min_us = UINT64_MAX; /* "(other)" is never created by fn_lookup */
 	/* The summary counts calls, never arguments. */
 	trace_skip_args(r, 1);
 	hangs = trace_hangs_new();
@@ -1107,7 +1115,8 @@ static int cmd_summary(int argc, char **argv)
 	if (hangs)
 		S->n_hung = trace_hangs_finish(hangs, path, &S->hung);
 	if (c < 0) {
-		fprintf(stderr, "p11shim: %s; the summary covers the records before it\n", trace_error(r));
+		fprintf(stderr, "p11shim: %s; the summary covers the records before it\n",
+		        trace_error(r));
 		rc = TOOL_EXIT_USAGE;
 	} else if (S->records == 0 && trace_damaged(r) > 0) {
 		fprintf(stderr, "p11shim: %s: no trace record in it\n", trace_name(r));
@@ -1139,7 +1148,10 @@ typedef struct {
 	const char *since, *until;
 	int verbose, line_numbers;
 	/* session -> slot, so --slot also finds the calls on its sessions (direct-mapped, lossy) */
-	struct { int64_t pid, session, slot; int used; } *sessions;
+	struct {
+		int64_t pid, session, slot;
+		int used;
+	} * sessions;
 } show_opts;
 
 static int parse_int_arg(const char *cmd, const char *opt, const char *s, int64_t *out)
@@ -1149,7 +1161,7 @@ static int parse_int_arg(const char *cmd, const char *opt, const char *s, int64_
 
 	if (*s == '\0')
 		goto bad;
-	v = strtoll(s, &end, 0);   /* 0: handles are printed decimal, but 0x from a hex dump is fine */
+	v = strtoll(s, &end, 0); /* 0: handles are printed decimal, but 0x from a hex dump is fine */
 	if (*end != '\0' || v < 0)
 		goto bad;
 	*out = v;
@@ -1178,7 +1190,8 @@ static int parse_ts_arg(const char *cmd, const char *opt, char *s)
 			break;
 	}
 	if (n < 4 || i < n || n == 5 || n == 8 || n == 11 || n == 14 || n == 17 || n == 20) {
-		trace_usage_error(cmd, "%s: '%s' is not a UTC time like 2026-11-27T20:45:40 (or a leading part of one)",
+		trace_usage_error(cmd,
+		                  "%s: '%s' is not a UTC time like 2026-11-27T20:45:40 (or a leading part of one)",
 		                  opt, s);
 		return -1;
 	}
@@ -1195,7 +1208,8 @@ static int fn_matches(const show_opts *o, const trace_record *rec)
 	size_t i;
 
 	for (i = 0; i < o->n_fns; i++) {
-		if (rec->fn_len == strlen(o->fns[i]) && strncasecmp(rec->fn, o->fns[i], rec->fn_len) == 0)
+		if (rec->fn_len == strlen(o->fns[i]) &&
+		    strncasecmp(rec->fn, o->fns[i], rec->fn_len) == 0)
 			return 1;
 	}
 	return 0;
@@ -1242,11 +1256,15 @@ static int show_matches(show_opts *o, const trace_record *rec)
 		return 0;
 	if (o->have_pid && rec->pid != o->pid)
 		return 0;
-	if (o->since && (rec->ts == NULL || trace_strcmp(rec->ts, rec->ts_len < strlen(o->since) ?
-	                 rec->ts_len : strlen(o->since), o->since, strlen(o->since)) < 0))
+	if (o->since &&
+	    (rec->ts == NULL ||
+	     trace_strcmp(rec->ts, rec->ts_len < strlen(o->since) ? rec->ts_len : strlen(o->since),
+	                  o->since, strlen(o->since)) < 0))
 		return 0;
-	if (o->until && (rec->ts == NULL || trace_strcmp(rec->ts, rec->ts_len < strlen(o->until) ?
-	                 rec->ts_len : strlen(o->until), o->until, strlen(o->until)) > 0))
+	if (o->until &&
+	    (rec->ts == NULL ||
+	     trace_strcmp(rec->ts, rec->ts_len < strlen(o->until) ? rec->ts_len : strlen(o->until),
+	                  o->until, strlen(o->until)) > 0))
 		return 0;
 	if (o->have_session) {
 		if (!((arg_int(rec, "hSession", &v) && v == o->session) ||
@@ -1390,9 +1408,7 @@ static int cmd_show(int argc, char **argv)
 			show_usage(stdout);
 			rc = TOOL_EXIT_OK;
 			goto out;
-		default:
-			trace_getopt_error("show", c, argv);
-			goto out;
+		default: trace_getopt_error("show", c, argv); goto out;
 		}
 	}
 	if ((path = trace_file_operand("show", argc, argv)) == NULL)
@@ -1455,8 +1471,10 @@ typedef struct {
 static const trace_command trace_commands[] = {
 	{ "summary", cmd_summary, "counts per function (failures, latency), process, thread; notes" },
 	{ "show", cmd_show, "the calls, one per line, filtered; -v for every argument" },
-	{ "diagnose", trace_cmd_diagnose, "what went wrong and what to change, from the vendor's troubleshooting" },
-	{ "report", trace_cmd_report, "one self-contained HTML page: findings, timeline, latency, sessions" },
+	{ "diagnose", trace_cmd_diagnose,
+	  "what went wrong and what to change, from the vendor's troubleshooting" },
+	{ "report", trace_cmd_report,
+	  "one self-contained HTML page: findings, timeline, latency, sessions" },
 };
 
 static void trace_usage(FILE *f)
@@ -1497,7 +1515,9 @@ int tool_cmd_trace(int argc, char **argv)
 		if (strcmp(argv[1], trace_commands[i].name) == 0)
 			return trace_commands[i].fn(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "p11shim trace: unknown command '%s' (summary, show or diagnose)\n"
-	                "Try 'p11shim trace --help'.\n", argv[1]);
+	fprintf(stderr,
+	        "p11shim trace: unknown command '%s' (summary, show or diagnose)\n"
+	        "Try 'p11shim trace --help'.\n",
+	        argv[1]);
 	return TOOL_EXIT_USAGE;
 }

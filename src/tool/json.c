@@ -33,12 +33,11 @@ struct json_doc {
  * them, so NUL-padding is never taken for string data).
  */
 static const unsigned char str_stop[256] = {
-	[0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1,
-	[0x06] = 1, [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1,
-	[0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1,
-	[0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
-	[0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1,
-	[0x1e] = 1, [0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+	[0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+	[0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
+	[0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+	[0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
+	[0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1,
 };
 
 /*
@@ -56,7 +55,8 @@ static inline char *scan_str(char *p, const char *end)
 	while (end - p >= 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
 		/* x <= 0x1f, unsigned: min(x, 0x1f) == x */
-		__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+		__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
+		                                      _mm_cmpeq_epi8(x, bslash)),
 		                         _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x));
 		int mask = _mm_movemask_epi8(m);
 		if (mask)
@@ -200,18 +200,43 @@ static int scan_string(json_cursor *c, int decode, const char **out, uint32_t *o
 		if (ch == '"')
 			break;
 		if (ch != '\\')
-			return json_fail(c, p, ch ? "control character in string" : "NUL byte in string");
+			return json_fail(c, p,
+			                 ch ? "control character in string" : "NUL byte in string");
 		if (end - p < 2)
 			return json_fail(c, p, "unterminated string");
 		switch (p[1]) {
-		case '"':  cp = '"';  p += 2; break;
-		case '\\': cp = '\\'; p += 2; break;
-		case '/':  cp = '/';  p += 2; break;
-		case 'b':  cp = '\b'; p += 2; break;
-		case 'f':  cp = '\f'; p += 2; break;
-		case 'n':  cp = '\n'; p += 2; break;
-		case 'r':  cp = '\r'; p += 2; break;
-		case 't':  cp = '\t'; p += 2; break;
+		case '"':
+			cp = '"';
+			p += 2;
+			break;
+		case '\\':
+			cp = '\\';
+			p += 2;
+			break;
+		case '/':
+			cp = '/';
+			p += 2;
+			break;
+		case 'b':
+			cp = '\b';
+			p += 2;
+			break;
+		case 'f':
+			cp = '\f';
+			p += 2;
+			break;
+		case 'n':
+			cp = '\n';
+			p += 2;
+			break;
+		case 'r':
+			cp = '\r';
+			p += 2;
+			break;
+		case 't':
+			cp = '\t';
+			p += 2;
+			break;
 		case 'u':
 			if (end - p < 6 || hex4(p + 2, &cp) < 0)
 				return json_fail(c, p, "invalid \\u escape");
@@ -229,8 +254,7 @@ static int scan_string(json_cursor *c, int decode, const char **out, uint32_t *o
 				cp = 0xfffd;
 			}
 			break;
-		default:
-			return json_fail(c, p, "invalid escape in string");
+		default: return json_fail(c, p, "invalid escape in string");
 		}
 		if (decode) {
 			w = put_utf8(w, cp);
@@ -268,8 +292,8 @@ int json_scan_plain(json_cursor *c, const char **s, uint32_t *len)
 	return 0;
 }
 
-static inline __attribute__((always_inline)) int scan_number(json_cursor *c, const char **s, uint32_t *len,
-                                                             int64_t *ival, bool *is_int)
+static inline __attribute__((always_inline)) int
+scan_number(json_cursor *c, const char **s, uint32_t *len, int64_t *ival, bool *is_int)
 {
 	char *start = c->p;
 	char *p = start;
@@ -375,19 +399,13 @@ static int skip_value(json_cursor *c, unsigned budget)
 	if (c->p >= c->end)
 		return json_fail(c, c->p, "unexpected end of text");
 	switch (*c->p) {
-	case '"':
-		return skip_string(c);
+	case '"': return skip_string(c);
 	case '{':
-	case '[':
-		break;
-	case 't':
-		return scan_literal(c, "true", 4);
-	case 'f':
-		return scan_literal(c, "false", 5);
-	case 'n':
-		return scan_literal(c, "null", 4);
-	case '\0':
-		return json_fail(c, c->p, "NUL byte");
+	case '[': break;
+	case 't': return scan_literal(c, "true", 4);
+	case 'f': return scan_literal(c, "false", 5);
+	case 'n': return scan_literal(c, "null", 4);
+	case '\0': return json_fail(c, c->p, "NUL byte");
 	default:
 		if (*c->p == '-' || (*c->p >= '0' && *c->p <= '9'))
 			return scan_number(c, &s, &len, &iv, &is_int);
@@ -425,7 +443,8 @@ static int skip_value(json_cursor *c, unsigned budget)
 		}
 		json_ws(c);
 		if (c->p >= c->end)
-			return json_fail(c, c->p, close == '}' ? "unterminated object" : "unterminated array");
+			return json_fail(c, c->p,
+			                 close == '}' ? "unterminated object" : "unterminated array");
 		if (*c->p == ',') {
 			c->p++;
 			json_ws(c);
@@ -435,7 +454,8 @@ static int skip_value(json_cursor *c, unsigned budget)
 			c->p++;
 			return 0;
 		}
-		return json_fail(c, c->p, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+		return json_fail(c, c->p,
+		                 close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
 	}
 }
 
@@ -529,7 +549,8 @@ static int parse_container(parser *ps, size_t idx, unsigned depth)
 		count++;
 		json_ws(c);
 		if (c->p >= c->end)
-			return json_fail(c, c->p, is_obj ? "unterminated object" : "unterminated array");
+			return json_fail(c, c->p,
+			                 is_obj ? "unterminated object" : "unterminated array");
 		if (*c->p == ',') {
 			c->p++;
 			json_ws(c);
@@ -569,9 +590,7 @@ static int parse_value(parser *ps, unsigned depth)
 
 	switch (*c->p) {
 	case '{':
-	case '[':
-		rc = parse_container(ps, idx, depth);
-		break;
+	case '[': rc = parse_container(ps, idx, depth); break;
 	case '"':
 		v->type = JSON_STRING;
 		rc = scan_string(c, 1, &v->str, &v->len);
@@ -588,8 +607,7 @@ static int parse_value(parser *ps, unsigned depth)
 		v->type = JSON_NULL;
 		rc = scan_literal(c, "null", 4);
 		break;
-	case '\0':
-		return json_fail(c, c->p, "NUL byte");
+	case '\0': return json_fail(c, c->p, "NUL byte");
 	default:
 		if (*c->p == '-' || (*c->p >= '0' && *c->p <= '9')) {
 			v->type = JSON_NUMBER;
@@ -635,7 +653,8 @@ const json_value *json_parse(json_doc *doc, char *text, size_t len, json_error *
 		json_ws(&c);
 		if (c.p == c.end)
 			return root;
-		json_fail(&c, c.p, *c.p ? "unexpected text after the value" : "NUL byte after the value");
+		json_fail(&c, c.p,
+		          *c.p ? "unexpected text after the value" : "NUL byte after the value");
 	}
 	if (err)
 		json_cursor_error(&c, err);

@@ -38,26 +38,26 @@ typedef enum {
 } json_type;
 
 typedef struct json_value {
-	const char *key;  /* member name when the parent is an object, else NULL */
-	const char *str;  /* STRING: decoded bytes; NUMBER: the literal as written */
+	const char *key; /* member name when the parent is an object, else NULL */
+	const char *str; /* STRING: decoded bytes; NUMBER: the literal as written */
 	uint32_t key_len;
-	uint32_t len;     /* STRING, NUMBER: bytes; ARRAY, OBJECT: number of children */
-	uint32_t size;    /* values in this subtree, itself included */
-	uint8_t type;     /* json_type */
+	uint32_t len;  /* STRING, NUMBER: bytes; ARRAY, OBJECT: number of children */
+	uint32_t size; /* values in this subtree, itself included */
+	uint8_t type;  /* json_type */
 } json_value;
 
 typedef struct {
-	size_t offset;    /* byte offset of the error in the text */
-	const char *msg;  /* static English text */
+	size_t offset;   /* byte offset of the error in the text */
+	const char *msg; /* static English text */
 } json_error;
 
 /* ---- tokenizer ---- */
 
 typedef struct {
-	char *p;          /* the next byte to read */
-	char *end;        /* one past the last byte of the text */
-	char *start;      /* the text, for error offsets */
-	const char *err_msg;  /* the first error, NULL while none */
+	char *p;             /* the next byte to read */
+	char *end;           /* one past the last byte of the text */
+	char *start;         /* the text, for error offsets */
+	const char *err_msg; /* the first error, NULL while none */
 	char *err_at;
 } json_cursor;
 

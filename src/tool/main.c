@@ -16,11 +16,12 @@
 typedef struct {
 	const char *name;
 	tool_command_fn fn;
-	const char *help;   /* one line for `p11shim --help` */
+	const char *help; /* one line for `p11shim --help` */
 } tool_command;
 
 static const tool_command commands[] = {
-	{ "doctor", tool_cmd_doctor, "check the set-up: configuration, backend, middleware, Java, slots" },
+	{ "doctor", tool_cmd_doctor,
+	  "check the set-up: configuration, backend, middleware, Java, slots" },
 	{ "trace", tool_cmd_trace, "read a trace: summary, show, diagnose" },
 	{ "serial", tool_cmd_serial, "card serial numbers of [serial] NumberRange: next, status" },
 };
@@ -65,7 +66,8 @@ int main(int argc, char **argv)
 					return commands[i].fn(2, hargv);
 				}
 			}
-			fprintf(stderr, "p11shim: no command '%s'; 'p11shim --help' lists them\n", argv[2]);
+			fprintf(stderr, "p11shim: no command '%s'; 'p11shim --help' lists them\n",
+			        argv[2]);
 			return TOOL_EXIT_USAGE;
 		}
 		usage(stdout);

@@ -9,8 +9,8 @@
 #define P11SHIM_TOOL_H
 
 #define TOOL_EXIT_OK 0
-#define TOOL_EXIT_FOUND 1   /* findings (diagnose), failed checks (doctor) */
-#define TOOL_EXIT_USAGE 2   /* bad arguments, unreadable input */
+#define TOOL_EXIT_FOUND 1 /* findings (diagnose), failed checks (doctor) */
+#define TOOL_EXIT_USAGE 2 /* bad arguments, unreadable input */
 
 typedef int (*tool_command_fn)(int argc, char **argv);
 

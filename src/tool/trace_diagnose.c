@@ -56,9 +56,9 @@ static const char *const sev_name[] = { "info", "warning", "error" };
 
 typedef struct {
 	const char *file;
-	const char *section;   /* NULL: the file has no sections */
+	const char *section; /* NULL: the file has no sections */
 	const char *key;
-	const char *value;     /* NULL: the finding's computed value */
+	const char *value; /* NULL: the finding's computed value */
 } fix_def;
 
 typedef struct {
@@ -224,30 +224,34 @@ typedef struct {
 } ring_entry;
 
 typedef struct {
-	ring_entry e[RING + 1];   /* the calls before, and the call itself */
+	ring_entry e[RING + 1]; /* the calls before, and the call itself */
 	size_t n;
 } context;
 
 typedef struct {
 	uint64_t count;
-	uint64_t last_line;            /* not twice for one record */
-	uint64_t lines[EVID_LINES];    /* the first ones, ascending */
+	uint64_t last_line;         /* not twice for one record */
+	uint64_t lines[EVID_LINES]; /* the first ones, ascending */
 	size_t n_lines;
-	char first[TEXT_MAX];          /* the first evidence record, rendered */
+	char first[TEXT_MAX]; /* the first evidence record, rendered */
 	uint64_t first_line;
 	int severity;
-	struct { char fn[40]; char rv[48]; uint64_t n; } rvs[4];
+	struct {
+		char fn[40];
+		char rv[48];
+		uint64_t n;
+	} rvs[4];
 	size_t n_rvs;
-	char note[TEXT_MAX];           /* the first note that pointed here */
-	char detail[TEXT_MAX];         /* what this trace adds to the text */
-	char value[160];               /* the computed fix value */
-	context ctx;                   /* crash: the calls before */
+	char note[TEXT_MAX];   /* the first note that pointed here */
+	char detail[TEXT_MAX]; /* what this trace adds to the text */
+	char value[160];       /* the computed fix value */
+	context ctx;           /* crash: the calls before */
 } finding;
 
 typedef struct {
 	int64_t pid;
 	int used;
-	uint64_t so_login_line;        /* last CKU_SO login that succeeded, not logged out */
+	uint64_t so_login_line; /* last CKU_SO login that succeeded, not logged out */
 	ring_entry ring[RING];
 	size_t ring_n, ring_pos;
 } pid_state;
@@ -262,7 +266,7 @@ typedef struct {
 typedef struct {
 	int64_t pid, session, slot;
 	int used;
-	uint64_t eraser_find_line;     /* C_FindObjectsInit for "Card Eraser" on it */
+	uint64_t eraser_find_line; /* C_FindObjectsInit for "Card Eraser" on it */
 } session_entry;
 
 typedef struct {
@@ -276,7 +280,7 @@ typedef struct {
 	int not_recognized;
 	char rv[48];
 	char model[MODEL_MAX];
-	context ctx;                   /* the call last, the calls before it first */
+	context ctx; /* the call last, the calls before it first */
 } deferred;
 
 typedef struct {
@@ -298,16 +302,16 @@ struct trace_diag {
 
 	deferred def[MAX_DEFERRED];
 	size_t n_def;
-	deferred_group more[MAX_GROUPS];   /* beyond def[]: counted, not kept */
+	deferred_group more[MAX_GROUPS]; /* beyond def[]: counted, not kept */
 	size_t n_more;
 	char ok_models[MAX_MODELS][MODEL_MAX];
 	size_t n_ok_models;
 	uint64_t init_ok, login_ok, initialize_ok;
-	int so_setting;                /* OperatorPinIsSOCredential as login notes give it, -1 unknown */
+	int so_setting; /* OperatorPinIsSOCredential as login notes give it, -1 unknown */
 
 	uint64_t records, failed, unexplained;
-	trace_failures fails;          /* the failed calls in summary's words */
-	trace_hangs *hangs;            /* calls still in the backend at the end */
+	trace_failures fails; /* the failed calls in summary's words */
+	trace_hangs *hangs;   /* calls still in the backend at the end */
 	const trace_hung *hung;
 	size_t n_hung;
 	int have_first_fail;
@@ -348,7 +352,6 @@ static int fn_is(const trace_record *rec, const char *name)
 	return trace_streq(rec->fn, rec->fn_len, name);
 }
 
-
 static int arg_int(const trace_record *rec, const char *key, int64_t *out)
 {
 	return json_int(trace_arg(rec, key), out);
@@ -386,7 +389,7 @@ static pid_state *pid_get(diag *D, int64_t pid)
 			return &D->pids[e - 1];
 	}
 	if (D->n_pids == MAX_PIDS)
-		return NULL;  /* more processes than tracked: no context for the rest */
+		return NULL; /* more processes than tracked: no context for the rest */
 	D->pid_slot[i] = (uint16_t)(D->n_pids + 1);
 	D->pids[D->n_pids].pid = pid;
 	D->pids[D->n_pids].used = 1;
@@ -479,7 +482,8 @@ static void add_rv(finding *f, const trace_record *rec, uint64_t weight)
 	size_t i;
 
 	for (i = 0; i < f->n_rvs; i++) {
-		if (trace_streq(rec->fn, rec->fn_len, f->rvs[i].fn) && trace_streq(rv, rv_len, f->rvs[i].rv)) {
+		if (trace_streq(rec->fn, rec->fn_len, f->rvs[i].fn) &&
+		    trace_streq(rv, rv_len, f->rvs[i].rv)) {
 			f->rvs[i].n += weight;
 			return;
 		}
@@ -539,7 +543,8 @@ static void evidence_w(diag *D, int id, const trace_record *rec, const char *not
 	add_line(f, rec->line, text, weight);
 }
 
-static void evidence(diag *D, int id, const trace_record *rec, const char *note, size_t note_len, int severity)
+static void evidence(diag *D, int id, const trace_record *rec, const char *note, size_t note_len,
+                     int severity)
 {
 	evidence_w(D, id, rec, note, note_len, severity, 1);
 }
@@ -586,10 +591,11 @@ static int any_of(const char *s, size_t n, const char *const *words)
 	return 0;
 }
 
-static const char *const problem_words[] = {
-	"refus", "fail", "error", "cannot", "can't", "invalid", "unknown", "missing", "not set",
-	"unset", "not found", "denied", "mismatch", "differ", "exhausted", "not support", NULL
-};
+static const char *const problem_words[] = { "refus",    "fail",    "error",     "cannot",
+	                                     "can't",    "invalid", "unknown",   "missing",
+	                                     "not set",  "unset",   "not found", "denied",
+	                                     "mismatch", "differ",  "exhausted", "not support",
+	                                     NULL };
 
 /*
  * The pattern after "SkipReader" in quotes, from "readers: slot 3
@@ -670,13 +676,15 @@ static int note_rule(diag *D, const trace_record *rec, const char *s, size_t n)
 				evidence(D, F_CLIENT_64, rec, s, n, SEV_ERROR);
 			} else {
 				evidence(D, F_BACKEND_PATH, rec, s, n, SEV_ERROR);
-				detail(D, F_BACKEND_PATH, "The module named is of another word size than the "
+				detail(D, F_BACKEND_PATH,
+				       "The module named is of another word size than the "
 				       "client: name the 32-bit personal.dll.");
 			}
 			return 1;
 		}
-		if (failed && (any_of(s, n, problem_words) || contains(s, n, "no such file") ||
-		               contains(s, n, "no pkcs#11 module") || contains(s, n, "not a pkcs#11"))) {
+		if (failed &&
+		    (any_of(s, n, problem_words) || contains(s, n, "no such file") ||
+		     contains(s, n, "no pkcs#11 module") || contains(s, n, "not a pkcs#11"))) {
 			evidence(D, F_BACKEND_PATH, rec, s, n, SEV_ERROR);
 			return 1;
 		}
@@ -690,8 +698,9 @@ static int note_rule(diag *D, const trace_record *rec, const char *s, size_t n)
 		 * Enforce = warn or off the calls go on, and the note is all there is. */
 		if ((contains(s, n, "pin-encryption") || contains(s, n, "pin encryption") ||
 		     contains(s, n, "id2ppa")) &&
-		    (any_of(s, n, problem_words) || contains(s, n, "expired") || contains(s, n, "refused") ||
-		     contains(s, n, "warning") || contains(s, n, "ignored"))) {
+		    (any_of(s, n, problem_words) || contains(s, n, "expired") ||
+		     contains(s, n, "refused") || contains(s, n, "warning") ||
+		     contains(s, n, "ignored"))) {
 			evidence(D, F_PIN_ENC, rec, s, n, sev);
 			return failed;
 		}
@@ -700,13 +709,16 @@ static int note_rule(diag *D, const trace_record *rec, const char *s, size_t n)
 			return 1;
 		}
 	} else if (TAG("readers")) {
-		if (contains(s, n, "hidden") || contains(s, n, "skipreader") || contains(s, n, "virtual")) {
+		if (contains(s, n, "hidden") || contains(s, n, "skipreader") ||
+		    contains(s, n, "virtual")) {
 			char pat[120];
 			/* Hidden by the shim: the client is safe, the middleware still sees the reader. */
-			evidence(D, F_VIRTUAL_READER, rec, s, n, contains(s, n, "hidden") ? SEV_INFO : SEV_WARNING);
+			evidence(D, F_VIRTUAL_READER, rec, s, n,
+			         contains(s, n, "hidden") ? SEV_INFO : SEV_WARNING);
 			skipreader_pattern(s, n, pat, sizeof(pat));
 			if (pat[0] && D->f[F_VIRTUAL_READER].value[0] == '\0')
-				snprintf(D->f[F_VIRTUAL_READER].value, sizeof(D->f[0].value), "%s", pat);
+				snprintf(D->f[F_VIRTUAL_READER].value, sizeof(D->f[0].value), "%s",
+				         pat);
 			return 0;
 		}
 	} else if (TAG("login")) {
@@ -725,16 +737,18 @@ static int note_rule(diag *D, const trace_record *rec, const char *s, size_t n)
 		}
 	} else if (TAG("eraser")) {
 		if (!failed)
-			return 0;   /* "erased", "the virtual one is shown": what happened, not a problem */
-		if (contains(s, n, "not found") || contains(s, n, "missing") || contains(s, n, "no card eraser"))
+			return 0; /* "erased", "the virtual one is shown": what happened, not a problem */
+		if (contains(s, n, "not found") || contains(s, n, "missing") ||
+		    contains(s, n, "no card eraser"))
 			evidence(D, F_ERASER_MISSING, rec, s, n, SEV_ERROR);
 		else
 			evidence(D, F_ERASER_REFUSED, rec, s, n, SEV_ERROR);
 		return 1;
 	} else if (TAG("serial")) {
 		/* "not applied: C_InitToken failed" follows a failure, it does not explain it. */
-		if (contains(s, n, "refus") || contains(s, n, "mismatch") || contains(s, n, "is not the") ||
-		    contains(s, n, "differ") || contains(s, n, "exhaust")) {
+		if (contains(s, n, "refus") || contains(s, n, "mismatch") ||
+		    contains(s, n, "is not the") || contains(s, n, "differ") ||
+		    contains(s, n, "exhaust")) {
 			evidence(D, F_SERIAL, rec, s, n, sev);
 			return failed;
 		}
@@ -868,13 +882,16 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 		if (first) {
 			keep_context(D, rec, &f->ctx);
 			char sig[40], fn[64];
-			trace_copy_text(sig, sizeof(sig), rec->crash ? rec->crash : "", rec->crash_len);
+			trace_copy_text(sig, sizeof(sig), rec->crash ? rec->crash : "",
+			                rec->crash_len);
 			trace_copy_text(fn, sizeof(fn), rec->fn, rec->fn_len);
 			if (rec->crash)
 				detail(D, F_CRASH, "The process died of %s inside %s.", sig, fn);
 			else
-				detail(D, F_CRASH, "%s never returned and no crash was recorded: a hang, "
-				       "or the process was killed.", fn);
+				detail(D, F_CRASH,
+				       "%s never returned and no crash was recorded: a hang, "
+				       "or the process was killed.",
+				       fn);
 		}
 		return 1;
 	}
@@ -900,7 +917,7 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 		if (desc && desc->type == JSON_STRING && (se = slot_get(D, rec->pid, v, 1))) {
 			size_t n = desc->len;
 			while (n > 0 && desc->str[n - 1] == ' ')
-				n--;   /* blank-padded, as PKCS#11 has it */
+				n--; /* blank-padded, as PKCS#11 has it */
 			trace_copy_text(se->reader, sizeof(se->reader), desc->str, n);
 			se->virt = is_virtual_reader(desc->str, desc->len);
 		}
@@ -980,8 +997,10 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 				char tmp[40];
 				trace_copy_text(tmp, sizeof(tmp), pin->str, pin->len);
 				if (sscanf(tmp, "<redacted %lu byte", &len) == 1)
-					detail(D, F_SO_CRED, "The SO secret sent was %lu bytes long: is that the "
-					       "length of this card's PUK or of its operator PIN?", len);
+					detail(D, F_SO_CRED,
+					       "The SO secret sent was %lu bytes long: is that the "
+					       "length of this card's PUK or of its operator PIN?",
+					       len);
 			}
 			return 1;
 		}
@@ -998,18 +1017,22 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 	}
 
 	if (fn_is(rec, "C_SetPIN") && failed && p && p->so_login_line &&
-	    !(rv_is(rec, "CKR_PIN_INCORRECT") || rv_is(rec, "CKR_PIN_LEN_RANGE") || rv_is(rec, "CKR_PIN_INVALID"))) {
+	    !(rv_is(rec, "CKR_PIN_INCORRECT") || rv_is(rec, "CKR_PIN_LEN_RANGE") ||
+	      rv_is(rec, "CKR_PIN_INVALID"))) {
 		char line[32];
 		snprintf(line, sizeof(line), "%llu", (unsigned long long)p->so_login_line);
 		evidence(D, F_PUK, rec, NULL, 0, SEV_ERROR);
-		detail(D, F_PUK, "C_SetPIN failed after the SO login of line %s: with the SO logged in, "
-		       "C_SetPIN changes the PUK.", line);
+		detail(D, F_PUK,
+		       "C_SetPIN failed after the SO login of line %s: with the SO logged in, "
+		       "C_SetPIN changes the PUK.",
+		       line);
 		return 1;
 	}
 
 	if (fn_is(rec, "C_FindObjectsInit") && arg_int(rec, "hSession", &h)) {
 		if ((ss = session_get(D, rec->pid, h, 1)))
-			ss->eraser_find_line = template_is_eraser(trace_arg(rec, "pTemplate")) ? rec->line : 0;
+			ss->eraser_find_line =
+			        template_is_eraser(trace_arg(rec, "pTemplate")) ? rec->line : 0;
 		return 0;
 	}
 	if (fn_is(rec, "C_FindObjects") && arg_int(rec, "hSession", &h) &&
@@ -1031,10 +1054,13 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 		}
 		if (count == 0) {
 			char line[32];
-			snprintf(line, sizeof(line), "%llu", (unsigned long long)ss->eraser_find_line);
+			snprintf(line, sizeof(line), "%llu",
+			         (unsigned long long)ss->eraser_find_line);
 			evidence(D, F_ERASER_MISSING, rec, NULL, 0, SEV_ERROR);
-			detail(D, F_ERASER_MISSING, "The search for label \"Card Eraser\" (line %s) found "
-			       "no object.", line);
+			detail(D, F_ERASER_MISSING,
+			       "The search for label \"Card Eraser\" (line %s) found "
+			       "no object.",
+			       line);
 		}
 		ss->eraser_find_line = 0;
 		return count == 0;
@@ -1056,7 +1082,7 @@ static void diag_add(diag *D, const trace_record *rec)
 	if (D->hangs)
 		trace_hangs_add(D->hangs, rec);
 	if (rec->pending_us >= 0)
-		return;   /* a SlowCall note on a call, not a call: see the hung calls at the end */
+		return; /* a SlowCall note on a call, not a call: see the hung calls at the end */
 	D->records++;
 	trace_failures_add(&D->fails, rec);
 	failing = !benign(rec);
@@ -1108,20 +1134,26 @@ static int classify(diag *D, int is_init, int not_recognized, const char *model)
 		/* A login elsewhere or an initialisation worked: the certificate is fine. */
 		return D->login_ok || D->init_ok ? -1 : F_PIN_ENC;
 	if (not_recognized) {
-		detail(D, F_CPF, "The middleware does not recognise the card %s%s for this initialisation "
-		       "(CKR_TOKEN_NOT_RECOGNIZED).", model[0] ? "model " : "", model);
+		detail(D, F_CPF,
+		       "The middleware does not recognise the card %s%s for this initialisation "
+		       "(CKR_TOKEN_NOT_RECOGNIZED).",
+		       model[0] ? "model " : "", model);
 		return F_CPF;
 	}
 	if (D->init_ok == 0) {
 		if (D->initialize_ok)
-			detail(D, F_PIN_ENC, "The seed names three causes of a failing initialisation. "
+			detail(D, F_PIN_ENC,
+			       "The seed names three causes of a failing initialisation. "
 			       "C_Initialize worked, which rules out a 64-bit JRE or a wrong DLL path; the "
 			       "certificate is the usual one. If it is fine, check that the CPF is made "
-			       "for %s%s.", model[0] ? "the card model " : "this card type", model);
+			       "for %s%s.",
+			       model[0] ? "the card model " : "this card type", model);
 		else
-			detail(D, F_PIN_ENC, "The seed names three causes of a failing initialisation: this "
+			detail(D, F_PIN_ENC,
+			       "The seed names three causes of a failing initialisation: this "
 			       "certificate, a CPF that does not match the card (%s%s), a 64-bit JRE or a "
-			       "wrong DLL path.", model[0] ? "model " : "type", model);
+			       "wrong DLL path.",
+			       model[0] ? "model " : "type", model);
 		return F_PIN_ENC;
 	}
 	/* Some card was initialised: the middleware set-up is fine, this card differs. */
@@ -1131,13 +1163,17 @@ static int classify(diag *D, int is_init, int not_recognized, const char *model)
 	}
 	if (other) {
 		snprintf(buf, sizeof(buf), "\"%s\"", other);
-		detail(D, F_CPF, "C_InitToken worked on %s cards and failed on \"%s\" cards in this "
-		       "trace: the CPF fits the former, use one made for the latter.", buf, model);
+		detail(D, F_CPF,
+		       "C_InitToken worked on %s cards and failed on \"%s\" cards in this "
+		       "trace: the CPF fits the former, use one made for the latter.",
+		       buf, model);
 	} else {
-		detail(D, F_CPF, "Another card was initialised in this trace, so the middleware set-up "
+		detail(D, F_CPF,
+		       "Another card was initialised in this trace, so the middleware set-up "
 		       "(certificate, DLL, JRE) works; this card differs. Compare its token info (model "
 		       "%s) with the card that worked; a card of another type, or already personalised, "
-		       "needs another CPF.", model[0] ? model : "unknown");
+		       "needs another CPF.",
+		       model[0] ? model : "unknown");
 	}
 	return F_CPF;
 }
@@ -1178,10 +1214,12 @@ static void diag_finish(diag *D)
 		fake.rv = d ? d->rv : g->rv;
 		fake.rv_len = (uint32_t)strlen(fake.rv);
 
-		id = classify(D, is_init, d ? d->not_recognized : g->not_recognized, d ? d->model : g->model);
+		id = classify(D, is_init, d ? d->not_recognized : g->not_recognized,
+		              d ? d->model : g->model);
 		if (id < 0) {
 			D->unexplained += weight;
-			if (d && (!D->have_first_fail || line < D->first_fail.e[D->first_fail.n - 1].line)) {
+			if (d && (!D->have_first_fail ||
+			          line < D->first_fail.e[D->first_fail.n - 1].line)) {
 				D->first_fail = d->ctx;
 				D->have_first_fail = 1;
 			}
@@ -1190,8 +1228,9 @@ static void diag_finish(diag *D)
 		evidence_w(D, id, &fake, NULL, 0, SEV_ERROR, weight);
 		/* evidence() rendered the stand-in; the stored rendering is the real one. */
 		if (d && D->f[id].first_line == line)
-			trace_copy_text(D->f[id].first, sizeof(D->f[id].first), d->ctx.e[d->ctx.n - 1].text,
-			         strlen(d->ctx.e[d->ctx.n - 1].text));
+			trace_copy_text(D->f[id].first, sizeof(D->f[id].first),
+			                d->ctx.e[d->ctx.n - 1].text,
+			                strlen(d->ctx.e[d->ctx.n - 1].text));
 	}
 
 	/* Calls that never returned (FILE.inflight, SlowCall notes). */
@@ -1220,15 +1259,19 @@ static void diag_finish(diag *D)
 		}
 	}
 	if (D->f[F_HUNG].count && D->f[F_HUNG].value[0] == '\0')
-		snprintf(D->f[F_HUNG].value, sizeof(D->f[0].value), "Microsoft Virtual Smart Card .*, and any other virtual reader's name");
+		snprintf(D->f[F_HUNG].value, sizeof(D->f[0].value),
+		         "Microsoft Virtual Smart Card .*, and any other virtual reader's name");
 
 	/* The SO-credential fix: the other value than the one in use. */
 	snprintf(D->f[F_SO_CRED].value, sizeof(D->f[0].value), "%s",
-	         D->so_setting == 1 ? "false (now true: the card may take the PUK)" :
-	         D->so_setting == 0 ? "true (now false: the card may take the operator PIN)" :
-	         "true if the card's profile takes the operator PIN (false, the default, sends the PUK)");
+	         D->so_setting == 1 ?
+	                 "false (now true: the card may take the PUK)" :
+	         D->so_setting == 0 ?
+	                 "true (now false: the card may take the operator PIN)" :
+	                 "true if the card's profile takes the operator PIN (false, the default, sends the PUK)");
 	if (D->f[F_VIRTUAL_READER].value[0] == '\0')
-		snprintf(D->f[F_VIRTUAL_READER].value, sizeof(D->f[0].value), "Microsoft Virtual Smart Card .*");
+		snprintf(D->f[F_VIRTUAL_READER].value, sizeof(D->f[0].value),
+		         "Microsoft Virtual Smart Card .*");
 }
 
 /* ---- output ---- */
@@ -1299,7 +1342,8 @@ static void print_text(diag *D, const char *name, uint64_t damaged)
 
 	n = n_findings(D, &worthy);
 	printf("trace     %s\n", name);
-	printf("records   %llu, %llu failed", (unsigned long long)D->records, (unsigned long long)D->failed);
+	printf("records   %llu, %llu failed", (unsigned long long)D->records,
+	       (unsigned long long)D->failed);
 	if (damaged)
 		printf(", %llu damaged line%s skipped (see stderr)", (unsigned long long)damaged,
 		       damaged == 1 ? "" : "s");
@@ -1317,9 +1361,9 @@ static void print_text(diag *D, const char *name, uint64_t damaged)
 		if (f->n_rvs) {
 			int len = 0;
 			for (k = 0; k < f->n_rvs; k++)
-				len += snprintf(buf + len, sizeof(buf) - (size_t)len, "%s%s -> %s (%llu)",
-				                k ? ", " : "", f->rvs[k].fn, f->rvs[k].rv,
-				                (unsigned long long)f->rvs[k].n);
+				len += snprintf(buf + len, sizeof(buf) - (size_t)len,
+				                "%s%s -> %s (%llu)", k ? ", " : "", f->rvs[k].fn,
+				                f->rvs[k].rv, (unsigned long long)f->rvs[k].n);
 			printf("    failed: %s\n", buf);
 		}
 		if (f->note[0]) {
@@ -1388,7 +1432,8 @@ static void jctx(FILE *out, const context *ctx)
 
 	fprintf(out, "[");
 	for (i = 0; i < ctx->n; i++) {
-		fprintf(out, "%s{\"line\":%llu,\"call\":", i ? "," : "", (unsigned long long)ctx->e[i].line);
+		fprintf(out, "%s{\"line\":%llu,\"call\":", i ? "," : "",
+		        (unsigned long long)ctx->e[i].line);
 		jstr(out, ctx->e[i].text);
 		fprintf(out, "}");
 	}
@@ -1406,8 +1451,8 @@ static void print_json(FILE *out, diag *D, const char *name, uint64_t damaged)
 	fprintf(out, "{\"file\":");
 	jstr(out, name);
 	fprintf(out, ",\"records\":%llu,\"failed\":%llu,\"probing\":%llu,\"failures\":",
-	       (unsigned long long)D->records, (unsigned long long)D->failed,
-	       (unsigned long long)D->fails.probing);
+	        (unsigned long long)D->records, (unsigned long long)D->failed,
+	        (unsigned long long)D->fails.probing);
 	trace_failures_sentence(&D->fails, buf, sizeof(buf));
 	jstr(out, buf);
 	fprintf(out, ",\"damaged_lines\":%llu,\"findings\":[", (unsigned long long)damaged);
@@ -1441,10 +1486,12 @@ static void print_json(FILE *out, diag *D, const char *name, uint64_t damaged)
 			jstr(out, f->rvs[k].rv);
 			fprintf(out, ",\"count\":%llu}", (unsigned long long)f->rvs[k].n);
 		}
-		fprintf(out, "],\"evidence\":{\"records\":%llu,\"lines\":[", (unsigned long long)f->count);
+		fprintf(out, "],\"evidence\":{\"records\":%llu,\"lines\":[",
+		        (unsigned long long)f->count);
 		for (k = 0; k < f->n_lines; k++)
 			fprintf(out, "%s%llu", k ? "," : "", (unsigned long long)f->lines[k]);
-		fprintf(out, "],\"first\":{\"line\":%llu,\"call\":", (unsigned long long)f->first_line);
+		fprintf(out,
+		        "],\"first\":{\"line\":%llu,\"call\":", (unsigned long long)f->first_line);
 		jstr(out, f->first);
 		fprintf(out, "}");
 		if (f->ctx.n > 1) {
@@ -1478,7 +1525,8 @@ static void print_json(FILE *out, diag *D, const char *name, uint64_t damaged)
 	}
 	fprintf(out, "],\"in_flight\":");
 	trace_json_hung(out, D->hung, D->n_hung);
-	fprintf(out, ",\"unexplained_failures\":%llu,\"first_unexplained\":", (unsigned long long)D->unexplained);
+	fprintf(out, ",\"unexplained_failures\":%llu,\"first_unexplained\":",
+	        (unsigned long long)D->unexplained);
 	if (D->have_first_fail)
 		jctx(out, &D->first_fail);
 	else
@@ -1587,7 +1635,8 @@ int trace_cmd_diagnose(int argc, char **argv)
 	if (D->have_first_fail)
 		rc = TOOL_EXIT_FOUND;
 	if (c < 0) {
-		fprintf(stderr, "p11shim: %s; the diagnosis covers the records before it\n", trace_error(r));
+		fprintf(stderr, "p11shim: %s; the diagnosis covers the records before it\n",
+		        trace_error(r));
 		rc = TOOL_EXIT_USAGE;
 	} else if (D->records == 0 && trace_damaged(r) > 0) {
 		fprintf(stderr, "p11shim: %s: no trace record in it\n", trace_name(r));

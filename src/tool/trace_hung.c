@@ -21,13 +21,18 @@
 #define SESSIONS 4096
 
 struct trace_hangs {
-	trace_hung notes[TRACE_HUNG_MAX];   /* SlowCall notes not (yet) followed by their call */
+	trace_hung notes[TRACE_HUNG_MAX]; /* SlowCall notes not (yet) followed by their call */
 	size_t n_notes;
 	trace_hung out[TRACE_HUNG_MAX];
-	struct { int64_t pid, session, slot; } sessions[SESSIONS];
-	struct { int64_t pid; uint64_t line; } last[TRACE_HUNG_MAX]; /* last record per process (a few) */
+	struct {
+		int64_t pid, session, slot;
+	} sessions[SESSIONS];
+	struct {
+		int64_t pid;
+		uint64_t line;
+	} last[TRACE_HUNG_MAX]; /* last record per process (a few) */
 	size_t n_last;
-	double first_s, end_s;              /* the trace's first and last timestamps */
+	double first_s, end_s; /* the trace's first and last timestamps */
 };
 
 void trace_format_us(int64_t us, char *out, size_t cap)
@@ -39,8 +44,8 @@ void trace_format_us(int64_t us, char *out, size_t cap)
 		snprintf(out, cap, "?");
 		return;
 	}
-	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	         tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(us % 1000000));
+	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(us % 1000000));
 }
 
 trace_hangs *trace_hangs_new(void)
@@ -59,14 +64,17 @@ void trace_hangs_free(trace_hangs *h)
 
 static size_t sess_at(int64_t pid, int64_t s)
 {
-	return (size_t)(((uint64_t)pid * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)s * 0xc2b2ae3d27d4eb4full)) % SESSIONS;
+	return (size_t)(((uint64_t)pid * 0x9e3779b97f4a7c15ull) ^
+	                ((uint64_t)s * 0xc2b2ae3d27d4eb4full)) %
+	       SESSIONS;
 }
 
 static int64_t slot_of(const trace_hangs *h, int64_t pid, int64_t session)
 {
 	size_t i = sess_at(pid, session);
 
-	return h->sessions[i].pid == pid && h->sessions[i].session == session ? h->sessions[i].slot : -1;
+	return h->sessions[i].pid == pid && h->sessions[i].session == session ? h->sessions[i].slot :
+	                                                                        -1;
 }
 
 void trace_hangs_add(trace_hangs *h, const trace_record *rec)
@@ -84,7 +92,8 @@ void trace_hangs_add(trace_hangs *h, const trace_record *rec)
 	if (rec->pending_us >= 0) {
 		trace_hung *c = NULL;
 		for (i = 0; i < h->n_notes && c == NULL; i++) {
-			if ((int64_t)h->notes[i].e.pid == rec->pid && (int64_t)h->notes[i].e.seq == rec->seq)
+			if ((int64_t)h->notes[i].e.pid == rec->pid &&
+			    (int64_t)h->notes[i].e.seq == rec->seq)
 				c = &h->notes[i];
 		}
 		if (c == NULL && h->n_notes < TRACE_HUNG_MAX)
@@ -151,10 +160,12 @@ static void measure(trace_hangs *h, trace_hung *c)
 		snprintf(c->how, sizeof(c->how), "so far: its process is still running");
 	} else if (c->e.seen_us > 0) {
 		c->held_s = (double)(c->e.seen_us - c->e.entry_us) / 1e6;
-		snprintf(c->how, sizeof(c->how), "when its watchdog last saw it; the process is gone");
+		snprintf(c->how, sizeof(c->how),
+		         "when its watchdog last saw it; the process is gone");
 	} else if (h->end_s > 0 && h->end_s * 1e6 >= (double)c->e.entry_us) {
 		c->held_s = h->end_s - (double)c->e.entry_us / 1e6;
-		snprintf(c->how, sizeof(c->how), "at least (to the last record of the trace); the process is gone");
+		snprintf(c->how, sizeof(c->how),
+		         "at least (to the last record of the trace); the process is gone");
 	} else {
 		c->held_s = -1;
 		snprintf(c->how, sizeof(c->how),
@@ -191,12 +202,13 @@ size_t trace_hangs_finish(trace_hangs *h, const char *path, const trace_hung **o
 	/* Notes of calls the table does not name (no table, or it was cleared). */
 	for (j = 0; j < h->n_notes && n < TRACE_HUNG_MAX; j++) {
 		for (i = 0; i < n; i++) {
-			if (h->out[i].e.pid == h->notes[j].e.pid && h->out[i].e.seq == h->notes[j].e.seq)
+			if (h->out[i].e.pid == h->notes[j].e.pid &&
+			    h->out[i].e.seq == h->notes[j].e.seq)
 				break;
 		}
 		if (i == n) {
 			h->out[n] = h->notes[j];
-			h->out[n].e.seen_us = 0;   /* measured by the note */
+			h->out[n].e.seen_us = 0; /* measured by the note */
 			n++;
 		}
 	}
@@ -217,7 +229,8 @@ void trace_hung_describe(const trace_hung *c, char *out, size_t cap)
 	const char *end = memchr(c->e.fn, '\0', sizeof(c->e.fn));
 
 	if (c->slot >= 0 && c->session >= 0)
-		snprintf(where, sizeof(where), " (slot %lld, session %lld)", (long long)c->slot, (long long)c->session);
+		snprintf(where, sizeof(where), " (slot %lld, session %lld)", (long long)c->slot,
+		         (long long)c->session);
 	else if (c->slot >= 0)
 		snprintf(where, sizeof(where), " (slot %lld)", (long long)c->slot);
 	else if (c->session >= 0)
@@ -228,7 +241,8 @@ void trace_hung_describe(const trace_hung *c, char *out, size_t cap)
 	else
 		snprintf(held, sizeof(held), "?");
 	/* The name is the trace's or FILE.inflight's, which anyone may have written: escaped. */
-	p11_text_escape(fn, sizeof(fn), c->e.fn, end ? (size_t)(end - c->e.fn) : sizeof(c->e.fn), NULL);
-	snprintf(out, cap, "%s%s, pid %lu tid %lu seq %lu, in the backend since %s: %s %s", fn, where,
-	         c->e.pid, c->e.tid, c->e.seq, since, held, c->how);
+	p11_text_escape(fn, sizeof(fn), c->e.fn, end ? (size_t)(end - c->e.fn) : sizeof(c->e.fn),
+	                NULL);
+	snprintf(out, cap, "%s%s, pid %lu tid %lu seq %lu, in the backend since %s: %s %s", fn,
+	         where, c->e.pid, c->e.tid, c->e.seq, since, held, c->how);
 }

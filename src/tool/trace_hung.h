@@ -17,12 +17,12 @@
 
 typedef struct {
 	p11_inflight_entry e;
-	int64_t slot, session;  /* -1: not known */
-	double held_s;          /* how long it had been in the backend, -1: not known */
-	int alive;              /* its process still runs (on this machine) */
-	uint64_t note_line;     /* its SlowCall note in the trace, 0: none */
-	uint64_t before_line;   /* the last record of its process before it, 0: none */
-	char how[120];          /* how held_s was measured */
+	int64_t slot, session; /* -1: not known */
+	double held_s;         /* how long it had been in the backend, -1: not known */
+	int alive;             /* its process still runs (on this machine) */
+	uint64_t note_line;    /* its SlowCall note in the trace, 0: none */
+	uint64_t before_line;  /* the last record of its process before it, 0: none */
+	char how[120];         /* how held_s was measured */
 } trace_hung;
 
 typedef struct trace_hangs trace_hangs;

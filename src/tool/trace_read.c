@@ -35,10 +35,9 @@ static const char *find_pair(const char *p, const char *end, char a, char b)
 	return NULL;
 }
 
-
-#define READ_SIZE (1u << 20)        /* few, large reads: a system call per MiB */
-#define MAX_LINE (16u << 20)        /* longest record kept; hex of big objects fits */
-#define MAX_VALUES 65536            /* JSON values in one record (2 MiB arena) */
+#define READ_SIZE (1u << 20) /* few, large reads: a system call per MiB */
+#define MAX_LINE (16u << 20) /* longest record kept; hex of big objects fits */
+#define MAX_VALUES 65536     /* JSON values in one record (2 MiB arena) */
 #define MAX_DEPTH 64
 #define SNIFF_SIZE 4096
 
@@ -46,18 +45,18 @@ struct trace_reader {
 	gzFile gz;
 	char *name;
 	char *buf;
-	size_t cap;          /* allocated */
-	size_t start;        /* first unconsumed byte */
-	size_t fill;         /* end of data */
-	size_t nul;          /* first NUL at or after start, or fill; valid if nul_ok */
+	size_t cap;   /* allocated */
+	size_t start; /* first unconsumed byte */
+	size_t fill;  /* end of data */
+	size_t nul;   /* first NUL at or after start, or fill; valid if nul_ok */
 	int nul_ok;
 	int eof;
-	int skipping;        /* discarding the rest of an overlong line */
-	int skip_args;       /* trace_skip_args(): the fast path, scan_record() */
-	uint64_t line;       /* line number of buf[start] */
+	int skipping;  /* discarding the rest of an overlong line */
+	int skip_args; /* trace_skip_args(): the fast path, scan_record() */
+	uint64_t line; /* line number of buf[start] */
 	uint64_t damaged;
 	json_doc *doc;
-	char *tbuf;          /* a text-format record turned into JSON */
+	char *tbuf; /* a text-format record turned into JSON */
 	size_t tcap;
 	trace_warn_fn warn;
 	void *warn_data;
@@ -129,7 +128,8 @@ static int fill_more(trace_reader *r)
 	if (n == 0 && (errnum == Z_OK || errnum == Z_BUF_ERROR)) {
 		/* Z_BUF_ERROR at the end: a gzip file cut short, e.g. copied while written. */
 		if (errnum == Z_BUF_ERROR)
-			warn(r, 0, "compressed data ends early (truncated gzip file); read what was there");
+			warn(r, 0,
+			     "compressed data ends early (truncated gzip file); read what was there");
 		r->eof = 1;
 		return 0;
 	}
@@ -151,7 +151,10 @@ static const char *not_text(const char *p, size_t n)
 {
 	size_t i, ctl = 0, other = 0;
 
-	if (n >= 4 && memcmp(p, "\x7f" "ELF", 4) == 0)
+	if (n >= 4 && memcmp(p,
+	                     "\x7f"
+	                     "ELF",
+	                     4) == 0)
 		return "an ELF executable or library, not a trace";
 	if (n >= 2 && p[0] == 'M' && p[1] == 'Z')
 		return "a Windows executable or DLL, not a trace";
@@ -228,7 +231,7 @@ trace_reader *trace_open(const char *path, trace_warn_fn warn_fn, void *data, ch
 		}
 	}
 	if (r->fill >= 3 && memcmp(r->buf, "\xef\xbb\xbf", 3) == 0)
-		r->start = 3;  /* a UTF-8 BOM from a Windows editor */
+		r->start = 3; /* a UTF-8 BOM from a Windows editor */
 	if ((why = not_text(r->buf + r->start, r->fill - r->start)) != NULL) {
 		snprintf(err, errlen, "%s: not a trace: %s", name, why);
 		trace_close(r);
@@ -375,7 +378,21 @@ static int fill_record(const json_value *root, trace_record *rec)
 	return rec->fn ? 0 : REC_NO_FN;
 }
 
-enum { F_OTHER, F_TS, F_FN, F_RV, F_CRASH, F_PID, F_TID, F_SEQ, F_US, F_ARGS, F_OUT, F_NOTES, F_PENDING };
+enum {
+	F_OTHER,
+	F_TS,
+	F_FN,
+	F_RV,
+	F_CRASH,
+	F_PID,
+	F_TID,
+	F_SEQ,
+	F_US,
+	F_ARGS,
+	F_OUT,
+	F_NOTES,
+	F_PENDING
+};
 
 static int field_of(const char *k, uint32_t n)
 {
@@ -480,11 +497,10 @@ static int exact_record(trace_reader *r, char *text, size_t len, trace_record *r
 
 	json_cursor_init(&c, text, len);
 	if (!LIT(&c, "{\"ts\":") || json_scan_plain(&c, &rec->ts, &rec->ts_len) ||
-	    !LIT(&c, ",\"pid\":") || !int_field(&c, &rec->pid) ||
-	    !LIT(&c, ",\"tid\":") || !int_field(&c, &rec->tid) ||
-	    !LIT(&c, ",\"seq\":") || !int_field(&c, &rec->seq) ||
+	    !LIT(&c, ",\"pid\":") || !int_field(&c, &rec->pid) || !LIT(&c, ",\"tid\":") ||
+	    !int_field(&c, &rec->tid) || !LIT(&c, ",\"seq\":") || !int_field(&c, &rec->seq) ||
 	    !LIT(&c, ",\"fn\":") || json_scan_plain(&c, &rec->fn, &rec->fn_len) ||
-	    !LIT(&c, ",\"args\":{") )
+	    !LIT(&c, ",\"args\":{"))
 		return 1;
 	c.p--;
 	/*
@@ -550,7 +566,7 @@ static int scan_record(trace_reader *r, char *text, size_t len, trace_record *re
 	json_cursor_init(&c, text, len);
 	json_doc_reset(r->doc);
 	json_ws(&c);
-	c.p++;   /* the caller saw '{' */
+	c.p++; /* the caller saw '{' */
 	json_ws(&c);
 	if (c.p < c.end && *c.p == '}') {
 		c.p++;
@@ -587,14 +603,27 @@ static int scan_record(trace_reader *r, char *text, size_t len, trace_record *re
 		}
 		field = field_of(k, kl);
 		ch = *c.p;
-		if (ch == '"' && (field == F_TS || field == F_FN || field == F_RV || field == F_CRASH)) {
+		if (ch == '"' &&
+		    (field == F_TS || field == F_FN || field == F_RV || field == F_CRASH)) {
 			if (json_scan_string(&c, &s, &sl) < 0)
 				goto bad;
 			switch (field) {
-			case F_TS: rec->ts = s; rec->ts_len = sl; break;
-			case F_FN: rec->fn = s; rec->fn_len = sl; break;
-			case F_RV: rec->rv = s; rec->rv_len = sl; break;
-			default: rec->crash = s; rec->crash_len = sl; break;
+			case F_TS:
+				rec->ts = s;
+				rec->ts_len = sl;
+				break;
+			case F_FN:
+				rec->fn = s;
+				rec->fn_len = sl;
+				break;
+			case F_RV:
+				rec->rv = s;
+				rec->rv_len = sl;
+				break;
+			default:
+				rec->crash = s;
+				rec->crash_len = sl;
+				break;
 			}
 		} else if ((ch == '-' || (ch >= '0' && ch <= '9')) &&
 		           (field == F_PID || field == F_TID || field == F_SEQ || field == F_US ||
@@ -638,7 +667,8 @@ static int scan_record(trace_reader *r, char *text, size_t len, trace_record *re
 after:
 	json_ws(&c);
 	if (c.p != c.end) {
-		json_fail(&c, c.p, *c.p ? "unexpected text after the value" : "NUL byte after the value");
+		json_fail(&c, c.p,
+		          *c.p ? "unexpected text after the value" : "NUL byte after the value");
 		goto bad;
 	}
 	return rec->fn ? 0 : REC_NO_FN;
@@ -789,7 +819,8 @@ static int tc_value(tconv *t, int depth)
 	}
 	/* A bare word: it ends where the text format would have quoted it. */
 	while (t->p < t->end && *t->p != ' ' && *t->p != ',' && *t->p != ')' && *t->p != ']' &&
-	       *t->p != '}' && *t->p != '"' && *t->p != '=' && *t->p != '\\' && *t->p != '{' && *t->p != '[')
+	       *t->p != '}' && *t->p != '"' && *t->p != '=' && *t->p != '\\' && *t->p != '{' &&
+	       *t->p != '[')
 		t->p++;
 	n = (size_t)(t->p - s);
 	if (n == 0)
@@ -962,8 +993,12 @@ bad:
 int trace_is_probing(const trace_record *rec)
 {
 	static const char *const always[] = {
-		"CKR_BUFFER_TOO_SMALL", "CKR_ATTRIBUTE_TYPE_INVALID", "CKR_ATTRIBUTE_SENSITIVE",
-		"CKR_NO_EVENT", "CKR_CRYPTOKI_ALREADY_INITIALIZED", "CKR_USER_ALREADY_LOGGED_IN",
+		"CKR_BUFFER_TOO_SMALL",
+		"CKR_ATTRIBUTE_TYPE_INVALID",
+		"CKR_ATTRIBUTE_SENSITIVE",
+		"CKR_NO_EVENT",
+		"CKR_CRYPTOKI_ALREADY_INITIALIZED",
+		"CKR_USER_ALREADY_LOGGED_IN",
 	};
 	const char *rv = rec->rv, *fn = rec->fn;
 	size_t i, rn = rec->rv_len, fnl = rec->fn_len;
@@ -1037,7 +1072,8 @@ void trace_failures_sentence(const trace_failures *t, char *out, size_t cap)
 {
 	size_t o = 0, i;
 
-#define PUT(...) (o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, __VA_ARGS__), o = o < cap ? o : cap)
+#define PUT(...) \
+	(o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, __VA_ARGS__), o = o < cap ? o : cap)
 	out[0] = '\0';
 	if (t->failed == 0) {
 		PUT("no failed calls");
@@ -1062,7 +1098,8 @@ void trace_failures_sentence(const trace_failures *t, char *out, size_t cap)
  * Parses one segment; 1 when it is a record, 0 when it was reported.
  * how: why the segment ended, for the message (NULL: a newline).
  */
-static int take_segment(trace_reader *r, char *p, size_t n, uint64_t line, const char *how, trace_record *rec)
+static int take_segment(trace_reader *r, char *p, size_t n, uint64_t line, const char *how,
+                        trace_record *rec)
 {
 	json_error e;
 	char msg[200];
@@ -1075,7 +1112,8 @@ static int take_segment(trace_reader *r, char *p, size_t n, uint64_t line, const
 		const char *why = NULL;
 		size_t at = 0, jn = text_to_json(r, p, n, &why, &at);
 		if (jn == 0) {
-			snprintf(msg, sizeof(msg), "malformed text record: %s at column %zu, skipped", why, at + 1);
+			snprintf(msg, sizeof(msg),
+			         "malformed text record: %s at column %zu, skipped", why, at + 1);
 			warn(r, line, msg);
 			return 0;
 		}
@@ -1096,20 +1134,17 @@ static int take_segment(trace_reader *r, char *p, size_t n, uint64_t line, const
 		rc = root ? fill_record(root, rec) : REC_SYNTAX;
 	}
 	switch (rc) {
-	case 0:
-		rec->line = line;
-		return 1;
+	case 0: rec->line = line; return 1;
 	case REC_NOT_OBJECT:
 		warn(r, line, "not a trace record (not a JSON object), skipped");
 		return 0;
-	case REC_NO_FN:
-		warn(r, line, "not a trace record (no \"fn\"), skipped");
-		return 0;
+	case REC_NO_FN: warn(r, line, "not a trace record (no \"fn\"), skipped"); return 0;
 	}
 	if (how)
 		snprintf(msg, sizeof(msg), "truncated record (%s), skipped", how);
 	else
-		snprintf(msg, sizeof(msg), "malformed record: %s at column %zu, skipped", e.msg, e.offset + 1);
+		snprintf(msg, sizeof(msg), "malformed record: %s at column %zu, skipped", e.msg,
+		         e.offset + 1);
 	warn(r, line, msg);
 	return 0;
 }
@@ -1150,7 +1185,7 @@ int trace_next(trace_reader *r, trace_record *rec)
 				/* A record cut off by NUL padding, or padding between records. */
 				size_t z = r->nul;
 				int rc = take_segment(r, p, z - r->start, r->line,
-				                     "followed by NUL bytes", rec);
+				                      "followed by NUL bytes", rec);
 				while (z < r->fill && r->buf[z] == '\0')
 					z++;
 				r->start = z;
@@ -1167,7 +1202,8 @@ int trace_next(trace_reader *r, trace_record *rec)
 				uint64_t line = r->line;
 				size_t n = r->fill - r->start;
 				r->start = r->fill;
-				if (take_segment(r, p, n, line, "the last line ends without a newline", rec))
+				if (take_segment(r, p, n, line,
+				                 "the last line ends without a newline", rec))
 					return 1;
 			}
 			return 0;
@@ -1184,14 +1220,16 @@ int trace_next(trace_reader *r, trace_record *rec)
 				size_t cap = r->cap * 2 > MAX_LINE ? MAX_LINE : r->cap * 2;
 				char *nb = realloc(r->buf, cap);
 				if (nb == NULL) {
-					snprintf(r->err, sizeof(r->err), "%s: out of memory", r->name);
+					snprintf(r->err, sizeof(r->err), "%s: out of memory",
+					         r->name);
 					return -1;
 				}
 				r->buf = nb;
 				r->cap = cap;
 			} else {
 				char msg[100];
-				snprintf(msg, sizeof(msg), "line longer than %u MiB, skipped", MAX_LINE >> 20);
+				snprintf(msg, sizeof(msg), "line longer than %u MiB, skipped",
+				         MAX_LINE >> 20);
 				warn(r, r->line, msg);
 				r->skipping = 1;
 				r->start = r->fill = 0;

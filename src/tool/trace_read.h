@@ -30,17 +30,17 @@ typedef struct trace_reader trace_reader;
  * shim still reads.
  */
 typedef struct {
-	uint64_t line;               /* 1-based line number in the (decompressed) text */
-	const json_value *root;      /* the whole record */
-	const json_value *args;      /* object, or NULL */
-	const json_value *out;       /* outputs when written apart ("out" object), or NULL */
-	const json_value *notes;     /* array, or NULL */
-	const char *ts;              /* "2026-11-27T20:45:40.123456Z", or NULL */
-	const char *fn;              /* "C_Login"; always set */
-	const char *rv;              /* "CKR_OK"; NULL when null or absent */
-	const char *crash;           /* "SIGSEGV" when the process died in the call, else NULL */
+	uint64_t line;           /* 1-based line number in the (decompressed) text */
+	const json_value *root;  /* the whole record */
+	const json_value *args;  /* object, or NULL */
+	const json_value *out;   /* outputs when written apart ("out" object), or NULL */
+	const json_value *notes; /* array, or NULL */
+	const char *ts;          /* "2026-11-27T20:45:40.123456Z", or NULL */
+	const char *fn;          /* "C_Login"; always set */
+	const char *rv;          /* "CKR_OK"; NULL when null or absent */
+	const char *crash;       /* "SIGSEGV" when the process died in the call, else NULL */
 	uint32_t ts_len, fn_len, rv_len, crash_len;
-	int64_t pid, tid, seq, us;   /* -1 when absent */
+	int64_t pid, tid, seq, us; /* -1 when absent */
 	/*
 	 * Not a call but a note on one ([trace] SlowCall): the call of this
 	 * pid, tid and seq had been in the backend this long at ts and had not
@@ -114,10 +114,14 @@ int trace_is_probing(const trace_record *rec);
  */
 #define TRACE_PROBE_KINDS 6
 typedef struct {
-	uint64_t failed, probing;   /* failed calls (no return included), of them probing */
-	struct { char fn[40]; char rv[48]; uint64_t n; } kind[TRACE_PROBE_KINDS];
+	uint64_t failed, probing; /* failed calls (no return included), of them probing */
+	struct {
+		char fn[40];
+		char rv[48];
+		uint64_t n;
+	} kind[TRACE_PROBE_KINDS];
 	size_t n_kinds;
-	uint64_t other_kinds;       /* probing calls of kinds beyond kind[] */
+	uint64_t other_kinds; /* probing calls of kinds beyond kind[] */
 } trace_failures;
 
 /* Counts rec when it failed (pending notes are not calls and are not counted). */

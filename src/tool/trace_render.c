@@ -144,7 +144,8 @@ int render_is_symbol(const char *s, size_t n)
 	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		for (i = 2; i < n; i++) {
 			char c = s[i];
-			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			      (c >= 'A' && c <= 'F')))
 				return 0;
 		}
 		return 1;
@@ -156,7 +157,7 @@ int render_is_symbol(const char *s, size_t n)
 		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
 			return 0;
 	}
-	return n > 3 && memchr(s, '_', n) != NULL;  /* "CKO_DATA", not a label "ABC" */
+	return n > 3 && memchr(s, '_', n) != NULL; /* "CKO_DATA", not a label "ABC" */
 }
 
 static void put_str(sbuf *b, const json_value *v, size_t max)
@@ -222,21 +223,11 @@ void render_compact(sbuf *b, const json_value *v, int depth)
 	uint32_t i;
 
 	switch (v->type) {
-	case JSON_NULL:
-		sb_puts(b, "NULL");
-		return;
-	case JSON_TRUE:
-		sb_puts(b, "true");
-		return;
-	case JSON_FALSE:
-		sb_puts(b, "false");
-		return;
-	case JSON_NUMBER:
-		sb_put(b, v->str, v->len);
-		return;
-	case JSON_STRING:
-		put_str(b, v, 48);
-		return;
+	case JSON_NULL: sb_puts(b, "NULL"); return;
+	case JSON_TRUE: sb_puts(b, "true"); return;
+	case JSON_FALSE: sb_puts(b, "false"); return;
+	case JSON_NUMBER: sb_put(b, v->str, v->len); return;
+	case JSON_STRING: put_str(b, v, 48); return;
 	case JSON_OBJECT:
 		if (is_bytes(v)) {
 			put_bytes(b, v, 16);
@@ -555,7 +546,8 @@ void render_verbose(FILE *f, const trace_record *rec)
 	if (rec->out) {
 		for (i = 0, c = rec->out + 1; i < rec->out->len; i++, c = json_next(c)) {
 			char key[80];
-			snprintf(key, sizeof(key), "-> %.*s", (int)(c->key_len > 60 ? 60 : c->key_len), c->key);
+			snprintf(key, sizeof(key), "-> %.*s",
+			         (int)(c->key_len > 60 ? 60 : c->key_len), c->key);
 			print_member(f, key, strlen(key), c, 1);
 		}
 	}
@@ -573,7 +565,8 @@ void render_verbose(FILE *f, const trace_record *rec)
 	/* Fields this tool does not know, from another shim version: shown, not dropped. */
 	for (i = 0, c = rec->root + 1; i < rec->root->len; i++, c = json_next(c)) {
 		static const char *const known[] = {
-			"ts", "pid", "tid", "seq", "fn", "args", "out", "rv", "us", "notes", "crash", "pending_us",
+			"ts",  "pid", "tid", "seq",   "fn",    "args",
+			"out", "rv",  "us",  "notes", "crash", "pending_us",
 		};
 		size_t k;
 		int is_known = 0;
@@ -586,7 +579,8 @@ void render_verbose(FILE *f, const trace_record *rec)
 		}
 		if (!is_known) {
 			char key[80];
-			snprintf(key, sizeof(key), "(%.*s)", (int)(c->key_len > 60 ? 60 : c->key_len), c->key);
+			snprintf(key, sizeof(key), "(%.*s)",
+			         (int)(c->key_len > 60 ? 60 : c->key_len), c->key);
 			print_member(f, key, strlen(key), c, 1);
 		}
 	}

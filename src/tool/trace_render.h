@@ -15,8 +15,8 @@
 typedef struct {
 	char *p;
 	size_t len;
-	size_t cap;   /* bytes at p, the terminating NUL included */
-	int cut;      /* something did not fit */
+	size_t cap; /* bytes at p, the terminating NUL included */
+	int cut;    /* something did not fit */
 } sbuf;
 
 void sb_init(sbuf *b, char *mem, size_t cap);

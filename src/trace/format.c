@@ -139,9 +139,10 @@ void p11_tb_close(p11_tb *tb, char c)
 /* Decimal, two digits per division: handles, slot IDs and pids run to ten digits. */
 void p11_tb_ulong(p11_tb *tb, unsigned long v)
 {
-	static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-	                            "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-	                            "8081828384858687888990919293949596979899";
+	static const char pairs[] =
+	        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	        "8081828384858687888990919293949596979899";
 	char buf[24];
 	size_t i = sizeof(buf);
 
@@ -536,8 +537,7 @@ bool p11_attr_is_secret(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls)
 	case CKA_PRIME_2:
 	case CKA_EXPONENT_1:
 	case CKA_EXPONENT_2:
-	case CKA_COEFFICIENT:
-		return true;
+	case CKA_COEFFICIENT: return true;
 	case CKA_VALUE:
 		/* Key material unless the class is known to be public. */
 		return !(cls == CKO_CERTIFICATE || cls == CKO_DATA || cls == CKO_PUBLIC_KEY ||
@@ -570,7 +570,8 @@ static CK_OBJECT_CLASS template_class(CK_ATTRIBUTE_PTR t, CK_ULONG n)
 		if (t[i].pValue == NULL || t[i].ulValueLen != sizeof(CK_OBJECT_CLASS))
 			return CK_UNAVAILABLE_INFORMATION;
 		memcpy(&v, t[i].pValue, sizeof(v));
-		if (v == CK_UNAVAILABLE_INFORMATION || (cls != CK_UNAVAILABLE_INFORMATION && v != cls))
+		if (v == CK_UNAVAILABLE_INFORMATION ||
+		    (cls != CK_UNAVAILABLE_INFORMATION && v != cls))
 			return CK_UNAVAILABLE_INFORMATION;
 		cls = v;
 	}
@@ -585,7 +586,8 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
  * CKO_DATA at the top. A nested template's values are shown only when
  * both it and every template around it say a public class.
  */
-static void tb_template(p11_tb *tb, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_CLASS outer, unsigned depth)
+static void tb_template(p11_tb *tb, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_CLASS outer,
+                        unsigned depth)
 {
 	CK_OBJECT_CLASS cls;
 	CK_ULONG i;
@@ -678,7 +680,8 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 		}
 		break;
 	case P11_ATTR_MECHS:
-		if (n % sizeof(CK_MECHANISM_TYPE) == 0 && n / sizeof(CK_MECHANISM_TYPE) <= P11_TRACE_MAX_LIST) {
+		if (n % sizeof(CK_MECHANISM_TYPE) == 0 &&
+		    n / sizeof(CK_MECHANISM_TYPE) <= P11_TRACE_MAX_LIST) {
 			const CK_MECHANISM_TYPE *m = a->pValue;
 			p11_tb_open(tb, '[');
 			for (i = 0; i < n / sizeof(CK_MECHANISM_TYPE); i++) {
@@ -923,7 +926,8 @@ void tf_out_info(p11_tb *tb, CK_RV rv, const char *name, CK_INFO_PTR p)
 	tb_version(tb, "cryptokiVersion", p->cryptokiVersion);
 	tb_padded_field(tb, "manufacturerID", p->manufacturerID, sizeof(p->manufacturerID));
 	tf_ulong(tb, "flags", p->flags);
-	tb_padded_field(tb, "libraryDescription", p->libraryDescription, sizeof(p->libraryDescription));
+	tb_padded_field(tb, "libraryDescription", p->libraryDescription,
+	                sizeof(p->libraryDescription));
 	tb_version(tb, "libraryVersion", p->libraryVersion);
 	p11_tb_close(tb, '}');
 }

@@ -35,7 +35,7 @@ void tf_msg_flags(p11_tb *tb, const char *name, CK_FLAGS f)
 static void generator(p11_tb *tb, const char *name, CK_GENERATOR_FUNCTION g)
 {
 	static const char *const names[] = { "CKG_NO_GENERATE", "CKG_GENERATE",
-	                                     "CKG_GENERATE_COUNTER", "CKG_GENERATE_RANDOM" };
+		                             "CKG_GENERATE_COUNTER", "CKG_GENERATE_RANDOM" };
 
 	p11_tb_key(tb, name);
 	if (g < sizeof(names) / sizeof(names[0]))

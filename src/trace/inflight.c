@@ -27,12 +27,12 @@
 #define O_BINARY 0
 #endif
 
-#define MAGIC "p11shim inflight"   /* 16 bytes, no NUL */
+#define MAGIC "p11shim inflight" /* 16 bytes, no NUL */
 #define TABLE_VERSION 1u
 #define SLOT_SIZE 128u
 #define HEADER_SIZE 64u
 #define TABLE_SIZE (HEADER_SIZE + P11_INFLIGHT_SLOTS * SLOT_SIZE)
-#define PROBES 32                  /* slots tried before a call goes without one */
+#define PROBES 32 /* slots tried before a call goes without one */
 #define DAY_US (24LL * 3600 * 1000000)
 
 typedef struct {
@@ -41,7 +41,7 @@ typedef struct {
 } header;
 
 typedef struct {
-	_Atomic uint64_t state;         /* 0 free, 1 in flight */
+	_Atomic uint64_t state; /* 0 free, 1 in flight */
 	_Atomic uint64_t seq;
 	uint64_t pid, tid;
 	int64_t entry_us;
@@ -97,7 +97,8 @@ p11_inflight *p11_inflight_open(const char *trace_path, bool fresh, char *err, s
 		slot *s = slot_at(t->map, i);
 		if (atomic_load(&s->state) == 0)
 			continue;
-		if ((fresh || now - s->entry_us > DAY_US) && !compat_process_alive((unsigned long)s->pid))
+		if ((fresh || now - s->entry_us > DAY_US) &&
+		    !compat_process_alive((unsigned long)s->pid))
 			atomic_store(&s->state, 0);
 	}
 	return t;
@@ -122,7 +123,8 @@ int p11_inflight_enter(p11_inflight *t, unsigned long pid, unsigned long tid, un
 		uint64_t expect = 0;
 
 		if (atomic_load_explicit(&s->state, memory_order_relaxed) != 0 ||
-		    !atomic_compare_exchange_strong_explicit(&s->state, &expect, 1, memory_order_acquire,
+		    !atomic_compare_exchange_strong_explicit(&s->state, &expect, 1,
+		                                             memory_order_acquire,
 		                                             memory_order_relaxed))
 			continue;
 		s->pid = pid;
@@ -219,7 +221,8 @@ int p11_inflight_read(const char *trace_path, p11_inflight_entry *out, size_t ma
 		got += r;
 	close(fd);
 	h = (const header *)(const void *)buf;
-	if (got != (ssize_t)TABLE_SIZE || memcmp(h->magic, MAGIC, 16) != 0 || h->version != TABLE_VERSION) {
+	if (got != (ssize_t)TABLE_SIZE || memcmp(h->magic, MAGIC, 16) != 0 ||
+	    h->version != TABLE_VERSION) {
 		free(buf);
 		return -1;
 	}

@@ -71,7 +71,7 @@ typedef struct {
 	p11_inflight *inflight;  /* FILE.inflight, NULL when it could not be mapped */
 	compat_ticker *watchdog; /* [trace] SlowCall; NULL when off or not allowed */
 	int64_t slow_us;
-	char slow_text[32];      /* "10s" as configured, for the note */
+	char slow_text[32];         /* "10s" as configured, for the note */
 	unsigned long calls_before; /* p11_shim_ctx: calls before C_Initialize */
 	const char *first_before;
 	char path[4096];
@@ -84,23 +84,23 @@ typedef struct trace_tls trace_tls;
 
 typedef struct trace_call {
 	trace_state *ts;
-	trace_tls *tls;   /* this thread's, looked up once per call */
+	trace_tls *tls; /* this thread's, looked up once per call */
 	p11_tb tb;
 	p11_tb notes;
 	int64_t start_ns;
-	size_t ts_at;     /* where the timestamp goes, written at entry */
+	size_t ts_at; /* where the timestamp goes, written at entry */
 	size_t out_mark;
-	const char *fn;             /* "C_Sign", for the in-flight table */
+	const char *fn; /* "C_Sign", for the in-flight table */
 	unsigned long seq;
-	p11_inflight_kind id_kind;  /* the call's slot or session, for the in-flight table */
+	p11_inflight_kind id_kind; /* the call's slot or session, for the in-flight table */
 	uint64_t id;
-	int inflight_slot;          /* its slot in the table, -1: none */
+	int inflight_slot;                /* its slot in the table, -1: none */
 	volatile sig_atomic_t in_backend; /* inside the next layer's call */
 	struct trace_call *outer;
 	/* What the client's output buffers could hold, taken before the call:
 	 * the backend's answer is read no further (a backend may lie). */
 	CK_ULONG cap;
-	CK_ATTRIBUTE *asked;  /* C_GetAttributeValue's template as given, or NULL */
+	CK_ATTRIBUTE *asked; /* C_GetAttributeValue's template as given, or NULL */
 	CK_ATTRIBUTE asked_storage[8];
 	char storage[2048];
 	char note_storage[512];
@@ -270,8 +270,9 @@ static void format_ts(trace_tls *t, char out[TS_LEN], int64_t us)
 		struct tm tm;
 		char buf[64];
 		gmtime_r(&sec, &tm);
-		snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d", (tm.tm_year + 1900) % 10000,
-		         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d",
+		         (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		         tm.tm_min, tm.tm_sec);
 		memcpy(t->cached, buf, 19);
 		t->cached_sec = sec;
 	}
@@ -292,8 +293,8 @@ static const who_cache *who(trace_tls *t)
 
 	if (w->json_len == 0 || w->pid != pid) {
 		tid = compat_tid();
-		w->json_len = (size_t)snprintf(w->json, sizeof(w->json), "\",\"pid\":%lu,\"tid\":%lu,\"seq\":", pid,
-		                               tid);
+		w->json_len = (size_t)snprintf(w->json, sizeof(w->json),
+		                               "\",\"pid\":%lu,\"tid\":%lu,\"seq\":", pid, tid);
 		w->text_len = (size_t)snprintf(w->text, sizeof(w->text), " %lu:%lu #", pid, tid);
 		w->pid = pid;
 		w->tid = tid;
@@ -306,8 +307,8 @@ static const who_cache *who(trace_tls *t)
  * call_enter, from the same clock reading that starts the duration: "ts"
  * is the moment the call entered the layers below.
  */
-static p11_tb *call_begin(trace_state *ts, trace_call *c, const char *fn, const char *jhead, size_t jlen,
-                          const char *thead, size_t tlen)
+static p11_tb *call_begin(trace_state *ts, trace_call *c, const char *fn, const char *jhead,
+                          size_t jlen, const char *thead, size_t tlen)
 {
 	static const char blank[TS_LEN] = "0000-00-00T00:00:00.000000Z";
 	p11_tb *tb = &c->tb;
@@ -358,8 +359,9 @@ static void call_enter(trace_call *c)
 		format_ts(c->tls, c->tb.p + c->ts_at, wall);
 	/* Named in FILE.inflight while in the backend: a hang or a kill leaves it there. */
 	if (c->ts->inflight != NULL)
-		c->inflight_slot = p11_inflight_enter(c->ts->inflight, c->tls->who.pid, c->tls->who.tid, c->seq,
-		                                      c->fn, c->id_kind, c->id, wall);
+		c->inflight_slot =
+		        p11_inflight_enter(c->ts->inflight, c->tls->who.pid, c->tls->who.tid,
+		                           c->seq, c->fn, c->id_kind, c->id, wall);
 	c->start_ns = now;
 	c->in_backend = 1;
 }
@@ -406,8 +408,10 @@ static void call_end(trace_call *c, CK_RV rv)
 	else if (!atomic_exchange(&oom_reported, true)) {
 		char shown[1024];
 
-		fprintf(stderr, "p11shim: trace: out of memory formatting a record of %s; calls go on, "
-		        "records are lost\n", p11_text_safe(shown, sizeof(shown), c->ts->path));
+		fprintf(stderr,
+		        "p11shim: trace: out of memory formatting a record of %s; calls go on, "
+		        "records are lost\n",
+		        p11_text_safe(shown, sizeof(shown), c->ts->path));
 	}
 	p11_tb_free(tb);
 	if (c->notes.p != NULL)
@@ -433,7 +437,8 @@ void p11_note(const char *fmt, ...)
 	if ((size_t)n >= sizeof(buf))
 		n = sizeof(buf) - 1;
 	if (c->notes.p == NULL) /* the first note of this call */
-		p11_tb_init(&c->notes, c->note_storage, sizeof(c->note_storage), c->tb.format, c->tb.data);
+		p11_tb_init(&c->notes, c->note_storage, sizeof(c->note_storage), c->tb.format,
+		            c->tb.data);
 	if (c->notes.len > 0)
 		p11_tb_rawz(&c->notes, c->notes.format == P11_FMT_JSONL ? "," : "; ");
 	if (c->notes.format == P11_FMT_JSONL) {
@@ -464,7 +469,8 @@ static void keep_template(trace_call *c, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 	if (t == NULL || n > P11_TRACE_MAX_ATTRS)
 		return;
 	c->asked = n <= sizeof(c->asked_storage) / sizeof(c->asked_storage[0]) ?
-	           c->asked_storage : malloc(n * sizeof(*t));
+	                   c->asked_storage :
+	                   malloc(n * sizeof(*t));
 	if (c->asked != NULL)
 		memcpy(c->asked, t, n * sizeof(*t));
 }
@@ -474,15 +480,16 @@ static void out_attrs(trace_call *c, CK_RV rv, const char *name, CK_ATTRIBUTE_PT
 	CK_ULONG lies;
 
 	if (t != NULL && n <= P11_TRACE_MAX_ATTRS && c->asked == NULL) {
-		if (rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
-		    rv == CKR_BUFFER_TOO_SMALL)
+		if (rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE ||
+		    rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_BUFFER_TOO_SMALL)
 			p11_note("trace: out of memory: the values of %s are not shown", name);
 		return;
 	}
 	lies = tf_out_attrs(&c->tb, rv, name, t, n, c->asked);
 	if (lies > 0)
 		p11_note("backend: %lu attribute value(s) of %s longer than the client's buffer, or moved; "
-		         "not read, passed on as answered", (unsigned long)lies, name);
+		         "not read, passed on as answered",
+		         (unsigned long)lies, name);
 }
 
 static void note_lie(const char *fn, const char *what, CK_ULONG said, CK_ULONG cap)
@@ -496,7 +503,8 @@ static void note_calls_before(trace_state *ts)
 {
 	if (ts->calls_before > 0)
 		p11_note("%lu call(s) before C_Initialize, answered CKR_CRYPTOKI_NOT_INITIALIZED "
-		         "(the first: %s)", ts->calls_before, ts->first_before ? ts->first_before : "?");
+		         "(the first: %s)",
+		         ts->calls_before, ts->first_before ? ts->first_before : "?");
 }
 
 /* ---- the layer: one wrapper per function, generated from p11fn.def ---- */
@@ -504,27 +512,28 @@ static void note_calls_before(trace_state *ts)
 /* The function's part of the record head, as literals: JSON and text. */
 #define FN_JHEAD(name) ",\"fn\":\"C_" #name "\",\"args\":{"
 #define FN_THEAD(name) " C_" #name "("
-#define FN_HEADS(name) FN_JHEAD(name), sizeof(FN_JHEAD(name)) - 1, FN_THEAD(name), sizeof(FN_THEAD(name)) - 1
+#define FN_HEADS(name) \
+	FN_JHEAD(name), sizeof(FN_JHEAD(name)) - 1, FN_THEAD(name), sizeof(FN_THEAD(name)) - 1
 
-#define P11FN(name, ...)                                                      \
-	static CK_RV trace_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__)) \
-	{                                                                     \
-		static const char FN_NAME[] = "C_" #name;                     \
-		trace_call call;                                              \
-		p11_tb *tb;                                                   \
-		CK_RV rv;                                                     \
-		(void)FN_NAME;                                                \
+#define P11FN(name, ...)                                                        \
+	static CK_RV trace_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__))   \
+	{                                                                       \
+		static const char FN_NAME[] = "C_" #name;                       \
+		trace_call call;                                                \
+		p11_tb *tb;                                                     \
+		CK_RV rv;                                                       \
+		(void)FN_NAME;                                                  \
 		tb = call_begin(self->data, &call, "C_" #name, FN_HEADS(name)); \
-		if (P11_FN_##name == P11_FN_Initialize)                       \
-			note_calls_before(self->data);                        \
-		P11_MAP(P11_TRACE_IN, P11_SEMI, __VA_ARGS__);                 \
-		P11_MAP(P11_IN_FLIGHT, P11_SEMI, __VA_ARGS__);                \
-		call_enter(&call);                                            \
-		rv = P11_NEXT(self, name, P11_ARGS(__VA_ARGS__));             \
-		call_exit(&call);                                             \
-		P11_MAP(P11_TRACE_OUT, P11_SEMI, __VA_ARGS__);                \
-		call_end(&call, rv);                                          \
-		return rv;                                                    \
+		if (P11_FN_##name == P11_FN_Initialize)                         \
+			note_calls_before(self->data);                          \
+		P11_MAP(P11_TRACE_IN, P11_SEMI, __VA_ARGS__);                   \
+		P11_MAP(P11_IN_FLIGHT, P11_SEMI, __VA_ARGS__);                  \
+		call_enter(&call);                                              \
+		rv = P11_NEXT(self, name, P11_ARGS(__VA_ARGS__));               \
+		call_exit(&call);                                               \
+		P11_MAP(P11_TRACE_OUT, P11_SEMI, __VA_ARGS__);                  \
+		call_end(&call, rv);                                            \
+		return rv;                                                      \
 	}
 #define P11FN_SPECIAL(name, ...)
 #define P11FN_V3 P11FN
@@ -578,20 +587,23 @@ static void slow_note(void *data, const p11_inflight_entry *e)
 	int n;
 
 	gmtime_r(&sec, &tm);
-	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", (tm.tm_year + 1900) % 10000,
-	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(e->seen_us % 1000000));
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+	         (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	         tm.tm_sec, (long)(e->seen_us % 1000000));
 	id[0] = '\0';
 	if (e->kind != P11_INFLIGHT_NONE)
-		snprintf(id, sizeof(id), ts->format == P11_FMT_JSONL ? "\"%s\":%llu" : "%s=%llu", key,
-		         (unsigned long long)e->id);
+		snprintf(id, sizeof(id), ts->format == P11_FMT_JSONL ? "\"%s\":%llu" : "%s=%llu",
+		         key, (unsigned long long)e->id);
 	if (ts->format == P11_FMT_JSONL)
-		n = snprintf(rec, sizeof(rec), "{\"ts\":\"%s\",\"pid\":%lu,\"tid\":%lu,\"seq\":%lu,\"fn\":\"%s\","
+		n = snprintf(rec, sizeof(rec),
+		             "{\"ts\":\"%s\",\"pid\":%lu,\"tid\":%lu,\"seq\":%lu,\"fn\":\"%s\","
 		             "\"args\":{%s},\"rv\":null,\"pending_us\":%lld,\"notes\":[\"trace: %s has been in the "
 		             "backend for %lld.%01lld s and has not returned ([trace] SlowCall = %s)\"]}\n",
 		             when, e->pid, e->tid, e->seq, e->fn, id, (long long)us, e->fn,
 		             (long long)(us / 1000000), (long long)(us / 100000 % 10), ts->slow_text);
 	else
-		n = snprintf(rec, sizeof(rec), "%s %lu:%lu #%lu %s(%s) = PENDING (%lld us) notes: trace: %s has been "
+		n = snprintf(rec, sizeof(rec),
+		             "%s %lu:%lu #%lu %s(%s) = PENDING (%lld us) notes: trace: %s has been "
 		             "in the backend for %lld.%01lld s and has not returned ([trace] SlowCall = %s)\n",
 		             when, e->pid, e->tid, e->seq, e->fn, id, (long long)us, e->fn,
 		             (long long)(us / 1000000), (long long)(us / 100000 % 10), ts->slow_text);
@@ -637,7 +649,8 @@ static p11_sink *take_parked(const char *pattern, uint64_t max_size)
 	parked.sink = NULL;
 	if (s == NULL)
 		return NULL;
-	if (parked.pid == compat_pid() && parked.max_size == max_size && strcmp(parked.pattern, pattern) == 0)
+	if (parked.pid == compat_pid() && parked.max_size == max_size &&
+	    strcmp(parked.pattern, pattern) == 0)
 		return s;
 	p11_sink_close(s);
 	return NULL;
@@ -672,7 +685,7 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		return NULL;
 	if (file[0] == '\0' && !enable) {
 		p11_sink_close(take_parked("", 0)); /* a trace kept from before is done */
-		return NULL; /* trace off: err stays empty */
+		return NULL;                        /* trace off: err stays empty */
 	}
 
 	layer = calloc(1, sizeof(*layer));
@@ -685,10 +698,12 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	ts->first_before = ctx->first_before;
 	ts->format = strcasecmp(format, "text") == 0 ? P11_FMT_TEXT : P11_FMT_JSONL;
 	ts->data = strcasecmp(data, "none") == 0 ? P11_DATA_NONE :
-	           strcasecmp(data, "hex") == 0 ? P11_DATA_HEX : P11_DATA_LENGTH;
+	           strcasecmp(data, "hex") == 0  ? P11_DATA_HEX :
+	                                           P11_DATA_LENGTH;
 	if (file[0] == '\0') {
 		if (!compat_state_dir(dir, sizeof(dir))) {
-			snprintf(err, errlen, "trace: no HOME or XDG_STATE_HOME for the default trace folder; "
+			snprintf(err, errlen,
+			         "trace: no HOME or XDG_STATE_HOME for the default trace folder; "
 			         "set [trace] File");
 			goto fail;
 		}
@@ -710,9 +725,10 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		ts->sink = p11_sink_open(ts->path, max_size);
 	if (ts->sink == NULL) {
 		/* The calls go on without a trace: say so once. */
-		p11_event(P11_EV_TRACE_REFUSED, P11_NO_SLOT, "trace: cannot open %s: %s; set [trace] "
-		          "File to a writable path. Calls go on without a trace.", ts->path,
-		          strerror(errno));
+		p11_event(P11_EV_TRACE_REFUSED, P11_NO_SLOT,
+		          "trace: cannot open %s: %s; set [trace] "
+		          "File to a writable path. Calls go on without a trace.",
+		          ts->path, strerror(errno));
 		goto fail;
 	}
 	/* Without the table the calls are traced as before; a hang just names nothing. */
@@ -731,11 +747,15 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	 * in flight are still named in it.
 	 */
 	ts->slow_us = (int64_t)slow_ms * 1000;
-	snprintf(ts->slow_text, sizeof(ts->slow_text), "%s", p11_config_get(cfg, P11_KEY_TRACE_SLOWCALL, err, errlen));
+	snprintf(ts->slow_text, sizeof(ts->slow_text), "%s",
+	         p11_config_get(cfg, P11_KEY_TRACE_SLOWCALL, err, errlen));
 	err[0] = '\0';
-	if (slow_ms > 0 && ts->inflight != NULL && !(ctx->init_flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS)) {
+	if (slow_ms > 0 && ts->inflight != NULL &&
+	    !(ctx->init_flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS)) {
 		/* A quarter of SlowCall between looks, from 0.1 s to 1 s: a note comes soon after the time. */
-		unsigned every = (unsigned)(slow_ms / 4 < 100 ? 100 : slow_ms / 4 > 1000 ? 1000 : slow_ms / 4);
+		unsigned every = (unsigned)(slow_ms / 4 < 100  ? 100 :
+		                            slow_ms / 4 > 1000 ? 1000 :
+		                                                 slow_ms / 4);
 		ts->watchdog = compat_ticker_start(every, watch, ts);
 	}
 	compat_crash_install(on_fault, p11_sink_crash_done);

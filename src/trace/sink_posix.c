@@ -81,8 +81,8 @@
 #define OFF_MASK ((UINT64_C(1) << GEN_SHIFT) - 1)
 #define GEN_MASK UINT64_C(0xffff)
 #define GEN_OF(w) ((w) >> GEN_SHIFT)
-#define OFF_OF(w) ((w) & OFF_MASK)
-#define PACK(g, o) ((((uint64_t)(g) & GEN_MASK) << GEN_SHIFT) | (uint64_t)(o))
+#define OFF_OF(w) ((w)&OFF_MASK)
+#define PACK(g, o) ((((uint64_t)(g)&GEN_MASK) << GEN_SHIFT) | (uint64_t)(o))
 
 #define SHARED_SIZE 4096
 #define SHARED_MAGIC "p11shimT"
@@ -100,10 +100,10 @@
 _Static_assert(WINDOW <= 64 * 4096, "zero_fill writes a window with at most 64 iovecs of 4 KiB");
 #define STEP_MAX ((uint64_t)1024 * 1024)
 #define STEP_MIN ((uint64_t)4096)
-#define CHECK_SHIFT 16      /* a removed or truncated file is noticed within 64 KiB of records */
+#define CHECK_SHIFT 16 /* a removed or truncated file is noticed within 64 KiB of records */
 #define SCAN_MAX ((uint64_t)16 * 1024 * 1024) /* NUL padding looked for at open */
-#define LOCK_MUTATE 0       /* byte of FILE.tail: exclusive while the shared state changes */
-#define LOCK_LIVE 1         /* shared by every process tracing to FILE */
+#define LOCK_MUTATE 0 /* byte of FILE.tail: exclusive while the shared state changes */
+#define LOCK_LIVE 1   /* shared by every process tracing to FILE */
 #define POOL 8
 #define MAX_SINKS 16
 #define RETIRED (~(~0UL >> 1))
@@ -121,7 +121,7 @@ struct shared {
 };
 /* One layout for 32- and 64-bit processes sharing a trace file. */
 _Static_assert(offsetof(struct shared, word) == 64 && offsetof(struct shared, alloc) == 72 &&
-                   offsetof(struct shared, ino) == 128 && offsetof(struct shared, dev) == 136,
+                       offsetof(struct shared, ino) == 128 && offsetof(struct shared, dev) == 136,
                "FILE.tail's layout");
 
 typedef struct window {
@@ -133,21 +133,21 @@ typedef struct window {
 struct p11_sink {
 	/* Read on every record: one line. */
 	struct shared *sh;
-	window *_Atomic win;   /* the current window */
-	atomic_bool damaged;   /* a SIGBUS was repaired: recover on the next record */
+	window *_Atomic win; /* the current window */
+	atomic_bool damaged; /* a SIGBUS was repaired: recover on the next record */
 	_Atomic p11_sink_mode mode;
 	uint64_t max_size;
 	uint64_t step;
 
-	pthread_mutex_t lock;  /* the slow path */
-	window *prev;          /* the window before, for late writers */
+	pthread_mutex_t lock; /* the slow path */
+	window *prev;         /* the window before, for late writers */
 	window pool[POOL];
 	_Atomic uint64_t cur_gen, old_gen; /* read by the crash handler */
 	_Atomic int cur_fd, old_fd;
 	int ctl_fd;
 	_Atomic uint64_t rotate_retry; /* offset after which a failed rotation is tried again */
 	atomic_bool closed;
-	atomic_int lost;       /* why records are lost (LOST_*), reported once */
+	atomic_int lost; /* why records are lost (LOST_*), reported once */
 	pid_t pid;
 
 	/* APPEND mode */
@@ -183,9 +183,10 @@ static void report_loss_as(p11_sink *s, int kind, int err)
 	char shown[1024];
 
 	if (atomic_compare_exchange_strong(&s->lost, &expect, kind))
-		fprintf(stderr, "p11shim: trace: cannot write %s: %s; calls go on, records are lost "
-		        "until it is writable again\n", p11_text_safe(shown, sizeof(shown), s->path),
-		        strerror(err));
+		fprintf(stderr,
+		        "p11shim: trace: cannot write %s: %s; calls go on, records are lost "
+		        "until it is writable again\n",
+		        p11_text_safe(shown, sizeof(shown), s->path), strerror(err));
 }
 
 static void report_loss(p11_sink *s, int err)
@@ -227,7 +228,8 @@ static bool put(p11_sink *s, int fd, const char *p, size_t n, uint64_t off)
 		if (w <= 0) {
 			report_loss(s, w < 0 ? errno : ENOSPC);
 			for (z = 0; z < done; z += (size_t)w) {
-				w = pwrite(fd, zeros, done - z < sizeof(zeros) ? done - z : sizeof(zeros),
+				w = pwrite(fd, zeros,
+				           done - z < sizeof(zeros) ? done - z : sizeof(zeros),
 				           (off_t)(off + z));
 				if (w <= 0)
 					break;
@@ -357,10 +359,12 @@ static window *window_for_inlock(p11_sink *s, uint64_t g, uint64_t off, size_t n
 			fresh = &s->pool[i];
 	if (fresh == NULL)
 		return NULL;
-	base = mmap(NULL, WINDOW, PROT_READ | PROT_WRITE, MAP_SHARED, atomic_load(&s->cur_fd), (off_t)start);
+	base = mmap(NULL, WINDOW, PROT_READ | PROT_WRITE, MAP_SHARED, atomic_load(&s->cur_fd),
+	            (off_t)start);
 	if (base == MAP_FAILED) {
 		if (errno == ENODEV || errno == EACCES || errno == EPERM)
-			atomic_store(&s->mode, P11_SINK_PWRITE); /* this file system does not map files */
+			atomic_store(&s->mode,
+			             P11_SINK_PWRITE); /* this file system does not map files */
 		return NULL;
 	}
 	fresh->gen = g;
@@ -605,8 +609,8 @@ static void recover_inlock(p11_sink *s)
 		return;
 	}
 	a = atomic_load(&s->sh->alloc);
-	if (fstat(atomic_load(&s->cur_fd), &st) == 0 && GEN_OF(a) == g && (uint64_t)st.st_size < OFF_OF(a) &&
-	    ofd_lock(s->ctl_fd, F_WRLCK, LOCK_MUTATE, true) == 0) {
+	if (fstat(atomic_load(&s->cur_fd), &st) == 0 && GEN_OF(a) == g &&
+	    (uint64_t)st.st_size < OFF_OF(a) && ofd_lock(s->ctl_fd, F_WRLCK, LOCK_MUTATE, true) == 0) {
 		next_generation_inlock(s, g, false);
 		ofd_lock(s->ctl_fd, F_UNLCK, LOCK_MUTATE, false);
 	}
@@ -727,7 +731,8 @@ static void append_check(p11_sink *s)
 	if (s->max_size == 0 || (uint64_t)fst.st_size < s->max_size)
 		goto out;
 	if (flock(s->afd, LOCK_EX) == 0) {
-		if (stat(s->path, &pst) == 0 && pst.st_ino == fst.st_ino && (uint64_t)pst.st_size >= s->max_size) {
+		if (stat(s->path, &pst) == 0 && pst.st_ino == fst.st_ino &&
+		    (uint64_t)pst.st_size >= s->max_size) {
 			snprintf(old, sizeof(old), "%s.1", s->path);
 			if (rename(s->path, old) != 0)
 				report_loss(s, errno);
@@ -779,8 +784,8 @@ static int join(p11_sink *s)
 		if (ofd_lock(cfd, F_WRLCK, LOCK_MUTATE, true) != 0)
 			goto fail; /* no OFD locks (Linux < 3.15) */
 		/* The last process of a previous session may have removed it meanwhile. */
-		if (fstat(cfd, &cst) == 0 && stat(s->ctl_path, &pst) == 0 && cst.st_ino == pst.st_ino &&
-		    cst.st_dev == pst.st_dev)
+		if (fstat(cfd, &cst) == 0 && stat(s->ctl_path, &pst) == 0 &&
+		    cst.st_ino == pst.st_ino && cst.st_dev == pst.st_dev)
 			break;
 		close(cfd);
 		cfd = -1;
@@ -805,8 +810,8 @@ static int join(p11_sink *s)
 	sh = mmap(NULL, SHARED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
 	if (sh == MAP_FAILED)
 		goto fail;
-	if (!atomic_is_lock_free(&sh->word) || (!first && (memcmp(sh->magic, SHARED_MAGIC, 8) != 0 ||
-	                                                   sh->version != SHARED_VERSION))) {
+	if (!atomic_is_lock_free(&sh->word) ||
+	    (!first && (memcmp(sh->magic, SHARED_MAGIC, 8) != 0 || sh->version != SHARED_VERSION))) {
 		munmap(sh, SHARED_SIZE);
 		goto fail;
 	}
@@ -840,7 +845,8 @@ static int join(p11_sink *s)
 		close(dfd);
 		dfd = open(s->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		atomic_store(&s->cur_fd, dfd);
-		if (dfd < 0 || fstat(dfd, &dst) != 0 || (uint64_t)dst.st_ino != atomic_load(&sh->ino) ||
+		if (dfd < 0 || fstat(dfd, &dst) != 0 ||
+		    (uint64_t)dst.st_ino != atomic_load(&sh->ino) ||
 		    (uint64_t)dst.st_dev != atomic_load(&sh->dev)) {
 			/* The generation's file was removed: a new one at the path. */
 			atomic_store(&s->cur_fd, -1);
@@ -939,8 +945,11 @@ void p11_sink_write(p11_sink *s, const char *p, size_t n)
 	if (GEN_OF(a) == g && off + n <= OFF_OF(a) && win != NULL &&
 	    !atomic_load_explicit(&s->damaged, memory_order_relaxed)) {
 		unsigned long r = atomic_fetch_add_explicit(&win->refs, 1, memory_order_acq_rel);
-		if (!(r & RETIRED) && win->gen == g && off >= win->start && off + n <= win->start + WINDOW) {
-			memcpy(atomic_load_explicit(&win->base, memory_order_relaxed) + (off - win->start), p, n);
+		if (!(r & RETIRED) && win->gen == g && off >= win->start &&
+		    off + n <= win->start + WINDOW) {
+			memcpy(atomic_load_explicit(&win->base, memory_order_relaxed) +
+			               (off - win->start),
+			       p, n);
 			atomic_fetch_sub_explicit(&win->refs, 1, memory_order_release);
 			goto done;
 		}
@@ -979,7 +988,8 @@ void p11_sink_write_crash(p11_sink *s, const char *a, size_t an, const char *b, 
 	g = GEN_OF(w);
 	off = OFF_OF(w);
 	fd = g == atomic_load(&s->cur_gen) ? atomic_load(&s->cur_fd) :
-	     g == atomic_load(&s->old_gen) ? atomic_load(&s->old_fd) : -1;
+	     g == atomic_load(&s->old_gen) ? atomic_load(&s->old_fd) :
+	                                     -1;
 	/* pwrite: async-signal-safe, and the file need not have room yet. */
 	if (fd >= 0 && pwrite(fd, a, an, (off_t)off) == (ssize_t)an &&
 	    pwrite(fd, b, bn, (off_t)(off + an)) == (ssize_t)bn)
@@ -1051,8 +1061,8 @@ bool p11_sink_fault(void *addr)
 				continue;
 			/* The file shrank under the mapping: anonymous pages take
 			 * the rest of this copy; the slow path starts a new file. */
-			if (mmap(base, WINDOW, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-			         0) == MAP_FAILED)
+			if (mmap(base, WINDOW, PROT_READ | PROT_WRITE,
+			         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
 				return false;
 			atomic_store(&s->damaged, true);
 			return true;

@@ -50,7 +50,8 @@ static void report_loss(p11_sink *s, DWORD code)
 	char shown[1024];
 
 	if (!atomic_exchange(&s->lost, true))
-		fprintf(stderr, "p11shim: trace: cannot write %s: Windows error %lu; calls go on, "
+		fprintf(stderr,
+		        "p11shim: trace: cannot write %s: Windows error %lu; calls go on, "
 		        "records are lost until it is writable again\n",
 		        p11_text_safe(shown, sizeof(shown), s->path), (unsigned long)code);
 }
@@ -132,7 +133,8 @@ static bool deleted_inlock(p11_sink *s)
 
 	if (s->h == INVALID_HANDLE_VALUE)
 		return true;
-	if (!GetFileInformationByHandleEx(s->h, FileStandardInfo, &si, sizeof(si)) || !si.DeletePending)
+	if (!GetFileInformationByHandleEx(s->h, FileStandardInfo, &si, sizeof(si)) ||
+	    !si.DeletePending)
 		return false;
 	CloseHandle(s->h);
 	s->h = INVALID_HANDLE_VALUE;
@@ -193,7 +195,8 @@ static HANDLE make_rotate_mutex(const wchar_t *wpath)
 		wchar_t c = *p >= L'A' && *p <= L'Z' ? (wchar_t)(*p + 32) : *p;
 		h = (h ^ (uint32_t)c) * 16777619u;
 	}
-	swprintf(name, sizeof(name) / sizeof(name[0]), L"Local\\p11shim-trace-%08lx", (unsigned long)h);
+	swprintf(name, sizeof(name) / sizeof(name[0]), L"Local\\p11shim-trace-%08lx",
+	         (unsigned long)h);
 	return CreateMutexW(NULL, FALSE, name);
 }
 
@@ -219,7 +222,8 @@ p11_sink *p11_sink_open(const char *path, uint64_t max_size)
 	if (s->h == INVALID_HANDLE_VALUE) {
 		code = GetLastError();
 		errno = code == ERROR_PATH_NOT_FOUND || code == ERROR_FILE_NOT_FOUND ? ENOENT :
-		        code == ERROR_CANT_ACCESS_FILE ? ELOOP : EACCES;
+		        code == ERROR_CANT_ACCESS_FILE                               ? ELOOP :
+		                                                                       EACCES;
 		goto fail;
 	}
 	if (file_info(s->h, &fi))

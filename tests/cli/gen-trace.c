@@ -89,8 +89,8 @@ typedef struct {
 } tag_expect;
 
 static tag_expect tags[] = {
-	{ "readers", 0 }, { "middleware", 0 }, { "login", 0 }, { "puk", 0 },
-	{ "serial", 0 }, { "eraser", 0 }, { "backend", 0 }, { "config", 0 },
+	{ "readers", 0 }, { "middleware", 0 }, { "login", 0 },   { "puk", 0 },
+	{ "serial", 0 },  { "eraser", 0 },     { "backend", 0 }, { "config", 0 },
 };
 
 static fn_expect *fn_get(const char *name)
@@ -149,29 +149,35 @@ static const char *make_call(proc *pr, char *a, size_t cap, const char **rv_fail
 		return "C_GetSlotList";
 	}
 	if (pick < 180) {
-		snprintf(a, cap, "{\"slotID\":%d,\"pInfo\":{\"slotDescription\":\"%s\",\"manufacturerID\":\"%s\","
+		snprintf(a, cap,
+		         "{\"slotID\":%d,\"pInfo\":{\"slotDescription\":\"%s\",\"manufacturerID\":\"%s\","
 		         "\"flags\":[\"CKF_TOKEN_PRESENT\",\"CKF_REMOVABLE_DEVICE\",\"CKF_HW_SLOT\"],"
 		         "\"hardwareVersion\":\"0.0\",\"firmwareVersion\":\"0.0\"}}",
-		         slot, slot == 2 ? "Microsoft Virtual Smart Card 0" : "OMNIKEY CardMan 3121 0",
+		         slot,
+		         slot == 2 ? "Microsoft Virtual Smart Card 0" : "OMNIKEY CardMan 3121 0",
 		         slot == 2 ? "Microsoft" : "HID Global");
 		return "C_GetSlotInfo";
 	}
 	if (pick < 240) {
-		snprintf(a, cap, "{\"slotID\":%d,\"pInfo\":{\"label\":\"Card \\\"%u\\\" caf\\u00e9 \\\\ %s\","
+		snprintf(a, cap,
+		         "{\"slotID\":%d,\"pInfo\":{\"label\":\"Card \\\"%u\\\" caf\\u00e9 \\\\ %s\","
 		         "\"manufacturerID\":\"Nexus\",\"model\":\"%s\",\"serialNumber\":\"%08u\","
 		         "\"flags\":[\"CKF_RNG\",\"CKF_LOGIN_REQUIRED\",\"CKF_USER_PIN_INITIALIZED\",\"CKF_TOKEN_INITIALIZED\"],"
 		         "\"ulMaxSessionCount\":0,\"ulSessionCount\":1,\"ulMaxPinLen\":8,\"ulMinPinLen\":4,"
 		         "\"ulTotalPublicMemory\":\"CK_UNAVAILABLE_INFORMATION\",\"hardwareVersion\":\"1.0\","
 		         "\"firmwareVersion\":\"5.3\",\"utcTime\":\"\"}}",
-		         slot, below(100), "\xc3\xa9t\xc3\xa9", below(2) ? "Cosmo 8.2" : "CardOS V5.3", below(100000000));
+		         slot, below(100), "\xc3\xa9t\xc3\xa9",
+		         below(2) ? "Cosmo 8.2" : "CardOS V5.3", below(100000000));
 		if (below(50) == 0)
 			*rv_fail = "CKR_TOKEN_NOT_PRESENT";
 		return "C_GetTokenInfo";
 	}
 	if (pick < 290) {
 		pr->session = 1 + (long)below(64);
-		snprintf(a, cap, "{\"slotID\":%d,\"flags\":[\"CKF_RW_SESSION\",\"CKF_SERIAL_SESSION\"],"
-		         "\"pApplication\":null,\"Notify\":null,\"phSession\":%ld}", slot, pr->session);
+		snprintf(a, cap,
+		         "{\"slotID\":%d,\"flags\":[\"CKF_RW_SESSION\",\"CKF_SERIAL_SESSION\"],"
+		         "\"pApplication\":null,\"Notify\":null,\"phSession\":%ld}",
+		         slot, pr->session);
 		return "C_OpenSession";
 	}
 	if (pick < 320) {
@@ -180,7 +186,8 @@ static const char *make_call(proc *pr, char *a, size_t cap, const char **rv_fail
 	}
 	if (pick < 360) {
 		int so = below(4) == 0;
-		snprintf(a, cap, "{\"hSession\":%ld,\"userType\":\"%s\",\"pPin\":\"<redacted %u bytes>\"}",
+		snprintf(a, cap,
+		         "{\"hSession\":%ld,\"userType\":\"%s\",\"pPin\":\"<redacted %u bytes>\"}",
 		         h, so ? "CKU_SO" : "CKU_USER", so ? 8u : 6u);
 		if (below(10) == 0) {
 			*rv_fail = "CKR_PIN_INCORRECT";
@@ -197,12 +204,15 @@ static const char *make_call(proc *pr, char *a, size_t cap, const char **rv_fail
 		return "C_Logout";
 	}
 	if (pick < 450) {
-		snprintf(a, cap, "{\"hSession\":%ld,\"pTemplate\":[{\"type\":\"CKA_CLASS\",\"value\":\"CKO_CERTIFICATE\"},"
-		         "{\"type\":\"CKA_LABEL\",\"value\":\"Digital Signature\"},{\"type\":\"CKA_TOKEN\",\"value\":true}]}", h);
+		snprintf(a, cap,
+		         "{\"hSession\":%ld,\"pTemplate\":[{\"type\":\"CKA_CLASS\",\"value\":\"CKO_CERTIFICATE\"},"
+		         "{\"type\":\"CKA_LABEL\",\"value\":\"Digital Signature\"},{\"type\":\"CKA_TOKEN\",\"value\":true}]}",
+		         h);
 		return "C_FindObjectsInit";
 	}
 	if (pick < 520) {
-		snprintf(a, cap, "{\"hSession\":%ld,\"ulMaxObjectCount\":16,\"phObject\":[%u,%u],\"pulObjectCount\":2}",
+		snprintf(a, cap,
+		         "{\"hSession\":%ld,\"ulMaxObjectCount\":16,\"phObject\":[%u,%u],\"pulObjectCount\":2}",
 		         h, 2 + below(20), 30 + below(20));
 		return "C_FindObjects";
 	}
@@ -212,45 +222,56 @@ static const char *make_call(proc *pr, char *a, size_t cap, const char **rv_fail
 	}
 	if (pick < 700) {
 		int fail = below(8) == 0;
-		p = a + snprintf(a, cap, "{\"hSession\":%ld,\"hObject\":%u,\"pTemplate\":[{\"type\":\"CKA_ID\",\"value\":{\"len\":20,\"hex\":\"",
-		                 h, 2 + below(40));
+		p = a +
+		    snprintf(a, cap,
+		             "{\"hSession\":%ld,\"hObject\":%u,\"pTemplate\":[{\"type\":\"CKA_ID\",\"value\":{\"len\":20,\"hex\":\"",
+		             h, 2 + below(40));
 		p = put_hex(p, 20);
 		if (fail) {
-			p += sprintf(p, "\"}},{\"type\":\"CKA_PRIVATE_EXPONENT\",\"value\":{\"len\":\"CK_UNAVAILABLE_INFORMATION\"}}]}");
+			p += sprintf(p,
+			             "\"}},{\"type\":\"CKA_PRIVATE_EXPONENT\",\"value\":{\"len\":\"CK_UNAVAILABLE_INFORMATION\"}}]}");
 			*rv_fail = "CKR_ATTRIBUTE_SENSITIVE";
 		} else if (below(10) == 0) {
 			/* now and then a certificate */
-			p += sprintf(p, "\"}},{\"type\":\"CKA_VALUE\",\"value\":{\"len\":300,\"hex\":\"");
+			p += sprintf(p,
+			             "\"}},{\"type\":\"CKA_VALUE\",\"value\":{\"len\":300,\"hex\":\"");
 			p = put_hex(p, 300);
 			p += sprintf(p, "\"}}]}");
 		} else {
 			p += sprintf(p, "\"}},{\"type\":\"CKA_LABEL\",\"value\":\"Digital Signature\"},"
-			             "{\"type\":\"CKA_KEY_TYPE\",\"value\":\"CKK_EC\"}]}");
+			                "{\"type\":\"CKA_KEY_TYPE\",\"value\":\"CKK_EC\"}]}");
 		}
 		return "C_GetAttributeValue";
 	}
 	if (pick < 760) {
-		snprintf(a, cap, "{\"slotID\":%d,\"type\":\"%s\",\"pInfo\":{\"ulMinKeySize\":256,\"ulMaxKeySize\":4096,"
+		snprintf(a, cap,
+		         "{\"slotID\":%d,\"type\":\"%s\",\"pInfo\":{\"ulMinKeySize\":256,\"ulMaxKeySize\":4096,"
 		         "\"flags\":[\"CKF_HW\",\"CKF_SIGN\",\"CKF_VERIFY\"]}}",
 		         slot, below(2) ? "CKM_ECDSA" : "CKM_SHA256_RSA_PKCS_PSS");
 		if (below(6) == 0) {
-			snprintf(a, cap, "{\"slotID\":%d,\"type\":\"0x8000%04x\"}", slot, below(65536));
+			snprintf(a, cap, "{\"slotID\":%d,\"type\":\"0x8000%04x\"}", slot,
+			         below(65536));
 			*rv_fail = "CKR_MECHANISM_INVALID";
 		}
 		return "C_GetMechanismInfo";
 	}
 	if (pick < 820) {
 		if (below(2))
-			snprintf(a, cap, "{\"hSession\":%ld,\"pMechanism\":{\"mechanism\":\"CKM_ECDSA\",\"parameter\":null},\"hKey\":%u}",
+			snprintf(a, cap,
+			         "{\"hSession\":%ld,\"pMechanism\":{\"mechanism\":\"CKM_ECDSA\",\"parameter\":null},\"hKey\":%u}",
 			         h, 30 + below(20));
 		else
-			snprintf(a, cap, "{\"hSession\":%ld,\"pMechanism\":{\"mechanism\":\"CKM_SHA256_RSA_PKCS_PSS\","
+			snprintf(a, cap,
+			         "{\"hSession\":%ld,\"pMechanism\":{\"mechanism\":\"CKM_SHA256_RSA_PKCS_PSS\","
 			         "\"parameter\":{\"hashAlg\":\"CKM_SHA256\",\"mgf\":\"CKG_MGF1_SHA256\",\"sLen\":32}},\"hKey\":%u}",
 			         h, 30 + below(20));
 		return "C_SignInit";
 	}
 	if (pick < 880) {
-		p = a + snprintf(a, cap, "{\"hSession\":%ld,\"pData\":{\"len\":32},\"pSignature\":{\"len\":64,\"hex\":\"", h);
+		p = a +
+		    snprintf(a, cap,
+		             "{\"hSession\":%ld,\"pData\":{\"len\":32},\"pSignature\":{\"len\":64,\"hex\":\"",
+		             h);
 		p = put_hex(p, 64);
 		p += sprintf(p, "\"}}");
 		if (below(40) == 0) {
@@ -260,18 +281,23 @@ static const char *make_call(proc *pr, char *a, size_t cap, const char **rv_fail
 		return "C_Sign";
 	}
 	if (pick < 900) {
-		snprintf(a, cap, "{\"pInfo\":{\"cryptokiVersion\":\"2.40\",\"manufacturerID\":\"Nexus\",\"flags\":[],"
+		snprintf(a, cap,
+		         "{\"pInfo\":{\"cryptokiVersion\":\"2.40\",\"manufacturerID\":\"Nexus\",\"flags\":[],"
 		         "\"libraryDescription\":\"Personal\\nPKCS#11\",\"libraryVersion\":\"5.7\"}}");
 		return "C_GetInfo";
 	}
 	if (pick < 920) {
-		snprintf(a, cap, "{\"slotID\":%d,\"pPin\":\"<redacted 8 bytes>\",\"pLabel\":\"EMPLOYEE %u\"}", slot, below(1000));
+		snprintf(a, cap,
+		         "{\"slotID\":%d,\"pPin\":\"<redacted 8 bytes>\",\"pLabel\":\"EMPLOYEE %u\"}",
+		         slot, below(1000));
 		if (below(5) == 0)
 			*rv_fail = "CKR_FUNCTION_FAILED";
 		return "C_InitToken";
 	}
 	if (pick < 935) {
-		snprintf(a, cap, "{\"hSession\":%ld,\"pOldPin\":\"<redacted 8 bytes>\",\"pNewPin\":\"<redacted 8 bytes>\"}", h);
+		snprintf(a, cap,
+		         "{\"hSession\":%ld,\"pOldPin\":\"<redacted 8 bytes>\",\"pNewPin\":\"<redacted 8 bytes>\"}",
+		         h);
 		if (below(3) == 0) {
 			*rv_fail = "CKR_FUNCTION_NOT_SUPPORTED";
 			*note = "puk: PUK change refused: Personal 5.7.1 < 5.7.2 (PukChange=auto)";
@@ -287,20 +313,24 @@ static const char *make_call(proc *pr, char *a, size_t cap, const char **rv_fail
 		return "C_DestroyObject";
 	}
 	if (pick < 965) {
-		snprintf(a, cap, "{\"hSession\":%ld,\"pMechanism\":{\"mechanism\":\"CKM_EC_KEY_PAIR_GEN\",\"parameter\":null},"
+		snprintf(a, cap,
+		         "{\"hSession\":%ld,\"pMechanism\":{\"mechanism\":\"CKM_EC_KEY_PAIR_GEN\",\"parameter\":null},"
 		         "\"pPublicKeyTemplate\":[{\"type\":\"CKA_EC_PARAMS\",\"value\":{\"len\":10,\"hex\":\"06082a8648ce3d030107\"}},"
 		         "{\"type\":\"CKA_VERIFY\",\"value\":true}],\"pPrivateKeyTemplate\":[{\"type\":\"CKA_SIGN\",\"value\":true},"
 		         "{\"type\":\"CKA_SENSITIVE\",\"value\":true},{\"type\":\"CKA_LABEL\",\"value\":\"key\\t%u\"}],"
-		         "\"phPublicKey\":%u,\"phPrivateKey\":%u}", h, below(10), 100 + below(50), 200 + below(50));
+		         "\"phPublicKey\":%u,\"phPrivateKey\":%u}",
+		         h, below(10), 100 + below(50), 200 + below(50));
 		return "C_GenerateKeyPair";
 	}
 	if (pick < 975) {
-		snprintf(a, cap, "{\"flags\":[\"CKF_DONT_BLOCK\"],\"pSlot\":null,\"pReserved\":null}");
+		snprintf(a, cap,
+		         "{\"flags\":[\"CKF_DONT_BLOCK\"],\"pSlot\":null,\"pReserved\":null}");
 		*rv_fail = "CKR_NO_EVENT";
 		return "C_WaitForSlotEvent";
 	}
 	if (pick < 985) {
-		snprintf(a, cap, "{\"pInitArgs\":{\"CreateMutex\":null,\"DestroyMutex\":null,\"LockMutex\":null,"
+		snprintf(a, cap,
+		         "{\"pInitArgs\":{\"CreateMutex\":null,\"DestroyMutex\":null,\"LockMutex\":null,"
 		         "\"UnlockMutex\":null,\"flags\":[\"CKF_OS_LOCKING_OK\"],\"pReserved\":null}}");
 		if (below(20) == 0) {
 			*rv_fail = "CKR_GENERAL_ERROR";
@@ -312,7 +342,8 @@ static const char *make_call(proc *pr, char *a, size_t cap, const char **rv_fail
 		snprintf(a, cap, "{\"pReserved\":null}");
 		return "C_Finalize";
 	}
-	snprintf(a, cap, "{\"pInterfaceName\":\"PKCS 11\",\"pVersion\":null,\"ppInterface\":{\"len\":8},\"flags\":[]}");
+	snprintf(a, cap,
+	         "{\"pInterfaceName\":\"PKCS 11\",\"pVersion\":null,\"ppInterface\":{\"len\":8},\"flags\":[]}");
 	return "C_GetInterface";
 }
 
@@ -391,7 +422,8 @@ int main(int argc, char **argv)
 		case 'c': crash_every = strtoull(optarg, NULL, 10); break;
 		case 'z': gzip = 1; break;
 		default:
-			fprintf(stderr, "usage: gen-trace [-n N] [-s SEED] [-e EXPECT_FILE] [-c CRASH_EVERY] [-z]\n");
+			fprintf(stderr,
+			        "usage: gen-trace [-n N] [-s SEED] [-e EXPECT_FILE] [-c CRASH_EVERY] [-z]\n");
 			return 2;
 		}
 	}
@@ -428,23 +460,26 @@ int main(int argc, char **argv)
 		f->calls++;
 		if (crash) {
 			/* Only the inputs, rv null, no duration: the process died in the call. */
-			len = snprintf(rec, sizeof(rec), "{\"ts\":\"%s\",\"pid\":%d,\"tid\":%d,\"seq\":%llu,\"fn\":\"%s\","
+			len = snprintf(rec, sizeof(rec),
+			               "{\"ts\":\"%s\",\"pid\":%d,\"tid\":%d,\"seq\":%llu,\"fn\":\"%s\","
 			               "\"args\":{\"hSession\":%ld},\"rv\":null,\"crash\":\"SIGSEGV\"}\n",
-			               ts, pr->pid, pr->pid + 1 + (int)t, (unsigned long long)pr->seq, fn,
-			               pr->session);
+			               ts, pr->pid, pr->pid + 1 + (int)t,
+			               (unsigned long long)pr->seq, fn, pr->session);
 			f->failed++;
 			failed++;
 			count_rv(f, "(crashed)");
 			put(out, gz, rec, (size_t)len);
 			continue;
 		}
-		len = snprintf(rec, sizeof(rec), "{\"ts\":\"%s\",\"pid\":%d,\"tid\":%d,\"seq\":%llu,\"fn\":\"%s\","
+		len = snprintf(rec, sizeof(rec),
+		               "{\"ts\":\"%s\",\"pid\":%d,\"tid\":%d,\"seq\":%llu,\"fn\":\"%s\","
 		               "\"args\":%s,\"rv\":\"%s\",\"us\":%u",
-		               ts, pr->pid, pr->pid + 1 + (int)t, (unsigned long long)pr->seq, fn, args,
-		               rv_fail ? rv_fail : "CKR_OK", us);
+		               ts, pr->pid, pr->pid + 1 + (int)t, (unsigned long long)pr->seq, fn,
+		               args, rv_fail ? rv_fail : "CKR_OK", us);
 		if (note || extra) {
 			const char *text = note ? note : extra;
-			len += snprintf(rec + len, sizeof(rec) - (size_t)len, ",\"notes\":[\"%s\"]", text);
+			len += snprintf(rec + len, sizeof(rec) - (size_t)len, ",\"notes\":[\"%s\"]",
+			                text);
 			note_tag_count(text);
 		}
 		rec[len++] = '}';
@@ -482,14 +517,15 @@ int main(int argc, char **argv)
 		for (k = 0; k < n_fns; k++) {
 			fn_expect *f = &fns[k];
 			if (f->min_us == UINT64_MAX)
-				fprintf(e, "fn %s %llu %llu - -\n", f->name, (unsigned long long)f->calls,
-				        (unsigned long long)f->failed);
+				fprintf(e, "fn %s %llu %llu - -\n", f->name,
+				        (unsigned long long)f->calls, (unsigned long long)f->failed);
 			else
-				fprintf(e, "fn %s %llu %llu %llu %llu\n", f->name, (unsigned long long)f->calls,
-				        (unsigned long long)f->failed, (unsigned long long)f->min_us,
-				        (unsigned long long)f->max_us);
+				fprintf(e, "fn %s %llu %llu %llu %llu\n", f->name,
+				        (unsigned long long)f->calls, (unsigned long long)f->failed,
+				        (unsigned long long)f->min_us, (unsigned long long)f->max_us);
 			for (r = 0; r < MAX_RV && f->rv_names[r]; r++)
-				fprintf(e, "rv %s %s %llu\n", f->name, f->rv_names[r], (unsigned long long)f->rv_counts[r]);
+				fprintf(e, "rv %s %s %llu\n", f->name, f->rv_names[r],
+				        (unsigned long long)f->rv_counts[r]);
 		}
 		for (p = 0; p < N_PIDS; p++) {
 			if (procs[p].calls == 0)
@@ -497,13 +533,15 @@ int main(int argc, char **argv)
 			fprintf(e, "pid %d %llu\n", procs[p].pid, (unsigned long long)procs[p].calls);
 			for (k = 0; k < (size_t)procs[p].n_tids; k++) {
 				if (procs[p].tid_calls[k])
-					fprintf(e, "tid %d %d %llu\n", procs[p].pid, procs[p].pid + 1 + (int)k,
+					fprintf(e, "tid %d %d %llu\n", procs[p].pid,
+					        procs[p].pid + 1 + (int)k,
 					        (unsigned long long)procs[p].tid_calls[k]);
 			}
 		}
 		for (k = 0; k < sizeof(tags) / sizeof(tags[0]); k++) {
 			if (tags[k].count)
-				fprintf(e, "tag %s %llu\n", tags[k].name, (unsigned long long)tags[k].count);
+				fprintf(e, "tag %s %llu\n", tags[k].name,
+				        (unsigned long long)tags[k].count);
 		}
 		if (fclose(e) != 0)
 			return 1;

@@ -78,7 +78,8 @@ static void test_nested(void **state)
 	             " {\"fn\":\"C_FindObjectsInit\",\"args\":{\"hSession\":1,\"pTemplate\":"
 	             "[{\"type\":\"CKA_LABEL\",\"value\":\"Card Eraser\"},{\"type\":\"CKA_TOKEN\",\"value\":true},"
 	             "{\"type\":\"CKA_ID\",\"value\":{\"len\":2,\"hex\":\"0a0b\"}}],\"pMechanism\":null,"
-	             "\"e\":[],\"o\":{}},\"us\":-12,\"f\":1.5e3} \r\n", NULL);
+	             "\"e\":[],\"o\":{}},\"us\":-12,\"f\":1.5e3} \r\n",
+	             NULL);
 	assert_non_null(root);
 	assert_int_equal(root->type, JSON_OBJECT);
 	assert_int_equal(root->len, 4);
@@ -90,7 +91,7 @@ static void test_nested(void **state)
 	assert_true(json_key_is(json_next(args), "us"));
 	assert_true(json_int(json_get(root, "us"), &n));
 	assert_int_equal(n, -12);
-	assert_false(json_int(json_get(root, "f"), &n));  /* not integral */
+	assert_false(json_int(json_get(root, "f"), &n)); /* not integral */
 
 	tmpl = json_get(args, "pTemplate");
 	assert_int_equal(tmpl->type, JSON_ARRAY);
@@ -108,7 +109,7 @@ static void test_nested(void **state)
 	assert_null(json_first(json_get(args, "e")));
 	assert_int_equal(json_get(args, "o")->type, JSON_OBJECT);
 	assert_null(json_get(args, "missing"));
-	assert_null(json_get(tmpl, "type"));  /* not an object */
+	assert_null(json_get(tmpl, "type")); /* not an object */
 
 	/* Iteration visits each child once, in order. */
 	for (i = 0, c = json_first(args); i < args->len; i++, c = json_next(c))
@@ -125,16 +126,22 @@ static void test_escapes(void **state)
 	const json_value *root;
 
 	(void)state;
-	root = parse(doc, &t, "[\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\", \"caf\\u00e9 \\u20ac\", "
-	             "\"\\ud83d\\ude00\", \"x\\ud800y\", \"\\udc00\", \"nul\\u0000in\", \"r\xc3\xa9" "al\"]", NULL);
+	root = parse(doc, &t,
+	             "[\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\", \"caf\\u00e9 \\u20ac\", "
+	             "\"\\ud83d\\ude00\", \"x\\ud800y\", \"\\udc00\", \"nul\\u0000in\", \"r\xc3\xa9"
+	             "al\"]",
+	             NULL);
 	assert_non_null(root);
 	assert_true(str_is(root + 1, "a\"b\\c/d\b\f\n\r\t", 12));
 	assert_true(str_is(root + 2, "caf\xc3\xa9 \xe2\x82\xac", 9));
-	assert_true(str_is(root + 3, "\xf0\x9f\x98\x80", 4));          /* surrogate pair */
-	assert_true(str_is(root + 4, "x\xef\xbf\xbdy", 5));            /* lone high -> U+FFFD */
-	assert_true(str_is(root + 5, "\xef\xbf\xbd", 3));              /* lone low */
-	assert_true(str_is(root + 6, "nul\0in", 6));                   /* NUL-safe */
-	assert_true(str_is(root + 7, "r\xc3\xa9" "al", 5));               /* raw UTF-8 passes */
+	assert_true(str_is(root + 3, "\xf0\x9f\x98\x80", 4)); /* surrogate pair */
+	assert_true(str_is(root + 4, "x\xef\xbf\xbdy", 5));   /* lone high -> U+FFFD */
+	assert_true(str_is(root + 5, "\xef\xbf\xbd", 3));     /* lone low */
+	assert_true(str_is(root + 6, "nul\0in", 6));          /* NUL-safe */
+	assert_true(str_is(root + 7,
+	                   "r\xc3\xa9"
+	                   "al",
+	                   5)); /* raw UTF-8 passes */
 	free(t);
 
 	/* A long string with an escape late: the SIMD run and the slow path meet. */
@@ -206,8 +213,10 @@ static void test_ints(void **state)
 	int64_t n;
 
 	(void)state;
-	root = parse(doc, &t, "[0, -0, 9223372036854775807, -9223372036854775808, 9223372036854775808, "
-	             "18446744073709551616, 12345678901234567890123, 1e3, 2.0]", NULL);
+	root = parse(doc, &t,
+	             "[0, -0, 9223372036854775807, -9223372036854775808, 9223372036854775808, "
+	             "18446744073709551616, 12345678901234567890123, 1e3, 2.0]",
+	             NULL);
 	assert_non_null(root);
 	assert_true(json_int(root + 1, &n));
 	assert_int_equal(n, 0);
@@ -245,22 +254,27 @@ static void gen_value(char *buf, size_t *o, size_t cap, int depth)
 	unsigned k = depth > 4 ? rnd(4) : rnd(7);
 	unsigned i, n;
 
-#define PUT(s) do { const char *s_ = (s); size_t l_ = strlen(s_); \
-	if (*o + l_ < cap) { memcpy(buf + *o, s_, l_); *o += l_; } } while (0)
+#define PUT(s)                                    \
+	do {                                      \
+		const char *s_ = (s);             \
+		size_t l_ = strlen(s_);           \
+		if (*o + l_ < cap) {              \
+			memcpy(buf + *o, s_, l_); \
+			*o += l_;                 \
+		}                                 \
+	} while (0)
 	switch (k) {
-	case 0:
-		PUT("12");
-		break;
-	case 1:
-		PUT("null");
-		break;
+	case 0: PUT("12"); break;
+	case 1: PUT("null"); break;
 	case 2:
 	case 3:
 		PUT("\"");
 		n = rnd(90);
 		for (i = 0; i < n; i++) {
-			static const char *const pieces[] = { "a", "{", "}", "[", "]", "\\\"", "\\\\", "\\n",
-			                                      "\\u00e9", ",", ":", "0123456789abcdef" };
+			static const char *const pieces[] = { "a",    "{",   "}",
+				                              "[",    "]",   "\\\"",
+				                              "\\\\", "\\n", "\\u00e9",
+				                              ",",    ":",   "0123456789abcdef" };
 			PUT(pieces[rnd(sizeof(pieces) / sizeof(pieces[0]))]);
 		}
 		PUT("\"");
@@ -317,7 +331,8 @@ static void test_skip_matches_parse(void **state)
 		json_ws(&b);
 		json_doc_reset(doc);
 		if (json_parse_value(doc, &a) == NULL)
-			fail_msg("round %d: %s at %d in %.*s", round, a.err_msg, (int)(a.err_at - t1), (int)o, buf);
+			fail_msg("round %d: %s at %d in %.*s", round, a.err_msg,
+			         (int)(a.err_at - t1), (int)o, buf);
 		if (json_skip_value(&b, 64) != 0)
 			fail_msg("skip failed on round %d: %s", round, b.err_msg);
 		assert_int_equal(a.p - t1, b.p - t2);
@@ -341,7 +356,8 @@ static void test_skip_matches_parse(void **state)
 			rb = json_skip_value(&b, 64);
 			if (ra != rb)
 				fail_msg("round %d: parse %d (%s), skip %d (%s): %.*s", round, ra,
-				         a.err_msg ? a.err_msg : "", rb, b.err_msg ? b.err_msg : "", (int)o, buf);
+				         a.err_msg ? a.err_msg : "", rb, b.err_msg ? b.err_msg : "",
+				         (int)o, buf);
 			if (ra == 0)
 				assert_int_equal(a.p - t1, b.p - t2);
 			else
@@ -381,7 +397,8 @@ static void test_skip_errors(void **state)
 		json_cursor_init(&c, t, n);
 		assert_int_equal(json_skip_value(&c, 8), -1);
 		if (strstr(c.err_msg, cases[i].msg) == NULL)
-			fail_msg("%s: \"%s\", expected \"%s\"", cases[i].text, c.err_msg, cases[i].msg);
+			fail_msg("%s: \"%s\", expected \"%s\"", cases[i].text, c.err_msg,
+			         cases[i].msg);
 		free(t);
 	}
 }
@@ -429,7 +446,12 @@ static void test_write_str(void **state)
 	/* Issue 14, item 5: C1 and bidi controls escaped, a byte that is not UTF-8 as U+FFFD. */
 	f = open_memstream(&buf, &len);
 	assert_non_null(f);
-	json_write_str(f, "a\xc2\x9b" "b\x9b" "c\xe2\x80\xae" "d\xff", 11);
+	json_write_str(f,
+	               "a\xc2\x9b"
+	               "b\x9b"
+	               "c\xe2\x80\xae"
+	               "d\xff",
+	               11);
 	fclose(f);
 	assert_string_equal(buf, "\"a\\u009bb\\ufffdc\\u202ed\\ufffd\"");
 	free(buf);
@@ -488,11 +510,13 @@ static const char *write_file(const char *name, const char *data, size_t n)
 	return path;
 }
 
-#define REC(seq, fn, rest) \
-	"{\"ts\":\"2026-11-27T20:45:40.000001Z\",\"pid\":42,\"tid\":43,\"seq\":" #seq ",\"fn\":\"" fn "\"" rest "}"
+#define REC(seq, fn, rest)                                                            \
+	"{\"ts\":\"2026-11-27T20:45:40.000001Z\",\"pid\":42,\"tid\":43,\"seq\":" #seq \
+	",\"fn\":\"" fn "\"" rest "}"
 
 /* Reads path in both modes and checks they agree; returns the records' seq numbers. */
-static unsigned read_all(const char *path, int skip, int64_t *seqs, uint64_t *lines, unsigned max, warnings *w)
+static unsigned read_all(const char *path, int skip, int64_t *seqs, uint64_t *lines, unsigned max,
+                         warnings *w)
 {
 	char err[256];
 	trace_reader *r = trace_open(path, collect, w, err, sizeof(err));
@@ -519,21 +543,25 @@ static unsigned read_all(const char *path, int skip, int64_t *seqs, uint64_t *li
 static void test_reader_damage(void **state)
 {
 	static const char data[] =
-		"\xef\xbb\xbf" REC(1, "C_Initialize", ",\"args\":{\"pInitArgs\":null},\"rv\":\"CKR_OK\",\"us\":5") "\n"
-		REC(2, "C_GetInfo", ",\"args\":{},\"rv\":\"CKR_OK\"") "\r\n"
-		"\n"
-		"   \n"
-		"{\"ts\":\"2026\",\"pid\":42,\"fn\":\"C_Login\",\"args\":{\"hSession\":1,\"pPin\":\"<redacted\n"  /* line 5: malformed */
-		"[1,2,3]\n"                                                                                  /* line 6: no object */
-		"{\"pid\":1}\n"                                                                              /* line 7: no fn */
-		REC(8, "C_Finalize", ",\"args\":{\"pReserved\":null},\"rv\":\"CKR_OK\",\"us\":1") "\0\0\0"   /* NUL padding */
-		REC(9, "C_Finalize", ",\"args\":{},\"rv\":\"CKR_OK\"") "\n"                                   /* same line 8 */
-		"\0\0\0\0\n"                                                                                 /* line 9: NULs only */
-		"{\"ts\":\"2026-11-27T20\0\0\0\0\n"                                                          /* line 10: cut by NULs */
-		REC(11, "C_Logout", ",\"args\":{\"hSession\":1},\"rv\":\"CKR_OK\",\"extra\":{\"x\":[1]}") "\n"
-		REC(12, "C_CloseSession", ",\"args\":{\"hSession\":1},\"rv\":\"CKR_OK\",\"us\":3") "\n"
-		"{\"ts\":\"2026-11-27T20:45:41Z\",\"pid\":42,\"tid\":43,\"seq\":13,\"fn\":\"C_Sign\",\"args\":{\"hSess"  /* line 13, cut */
-		"\0\0\0\0\0\0\0\0";
+	        "\xef\xbb\xbf" REC(1, "C_Initialize", ",\"args\":{\"pInitArgs\":null},\"rv\":\"CKR_OK\",\"us\":5") "\n" REC(
+	                2, "C_GetInfo",
+	                ",\"args\":{},\"rv\":\"CKR_OK\"") "\r\n"
+	                                                  "\n"
+	                                                  "   \n"
+	                                                  "{\"ts\":\"2026\",\"pid\":42,\"fn\":\"C_Login\",\"args\":{\"hSession\":1,\"pPin\":\"<redacted\n" /* line 5: malformed */
+	                                                  "[1,2,3]\n"     /* line 6: no object */
+	                                                  "{\"pid\":1}\n" /* line 7: no fn */
+	        REC(8, "C_Finalize",
+	            ",\"args\":{\"pReserved\":null},\"rv\":\"CKR_OK\",\"us\":1") "\0\0\0" /* NUL padding */
+	        REC(9, "C_Finalize",
+	            ",\"args\":{},\"rv\":\"CKR_OK\"") "\n"         /* same line 8 */
+	                                              "\0\0\0\0\n" /* line 9: NULs only */
+	                                              "{\"ts\":\"2026-11-27T20\0\0\0\0\n" /* line 10: cut by NULs */
+	        REC(11, "C_Logout", ",\"args\":{\"hSession\":1},\"rv\":\"CKR_OK\",\"extra\":{\"x\":[1]}") "\n" REC(
+	                12, "C_CloseSession",
+	                ",\"args\":{\"hSession\":1},\"rv\":\"CKR_OK\",\"us\":3") "\n"
+	                                                                         "{\"ts\":\"2026-11-27T20:45:41Z\",\"pid\":42,\"tid\":43,\"seq\":13,\"fn\":\"C_Sign\",\"args\":{\"hSess" /* line 13, cut */
+	                                                                         "\0\0\0\0\0\0\0\0";
 	const char *path = write_file("damaged.jsonl", data, sizeof(data) - 1);
 	int skip;
 
@@ -576,19 +604,25 @@ static void test_reader_damage(void **state)
 
 static void test_reader_last_line(void **state)
 {
-	static const char whole[] = REC(1, "C_GetInfo", ",\"rv\":\"CKR_OK\"");   /* no newline: still whole */
-	static const char cut[] = REC(1, "C_GetInfo", "") "\n" "{\"ts\":\"2026-11-27T2";
+	static const char whole[] =
+	        REC(1, "C_GetInfo", ",\"rv\":\"CKR_OK\""); /* no newline: still whole */
+	static const char cut[] = REC(1, "C_GetInfo", "") "\n"
+	                                                  "{\"ts\":\"2026-11-27T2";
 	warnings w;
 	int64_t seqs[4];
 	uint64_t lines[4];
 
 	(void)state;
 	memset(&w, 0, sizeof(w));
-	assert_int_equal(read_all(write_file("whole.jsonl", whole, sizeof(whole) - 1), 1, seqs, lines, 4, &w), 1);
+	assert_int_equal(read_all(write_file("whole.jsonl", whole, sizeof(whole) - 1), 1, seqs,
+	                          lines, 4, &w),
+	                 1);
 	assert_int_equal(w.n, 0);
 
 	memset(&w, 0, sizeof(w));
-	assert_int_equal(read_all(write_file("cut.jsonl", cut, sizeof(cut) - 1), 0, seqs, lines, 4, &w), 1);
+	assert_int_equal(read_all(write_file("cut.jsonl", cut, sizeof(cut) - 1), 0, seqs, lines, 4,
+	                          &w),
+	                 1);
 	assert_int_equal(w.n, 1);
 	assert_int_equal(w.lines[0], 2);
 	assert_non_null(strstr(w.msgs[0], "the last line ends without a newline"));
@@ -601,14 +635,14 @@ static void test_reader_last_line(void **state)
 static void test_reader_fields(void **state)
 {
 	static const char data[] =
-		"{\"ts\":\"2026-11-27T20:45:40.123456Z\",\"pid\":4242,\"tid\":4243,\"seq\":17,\"fn\":\"C_Login\","
-		"\"args\":{\"hSession\":1,\"userType\":\"CKU_SO\",\"pPin\":\"<redacted 8 bytes>\"},"
-		"\"rv\":\"CKR_PIN_INCORRECT\",\"us\":1532,\"notes\":[\"login: a \\\"quoted\\\" note\",\"x\"]}\n"
-		/* other order, spaces, escapes in fn: the full path */
-		"{ \"fn\" : \"C_\\u004cogout\", \"seq\":2, \"rv\":null, \"crash\":\"SIGSEGV\", \"pid\":1.5 }\n"
-		/* outputs apart */
-		"{\"ts\":\"t\",\"pid\":1,\"tid\":2,\"seq\":3,\"fn\":\"C_OpenSession\",\"args\":{\"slotID\":1},"
-		"\"out\":{\"phSession\":9},\"rv\":\"CKR_OK\",\"us\":4}\n";
+	        "{\"ts\":\"2026-11-27T20:45:40.123456Z\",\"pid\":4242,\"tid\":4243,\"seq\":17,\"fn\":\"C_Login\","
+	        "\"args\":{\"hSession\":1,\"userType\":\"CKU_SO\",\"pPin\":\"<redacted 8 bytes>\"},"
+	        "\"rv\":\"CKR_PIN_INCORRECT\",\"us\":1532,\"notes\":[\"login: a \\\"quoted\\\" note\",\"x\"]}\n"
+	        /* other order, spaces, escapes in fn: the full path */
+	        "{ \"fn\" : \"C_\\u004cogout\", \"seq\":2, \"rv\":null, \"crash\":\"SIGSEGV\", \"pid\":1.5 }\n"
+	        /* outputs apart */
+	        "{\"ts\":\"t\",\"pid\":1,\"tid\":2,\"seq\":3,\"fn\":\"C_OpenSession\",\"args\":{\"slotID\":1},"
+	        "\"out\":{\"phSession\":9},\"rv\":\"CKR_OK\",\"us\":4}\n";
 	const char *path = write_file("fields.jsonl", data, sizeof(data) - 1);
 	int skip;
 
@@ -644,7 +678,7 @@ static void test_reader_fields(void **state)
 		assert_true(trace_streq(rec.fn, rec.fn_len, "C_Logout"));
 		assert_null(rec.rv);
 		assert_true(trace_streq(rec.crash, rec.crash_len, "SIGSEGV"));
-		assert_int_equal(rec.pid, -1);   /* not an integer: absent */
+		assert_int_equal(rec.pid, -1); /* not an integer: absent */
 		assert_int_equal(rec.us, -1);
 		assert_int_equal(rec.seq, 2);
 
@@ -663,8 +697,9 @@ static void test_reader_bad_notes(void **state)
 {
 	/* Exactly the shim's form, but a raw tab in a note: the fast path must refuse it too. */
 	static const char data[] =
-		REC(1, "C_GetInfo", ",\"args\":{},\"rv\":\"CKR_OK\",\"us\":1,\"notes\":[\"a\\\"b\",\"x\ty\"]") "\n"
-		REC(2, "C_GetInfo", ",\"args\":{},\"rv\":\"CKR_OK\",\"us\":1,\"notes\":[\"a\\\"b\"]") "\n";
+	        REC(1, "C_GetInfo", ",\"args\":{},\"rv\":\"CKR_OK\",\"us\":1,\"notes\":[\"a\\\"b\",\"x\ty\"]") "\n" REC(
+	                2, "C_GetInfo",
+	                ",\"args\":{},\"rv\":\"CKR_OK\",\"us\":1,\"notes\":[\"a\\\"b\"]") "\n";
 	const char *path = write_file("notes.jsonl", data, sizeof(data) - 1);
 	int skip;
 
@@ -688,9 +723,9 @@ static void test_reader_numbers(void **state)
 {
 	/* The fast path reads small integers itself: the other forms must read as the parser reads them. */
 	static const char data[] =
-		"{\"ts\":\"t\",\"pid\":-7,\"tid\":0,\"seq\":123456789012345678,\"fn\":\"C_A\",\"args\":{},\"rv\":\"CKR_OK\",\"us\":9223372036854775807}\n"
-		"{\"ts\":\"t\",\"pid\":1,\"tid\":01,\"seq\":1,\"fn\":\"C_B\",\"args\":{},\"rv\":\"CKR_OK\"}\n"
-		"{\"ts\":\"t\",\"pid\":1e3,\"tid\":2.5,\"seq\":9223372036854775808,\"fn\":\"C_C\",\"args\":{},\"rv\":\"CKR_OK\",\"us\":1}\n";
+	        "{\"ts\":\"t\",\"pid\":-7,\"tid\":0,\"seq\":123456789012345678,\"fn\":\"C_A\",\"args\":{},\"rv\":\"CKR_OK\",\"us\":9223372036854775807}\n"
+	        "{\"ts\":\"t\",\"pid\":1,\"tid\":01,\"seq\":1,\"fn\":\"C_B\",\"args\":{},\"rv\":\"CKR_OK\"}\n"
+	        "{\"ts\":\"t\",\"pid\":1e3,\"tid\":2.5,\"seq\":9223372036854775808,\"fn\":\"C_C\",\"args\":{},\"rv\":\"CKR_OK\",\"us\":1}\n";
 	const char *path = write_file("numbers.jsonl", data, sizeof(data) - 1);
 	int skip;
 
@@ -710,7 +745,7 @@ static void test_reader_numbers(void **state)
 		assert_int_equal(rec.tid, 0);
 		assert_true(rec.seq == 123456789012345678LL);
 		assert_true(rec.us == INT64_MAX);
-		assert_int_equal(trace_next(r, &rec), 1);   /* line 2 ("01") is malformed */
+		assert_int_equal(trace_next(r, &rec), 1); /* line 2 ("01") is malformed */
 		assert_true(trace_streq(rec.fn, rec.fn_len, "C_C"));
 		assert_int_equal(rec.pid, -1);
 		assert_int_equal(rec.tid, -1);
@@ -743,8 +778,10 @@ static void test_reader_big(void **state)
 		if (i == 9999)
 			fprintf(f, "{\"broken\n");
 		else
-			fprintf(f, "{\"ts\":\"x\",\"pid\":1,\"tid\":1,\"seq\":%u,\"fn\":\"C_Sign\",\"args\":{\"l\":\"%s%s\"},"
-			        "\"rv\":\"CKR_OK\",\"us\":1}\n", i, pad, pad);
+			fprintf(f,
+			        "{\"ts\":\"x\",\"pid\":1,\"tid\":1,\"seq\":%u,\"fn\":\"C_Sign\",\"args\":{\"l\":\"%s%s\"},"
+			        "\"rv\":\"CKR_OK\",\"us\":1}\n",
+			        i, pad, pad);
 	}
 	assert_int_equal(fclose(f), 0);
 	memset(&w, 0, sizeof(w));
@@ -771,7 +808,8 @@ static void test_reader_long_line(void **state)
 	f = fopen(path, "wb");
 	assert_non_null(f);
 	fprintf(f, "%s\n", REC(1, "C_GetInfo", ""));
-	fprintf(f, "{\"ts\":\"x\",\"seq\":2,\"fn\":\"C_GetAttributeValue\",\"args\":{\"v\":{\"len\":1,\"hex\":\"");
+	fprintf(f,
+	        "{\"ts\":\"x\",\"seq\":2,\"fn\":\"C_GetAttributeValue\",\"args\":{\"v\":{\"len\":1,\"hex\":\"");
 	for (i = 0; i < 3u << 20; i++)
 		putc("0123456789abcdef"[i & 15], f);
 	fprintf(f, "\"}},\"rv\":\"CKR_OK\"}\n%s\n", REC(3, "C_GetInfo", ""));
@@ -799,7 +837,9 @@ static void test_reader_gzip(void **state)
 	gz = gzopen(path, "wb");
 	assert_non_null(gz);
 	for (i = 1; i <= 1000; i++)
-		gzprintf(gz, "{\"ts\":\"x\",\"pid\":1,\"tid\":1,\"seq\":%u,\"fn\":\"C_Sign\",\"args\":{},\"rv\":\"CKR_OK\"}\n", i);
+		gzprintf(gz,
+		         "{\"ts\":\"x\",\"pid\":1,\"tid\":1,\"seq\":%u,\"fn\":\"C_Sign\",\"args\":{},\"rv\":\"CKR_OK\"}\n",
+		         i);
 	gzprintf(gz, "{\"cut");
 	assert_int_equal(gzclose(gz), Z_OK);
 	memset(&w, 0, sizeof(w));
@@ -831,8 +871,10 @@ static void test_reader_gzip(void **state)
 
 	/* Not a trace: binary data, a directory, a missing file. */
 	{
-		static const char elf[] = "\x7f" "ELF\x01\x01\x01\0\0\0\0\0\0\0\0\0\x03\0\x03\0";
-		assert_null(trace_open(write_file("lib.so", elf, sizeof(elf) - 1), NULL, NULL, err, sizeof(err)));
+		static const char elf[] = "\x7f"
+		                          "ELF\x01\x01\x01\0\0\0\0\0\0\0\0\0\x03\0\x03\0";
+		assert_null(trace_open(write_file("lib.so", elf, sizeof(elf) - 1), NULL, NULL, err,
+		                       sizeof(err)));
 		assert_non_null(strstr(err, "not a trace"));
 		assert_null(trace_open(tmpdir, NULL, NULL, err, sizeof(err)));
 		assert_non_null(strstr(err, "directory"));
@@ -840,8 +882,8 @@ static void test_reader_gzip(void **state)
 		assert_null(trace_open(path, NULL, NULL, err, sizeof(err)));
 		assert_non_null(strstr(err, "cannot open"));
 		/* gzip magic, then garbage */
-		assert_null(trace_open(write_file("bad.gz", "\x1f\x8b\x08\0garbagegarbage", 18), NULL, NULL, err,
-		                       sizeof(err)));
+		assert_null(trace_open(write_file("bad.gz", "\x1f\x8b\x08\0garbagegarbage", 18),
+		                       NULL, NULL, err, sizeof(err)));
 		assert_non_null(strstr(err, "gzip"));
 	}
 
@@ -849,7 +891,8 @@ static void test_reader_gzip(void **state)
 	fd = dup(0);
 	assert_true(fd >= 0);
 	assert_non_null(freopen(write_file("stdin.jsonl", REC(5, "C_GetInfo", "") "\n",
-	                                   sizeof(REC(5, "C_GetInfo", "") "\n") - 1), "rb", stdin));
+	                                   sizeof(REC(5, "C_GetInfo", "") "\n") - 1),
+	                        "rb", stdin));
 	{
 		trace_reader *r = trace_open("-", NULL, NULL, err, sizeof(err));
 		trace_record rec;
@@ -868,25 +911,17 @@ static void test_reader_gzip(void **state)
 int main(void)
 {
 	const struct CMUnitTest json_tests[] = {
-		cmocka_unit_test(test_nested),
-		cmocka_unit_test(test_escapes),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_ints),
-		cmocka_unit_test(test_skip_matches_parse),
-		cmocka_unit_test(test_skip_errors),
-		cmocka_unit_test(test_scan_plain),
+		cmocka_unit_test(test_nested),      cmocka_unit_test(test_escapes),
+		cmocka_unit_test(test_errors),      cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_ints),        cmocka_unit_test(test_skip_matches_parse),
+		cmocka_unit_test(test_skip_errors), cmocka_unit_test(test_scan_plain),
 		cmocka_unit_test(test_write_str),
 	};
 	const struct CMUnitTest reader_tests[] = {
-		cmocka_unit_test(test_reader_damage),
-		cmocka_unit_test(test_reader_last_line),
-		cmocka_unit_test(test_reader_fields),
-		cmocka_unit_test(test_reader_bad_notes),
-		cmocka_unit_test(test_reader_numbers),
-		cmocka_unit_test(test_reader_big),
-		cmocka_unit_test(test_reader_long_line),
-		cmocka_unit_test(test_reader_gzip),
+		cmocka_unit_test(test_reader_damage),    cmocka_unit_test(test_reader_last_line),
+		cmocka_unit_test(test_reader_fields),    cmocka_unit_test(test_reader_bad_notes),
+		cmocka_unit_test(test_reader_numbers),   cmocka_unit_test(test_reader_big),
+		cmocka_unit_test(test_reader_long_line), cmocka_unit_test(test_reader_gzip),
 	};
 	int rc;
 

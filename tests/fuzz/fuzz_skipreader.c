@@ -26,11 +26,11 @@ static CK_ULONG n_slots;
 static CK_ULONG next_event;
 
 /* The fake backend: slots 10, 11, ... with the fuzzed descriptions. */
-#define P11FN(name, ...)                                                          \
-	static CK_RV fake_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__))      \
-	{                                                                         \
-		(void)self;                                                       \
-		return CKR_FUNCTION_NOT_SUPPORTED;                                \
+#define P11FN(name, ...)                                                     \
+	static CK_RV fake_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__)) \
+	{                                                                    \
+		(void)self;                                                  \
+		return CKR_FUNCTION_NOT_SUPPORTED;                           \
 	}
 #define P11FN_SPECIAL(name, ...)
 #include "p11fn.def"
@@ -112,14 +112,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fake_ops.C_WaitForSlotEvent = fake_WaitForSlotEvent;
 
 	/* The configuration: one SkipReader line per input line. */
-	o = (size_t)snprintf(text, sizeof(text), "[readers]\nReadPersonalSkipReader = false\nSkipReader =\n");
+	o = (size_t)snprintf(text, sizeof(text),
+	                     "[readers]\nReadPersonalSkipReader = false\nSkipReader =\n");
 	for (start = 0, i = 0; i <= plen && o + 32 < sizeof(text); i++) {
 		if (i == plen || data[i] == '\n') {
 			size_t len = i - start;
 			if (len > sizeof(text) - o - 32)
 				len = sizeof(text) - o - 32;
-			o += (size_t)snprintf(text + o, sizeof(text) - o, "SkipReader = %.*s\n", (int)len,
-			                      (const char *)data + start);
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "SkipReader = %.*s\n",
+			                      (int)len, (const char *)data + start);
 			start = i + 1;
 		}
 	}
@@ -175,7 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (listed ? rv != CKR_OK : rv != CKR_SLOT_ID_INVALID)
 			fuzz_fail("a slot listed and hidden, or neither");
 	}
-	while (top.C_WaitForSlotEvent.fn(top.C_WaitForSlotEvent.layer, CKF_DONT_BLOCK, &ev, NULL) == CKR_OK) {
+	while (top.C_WaitForSlotEvent.fn(top.C_WaitForSlotEvent.layer, CKF_DONT_BLOCK, &ev, NULL) ==
+	       CKR_OK) {
 		rv = top.C_GetSlotInfo.fn(top.C_GetSlotInfo.layer, ev, &si);
 		if (rv != CKR_OK)
 			fuzz_fail("an event on a hidden slot");

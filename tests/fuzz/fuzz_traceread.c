@@ -42,8 +42,8 @@ static void walk(const json_value *v, unsigned depth)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const keys[] = { "pPin", "slotID", "hSession", "pTemplate", "pulCount",
-		                            "pInfo", "userType", "pMechanism" };
+	static const char *const keys[] = { "pPin",     "slotID", "hSession", "pTemplate",
+		                            "pulCount", "pInfo",  "userType", "pMechanism" };
 	const char *path = fuzz_file("trace.jsonl", data, size);
 	trace_reader *r;
 	trace_record rec;

@@ -81,7 +81,8 @@ static int walk(const char *path)
 	for (i = 0; i < n; i++) {
 		if (names[i]->d_name[0] != '.') {
 			snprintf(sub, sizeof(sub), "%s/%s", path, names[i]->d_name);
-			if (stat(sub, &st) == 0 && S_ISREG(st.st_mode) && strcmp(names[i]->d_name, "README") != 0)
+			if (stat(sub, &st) == 0 && S_ISREG(st.st_mode) &&
+			    strcmp(names[i]->d_name, "README") != 0)
 				rc |= one(sub);
 		}
 		free(names[i]);

@@ -231,23 +231,35 @@ static int live(CK_SLOT_ID slot, const char *pin)
 	CK_BYTE keyval[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 	CK_ULONG len16 = 16;
 	CK_ATTRIBUTE aes_t[] = {
-		{ CKA_CLASS, &secret, sizeof(secret) }, { CKA_KEY_TYPE, &aes, sizeof(aes) },
-		{ CKA_TOKEN, &no, 1 }, { CKA_VALUE, keyval, sizeof(keyval) },
-		{ CKA_ENCRYPT, &yes, 1 }, { CKA_DECRYPT, &yes, 1 }, { CKA_WRAP, &yes, 1 },
-		{ CKA_UNWRAP, &yes, 1 }, { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SENSITIVE, &no, 1 },
+		{ CKA_CLASS, &secret, sizeof(secret) },
+		{ CKA_KEY_TYPE, &aes, sizeof(aes) },
+		{ CKA_TOKEN, &no, 1 },
+		{ CKA_VALUE, keyval, sizeof(keyval) },
+		{ CKA_ENCRYPT, &yes, 1 },
+		{ CKA_DECRYPT, &yes, 1 },
+		{ CKA_WRAP, &yes, 1 },
+		{ CKA_UNWRAP, &yes, 1 },
+		{ CKA_EXTRACTABLE, &yes, 1 },
+		{ CKA_SENSITIVE, &no, 1 },
 	};
 	CK_ATTRIBUTE gen_t[] = {
-		{ CKA_TOKEN, &no, 1 }, { CKA_VALUE_LEN, &len16, sizeof(len16) },
-		{ CKA_SENSITIVE, &yes, 1 }, { CKA_EXTRACTABLE, &no, 1 }, { CKA_ENCRYPT, &yes, 1 },
+		{ CKA_TOKEN, &no, 1 },      { CKA_VALUE_LEN, &len16, sizeof(len16) },
+		{ CKA_SENSITIVE, &yes, 1 }, { CKA_EXTRACTABLE, &no, 1 },
+		{ CKA_ENCRYPT, &yes, 1 },
 	};
-	CK_ATTRIBUTE pub_t[] = { { CKA_TOKEN, &no, 1 }, { CKA_EC_PARAMS, (void *)p256, sizeof(p256) },
-	                         { CKA_VERIFY, &yes, 1 } };
-	CK_ATTRIBUTE priv_t[] = { { CKA_TOKEN, &no, 1 }, { CKA_SIGN, &yes, 1 },
-	                          { CKA_DERIVE, &yes, 1 }, { CKA_SENSITIVE, &yes, 1 } };
-	CK_ATTRIBUTE unwrap_t[] = { { CKA_CLASS, &secret, sizeof(secret) }, { CKA_KEY_TYPE, &aes, sizeof(aes) },
-	                            { CKA_TOKEN, &no, 1 } };
-	CK_ATTRIBUTE data_t[] = { { CKA_CLASS, &data_class, sizeof(data_class) }, { CKA_TOKEN, &no, 1 },
-	                          { CKA_LABEL, "badargs", 7 } };
+	CK_ATTRIBUTE pub_t[] = { { CKA_TOKEN, &no, 1 },
+		                 { CKA_EC_PARAMS, (void *)p256, sizeof(p256) },
+		                 { CKA_VERIFY, &yes, 1 } };
+	CK_ATTRIBUTE priv_t[] = { { CKA_TOKEN, &no, 1 },
+		                  { CKA_SIGN, &yes, 1 },
+		                  { CKA_DERIVE, &yes, 1 },
+		                  { CKA_SENSITIVE, &yes, 1 } };
+	CK_ATTRIBUTE unwrap_t[] = { { CKA_CLASS, &secret, sizeof(secret) },
+		                    { CKA_KEY_TYPE, &aes, sizeof(aes) },
+		                    { CKA_TOKEN, &no, 1 } };
+	CK_ATTRIBUTE data_t[] = { { CKA_CLASS, &data_class, sizeof(data_class) },
+		                  { CKA_TOKEN, &no, 1 },
+		                  { CKA_LABEL, "badargs", 7 } };
 	CK_MECHANISM ecb = { CKM_AES_ECB, NULL, 0 }, cbc_noiv = { CKM_AES_CBC, NULL, 16 };
 	CK_MECHANISM sha = { CKM_SHA256, NULL, 0 }, ecdsa = { CKM_ECDSA, NULL, 0 };
 	CK_MECHANISM unknown = { UNKNOWN_MECH, NULL, 0 }, aesgen = { CKM_AES_KEY_GEN, NULL, 0 };
@@ -313,13 +325,17 @@ static int live(CK_SLOT_ID slot, const char *pin)
 	T("C_WaitForSlotEvent", "pReserved set", f->C_WaitForSlotEvent(CKF_DONT_BLOCK, slots, buf));
 
 	/* ---- sessions ---- */
-	T("C_OpenSession", "invalid slot", f->C_OpenSession(BAD_SLOT, CKF_SERIAL_SESSION, NULL, NULL, &ro));
+	T("C_OpenSession", "invalid slot",
+	  f->C_OpenSession(BAD_SLOT, CKF_SERIAL_SESSION, NULL, NULL, &ro));
 	T("C_OpenSession", "no CKF_SERIAL_SESSION", f->C_OpenSession(slot, 0, NULL, NULL, &ro));
-	T("C_OpenSession", "NULL phSession", f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, NULL));
-	T("C_OpenSession", "unknown flags", f->C_OpenSession(slot, CKF_SERIAL_SESSION | 0x1000, NULL, NULL, &extra));
-	if (T("C_OpenSession", "read-only", f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro)) != CKR_OK ||
-	    T("C_OpenSession", "read-write with notify", f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
-	                                                                  buf, notify, &rw)) != CKR_OK)
+	T("C_OpenSession", "NULL phSession",
+	  f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, NULL));
+	T("C_OpenSession", "unknown flags",
+	  f->C_OpenSession(slot, CKF_SERIAL_SESSION | 0x1000, NULL, NULL, &extra));
+	if (T("C_OpenSession", "read-only",
+	      f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro)) != CKR_OK ||
+	    T("C_OpenSession", "read-write with notify",
+	      f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, buf, notify, &rw)) != CKR_OK)
 		return 1;
 	T("C_CloseSession", "invalid", f->C_CloseSession(BAD_SESSION));
 	T("C_CloseSession", "0", f->C_CloseSession(CK_INVALID_HANDLE));
@@ -338,34 +354,41 @@ static int live(CK_SLOT_ID slot, const char *pin)
 	T("C_SetOperationState", "16 bytes of junk", f->C_SetOperationState(ro, buf, 16, 0, 0));
 
 	/* ---- login ---- */
-	T("C_Login", "invalid session", f->C_Login(BAD_SESSION, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)));
+	T("C_Login", "invalid session",
+	  f->C_Login(BAD_SESSION, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)));
 	T("C_Login", "unknown user type", f->C_Login(ro, 99, (CK_UTF8CHAR_PTR)pin, strlen(pin)));
 	T("C_Login", "NULL PIN, length 6", f->C_Login(ro, CKU_USER, NULL, 6));
 	T("C_Login", "NULL PIN, huge", f->C_Login(ro, CKU_USER, NULL, HUGE));
 	T("C_Login", "empty PIN", f->C_Login(ro, CKU_USER, buf, 0));
-	T("C_Login", "wrong PIN", f->C_Login(ro, CKU_USER, (CK_UTF8CHAR_PTR)"00000000", 8));
+	T("C_Login", "wrong PIN", f->C_Login(ro, CKU_USER, (CK_UTF8CHAR_PTR) "00000000", 8));
 	T("C_Logout", "invalid", f->C_Logout(BAD_SESSION));
 	T("C_Logout", "not logged in", f->C_Logout(ro));
-	if (T("C_Login", "user", f->C_Login(ro, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin))) != CKR_OK)
+	if (T("C_Login", "user", f->C_Login(ro, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin))) !=
+	    CKR_OK)
 		return 1;
 	T("C_Login", "again", f->C_Login(rw, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)));
 	T("C_Login", "SO while user", f->C_Login(rw, CKU_SO, (CK_UTF8CHAR_PTR)pin, strlen(pin)));
-	T("C_Login", "context-specific, no operation", f->C_Login(rw, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)pin, strlen(pin)));
+	T("C_Login", "context-specific, no operation",
+	  f->C_Login(rw, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)pin, strlen(pin)));
 
 	/* ---- PIN and token management (never with the right SO PIN: the token stays) ---- */
-	T("C_InitToken", "invalid slot", f->C_InitToken(BAD_SLOT, (CK_UTF8CHAR_PTR)"12345678", 8, buf));
-	T("C_InitToken", "NULL label", f->C_InitToken(slot, (CK_UTF8CHAR_PTR)"12345678", 8, NULL));
+	T("C_InitToken", "invalid slot",
+	  f->C_InitToken(BAD_SLOT, (CK_UTF8CHAR_PTR) "12345678", 8, buf));
+	T("C_InitToken", "NULL label", f->C_InitToken(slot, (CK_UTF8CHAR_PTR) "12345678", 8, NULL));
 	T("C_InitToken", "NULL PIN", f->C_InitToken(slot, NULL, 8, buf));
-	T("C_InitToken", "sessions open", f->C_InitToken(slot, (CK_UTF8CHAR_PTR)"12345678", 8, buf));
-	T("C_InitPIN", "invalid session", f->C_InitPIN(BAD_SESSION, (CK_UTF8CHAR_PTR)"1234", 4));
+	T("C_InitToken", "sessions open", f->C_InitToken(slot, (CK_UTF8CHAR_PTR) "12345678", 8, buf));
+	T("C_InitPIN", "invalid session", f->C_InitPIN(BAD_SESSION, (CK_UTF8CHAR_PTR) "1234", 4));
 	T("C_InitPIN", "NULL PIN", f->C_InitPIN(rw, NULL, 4));
-	T("C_InitPIN", "not SO", f->C_InitPIN(rw, (CK_UTF8CHAR_PTR)"1234", 4));
-	T("C_SetPIN", "invalid session", f->C_SetPIN(BAD_SESSION, (CK_UTF8CHAR_PTR)"1", 1, (CK_UTF8CHAR_PTR)"2", 1));
-	T("C_SetPIN", "NULL old", f->C_SetPIN(rw, NULL, 6, (CK_UTF8CHAR_PTR)"123456", 6));
+	T("C_InitPIN", "not SO", f->C_InitPIN(rw, (CK_UTF8CHAR_PTR) "1234", 4));
+	T("C_SetPIN", "invalid session",
+	  f->C_SetPIN(BAD_SESSION, (CK_UTF8CHAR_PTR) "1", 1, (CK_UTF8CHAR_PTR) "2", 1));
+	T("C_SetPIN", "NULL old", f->C_SetPIN(rw, NULL, 6, (CK_UTF8CHAR_PTR) "123456", 6));
 	T("C_SetPIN", "NULL new", f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)pin, strlen(pin), NULL, 6));
 	T("C_SetPIN", "NULL both, huge", f->C_SetPIN(rw, NULL, HUGE, NULL, HUGE));
-	T("C_SetPIN", "read-only session", f->C_SetPIN(ro, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR)pin, strlen(pin)));
-	T("C_SetPIN", "new PIN too short", f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR)"1", 1));
+	T("C_SetPIN", "read-only session",
+	  f->C_SetPIN(ro, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR)pin, strlen(pin)));
+	T("C_SetPIN", "new PIN too short",
+	  f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR) "1", 1));
 
 	/* ---- objects ---- */
 	T("C_CreateObject", "invalid session", f->C_CreateObject(BAD_SESSION, aes_t, 10, &key));
@@ -374,19 +397,23 @@ static int live(CK_SLOT_ID slot, const char *pin)
 	T("C_CreateObject", "NULL phObject", f->C_CreateObject(rw, aes_t, 10, NULL));
 	T("C_CreateObject", "empty template", f->C_CreateObject(rw, data_t, 0, &key));
 	{
-		CK_ATTRIBUTE nullval[] = { { CKA_CLASS, &data_class, sizeof(data_class) }, { CKA_TOKEN, &no, 1 },
-		                           { CKA_LABEL, NULL, 5 } };
+		CK_ATTRIBUTE nullval[] = { { CKA_CLASS, &data_class, sizeof(data_class) },
+			                   { CKA_TOKEN, &no, 1 },
+			                   { CKA_LABEL, NULL, 5 } };
 		CK_ATTRIBUTE badlen[] = { { CKA_CLASS, &data_class, 1 }, { CKA_TOKEN, &no, 1 } };
 		CK_ATTRIBUTE unknown_attr[] = { { CKA_CLASS, &data_class, sizeof(data_class) },
-		                                { CKA_TOKEN, &no, 1 }, { 0x7fff0001UL, buf, 4 } };
+			                        { CKA_TOKEN, &no, 1 },
+			                        { 0x7fff0001UL, buf, 4 } };
 		T("C_CreateObject", "NULL value, length 5", f->C_CreateObject(rw, nullval, 3, &k2));
 		T("C_CreateObject", "CKA_CLASS of 1 byte", f->C_CreateObject(rw, badlen, 2, &k2));
 		T("C_CreateObject", "unknown attribute", f->C_CreateObject(rw, unknown_attr, 3, &k2));
 	}
 	if (T("C_CreateObject", "AES key", f->C_CreateObject(rw, aes_t, 10, &key)) != CKR_OK ||
 	    T("C_CreateObject", "data object", f->C_CreateObject(rw, data_t, 3, &data)) != CKR_OK ||
-	    T("C_GenerateKey", "sensitive AES key", f->C_GenerateKey(rw, &aesgen, gen_t, 5, &sens)) != CKR_OK ||
-	    T("C_GenerateKeyPair", "EC P-256", f->C_GenerateKeyPair(rw, &ecgen, pub_t, 3, priv_t, 4, &pub, &priv)) != CKR_OK)
+	    T("C_GenerateKey", "sensitive AES key",
+	      f->C_GenerateKey(rw, &aesgen, gen_t, 5, &sens)) != CKR_OK ||
+	    T("C_GenerateKeyPair", "EC P-256",
+	      f->C_GenerateKeyPair(rw, &ecgen, pub_t, 3, priv_t, 4, &pub, &priv)) != CKR_OK)
 		return 1;
 	T("C_CopyObject", "invalid session", f->C_CopyObject(BAD_SESSION, data, NULL, 0, &k2));
 	T("C_CopyObject", "invalid object", f->C_CopyObject(rw, BAD_OBJECT, NULL, 0, &k2));
@@ -398,7 +425,8 @@ static int live(CK_SLOT_ID slot, const char *pin)
 	T("C_GetObjectSize", "invalid object", f->C_GetObjectSize(rw, BAD_OBJECT, &n));
 	T("C_GetObjectSize", "NULL pulSize", f->C_GetObjectSize(rw, data, NULL));
 
-	T("C_GetAttributeValue", "invalid session", f->C_GetAttributeValue(BAD_SESSION, data, get, 0));
+	T("C_GetAttributeValue", "invalid session",
+	  f->C_GetAttributeValue(BAD_SESSION, data, get, 0));
 	T("C_GetAttributeValue", "invalid object", f->C_GetAttributeValue(rw, BAD_OBJECT, get, 0));
 	T("C_GetAttributeValue", "NULL template, count 1", f->C_GetAttributeValue(rw, data, NULL, 1));
 	T("C_GetAttributeValue", "NULL template, huge", f->C_GetAttributeValue(rw, data, NULL, HUGE));
@@ -411,9 +439,10 @@ static int live(CK_SLOT_ID slot, const char *pin)
 	get[0].type = CKA_LABEL, get[0].pValue = small, get[0].ulValueLen = 2;
 	get[1].type = CKA_CLASS, get[1].pValue = out, get[1].ulValueLen = sizeof(CK_OBJECT_CLASS);
 	rv = f->C_GetAttributeValue(rw, data, get, 2);
-	rep("C_GetAttributeValue", "label buffer too small", rv, "lens=%ld,%ld", (long)get[0].ulValueLen,
-	    (long)get[1].ulValueLen);
-	get[0].type = CKA_LABEL, get[0].pValue = out, get[0].ulValueLen = HUGE; /* room 512, claim huge */
+	rep("C_GetAttributeValue", "label buffer too small", rv, "lens=%ld,%ld",
+	    (long)get[0].ulValueLen, (long)get[1].ulValueLen);
+	get[0].type = CKA_LABEL, get[0].pValue = out,
+	get[0].ulValueLen = HUGE; /* room 512, claim huge */
 	rv = f->C_GetAttributeValue(rw, data, get, 1);
 	rep("C_GetAttributeValue", "huge room claimed", rv, "len=%ld", (long)get[0].ulValueLen);
 	get[0].type = CKA_VALUE, get[0].pValue = out, get[0].ulValueLen = sizeof(out);
@@ -424,10 +453,12 @@ static int live(CK_SLOT_ID slot, const char *pin)
 	get[0].type = CKA_VALUE, get[0].pValue = out, get[0].ulValueLen = sizeof(out);
 	rv = f->C_GetAttributeValue(rw, key, get, 1);
 	rep("C_GetAttributeValue", "extractable key value", rv, "len=%ld", (long)get[0].ulValueLen);
-	T("C_SetAttributeValue", "invalid object", f->C_SetAttributeValue(rw, BAD_OBJECT, data_t + 2, 1));
+	T("C_SetAttributeValue", "invalid object",
+	  f->C_SetAttributeValue(rw, BAD_OBJECT, data_t + 2, 1));
 	T("C_SetAttributeValue", "NULL template, count 1", f->C_SetAttributeValue(rw, data, NULL, 1));
 	T("C_SetAttributeValue", "change CKA_CLASS", f->C_SetAttributeValue(rw, data, aes_t, 1));
-	T("C_SetAttributeValue", "read-only session, session object", f->C_SetAttributeValue(ro, data, data_t + 2, 1));
+	T("C_SetAttributeValue", "read-only session, session object",
+	  f->C_SetAttributeValue(ro, data, data_t + 2, 1));
 
 	/* ---- search ---- */
 	T("C_FindObjects", "not initialised", f->C_FindObjects(rw, h, 4, &n));
@@ -607,7 +638,8 @@ static int live(CK_SLOT_ID slot, const char *pin)
 
 	/* ---- dual functions: SoftHSM2 has none of them ---- */
 	n = sizeof(out);
-	T("C_DigestEncryptUpdate", "invalid session", f->C_DigestEncryptUpdate(BAD_SESSION, buf, 16, out, &n));
+	T("C_DigestEncryptUpdate", "invalid session",
+	  f->C_DigestEncryptUpdate(BAD_SESSION, buf, 16, out, &n));
 	T("C_DigestEncryptUpdate", "NULL", f->C_DigestEncryptUpdate(rw, NULL, HUGE, NULL, NULL));
 	T("C_DecryptDigestUpdate", "NULL", f->C_DecryptDigestUpdate(rw, NULL, HUGE, NULL, NULL));
 	T("C_SignEncryptUpdate", "NULL", f->C_SignEncryptUpdate(rw, NULL, HUGE, NULL, NULL));
@@ -620,10 +652,14 @@ static int live(CK_SLOT_ID slot, const char *pin)
 	T("C_GenerateKey", "NULL template, count 5", f->C_GenerateKey(rw, &aesgen, NULL, 5, &k2));
 	T("C_GenerateKey", "no CKA_VALUE_LEN", f->C_GenerateKey(rw, &aesgen, gen_t, 1, &k2));
 	T("C_GenerateKey", "unknown mechanism", f->C_GenerateKey(rw, &unknown, gen_t, 5, &k2));
-	T("C_GenerateKeyPair", "NULL mechanism", f->C_GenerateKeyPair(rw, NULL, pub_t, 3, priv_t, 4, &k2, &k2));
-	T("C_GenerateKeyPair", "NULL handles", f->C_GenerateKeyPair(rw, &ecgen, pub_t, 3, priv_t, 4, NULL, NULL));
-	T("C_GenerateKeyPair", "NULL templates, counts", f->C_GenerateKeyPair(rw, &ecgen, NULL, 3, NULL, 4, &k2, &k2));
-	T("C_GenerateKeyPair", "no EC parameters", f->C_GenerateKeyPair(rw, &ecgen, pub_t, 1, priv_t, 4, &k2, &k2));
+	T("C_GenerateKeyPair", "NULL mechanism",
+	  f->C_GenerateKeyPair(rw, NULL, pub_t, 3, priv_t, 4, &k2, &k2));
+	T("C_GenerateKeyPair", "NULL handles",
+	  f->C_GenerateKeyPair(rw, &ecgen, pub_t, 3, priv_t, 4, NULL, NULL));
+	T("C_GenerateKeyPair", "NULL templates, counts",
+	  f->C_GenerateKeyPair(rw, &ecgen, NULL, 3, NULL, 4, &k2, &k2));
+	T("C_GenerateKeyPair", "no EC parameters",
+	  f->C_GenerateKeyPair(rw, &ecgen, pub_t, 1, priv_t, 4, &k2, &k2));
 	n = sizeof(out);
 	T("C_WrapKey", "invalid session", f->C_WrapKey(BAD_SESSION, &wrap, key, key, out, &n));
 	T("C_WrapKey", "NULL mechanism", f->C_WrapKey(rw, NULL, key, key, out, &n));
@@ -640,20 +676,30 @@ static int live(CK_SLOT_ID slot, const char *pin)
 	rv = f->C_WrapKey(rw, &wrap, key, key, out, &n);
 	rep("C_WrapKey", "AES key wrap", rv, "len=%lu", n);
 	m = n;
-	T("C_WrapKey", "sensitive, unextractable key", f->C_WrapKey(rw, &wrap, key, sens, out + 256, &n));
-	T("C_UnwrapKey", "invalid session", f->C_UnwrapKey(BAD_SESSION, &wrap, key, out, m, unwrap_t, 3, &k2));
+	T("C_WrapKey", "sensitive, unextractable key",
+	  f->C_WrapKey(rw, &wrap, key, sens, out + 256, &n));
+	T("C_UnwrapKey", "invalid session",
+	  f->C_UnwrapKey(BAD_SESSION, &wrap, key, out, m, unwrap_t, 3, &k2));
 	T("C_UnwrapKey", "NULL mechanism", f->C_UnwrapKey(rw, NULL, key, out, m, unwrap_t, 3, &k2));
-	T("C_UnwrapKey", "invalid key", f->C_UnwrapKey(rw, &wrap, BAD_OBJECT, out, m, unwrap_t, 3, &k2));
-	T("C_UnwrapKey", "NULL wrapped, 24", f->C_UnwrapKey(rw, &wrap, key, NULL, 24, unwrap_t, 3, &k2));
-	T("C_UnwrapKey", "NULL template, count 3", f->C_UnwrapKey(rw, &wrap, key, out, m, NULL, 3, &k2));
+	T("C_UnwrapKey", "invalid key",
+	  f->C_UnwrapKey(rw, &wrap, BAD_OBJECT, out, m, unwrap_t, 3, &k2));
+	T("C_UnwrapKey", "NULL wrapped, 24",
+	  f->C_UnwrapKey(rw, &wrap, key, NULL, 24, unwrap_t, 3, &k2));
+	T("C_UnwrapKey", "NULL template, count 3",
+	  f->C_UnwrapKey(rw, &wrap, key, out, m, NULL, 3, &k2));
 	T("C_UnwrapKey", "NULL phKey", f->C_UnwrapKey(rw, &wrap, key, out, m, unwrap_t, 3, NULL));
-	T("C_UnwrapKey", "wrapped of 0 bytes", f->C_UnwrapKey(rw, &wrap, key, out, 0, unwrap_t, 3, &k2));
-	T("C_UnwrapKey", "wrapped, cut short", f->C_UnwrapKey(rw, &wrap, key, out, m - 8, unwrap_t, 3, &k2));
+	T("C_UnwrapKey", "wrapped of 0 bytes",
+	  f->C_UnwrapKey(rw, &wrap, key, out, 0, unwrap_t, 3, &k2));
+	T("C_UnwrapKey", "wrapped, cut short",
+	  f->C_UnwrapKey(rw, &wrap, key, out, m - 8, unwrap_t, 3, &k2));
 	T("C_UnwrapKey", "valid", f->C_UnwrapKey(rw, &wrap, key, out, m, unwrap_t, 3, &k2));
-	T("C_DeriveKey", "invalid session", f->C_DeriveKey(BAD_SESSION, &derive_noparam, priv, unwrap_t, 3, &k2));
+	T("C_DeriveKey", "invalid session",
+	  f->C_DeriveKey(BAD_SESSION, &derive_noparam, priv, unwrap_t, 3, &k2));
 	T("C_DeriveKey", "NULL mechanism", f->C_DeriveKey(rw, NULL, priv, unwrap_t, 3, &k2));
-	T("C_DeriveKey", "invalid base key", f->C_DeriveKey(rw, &derive_noparam, BAD_OBJECT, unwrap_t, 3, &k2));
-	T("C_DeriveKey", "ECDH without parameters", f->C_DeriveKey(rw, &derive_noparam, priv, unwrap_t, 3, &k2));
+	T("C_DeriveKey", "invalid base key",
+	  f->C_DeriveKey(rw, &derive_noparam, BAD_OBJECT, unwrap_t, 3, &k2));
+	T("C_DeriveKey", "ECDH without parameters",
+	  f->C_DeriveKey(rw, &derive_noparam, priv, unwrap_t, 3, &k2));
 	T("C_DeriveKey", "NULL phKey", f->C_DeriveKey(rw, &derive_noparam, priv, unwrap_t, 3, NULL));
 
 	/* ---- random, parallel functions ---- */
@@ -674,7 +720,8 @@ static int live(CK_SLOT_ID slot, const char *pin)
 	/* ---- the end of a session's life ---- */
 	T("C_Logout", "valid", f->C_Logout(rw));
 	T("C_Logout", "again", f->C_Logout(rw));
-	T("C_GetAttributeValue", "private key after logout", f->C_GetAttributeValue(rw, priv, get, 1));
+	T("C_GetAttributeValue", "private key after logout",
+	  f->C_GetAttributeValue(rw, priv, get, 1));
 	T("C_CloseSession", "read-only", f->C_CloseSession(ro));
 	T("C_CloseSession", "again", f->C_CloseSession(ro));
 	T("C_GetSessionInfo", "closed", f->C_GetSessionInfo(ro, &ssi));

@@ -110,8 +110,8 @@ static void objects(void)
 		text_attr(h, CKA_LABEL, label, sizeof(label));
 		cn = p11_const_name(P11_CONST_CLASS, cls);
 		if (used < sizeof(line))
-			used += snprintf(line + used, sizeof(line) - used, " [%s '%s']", cn ? cn : "?",
-			                 label);
+			used += snprintf(line + used, sizeof(line) - used, " [%s '%s']",
+			                 cn ? cn : "?", label);
 	}
 	f->C_FindObjectsFinal(cur);
 	printf("objects: %s count=%lu%s\n", rvs(rv), n, line);
@@ -166,18 +166,22 @@ static void find(char **w, int n)
 		}
 		*v++ = '\0';
 		if (strcmp(w[k], "class") == 0) {
-			cls[k] = strcmp(v, "data") == 0 ? CKO_DATA : strcmp(v, "cert") == 0 ? CKO_CERTIFICATE
-			       : strcmp(v, "pubkey") == 0 ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY;
+			cls[k] = strcmp(v, "data") == 0   ? CKO_DATA :
+			         strcmp(v, "cert") == 0   ? CKO_CERTIFICATE :
+			         strcmp(v, "pubkey") == 0 ? CKO_PUBLIC_KEY :
+			                                    CKO_PRIVATE_KEY;
 			t[k] = (CK_ATTRIBUTE){ CKA_CLASS, &cls[k], sizeof(cls[k]) };
 		} else if (strcmp(w[k], "label") == 0 || strcmp(w[k], "app") == 0) {
-			t[k] = (CK_ATTRIBUTE){ w[k][0] == 'l' ? CKA_LABEL : CKA_APPLICATION, v, strlen(v) };
+			t[k] = (CK_ATTRIBUTE){ w[k][0] == 'l' ? CKA_LABEL : CKA_APPLICATION, v,
+				               strlen(v) };
 		} else if (strcmp(w[k], "token") == 0 || strcmp(w[k], "private") == 0) {
 			b[k] = v[0] == '1';
 			t[k] = (CK_ATTRIBUTE){ w[k][0] == 't' ? CKA_TOKEN : CKA_PRIVATE, &b[k], 1 };
 		} else if (strcmp(w[k], "id") == 0) {
 			size_t j, len = strlen(v) / 2;
 			for (j = 0; j < len && j < sizeof(id[k]); j++)
-				id[k][j] = (unsigned char)(hexval(v[2 * j]) << 4 | hexval(v[2 * j + 1]));
+				id[k][j] = (unsigned char)(hexval(v[2 * j]) << 4 |
+				                           hexval(v[2 * j + 1]));
 			t[k] = (CK_ATTRIBUTE){ CKA_ID, id[k], j };
 		} else {
 			fprintf(stderr, "client-eraser: find: unknown word %s\n", w[k]);
@@ -224,7 +228,8 @@ static void batch(void)
 		for (j = i + 1; j < n2; j++)
 			if (all[i] == all[j])
 				unique = 0;
-	printf("batch: %s one-by-one=%lu all=%lu unique=%s\n", rvs(rv), n1, n2, unique ? "yes" : "no");
+	printf("batch: %s one-by-one=%lu all=%lu unique=%s\n", rvs(rv), n1, n2,
+	       unique ? "yes" : "no");
 }
 
 static const char *len_text(CK_ULONG l)
@@ -255,16 +260,21 @@ static void attrs(void)
 
 	/* 2. The values. */
 	CK_ATTRIBUTE v[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },        { CKA_LABEL, label, sizeof(label) },
-		{ CKA_APPLICATION, app, sizeof(app) },   { CKA_TOKEN, &tok, 1 },
-		{ CKA_PRIVATE, &priv, 1 },               { CKA_MODIFIABLE, &mod, 1 },
-		{ CKA_COPYABLE, &cop, 1 },               { CKA_DESTROYABLE, &des, 1 },
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, label, sizeof(label) },
+		{ CKA_APPLICATION, app, sizeof(app) },
+		{ CKA_TOKEN, &tok, 1 },
+		{ CKA_PRIVATE, &priv, 1 },
+		{ CKA_MODIFIABLE, &mod, 1 },
+		{ CKA_COPYABLE, &cop, 1 },
+		{ CKA_DESTROYABLE, &des, 1 },
 	};
 	rv = f->C_GetAttributeValue(cur, er, v, 8);
 	printf("attrs-get: %s class=%s label='%.*s' app='%.*s' token=%d private=%d modifiable=%d "
-	       "copyable=%d destroyable=%d\n", rvs(rv),
-	       cls == CKO_DATA ? "CKO_DATA" : "other", (int)(v[1].ulValueLen < 64 ? v[1].ulValueLen : 0),
-	       label, (int)(v[2].ulValueLen < 64 ? v[2].ulValueLen : 0), app, tok, priv, mod, cop, des);
+	       "copyable=%d destroyable=%d\n",
+	       rvs(rv), cls == CKO_DATA ? "CKO_DATA" : "other",
+	       (int)(v[1].ulValueLen < 64 ? v[1].ulValueLen : 0), label,
+	       (int)(v[2].ulValueLen < 64 ? v[2].ulValueLen : 0), app, tok, priv, mod, cop, des);
 
 	/* 3. A buffer too small: that attribute unavailable, the others filled. */
 	cls = (CK_OBJECT_CLASS)-1;
@@ -323,8 +333,11 @@ static void mkdata(char **a, int n)
 			destroyable = CK_FALSE;
 	}
 	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, 1 }, { CKA_PRIVATE, &priv, 1 },
-		{ CKA_LABEL, a[0], strlen(a[0]) }, { CKA_VALUE, "x", 1 },
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_TOKEN, &yes, 1 },
+		{ CKA_PRIVATE, &priv, 1 },
+		{ CKA_LABEL, a[0], strlen(a[0]) },
+		{ CKA_VALUE, "x", 1 },
 		{ CKA_DESTROYABLE, &destroyable, 1 },
 	};
 	/* CKA_DESTROYABLE only when asked for: not every backend knows it. */
@@ -340,7 +353,8 @@ static int run(char **a, int n)
 	} else if (strcmp(c, "fin") == 0) {
 		printf("fin: %s\n", rvs(f->C_Finalize(NULL)));
 	} else if (strcmp(c, "open") == 0 && n > 1) {
-		CK_FLAGS fl = CKF_SERIAL_SESSION | (n > 2 && strcmp(a[2], "rw") == 0 ? CKF_RW_SESSION : 0);
+		CK_FLAGS fl = CKF_SERIAL_SESSION |
+		              (n > 2 && strcmp(a[2], "rw") == 0 ? CKF_RW_SESSION : 0);
 		CK_SLOT_ID slot = strtoul(a[1], NULL, 0), list[64];
 		CK_ULONG count = 64;
 		if (strcmp(a[1], "first") == 0 &&

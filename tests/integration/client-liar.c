@@ -36,10 +36,10 @@ static const char *rvname(CK_RV rv)
 }
 
 /* After the call: C leaves the order of a call's arguments open. */
-#define SHOW(fn, call, n) \
-	do { \
+#define SHOW(fn, call, n)          \
+	do {                       \
 		CK_RV r_ = (call); \
-		show(fn, r_, n); \
+		show(fn, r_, n);   \
 	} while (0)
 
 static CK_RV show(const char *fn, CK_RV rv, CK_ULONG n)
@@ -110,7 +110,8 @@ static void mechanisms(CK_SLOT_ID slot)
 	free(list);
 }
 
-static CK_OBJECT_HANDLE key(CK_SESSION_HANDLE s, CK_KEY_TYPE type, CK_ATTRIBUTE_TYPE use, const char *label)
+static CK_OBJECT_HANDLE key(CK_SESSION_HANDLE s, CK_KEY_TYPE type, CK_ATTRIBUTE_TYPE use,
+                            const char *label)
 {
 	static CK_BYTE value[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 		                     1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
@@ -200,9 +201,10 @@ int main(int argc, char **argv)
 		return 1;
 	slot = slot_list();
 	mechanisms(slot);
-	if (must("C_OpenSession", f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s)) ==
-	        CKR_OK &&
-	    must("C_Login", f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)argv[2], strlen(argv[2]))) == CKR_OK) {
+	if (must("C_OpenSession", f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+	                                           NULL, &s)) == CKR_OK &&
+	    must("C_Login", f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)argv[2], strlen(argv[2]))) ==
+	            CKR_OK) {
 		hmac = key(s, CKK_GENERIC_SECRET, CKA_SIGN, "liar-mac");
 		aes = key(s, CKK_AES, CKA_ENCRYPT, "liar-aes");
 		attributes(s, hmac);

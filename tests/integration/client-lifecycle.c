@@ -138,15 +138,16 @@ static int forked(void)
 	pid = fork();
 	if (pid == 0) {
 		/* PKCS#11 6.7.7: the child must initialise before use. */
-		expect("child: C_GetSlotList before its C_Initialize", f->C_GetSlotList(CK_FALSE, NULL, &n),
-		       CKR_CRYPTOKI_NOT_INITIALIZED);
+		expect("child: C_GetSlotList before its C_Initialize",
+		       f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_CRYPTOKI_NOT_INITIALIZED);
 		expect("child: C_Initialize", f->C_Initialize(NULL), CKR_OK);
 		slots("child: C_GetSlotList");
 		expect("child: C_Finalize", f->C_Finalize(NULL), CKR_OK);
 		fflush(stdout);
 		_exit(0);
 	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
 		printf("FAIL: the forked child failed\n");
 		return 1;
 	}

@@ -56,8 +56,8 @@ static struct {
 	char *v;
 	size_t n;
 } secret[] = {
-	{ "PIN", NULL, 0 }, { "NEWPIN", NULL, 0 }, { "SOPIN", NULL, 0 }, { "KEY", NULL, 0 },
-	{ "WRAPKEY", NULL, 0 }, { "PLAIN", NULL, 0 }, { "CANARY", NULL, 0 },
+	{ "PIN", NULL, 0 },     { "NEWPIN", NULL, 0 }, { "SOPIN", NULL, 0 },  { "KEY", NULL, 0 },
+	{ "WRAPKEY", NULL, 0 }, { "PLAIN", NULL, 0 },  { "CANARY", NULL, 0 },
 };
 enum { PIN, NEWPIN, SOPIN, KEY, WRAPKEY, PLAIN, CANARY, N_SECRETS };
 
@@ -134,7 +134,7 @@ static int read_secrets(const char *path)
 	return 0;
 }
 
-#define SECRET(i) (CK_UTF8CHAR_PTR)secret[i].v, (CK_ULONG)secret[i].n
+#define SECRET(i) (CK_UTF8CHAR_PTR) secret[i].v, (CK_ULONG)secret[i].n
 
 static void keys(void)
 {
@@ -142,18 +142,29 @@ static void keys(void)
 	CK_KEY_TYPE aes = CKK_AES;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &aes, sizeof(aes) },
-		{ CKA_TOKEN, &no, 1 }, { CKA_VALUE, secret[KEY].v, 16 }, { CKA_ENCRYPT, &yes, 1 },
-		{ CKA_DECRYPT, &yes, 1 }, { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SENSITIVE, &no, 1 },
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &aes, sizeof(aes) },
+		{ CKA_TOKEN, &no, 1 },
+		{ CKA_VALUE, secret[KEY].v, 16 },
+		{ CKA_ENCRYPT, &yes, 1 },
+		{ CKA_DECRYPT, &yes, 1 },
+		{ CKA_EXTRACTABLE, &yes, 1 },
+		{ CKA_SENSITIVE, &no, 1 },
 	};
 	CK_ATTRIBUTE wt[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &aes, sizeof(aes) },
-		{ CKA_TOKEN, &no, 1 }, { CKA_VALUE, secret[WRAPKEY].v, 16 }, { CKA_WRAP, &yes, 1 },
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &aes, sizeof(aes) },
+		{ CKA_TOKEN, &no, 1 },
+		{ CKA_VALUE, secret[WRAPKEY].v, 16 },
+		{ CKA_WRAP, &yes, 1 },
 		{ CKA_UNWRAP, &yes, 1 },
 	};
 	CK_ATTRIBUTE ut[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &aes, sizeof(aes) },
-		{ CKA_TOKEN, &no, 1 }, { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SENSITIVE, &no, 1 },
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &aes, sizeof(aes) },
+		{ CKA_TOKEN, &no, 1 },
+		{ CKA_EXTRACTABLE, &yes, 1 },
+		{ CKA_SENSITIVE, &no, 1 },
 	};
 	CK_ATTRIBUTE value = { CKA_VALUE, got, sizeof(got) };
 	CK_MECHANISM ecb = { CKM_AES_ECB, NULL, 0 }, wrap = { CKM_AES_KEY_WRAP, NULL, 0 };
@@ -196,16 +207,21 @@ static void two_classes(void)
 	CK_KEY_TYPE aes = CKK_AES;
 	CK_BBOOL no = CK_FALSE;
 	CK_ATTRIBUTE t1[] = {
-		{ CKA_CLASS, &data, sizeof(data) }, { CKA_CLASS, &sec, sizeof(sec) },
-		{ CKA_KEY_TYPE, &aes, sizeof(aes) }, { CKA_TOKEN, &no, 1 }, { CKA_VALUE, secret[KEY].v, 16 },
+		{ CKA_CLASS, &data, sizeof(data) },  { CKA_CLASS, &sec, sizeof(sec) },
+		{ CKA_KEY_TYPE, &aes, sizeof(aes) }, { CKA_TOKEN, &no, 1 },
+		{ CKA_VALUE, secret[KEY].v, 16 },
 	};
 	CK_ATTRIBUTE t2[] = {
-		{ CKA_CLASS, &cert, sizeof(cert) }, { CKA_VALUE, secret[KEY].v, 16 },
-		{ CKA_CLASS, &sec, sizeof(sec) }, { CKA_KEY_TYPE, &aes, sizeof(aes) },
+		{ CKA_CLASS, &cert, sizeof(cert) },
+		{ CKA_VALUE, secret[KEY].v, 16 },
+		{ CKA_CLASS, &sec, sizeof(sec) },
+		{ CKA_KEY_TYPE, &aes, sizeof(aes) },
 	};
-	CK_ATTRIBUTE inner[] = { { CKA_CLASS, &data, sizeof(data) }, { CKA_VALUE, secret[KEY].v, 16 } };
+	CK_ATTRIBUTE inner[] = { { CKA_CLASS, &data, sizeof(data) },
+		                 { CKA_VALUE, secret[KEY].v, 16 } };
 	CK_ATTRIBUTE t3[] = {
-		{ CKA_CLASS, &sec, sizeof(sec) }, { CKA_KEY_TYPE, &aes, sizeof(aes) },
+		{ CKA_CLASS, &sec, sizeof(sec) },
+		{ CKA_KEY_TYPE, &aes, sizeof(aes) },
 		{ CKA_UNWRAP_TEMPLATE, inner, sizeof(inner) },
 	};
 	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 }, wrap = { CKM_AES_KEY_WRAP, NULL, 0 };
@@ -236,7 +252,8 @@ static void forget(void)
 
 static void open_session(void)
 {
-	check("C_OpenSession", f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), 1);
+	check("C_OpenSession",
+	      f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), 1);
 }
 
 static int step(const char *st)

@@ -172,7 +172,8 @@ static void *worker(void *arg)
 
 	memset(hash, (int)id, sizeof(hash));
 	for (r = 0; r < rounds; r++) {
-		if (C("C_OpenSession", CKR_OK, f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s)) != CKR_OK)
+		if (C("C_OpenSession", CKR_OK,
+		      f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s)) != CKR_OK)
 			continue;
 		pthread_rwlock_rdlock(&login_lock);
 		C("C_Login", CKR_USER_ALREADY_LOGGED_IN,
@@ -187,14 +188,16 @@ static void *worker(void *arg)
 			C("C_Sign", CKR_OK, f->C_Sign(s, hash, sizeof(hash), sig, &len));
 		} else if (n != 1) {
 			atomic_fetch_add(&failures, 1);
-			fprintf(stderr, "FAILED: thread %ld round %d: key '%s' not found\n", id, r, label);
+			fprintf(stderr, "FAILED: thread %ld round %d: key '%s' not found\n", id, r,
+			        label);
 		}
 		pthread_rwlock_unlock(&login_lock);
 		if ((r + id) % 4 == 0) {
 			/* Nobody signs meanwhile: the logout cannot break another thread's call. */
 			pthread_rwlock_wrlock(&login_lock);
 			C("C_Logout", CKR_OK, f->C_Logout(s));
-			C("C_Login", CKR_OK, f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)));
+			C("C_Login", CKR_OK,
+			  f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)));
 			pthread_rwlock_unlock(&login_lock);
 		}
 		C("C_CloseSession", CKR_OK, f->C_CloseSession(s));
@@ -235,10 +238,12 @@ static int cycles(int n)
 	for (i = 0; i < n; i++) {
 		if (locking[i % 3] != NULL)
 			init_args(&args, locking[i % 3]);
-		if (C("C_Initialize", CKR_OK, f->C_Initialize(locking[i % 3] ? &args : NULL)) != CKR_OK ||
+		if (C("C_Initialize", CKR_OK, f->C_Initialize(locking[i % 3] ? &args : NULL)) !=
+		            CKR_OK ||
 		    first_slot() != 0)
 			return 1;
-		if (C("C_OpenSession", CKR_OK, f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s)) == CKR_OK) {
+		if (C("C_OpenSession", CKR_OK,
+		      f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s)) == CKR_OK) {
 			C("C_GetTokenInfo", CKR_OK, f->C_GetTokenInfo(slot, &ti));
 			C("C_CloseSession", CKR_OK, f->C_CloseSession(s));
 		}
@@ -275,7 +280,8 @@ static int loop(int n, int wait)
 		C("C_GetSlotList", CKR_OK, f->C_GetSlotList(CK_FALSE, list, &cnt));
 		C("C_GetSlotInfo", CKR_OK, f->C_GetSlotInfo(slot, &si));
 		C("C_GetTokenInfo", CKR_OK, f->C_GetTokenInfo(slot, &ti));
-		if (C("C_OpenSession", CKR_OK, f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s)) == CKR_OK) {
+		if (C("C_OpenSession", CKR_OK,
+		      f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s)) == CKR_OK) {
 			C("C_GetSessionInfo", CKR_OK, f->C_GetSessionInfo(s, &ssi));
 			C("C_CloseSession", CKR_OK, f->C_CloseSession(s));
 		}
@@ -352,9 +358,11 @@ static int forks(int n, int nthreads)
 			atomic_fetch_add(&failures, 1);
 			fprintf(stderr, "FAILED: forked child %d: %s %d\n", i,
 			        pid > 0 && WIFSIGNALED(status) ? "killed by signal" : "exit",
-			        pid > 0 && WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			        pid > 0 && WIFSIGNALED(status) ? WTERMSIG(status) :
+			                                         WEXITSTATUS(status));
 		} else {
-			child_calls += 4; /* traced: C_Initialize, C_GetSlotList, C_GetInfo, C_Finalize */
+			child_calls +=
+			        4; /* traced: C_Initialize, C_GetSlotList, C_GetInfo, C_Finalize */
 		}
 	}
 	atomic_store(&stop, 1);
@@ -373,7 +381,8 @@ int main(int argc, char **argv)
 
 	pin = getenv("TEST_PIN");
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s MODULE threads N ROUNDS os|callbacks LABEL | cycles N | loop N [wait] | "
+		fprintf(stderr,
+		        "usage: %s MODULE threads N ROUNDS os|callbacks LABEL | cycles N | loop N [wait] | "
 		        "fork N THREADS\n",
 		        argv[0]);
 		return 2;

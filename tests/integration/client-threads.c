@@ -86,8 +86,7 @@ int main(int argc, char **argv)
 	    get(&f) != CKR_OK)
 		return 2;
 	if (CALL(f->C_Initialize(&args)) != CKR_OK ||
-	    CALL(f->C_GetSlotList(CK_TRUE, list, &n)) != CKR_OK || n < 1 ||
-	    (slot = list[0], 0) ||
+	    CALL(f->C_GetSlotList(CK_TRUE, list, &n)) != CKR_OK || n < 1 || (slot = list[0], 0) ||
 	    CALL(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &login)) != CKR_OK ||
 	    CALL(f->C_Login(login, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin))) != CKR_OK) {
 		fprintf(stderr, "setup failed\n");

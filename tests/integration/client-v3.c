@@ -49,16 +49,16 @@ static void hex(const char *label, const CK_BYTE *p, CK_ULONG n)
 int main(int argc, char **argv)
 {
 	static CK_BYTE key_value[16] = { 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
-	                                 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f };
+		                         0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f };
 	static CK_BYTE plain[] = "a message to encrypt";
 	static CK_BYTE aad[] = "header";
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = CKK_AES;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ATTRIBUTE tmpl[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },       { CKA_KEY_TYPE, &kt, sizeof(kt) },
-		{ CKA_TOKEN, &no, sizeof(no) },         { CKA_ENCRYPT, &yes, sizeof(yes) },
-		{ CKA_DECRYPT, &yes, sizeof(yes) },     { CKA_VALUE, key_value, sizeof(key_value) },
+		{ CKA_CLASS, &cls, sizeof(cls) },   { CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_TOKEN, &no, sizeof(no) },     { CKA_ENCRYPT, &yes, sizeof(yes) },
+		{ CKA_DECRYPT, &yes, sizeof(yes) }, { CKA_VALUE, key_value, sizeof(key_value) },
 	};
 	CK_BYTE iv[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 }, tag[16], out[64];
 	CK_GCM_MESSAGE_PARAMS gcm = { iv, sizeof(iv), 0, CKG_NO_GENERATE, tag, 128 };
@@ -145,8 +145,8 @@ int main(int argc, char **argv)
 	rv = f->C_MessageEncryptInit(s, &mech, key);
 	printf("C_MessageEncryptInit: %s\n", rv_name(rv));
 	n = sizeof(out);
-	rv = f->C_EncryptMessage(s, &gcm, sizeof(gcm), aad, sizeof(aad) - 1, plain, sizeof(plain) - 1,
-	                         out, &n);
+	rv = f->C_EncryptMessage(s, &gcm, sizeof(gcm), aad, sizeof(aad) - 1, plain,
+	                         sizeof(plain) - 1, out, &n);
 	printf("C_EncryptMessage: %s", rv_name(rv));
 	if (rv == CKR_OK) {
 		hex("ciphertext", out, n);
@@ -162,8 +162,8 @@ int main(int argc, char **argv)
 	rv = f->C_SessionCancel(s, CKF_MESSAGE_ENCRYPT);
 	printf("C_SessionCancel: %s\n", rv_name(rv));
 	n = sizeof(out);
-	rv = f->C_EncryptMessage(s, &gcm, sizeof(gcm), aad, sizeof(aad) - 1, plain, sizeof(plain) - 1,
-	                         out, &n);
+	rv = f->C_EncryptMessage(s, &gcm, sizeof(gcm), aad, sizeof(aad) - 1, plain,
+	                         sizeof(plain) - 1, out, &n);
 	printf("C_EncryptMessage after cancel: %s\n", rv_name(rv));
 
 	rv = f->C_CloseSession(s);

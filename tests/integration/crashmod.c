@@ -31,11 +31,10 @@ static int initialised;
 static volatile uintptr_t wild = 16;
 
 /* Everything not written below: not supported. */
-#define P11FN(name, ...)                                        \
-	static CK_RV stub_C_##name(P11_PARAMS(__VA_ARGS__))     \
-	{                                                       \
-		return initialised ? CKR_FUNCTION_NOT_SUPPORTED \
-		                   : CKR_CRYPTOKI_NOT_INITIALIZED; \
+#define P11FN(name, ...)                                                                        \
+	static CK_RV stub_C_##name(P11_PARAMS(__VA_ARGS__))                                     \
+	{                                                                                       \
+		return initialised ? CKR_FUNCTION_NOT_SUPPORTED : CKR_CRYPTOKI_NOT_INITIALIZED; \
 	}
 #define P11FN_SPECIAL(name, ...)
 #include "p11fn.def"
@@ -67,9 +66,9 @@ static CK_RV cm_Finalize(CK_VOID_PTR reserved)
 	return CKR_OK;
 }
 
-#define NEED_INIT()                                      \
-	do {                                             \
-		if (!initialised)                        \
+#define NEED_INIT()                                          \
+	do {                                                 \
+		if (!initialised)                            \
 			return CKR_CRYPTOKI_NOT_INITIALIZED; \
 	} while (0)
 
@@ -233,7 +232,8 @@ static CK_RV cm_SetPIN(CK_SESSION_HANDLE s, CK_UTF8CHAR_PTR o, CK_ULONG on, CK_U
 	return o == NULL || w == NULL ? CKR_ARGUMENTS_BAD : CKR_OK;
 }
 
-static CK_RV cm_CreateObject(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR h)
+static CK_RV cm_CreateObject(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                             CK_OBJECT_HANDLE_PTR h)
 {
 	(void)s;
 	(void)n;
@@ -296,7 +296,8 @@ static CK_RV cm_DigestInit(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m)
 }
 
 /* Another: an assertion that fails. */
-static CK_RV cm_Digest(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn, CK_BYTE_PTR out, CK_ULONG_PTR on)
+static CK_RV cm_Digest(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn, CK_BYTE_PTR out,
+                       CK_ULONG_PTR on)
 {
 	(void)s;
 	(void)d;

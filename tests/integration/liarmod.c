@@ -64,7 +64,8 @@ static CK_RV liar_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR p, CK_
 	return rv;
 }
 
-static CK_RV liar_GetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+static CK_RV liar_GetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t,
+                                    CK_ULONG n)
 {
 	CK_RV rv = real->C_GetAttributeValue(s, o, t, n);
 	CK_ULONG i;
@@ -88,12 +89,14 @@ static CK_RV liar_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn, CK_BYTE_
 	return out_len(real->C_Sign(s, d, dn, p, n), p, n);
 }
 
-static CK_RV liar_Encrypt(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn, CK_BYTE_PTR p, CK_ULONG_PTR n)
+static CK_RV liar_Encrypt(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn, CK_BYTE_PTR p,
+                          CK_ULONG_PTR n)
 {
 	return out_len(real->C_Encrypt(s, d, dn, p, n), p, n);
 }
 
-static CK_RV liar_Digest(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn, CK_BYTE_PTR p, CK_ULONG_PTR n)
+static CK_RV liar_Digest(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn, CK_BYTE_PTR p,
+                         CK_ULONG_PTR n)
 {
 	return out_len(real->C_Digest(s, d, dn, p, n), p, n);
 }
@@ -117,7 +120,8 @@ EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp)
 		if (path == NULL || (dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL ||
 		    (get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList")) == NULL ||
 		    get(&real) != CKR_OK) {
-			fprintf(stderr, "liarmod: cannot load P11LIAR_MODULE=%s\n", path ? path : "(unset)");
+			fprintf(stderr, "liarmod: cannot load P11LIAR_MODULE=%s\n",
+			        path ? path : "(unset)");
 			real = NULL;
 			return CKR_GENERAL_ERROR;
 		}

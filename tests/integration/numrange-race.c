@@ -76,8 +76,8 @@ static int alloc(const p11_range *r, const char *state, unsigned long count)
 	unsigned long i;
 
 	for (i = 0; count == 0 || i < count; i++) {
-		if (p11_range_next_wait(r, state, timeout_ms(), out, sizeof(out), err,
-		                        sizeof(err)) < 0) {
+		if (p11_range_next_wait(r, state, timeout_ms(), out, sizeof(out), err, sizeof(err)) <
+		    0) {
 			fprintf(stderr, "numrange-race: %s\n", err);
 			return 1;
 		}

@@ -125,7 +125,8 @@ static void objects(void)
 	for (i = 0; rv == CKR_OK && i < n; i++) {
 		CK_OBJECT_CLASS cls = 0;
 		char label[128] = "";
-		CK_ATTRIBUTE a[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_LABEL, label, sizeof(label) - 1 } };
+		CK_ATTRIBUTE a[] = { { CKA_CLASS, &cls, sizeof(cls) },
+			             { CKA_LABEL, label, sizeof(label) - 1 } };
 		f->C_GetAttributeValue(cur, h[i], a, 2);
 		if (a[1].ulValueLen < sizeof(label))
 			label[a[1].ulValueLen] = '\0';
@@ -192,8 +193,10 @@ static int run(char **a, int n)
 		}
 		printf("\n");
 	} else if (strcmp(c, "open") == 0 && n > 1) {
-		CK_FLAGS fl = CKF_SERIAL_SESSION | (n > 2 && strcmp(a[2], "rw") == 0 ? CKF_RW_SESSION : 0);
-		printf("open: %s\n", rvs(f->C_OpenSession(strtoul(a[1], NULL, 0), fl, NULL, NULL, &cur)));
+		CK_FLAGS fl = CKF_SERIAL_SESSION |
+		              (n > 2 && strcmp(a[2], "rw") == 0 ? CKF_RW_SESSION : 0);
+		printf("open: %s\n",
+		       rvs(f->C_OpenSession(strtoul(a[1], NULL, 0), fl, NULL, NULL, &cur)));
 	} else if (strcmp(c, "close") == 0) {
 		printf("close: %s\n", rvs(f->C_CloseSession(cur)));
 	} else if (strcmp(c, "closeall") == 0 && n > 1) {
@@ -217,15 +220,17 @@ static int run(char **a, int n)
 		size_t l = strlen(a[2]);
 		memset(label, ' ', sizeof(label));
 		memcpy(label, a[2], l > 32 ? 32 : l);
-		printf("inittoken: %s\n", rvs(f->C_InitToken(strtoul(a[1], NULL, 0), (CK_UTF8CHAR_PTR)pin,
-		                                             strlen(pin), label)));
+		printf("inittoken: %s\n",
+		       rvs(f->C_InitToken(strtoul(a[1], NULL, 0), (CK_UTF8CHAR_PTR)pin, strlen(pin),
+		                          label)));
 	} else if (strcmp(c, "objects") == 0) {
 		objects();
 	} else if (strcmp(c, "mkdata") == 0 && n > 2) {
 		CK_OBJECT_CLASS cls = CKO_DATA;
 		CK_ATTRIBUTE t[] = {
-			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, 1 }, { CKA_PRIVATE, &no, 1 },
-			{ CKA_LABEL, a[1], strlen(a[1]) }, { CKA_VALUE, a[2], strlen(a[2]) },
+			{ CKA_CLASS, &cls, sizeof(cls) },  { CKA_TOKEN, &yes, 1 },
+			{ CKA_PRIVATE, &no, 1 },           { CKA_LABEL, a[1], strlen(a[1]) },
+			{ CKA_VALUE, a[2], strlen(a[2]) },
 		};
 		create("mkdata", t, 5);
 	} else if (strcmp(c, "mkcert") == 0 && n > 2) {
@@ -238,8 +243,11 @@ static int run(char **a, int n)
 		X509 *x = d2i_X509(NULL, &p, (long)len);
 		int slen = x ? i2d_X509_NAME(X509_get_subject_name(x), &subject) : 0;
 		CK_ATTRIBUTE t[] = {
-			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_CERTIFICATE_TYPE, &ct, sizeof(ct) },
-			{ CKA_TOKEN, &yes, 1 }, { CKA_LABEL, a[2], strlen(a[2]) }, { CKA_VALUE, der, len },
+			{ CKA_CLASS, &cls, sizeof(cls) },
+			{ CKA_CERTIFICATE_TYPE, &ct, sizeof(ct) },
+			{ CKA_TOKEN, &yes, 1 },
+			{ CKA_LABEL, a[2], strlen(a[2]) },
+			{ CKA_VALUE, der, len },
 			{ CKA_SUBJECT, subject, slen > 0 ? (CK_ULONG)slen : 0 },
 		};
 		if (fp)
@@ -254,7 +262,8 @@ static int run(char **a, int n)
 			return 2;
 	} else if (strcmp(c, "mechinfo") == 0 && n > 1) {
 		CK_MECHANISM_INFO mi;
-		printf("mechinfo: %s\n", rvs(f->C_GetMechanismInfo(strtoul(a[1], NULL, 0), CKM_ECDSA, &mi)));
+		printf("mechinfo: %s\n",
+		       rvs(f->C_GetMechanismInfo(strtoul(a[1], NULL, 0), CKM_ECDSA, &mi)));
 	} else {
 		fprintf(stderr, "p11call: unknown command or missing argument: %s\n", c);
 		return 2;

@@ -139,7 +139,9 @@ int mock_stack_open(mock_stack *s, mock *m, const char *conf, const p11_layer_ct
 	s->ctx.backend = mock_layer(m);
 	s->n = 0;
 	for (i = 0;; i++) {
-		ctor = ctors != NULL ? ctors[i] : i < p11_stack_order_len ? p11_stack_order[i] : NULL;
+		ctor = ctors != NULL           ? ctors[i] :
+		       i < p11_stack_order_len ? p11_stack_order[i] :
+		                                 NULL;
 		if (ctor == NULL || ctor == p11_backend_layer_new)
 			break;
 		s->err[0] = '\0';
@@ -263,7 +265,8 @@ int mock_stack_personal(mock_stack *s, bool caching)
 	snprintf(text, sizeof(text), "[PIN Encryption]\nFile = %s\n", cert);
 	if (mock_stack_file(s, "iD2ppa.cfg", text, NULL, 0) != 0 ||
 	    mock_stack_file(s, "Personal.cfg",
-	                    caching ? "[Cache]\nCacheValidity = 3600\n" : "[Cache]\nCacheValidity = 0\n",
+	                    caching ? "[Cache]\nCacheValidity = 3600\n" :
+	                              "[Cache]\nCacheValidity = 0\n",
 	                    NULL, 0) != 0)
 		goto out;
 	rc = 0;

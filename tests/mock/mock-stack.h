@@ -16,7 +16,7 @@
 #define MOCK_STACK_MAX 8
 
 typedef struct {
-	char dir[256];    /* the scratch folder: p11shim.conf and what the test puts there */
+	char dir[256]; /* the scratch folder: p11shim.conf and what the test puts there */
 	p11_config *cfg;
 	p11_shim_ctx ctx; /* ctx.backend is the mock's layer */
 	p11_layer *layers[MOCK_STACK_MAX];
@@ -83,7 +83,7 @@ void mock_world(mock *m);
  * PIN-encryption certificate. MOCK_PERSONAL_CONF names them. 0, or -1.
  */
 int mock_stack_personal(mock_stack *s, bool caching);
-#define MOCK_PERSONAL_CONF                                                              \
+#define MOCK_PERSONAL_CONF                                    \
 	"[middleware]\nPersonalConfig = @DIR@/Personal.cfg\n" \
 	"PinEncryptionConfig = @DIR@/iD2ppa.cfg\n"
 

@@ -63,9 +63,9 @@ typedef struct {
 } session;
 
 typedef struct {
-	bool answer;         /* every call answers answer_rv */
+	bool answer; /* every call answers answer_rv */
 	CK_RV answer_rv;
-	unsigned long nth;   /* the call count that fails; 0: none */
+	unsigned long nth; /* the call count that fails; 0: none */
 	CK_RV nth_rv;
 	unsigned delay_ms;
 } script;
@@ -867,17 +867,28 @@ static const p11_ops impl = {
 #define MOCK_STR_(k) #k
 #define MOCK_STR(k) MOCK_STR_(k)
 #define MOCK_KIND(t) MOCK_STR(P11_KIND(t))
-#define MOCK_V1(a) { (uintptr_t)(a), 0, 0 }
-#define MOCK_V2(a, b) { (uintptr_t)(a), (uintptr_t)(b), 0 }
-#define MOCK_V3(a, b, c) { (uintptr_t)(a), (uintptr_t)(b), (uintptr_t)(c) }
+#define MOCK_V1(a)                   \
+	{                            \
+		(uintptr_t)(a), 0, 0 \
+	}
+#define MOCK_V2(a, b)                             \
+	{                                         \
+		(uintptr_t)(a), (uintptr_t)(b), 0 \
+	}
+#define MOCK_V3(a, b, c)                                       \
+	{                                                      \
+		(uintptr_t)(a), (uintptr_t)(b), (uintptr_t)(c) \
+	}
 #define MOCK_VALS__(n, ...) MOCK_V##n(__VA_ARGS__)
 #define MOCK_VALS_(n, ...) MOCK_VALS__(n, __VA_ARGS__)
 #define MOCK_N(t) P11_NARG(P11_NAMES(t))
-#define MOCK_ARG(t) { MOCK_KIND(t), MOCK_N(t), MOCK_VALS_(MOCK_N(t), P11_NAMES(t)) }
+#define MOCK_ARG(t)                                                          \
+	{                                                                    \
+		MOCK_KIND(t), MOCK_N(t), MOCK_VALS_(MOCK_N(t), P11_NAMES(t)) \
+	}
 
 /* Records the call; returns true with *rv set when the script answers instead. */
-static bool enter(mock *m, unsigned fn, const mock_arg *args, unsigned nargs, size_t *rec,
-                  CK_RV *rv)
+static bool enter(mock *m, unsigned fn, const mock_arg *args, unsigned nargs, size_t *rec, CK_RV *rv)
 {
 	script *sc = &m->script[fn];
 	mock_call *mem, *c;
@@ -929,21 +940,21 @@ static CK_RV leave(mock *m, size_t rec, CK_RV rv)
 	return rv;
 }
 
-#define P11FN(name, ...)                                                                   \
-	static CK_RV rec_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__))                \
-	{                                                                                  \
-		mock *m = self->data;                                                      \
-		const mock_arg args[] = { P11_MAP(MOCK_ARG, P11_COMMA, __VA_ARGS__) };     \
-		size_t rec;                                                                \
-		CK_RV rv;                                                                  \
+#define P11FN(name, ...)                                                                      \
+	static CK_RV rec_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__))                   \
+	{                                                                                     \
+		mock *m = self->data;                                                         \
+		const mock_arg args[] = { P11_MAP(MOCK_ARG, P11_COMMA, __VA_ARGS__) };        \
+		size_t rec;                                                                   \
+		CK_RV rv;                                                                     \
 		if (enter(m, P11_FN_##name, args, sizeof(args) / sizeof(args[0]), &rec, &rv)) \
-			return leave(m, rec, rv);                                          \
-		if (impl.C_##name == NULL)                                                 \
-			return leave(m, rec, CKR_FUNCTION_NOT_SUPPORTED);                  \
-		compat_mutex_lock(m->lock);                                                \
-		rv = impl.C_##name(self, P11_ARGS(__VA_ARGS__));                           \
-		compat_mutex_unlock(m->lock);                                              \
-		return leave(m, rec, rv);                                                  \
+			return leave(m, rec, rv);                                             \
+		if (impl.C_##name == NULL)                                                    \
+			return leave(m, rec, CKR_FUNCTION_NOT_SUPPORTED);                     \
+		compat_mutex_lock(m->lock);                                                   \
+		rv = impl.C_##name(self, P11_ARGS(__VA_ARGS__));                              \
+		compat_mutex_unlock(m->lock);                                                 \
+		return leave(m, rec, rv);                                                     \
 	}
 #define P11FN_SPECIAL(name, ...)
 #include "p11fn.def"

@@ -47,7 +47,7 @@ typedef struct {
 	unsigned fn; /* P11_FN_* */
 	unsigned nargs;
 	mock_arg arg[MOCK_MAX_ARGS];
-	CK_RV rv;    /* what the mock answered */
+	CK_RV rv; /* what the mock answered */
 } mock_call;
 
 mock *mock_new(void);

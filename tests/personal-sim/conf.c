@@ -20,12 +20,7 @@
 
 #define LINE_MAX_LEN 4096
 
-enum section_kind {
-	SECTION_NONE,
-	SECTION_MIDDLEWARE,
-	SECTION_READER,
-	SECTION_CARD
-};
+enum section_kind { SECTION_NONE, SECTION_MIDDLEWARE, SECTION_READER, SECTION_CARD };
 
 /* Which keys were seen in the current section, for "repeated" and "missing". */
 enum {
@@ -49,15 +44,14 @@ struct parser {
 	int line;
 	struct sim_conf *conf;
 	enum section_kind kind;
-	size_t index;		/* reader or card being filled */
+	size_t index; /* reader or card being filled */
 	unsigned int seen;
 	unsigned int middleware_seen;
-	char **reader_card;	/* Card = NAME per reader, resolved at the end */
+	char **reader_card; /* Card = NAME per reader, resolved at the end */
 	int *reader_card_line;
 };
 
-static void
-conf_error(const char *path, int line, const char *key, const char *fmt, ...)
+static void conf_error(const char *path, int line, const char *key, const char *fmt, ...)
 {
 	char msg[512];
 	va_list va;
@@ -75,8 +69,7 @@ conf_error(const char *path, int line, const char *key, const char *fmt, ...)
 }
 
 /* Case-insensitive compare without strcasecmp, which mingw spells otherwise. */
-static int
-ieq(const char *a, const char *b)
+static int ieq(const char *a, const char *b)
 {
 	while (*a && *b) {
 		if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
@@ -87,8 +80,7 @@ ieq(const char *a, const char *b)
 	return *a == *b;
 }
 
-static int
-iprefix(const char *s, const char *prefix)
+static int iprefix(const char *s, const char *prefix)
 {
 	while (*prefix) {
 		if (tolower((unsigned char)*s) != tolower((unsigned char)*prefix))
@@ -99,8 +91,7 @@ iprefix(const char *s, const char *prefix)
 	return 1;
 }
 
-static char *
-trim(char *s)
+static char *trim(char *s)
 {
 	char *end;
 
@@ -118,8 +109,7 @@ trim(char *s)
  * "Version = 5.7.2   ; reported in ..."). A ';' inside a value, such as
  * "a;b", is kept.
  */
-static void
-strip_inline_comment(char *s)
+static void strip_inline_comment(char *s)
 {
 	char *p;
 
@@ -131,8 +121,7 @@ strip_inline_comment(char *s)
 	}
 }
 
-static int
-parse_bool(const char *v, int *out)
+static int parse_bool(const char *v, int *out)
 {
 	if (ieq(v, "true") || ieq(v, "yes") || strcmp(v, "1") == 0)
 		*out = 1;
@@ -144,8 +133,7 @@ parse_bool(const char *v, int *out)
 }
 
 /* "5.7.2" -> 5, 7, 2; two to four numeric parts, each 0..255 (CK_VERSION is bytes). */
-static int
-parse_version(const char *v, unsigned int *maj, unsigned int *min, unsigned int *patch)
+static int parse_version(const char *v, unsigned int *maj, unsigned int *min, unsigned int *patch)
 {
 	unsigned long part[4] = { 0, 0, 0, 0 };
 	int n = 0;
@@ -174,8 +162,7 @@ parse_version(const char *v, unsigned int *maj, unsigned int *min, unsigned int 
 	return 0;
 }
 
-static int
-is_absolute(const char *p)
+static int is_absolute(const char *p)
 {
 #ifdef _WIN32
 	if (p[0] && p[1] == ':')
@@ -187,8 +174,7 @@ is_absolute(const char *p)
 }
 
 /* PersonalConfig may be relative: to the directory of the INI file. */
-static char *
-resolve_path(const char *ini, const char *value)
+static char *resolve_path(const char *ini, const char *value)
 {
 	const char *slash = NULL, *p;
 	size_t dirlen;
@@ -209,8 +195,7 @@ resolve_path(const char *ini, const char *value)
 	return out;
 }
 
-static int
-section_start(struct parser *ps, char *name)
+static int section_start(struct parser *ps, char *name)
 {
 	struct sim_conf *conf = ps->conf;
 	size_t i;
@@ -274,7 +259,8 @@ section_start(struct parser *ps, char *name)
 		struct sim_card_conf *card;
 
 		if (*cname == '\0') {
-			conf_error(ps->path, ps->line, NULL, "section [card.]: the card needs a name");
+			conf_error(ps->path, ps->line, NULL,
+			           "section [card.]: the card needs a name");
 			return -1;
 		}
 		for (i = 0; i < conf->ncards; i++) {
@@ -307,8 +293,8 @@ section_start(struct parser *ps, char *name)
 	return -1;
 }
 
-static int
-set_string(struct parser *ps, const char *key, const char *value, char *dst, size_t size, int empty_ok)
+static int set_string(struct parser *ps, const char *key, const char *value, char *dst, size_t size,
+                      int empty_ok)
 {
 	if (!empty_ok && *value == '\0') {
 		conf_error(ps->path, ps->line, key, "must not be empty");
@@ -322,16 +308,16 @@ set_string(struct parser *ps, const char *key, const char *value, char *dst, siz
 	return 0;
 }
 
-static int
-set_secret(struct parser *ps, const char *key, const char *value, struct sim_card_conf *card,
-           enum sim_secret_id id)
+static int set_secret(struct parser *ps, const char *key, const char *value,
+                      struct sim_card_conf *card, enum sim_secret_id id)
 {
 	size_t len = strlen(value);
 
 	/* Never echo the value: it is a PIN or PUK. */
 	if (len < SIM_MIN_PIN || len > SIM_MAX_PIN) {
-		conf_error(ps->path, ps->line, key, "length must be %d..%d characters (value not shown)",
-		           SIM_MIN_PIN, SIM_MAX_PIN);
+		conf_error(ps->path, ps->line, key,
+		           "length must be %d..%d characters (value not shown)", SIM_MIN_PIN,
+		           SIM_MAX_PIN);
 		return -1;
 	}
 	memcpy(card->secret[id], value, len);
@@ -339,8 +325,7 @@ set_secret(struct parser *ps, const char *key, const char *value, struct sim_car
 	return 0;
 }
 
-static int
-seen_once(struct parser *ps, unsigned int bit, const char *key)
+static int seen_once(struct parser *ps, unsigned int bit, const char *key)
 {
 	if (ps->seen & bit) {
 		conf_error(ps->path, ps->line, key, "key repeated in this section");
@@ -350,8 +335,7 @@ seen_once(struct parser *ps, unsigned int bit, const char *key)
 	return 0;
 }
 
-static int
-key_value(struct parser *ps, const char *key, const char *value)
+static int key_value(struct parser *ps, const char *key, const char *value)
 {
 	struct sim_conf *conf = ps->conf;
 
@@ -407,7 +391,8 @@ key_value(struct parser *ps, const char *key, const char *value)
 			if (seen_once(ps, SEEN_VIRTUAL, key) < 0)
 				return -1;
 			if (parse_bool(value, &r->is_virtual) < 0) {
-				conf_error(ps->path, ps->line, key, "'%s' is not true or false", value);
+				conf_error(ps->path, ps->line, key, "'%s' is not true or false",
+				           value);
 				return -1;
 			}
 			return 0;
@@ -456,7 +441,8 @@ key_value(struct parser *ps, const char *key, const char *value)
 			} else if (ieq(value, "operator-pin")) {
 				c->so = SECRET_OPIN;
 			} else {
-				conf_error(ps->path, ps->line, key, "'%s' is not puk or operator-pin", value);
+				conf_error(ps->path, ps->line, key,
+				           "'%s' is not puk or operator-pin", value);
 				return -1;
 			}
 			return 0;
@@ -486,19 +472,15 @@ key_value(struct parser *ps, const char *key, const char *value)
 }
 
 /* Called at the end of a section and of the file: required keys present? */
-static int
-section_end(struct parser *ps)
+static int section_end(struct parser *ps)
 {
 	struct sim_conf *conf = ps->conf;
 	static const struct {
 		unsigned int bit;
 		const char *key;
 	} card_keys[] = {
-		{ SEEN_MODEL, "Model" },
-		{ SEEN_SERIAL, "SerialNumber" },
-		{ SEEN_PIN, "PIN" },
-		{ SEEN_PUK, "PUK" },
-		{ SEEN_OPIN, "OperatorPIN" },
+		{ SEEN_MODEL, "Model" }, { SEEN_SERIAL, "SerialNumber" }, { SEEN_PIN, "PIN" },
+		{ SEEN_PUK, "PUK" },     { SEEN_OPIN, "OperatorPIN" },
 	};
 	size_t i;
 
@@ -529,16 +511,14 @@ section_end(struct parser *ps)
 	return 0;
 }
 
-static int
-compare_readers(const void *a, const void *b)
+static int compare_readers(const void *a, const void *b)
 {
 	const struct sim_reader_conf *ra = a, *rb = b;
 
 	return ra->number < rb->number ? -1 : ra->number > rb->number;
 }
 
-void
-conf_free(struct sim_conf *conf)
+void conf_free(struct sim_conf *conf)
 {
 	size_t i;
 
@@ -555,8 +535,7 @@ conf_free(struct sim_conf *conf)
 	free(conf);
 }
 
-int
-conf_load(const char *path, struct sim_conf **out)
+int conf_load(const char *path, struct sim_conf **out)
 {
 	struct parser ps;
 	struct sim_conf *conf;
@@ -589,7 +568,8 @@ conf_load(const char *path, struct sim_conf **out)
 
 		ps.line++;
 		if (!strchr(buf, '\n') && !feof(f)) {
-			conf_error(path, ps.line, NULL, "line longer than %d bytes", LINE_MAX_LEN - 2);
+			conf_error(path, ps.line, NULL, "line longer than %d bytes",
+			           LINE_MAX_LEN - 2);
 			goto out;
 		}
 		line = trim(buf);
@@ -649,7 +629,8 @@ conf_load(const char *path, struct sim_conf **out)
 		conf->readers[i].card = (int)j;
 	}
 	if (conf->nreaders == 0) {
-		conf_error(path, 0, NULL, "no [reader.N] section: the simulator needs at least one reader");
+		conf_error(path, 0, NULL,
+		           "no [reader.N] section: the simulator needs at least one reader");
 		goto out;
 	}
 	qsort(conf->readers, conf->nreaders, sizeof(*conf->readers), compare_readers);
@@ -677,8 +658,7 @@ out:
  * file, a missing key or any other value leaves the cache on, as in the
  * middleware, whose default is to cache. The file is never an error.
  */
-int
-conf_personal_cache_on(const char *path)
+int conf_personal_cache_on(const char *path)
 {
 	char buf[LINE_MAX_LEN];
 	int in_cache = 0, on = 1;
@@ -717,23 +697,20 @@ conf_personal_cache_on(const char *path)
 	return on;
 }
 
-const struct sim_card_conf *
-conf_card(const struct sim_conf *conf, size_t reader)
+const struct sim_card_conf *conf_card(const struct sim_conf *conf, size_t reader)
 {
 	if (reader >= conf->nreaders || conf->readers[reader].card < 0)
 		return NULL;
 	return &conf->cards[conf->readers[reader].card];
 }
 
-enum sim_secret_id
-conf_other_admin(const struct sim_card_conf *card)
+enum sim_secret_id conf_other_admin(const struct sim_card_conf *card)
 {
 	return card->so == SECRET_PUK ? SECRET_OPIN : SECRET_PUK;
 }
 
 /* Seed: the Card Eraser exists "on certain cards (for example, CardOS 4.4, 5.x, ...)". */
-int
-conf_is_cardos(const struct sim_card_conf *card)
+int conf_is_cardos(const struct sim_card_conf *card)
 {
 	return strncmp(card->model, "CardOS", 6) == 0;
 }

@@ -23,14 +23,14 @@
 #if defined(__GNUC__) && !defined(_WIN32)
 #define SIM_EXPORT __attribute__((visibility("default")))
 #else
-#define SIM_EXPORT		/* Windows: CRYPTOKI_EXPORTS in sim.h */
+#define SIM_EXPORT /* Windows: CRYPTOKI_EXPORTS in sim.h */
 #endif
 
 #define NOBODY ((CK_USER_TYPE)-1)
 
 struct session {
 	CK_SESSION_HANDLE handle;
-	size_t slot;		/* reader index */
+	size_t slot; /* reader index */
 	CK_FLAGS flags;
 	int finding;
 	CK_OBJECT_HANDLE *found;
@@ -52,22 +52,21 @@ static struct {
 	long pid;
 	struct sim_conf *conf;
 	int cache_on;
-	struct sim_state *snapshot;	/* cache on: the per-process copy */
-	struct sim_state *view;		/* cache off: the copy read by this call */
+	struct sim_state *snapshot; /* cache on: the per-process copy */
+	struct sim_state *view;     /* cache off: the copy read by this call */
 	struct session **sessions;
 	size_t nsessions;
 	CK_SESSION_HANDLE next_session;
 	struct session_object *sobjs;
 	size_t nsobjs;
 	CK_OBJECT_HANDLE next_sobj;
-	CK_USER_TYPE *login;		/* per reader: who is logged in, NOBODY */
+	CK_USER_TYPE *login; /* per reader: who is logged in, NOBODY */
 	uint64_t rng;
 } g;
 
 /* ---- small helpers ---- */
 
-static void
-pad(CK_UTF8CHAR *dst, size_t size, const char *src)
+static void pad(CK_UTF8CHAR *dst, size_t size, const char *src)
 {
 	size_t len = strlen(src);
 
@@ -75,15 +74,13 @@ pad(CK_UTF8CHAR *dst, size_t size, const char *src)
 	memcpy(dst, src, len < size ? len : size);
 }
 
-static CK_SLOT_ID
-slot_id(size_t idx)
+static CK_SLOT_ID slot_id(size_t idx)
 {
 	/* Odd, non-contiguous IDs so that index/ID mix-ups show (STYLE.md 8). */
 	return (CK_SLOT_ID)(2 * g.conf->readers[idx].number + 1);
 }
 
-static uint64_t
-rng_next(void)
+static uint64_t rng_next(void)
 {
 	uint64_t x = g.rng;
 
@@ -95,8 +92,7 @@ rng_next(void)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
-static void
-rng_fill(unsigned char *buf, size_t len)
+static void rng_fill(unsigned char *buf, size_t len)
 {
 	size_t i;
 
@@ -104,15 +100,13 @@ rng_fill(unsigned char *buf, size_t len)
 		buf[i] = (unsigned char)(rng_next() >> 56);
 }
 
-static void
-free_session(struct session *s)
+static void free_session(struct session *s)
 {
 	free(s->found);
 	free(s);
 }
 
-static void
-reset_all(void)
+static void reset_all(void)
 {
 	size_t i;
 
@@ -130,8 +124,7 @@ reset_all(void)
 	memset(&g, 0, sizeof(g));
 }
 
-static CK_RV
-ready(void)
+static CK_RV ready(void)
 {
 	/*
 	 * A forked child starts uninitialised: sessions and logins belong to
@@ -143,19 +136,18 @@ ready(void)
 	return g.initialized ? CKR_OK : CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
-#define LOCKED(expr) \
-	do { \
-		CK_RV rv_; \
-		sim_mutex_lock(); \
-		rv_ = ready(); \
-		if (rv_ == CKR_OK) \
+#define LOCKED(expr)                  \
+	do {                          \
+		CK_RV rv_;            \
+		sim_mutex_lock();     \
+		rv_ = ready();        \
+		if (rv_ == CKR_OK)    \
 			rv_ = (expr); \
-		sim_mutex_unlock(); \
-		return rv_; \
+		sim_mutex_unlock();   \
+		return rv_;           \
 	} while (0)
 
-static CK_RV
-slot_index(CK_SLOT_ID id, size_t *idx)
+static CK_RV slot_index(CK_SLOT_ID id, size_t *idx)
 {
 	size_t i;
 
@@ -174,8 +166,7 @@ slot_index(CK_SLOT_ID id, size_t *idx)
  * ("confused by virtual smartcards on Windows (for example, GENERAL_ERROR on
  * C_GetProperty)"); C_GetSlotInfo alone still works there.
  */
-static CK_RV
-token_index(CK_SLOT_ID id, size_t *idx)
+static CK_RV token_index(CK_SLOT_ID id, size_t *idx)
 {
 	CK_RV rv = slot_index(id, idx);
 
@@ -188,8 +179,7 @@ token_index(CK_SLOT_ID id, size_t *idx)
 	return CKR_OK;
 }
 
-static struct session *
-session_get(CK_SESSION_HANDLE h)
+static struct session *session_get(CK_SESSION_HANDLE h)
 {
 	size_t i;
 
@@ -200,8 +190,7 @@ session_get(CK_SESSION_HANDLE h)
 	return NULL;
 }
 
-static size_t
-count_sessions(size_t idx, int rw_only, int ro_only)
+static size_t count_sessions(size_t idx, int rw_only, int ro_only)
 {
 	size_t i, n = 0;
 
@@ -216,8 +205,7 @@ count_sessions(size_t idx, int rw_only, int ro_only)
 }
 
 /* Which secret the current login of this slot presented; -1: nobody. */
-static int
-login_secret(size_t idx)
+static int login_secret(size_t idx)
 {
 	const struct sim_card_conf *cc = conf_card(g.conf, idx);
 	CK_USER_TYPE u = g.login[idx];
@@ -231,15 +219,13 @@ login_secret(size_t idx)
 	return (int)conf_other_admin(cc);
 }
 
-static int
-visible(size_t idx, const struct sim_object *obj)
+static int visible(size_t idx, const struct sim_object *obj)
 {
 	/* Private objects only to the normal user (PKCS#11 v2.40 section 4.4). */
 	return !object_bool(obj, CKA_PRIVATE, 0) || g.login[idx] == CKU_USER;
 }
 
-static struct session_object *
-session_object(size_t idx, CK_OBJECT_HANDLE h)
+static struct session_object *session_object(size_t idx, CK_OBJECT_HANDLE h)
 {
 	size_t i;
 
@@ -250,8 +236,7 @@ session_object(size_t idx, CK_OBJECT_HANDLE h)
 	return NULL;
 }
 
-static void
-remove_session_object(CK_OBJECT_HANDLE h)
+static void remove_session_object(CK_OBJECT_HANDLE h)
 {
 	size_t i;
 
@@ -274,8 +259,7 @@ remove_session_object(CK_OBJECT_HANDLE h)
  * which is the "outdated data" the seed warns about. Cache off: the store,
  * read afresh on every call.
  */
-static CK_RV
-view(struct sim_state **st)
+static CK_RV view(struct sim_state **st)
 {
 	if (g.cache_on) {
 		if (!g.snapshot && store_read(&g.snapshot) < 0)
@@ -295,14 +279,12 @@ view(struct sim_state **st)
  * Changes always work on the store itself (the card), under its exclusive
  * lock, never on the snapshot: what is written is what the card would hold.
  */
-static CK_RV
-edit_begin(struct sim_state **st)
+static CK_RV edit_begin(struct sim_state **st)
 {
 	return store_begin(st) < 0 ? CKR_GENERAL_ERROR : CKR_OK;
 }
 
-static CK_RV
-edit_end(struct sim_state *st, int changed)
+static CK_RV edit_end(struct sim_state *st, int changed)
 {
 	if (!changed) {
 		store_abort();
@@ -312,16 +294,15 @@ edit_end(struct sim_state *st, int changed)
 }
 
 enum {
-	SYNC_SECRETS = 1,	/* retry counters and secrets */
-	SYNC_CARD = 2		/* everything on the card */
+	SYNC_SECRETS = 1, /* retry counters and secrets */
+	SYNC_CARD = 2     /* everything on the card */
 };
 
 /*
  * The cache learns this process's own changes, and only those: the rest of
  * the snapshot stays as stale as it was.
  */
-static void
-sync_card(struct sim_state *fresh, size_t idx, unsigned int what)
+static void sync_card(struct sim_state *fresh, size_t idx, unsigned int what)
 {
 	struct sim_card *snap;
 
@@ -334,8 +315,7 @@ sync_card(struct sim_state *fresh, size_t idx, unsigned int what)
 		memcpy(snap->secret, fresh->cards[idx].secret, sizeof(snap->secret));
 }
 
-static void
-sync_object(struct sim_state *fresh, size_t idx, CK_OBJECT_HANDLE h)
+static void sync_object(struct sim_state *fresh, size_t idx, CK_OBJECT_HANDLE h)
 {
 	struct sim_object *src, *dst, copy;
 
@@ -360,8 +340,8 @@ sync_object(struct sim_state *fresh, size_t idx, CK_OBJECT_HANDLE h)
  * tried, a wrong length never reaches the card (so costs no try), a wrong
  * value costs one of SIM_MAX_TRIES tries, a right one restores them.
  */
-static CK_RV
-check_secret(struct sim_card *card, int id, CK_UTF8CHAR_PTR pin, CK_ULONG len, int *changed)
+static CK_RV check_secret(struct sim_card *card, int id, CK_UTF8CHAR_PTR pin, CK_ULONG len,
+                          int *changed)
 {
 	struct sim_secret *s = &card->secret[id];
 	unsigned char diff = 0;
@@ -391,8 +371,7 @@ check_secret(struct sim_card *card, int id, CK_UTF8CHAR_PTR pin, CK_ULONG len, i
 	return CKR_OK;
 }
 
-static void
-set_secret(struct sim_secret *s, CK_UTF8CHAR_PTR value, CK_ULONG len)
+static void set_secret(struct sim_secret *s, CK_UTF8CHAR_PTR value, CK_ULONG len)
 {
 	memset(s, 0, sizeof(*s));
 	s->set = 1;
@@ -406,8 +385,7 @@ set_secret(struct sim_secret *s, CK_UTF8CHAR_PTR value, CK_ULONG len)
  * support changing the PUK. [...] 5.7.2 or higher does support changing the
  * PUK, but only for specific cards: Cosmo 7, Cosmo 8.2".
  */
-static int
-puk_change_supported(size_t idx)
+static int puk_change_supported(size_t idx)
 {
 	const struct sim_card_conf *cc = conf_card(g.conf, idx);
 	const struct sim_conf *c = g.conf;
@@ -415,13 +393,13 @@ puk_change_supported(size_t idx)
 
 	new_enough = c->vmajor > 5 ||
 	             (c->vmajor == 5 && (c->vminor > 7 || (c->vminor == 7 && c->vpatch >= 2)));
-	return new_enough && (strcmp(cc->model, "Cosmo 7") == 0 || strcmp(cc->model, "Cosmo 8.2") == 0);
+	return new_enough &&
+	       (strcmp(cc->model, "Cosmo 7") == 0 || strcmp(cc->model, "Cosmo 8.2") == 0);
 }
 
 /* ---- general purpose ---- */
 
-static CK_RV
-initialize(CK_VOID_PTR init_args)
+static CK_RV initialize(CK_VOID_PTR init_args)
 {
 	CK_C_INITIALIZE_ARGS *args = init_args;
 	const char *conf_path, *state_path;
@@ -480,8 +458,7 @@ initialize(CK_VOID_PTR init_args)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_Initialize(CK_VOID_PTR init_args)
+SIM_EXPORT CK_RV C_Initialize(CK_VOID_PTR init_args)
 {
 	CK_RV rv;
 
@@ -491,8 +468,7 @@ C_Initialize(CK_VOID_PTR init_args)
 	return rv;
 }
 
-static CK_RV
-finalize(CK_VOID_PTR reserved)
+static CK_RV finalize(CK_VOID_PTR reserved)
 {
 	if (reserved)
 		return CKR_ARGUMENTS_BAD;
@@ -500,14 +476,12 @@ finalize(CK_VOID_PTR reserved)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_Finalize(CK_VOID_PTR reserved)
+SIM_EXPORT CK_RV C_Finalize(CK_VOID_PTR reserved)
 {
 	LOCKED(finalize(reserved));
 }
 
-static CK_RV
-get_info(CK_INFO_PTR info)
+static CK_RV get_info(CK_INFO_PTR info)
 {
 	char desc[64];
 
@@ -525,16 +499,14 @@ get_info(CK_INFO_PTR info)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_GetInfo(CK_INFO_PTR info)
+SIM_EXPORT CK_RV C_GetInfo(CK_INFO_PTR info)
 {
 	LOCKED(get_info(info));
 }
 
 /* ---- slots and tokens ---- */
 
-static CK_RV
-get_slot_list(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
+static CK_RV get_slot_list(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
 {
 	CK_ULONG n = 0;
 	size_t i;
@@ -562,14 +534,12 @@ get_slot_list(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_GetSlotList(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
+SIM_EXPORT CK_RV C_GetSlotList(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
 {
 	LOCKED(get_slot_list(present, list, count));
 }
 
-static CK_RV
-get_slot_info(CK_SLOT_ID id, CK_SLOT_INFO_PTR info)
+static CK_RV get_slot_info(CK_SLOT_ID id, CK_SLOT_INFO_PTR info)
 {
 	size_t idx;
 	CK_RV rv = slot_index(id, &idx);
@@ -589,14 +559,13 @@ get_slot_info(CK_SLOT_ID id, CK_SLOT_INFO_PTR info)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_GetSlotInfo(CK_SLOT_ID id, CK_SLOT_INFO_PTR info)
+SIM_EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID id, CK_SLOT_INFO_PTR info)
 {
 	LOCKED(get_slot_info(id, info));
 }
 
-static CK_FLAGS
-counter_flags(const struct sim_secret *s, CK_FLAGS low, CK_FLAGS final, CK_FLAGS locked)
+static CK_FLAGS counter_flags(const struct sim_secret *s, CK_FLAGS low, CK_FLAGS final,
+                              CK_FLAGS locked)
 {
 	if (!s->set || s->tries >= SIM_MAX_TRIES)
 		return 0;
@@ -607,8 +576,7 @@ counter_flags(const struct sim_secret *s, CK_FLAGS low, CK_FLAGS final, CK_FLAGS
 	return low;
 }
 
-static CK_RV
-get_token_info(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info)
+static CK_RV get_token_info(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info)
 {
 	const struct sim_card_conf *cc;
 	struct sim_state *st;
@@ -656,8 +624,7 @@ get_token_info(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_GetTokenInfo(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info)
+SIM_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info)
 {
 	LOCKED(get_token_info(id, info));
 }
@@ -668,16 +635,16 @@ static const struct {
 } mechanisms[] = {
 	{ CKM_RSA_PKCS_KEY_PAIR_GEN, { 1024, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR } },
 	{ CKM_RSA_PKCS, { 1024, 4096, CKF_HW | CKF_SIGN } },
-	{ CKM_EC_KEY_PAIR_GEN, { 256, 521, CKF_HW | CKF_GENERATE_KEY_PAIR | CKF_EC_F_P |
-	                                   CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS } },
-	{ CKM_ECDSA, { 256, 521, CKF_HW | CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE |
-	                         CKF_EC_UNCOMPRESS } },
+	{ CKM_EC_KEY_PAIR_GEN,
+	  { 256, 521,
+	    CKF_HW | CKF_GENERATE_KEY_PAIR | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS } },
+	{ CKM_ECDSA,
+	  { 256, 521, CKF_HW | CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS } },
 };
 
 #define N_MECHANISMS (sizeof(mechanisms) / sizeof(mechanisms[0]))
 
-static CK_RV
-get_mechanism_list(CK_SLOT_ID id, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
+static CK_RV get_mechanism_list(CK_SLOT_ID id, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
 {
 	size_t idx, i;
 	CK_RV rv = token_index(id, &idx);
@@ -700,14 +667,12 @@ get_mechanism_list(CK_SLOT_ID id, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_GetMechanismList(CK_SLOT_ID id, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
+SIM_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID id, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
 {
 	LOCKED(get_mechanism_list(id, list, count));
 }
 
-static CK_RV
-get_mechanism_info(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
+static CK_RV get_mechanism_info(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
 {
 	size_t idx, i;
 	CK_RV rv = token_index(id, &idx);
@@ -725,8 +690,7 @@ get_mechanism_info(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR 
 	return CKR_MECHANISM_INVALID;
 }
 
-SIM_EXPORT CK_RV
-C_GetMechanismInfo(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
+SIM_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
 {
 	LOCKED(get_mechanism_info(id, type, info));
 }
@@ -740,8 +704,7 @@ C_GetMechanismInfo(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR 
  * credential and the other administrative secret goes back to its
  * configured value, as the card profile would write it.
  */
-static CK_RV
-init_token(CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG len, CK_UTF8CHAR_PTR label)
+static CK_RV init_token(CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG len, CK_UTF8CHAR_PTR label)
 {
 	const struct sim_card_conf *cc;
 	struct sim_state *st;
@@ -769,7 +732,8 @@ init_token(CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG len, CK_UTF8CHAR_PTR lab
 		enum sim_secret_id other = conf_other_admin(cc);
 
 		set_secret(&card->secret[cc->so], pin, len);
-		set_secret(&card->secret[other], (CK_UTF8CHAR_PTR)cc->secret[other], cc->secret_len[other]);
+		set_secret(&card->secret[other], (CK_UTF8CHAR_PTR)cc->secret[other],
+		           cc->secret_len[other]);
 	}
 	if (rv == CKR_OK) {
 		card_clear_objects(card, 1);
@@ -791,16 +755,14 @@ init_token(CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG len, CK_UTF8CHAR_PTR lab
 	return rv;
 }
 
-SIM_EXPORT CK_RV
-C_InitToken(CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG len, CK_UTF8CHAR_PTR label)
+SIM_EXPORT CK_RV C_InitToken(CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG len, CK_UTF8CHAR_PTR label)
 {
 	LOCKED(init_token(id, pin, len, label));
 }
 
 /* ---- sessions ---- */
 
-static CK_RV
-open_session(CK_SLOT_ID id, CK_FLAGS flags, CK_SESSION_HANDLE_PTR out)
+static CK_RV open_session(CK_SLOT_ID id, CK_FLAGS flags, CK_SESSION_HANDLE_PTR out)
 {
 	struct session *s, **mem;
 	size_t idx;
@@ -831,16 +793,15 @@ open_session(CK_SLOT_ID id, CK_FLAGS flags, CK_SESSION_HANDLE_PTR out)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_OpenSession(CK_SLOT_ID id, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY notify, CK_SESSION_HANDLE_PTR out)
+SIM_EXPORT CK_RV C_OpenSession(CK_SLOT_ID id, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY notify,
+                               CK_SESSION_HANDLE_PTR out)
 {
 	(void)app;
 	(void)notify;
 	LOCKED(open_session(id, flags, out));
 }
 
-static void
-close_one(size_t i)
+static void close_one(size_t i)
 {
 	struct session *s = g.sessions[i];
 	size_t j, idx = s->slot;
@@ -859,8 +820,7 @@ close_one(size_t i)
 		g.login[idx] = NOBODY;
 }
 
-static CK_RV
-close_session(CK_SESSION_HANDLE h)
+static CK_RV close_session(CK_SESSION_HANDLE h)
 {
 	size_t i;
 
@@ -873,14 +833,12 @@ close_session(CK_SESSION_HANDLE h)
 	return CKR_SESSION_HANDLE_INVALID;
 }
 
-SIM_EXPORT CK_RV
-C_CloseSession(CK_SESSION_HANDLE h)
+SIM_EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE h)
 {
 	LOCKED(close_session(h));
 }
 
-static CK_RV
-close_all_sessions(CK_SLOT_ID id)
+static CK_RV close_all_sessions(CK_SLOT_ID id)
 {
 	size_t idx, i;
 	CK_RV rv = token_index(id, &idx);
@@ -896,14 +854,12 @@ close_all_sessions(CK_SLOT_ID id)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_CloseAllSessions(CK_SLOT_ID id)
+SIM_EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID id)
 {
 	LOCKED(close_all_sessions(id));
 }
 
-static CK_RV
-get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
+static CK_RV get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
 {
 	struct session *s = session_get(h);
 	CK_USER_TYPE u;
@@ -927,16 +883,14 @@ get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_GetSessionInfo(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
+SIM_EXPORT CK_RV C_GetSessionInfo(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
 {
 	LOCKED(get_session_info(h, info));
 }
 
 /* ---- login and secrets ---- */
 
-static CK_RV
-login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+static CK_RV login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
 	struct session *s = session_get(h);
 	const struct sim_card_conf *cc;
@@ -988,14 +942,12 @@ login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 	return rv;
 }
 
-SIM_EXPORT CK_RV
-C_Login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+SIM_EXPORT CK_RV C_Login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
 	LOCKED(login(h, user, pin, len));
 }
 
-static CK_RV
-logout(CK_SESSION_HANDLE h)
+static CK_RV logout(CK_SESSION_HANDLE h)
 {
 	struct session *s = session_get(h);
 
@@ -1007,8 +959,7 @@ logout(CK_SESSION_HANDLE h)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_Logout(CK_SESSION_HANDLE h)
+SIM_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE h)
 {
 	LOCKED(logout(h));
 }
@@ -1025,8 +976,8 @@ C_Logout(CK_SESSION_HANDLE h)
  * neither the old nor the new PUK logs in (CKR_PIN_LOCKED). That is why the
  * shim must refuse such a change before the card is touched (issue 4).
  */
-static CK_RV
-set_pin(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR old, CK_ULONG oldlen, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+static CK_RV set_pin(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR old, CK_ULONG oldlen, CK_UTF8CHAR_PTR pin,
+                     CK_ULONG len)
 {
 	struct session *s = session_get(h);
 	struct sim_state *st;
@@ -1071,15 +1022,14 @@ set_pin(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR old, CK_ULONG oldlen, CK_UTF8CHAR_P
 	return rv;
 }
 
-SIM_EXPORT CK_RV
-C_SetPIN(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR old, CK_ULONG oldlen, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+SIM_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR old, CK_ULONG oldlen,
+                          CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
 	LOCKED(set_pin(h, old, oldlen, pin, len));
 }
 
 /* C_InitPIN: by the SO, or by the Personal unblock login, which exists for this. */
-static CK_RV
-init_pin(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+static CK_RV init_pin(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
 	struct session *s = session_get(h);
 	struct sim_state *st;
@@ -1104,45 +1054,59 @@ init_pin(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 	return rv;
 }
 
-SIM_EXPORT CK_RV
-C_InitPIN(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+SIM_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
 	LOCKED(init_pin(h, pin, len));
 }
 
 /* ---- objects ---- */
 
-static int
-is_bool_attr(CK_ATTRIBUTE_TYPE t)
+static int is_bool_attr(CK_ATTRIBUTE_TYPE t)
 {
 	switch (t) {
-	case CKA_TOKEN: case CKA_PRIVATE: case CKA_MODIFIABLE: case CKA_COPYABLE:
-	case CKA_DESTROYABLE: case CKA_SENSITIVE: case CKA_EXTRACTABLE: case CKA_ENCRYPT:
-	case CKA_DECRYPT: case CKA_SIGN: case CKA_VERIFY: case CKA_SIGN_RECOVER:
-	case CKA_VERIFY_RECOVER: case CKA_WRAP: case CKA_UNWRAP: case CKA_DERIVE:
-	case CKA_LOCAL: case CKA_TRUSTED: case CKA_ALWAYS_AUTHENTICATE:
-	case CKA_ALWAYS_SENSITIVE: case CKA_NEVER_EXTRACTABLE: case CKA_WRAP_WITH_TRUSTED:
-		return 1;
-	default:
-		return 0;
+	case CKA_TOKEN:
+	case CKA_PRIVATE:
+	case CKA_MODIFIABLE:
+	case CKA_COPYABLE:
+	case CKA_DESTROYABLE:
+	case CKA_SENSITIVE:
+	case CKA_EXTRACTABLE:
+	case CKA_ENCRYPT:
+	case CKA_DECRYPT:
+	case CKA_SIGN:
+	case CKA_VERIFY:
+	case CKA_SIGN_RECOVER:
+	case CKA_VERIFY_RECOVER:
+	case CKA_WRAP:
+	case CKA_UNWRAP:
+	case CKA_DERIVE:
+	case CKA_LOCAL:
+	case CKA_TRUSTED:
+	case CKA_ALWAYS_AUTHENTICATE:
+	case CKA_ALWAYS_SENSITIVE:
+	case CKA_NEVER_EXTRACTABLE:
+	case CKA_WRAP_WITH_TRUSTED: return 1;
+	default: return 0;
 	}
 }
 
-static int
-is_ulong_attr(CK_ATTRIBUTE_TYPE t)
+static int is_ulong_attr(CK_ATTRIBUTE_TYPE t)
 {
 	switch (t) {
-	case CKA_CLASS: case CKA_KEY_TYPE: case CKA_CERTIFICATE_TYPE: case CKA_MODULUS_BITS:
-	case CKA_VALUE_LEN: case CKA_KEY_GEN_MECHANISM: case CKA_CERTIFICATE_CATEGORY:
-	case CKA_JAVA_MIDP_SECURITY_DOMAIN: case CKA_NAME_HASH_ALGORITHM:
-		return 1;
-	default:
-		return 0;
+	case CKA_CLASS:
+	case CKA_KEY_TYPE:
+	case CKA_CERTIFICATE_TYPE:
+	case CKA_MODULUS_BITS:
+	case CKA_VALUE_LEN:
+	case CKA_KEY_GEN_MECHANISM:
+	case CKA_CERTIFICATE_CATEGORY:
+	case CKA_JAVA_MIDP_SECURITY_DOMAIN:
+	case CKA_NAME_HASH_ALGORITHM: return 1;
+	default: return 0;
 	}
 }
 
-static CK_RV
-check_template(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+static CK_RV check_template(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
 	CK_ULONG i, j;
 
@@ -1163,8 +1127,7 @@ check_template(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 	return CKR_OK;
 }
 
-static int
-apply_template(struct sim_object *obj, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+static int apply_template(struct sim_object *obj, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
 	CK_ULONG i;
 
@@ -1175,16 +1138,14 @@ apply_template(struct sim_object *obj, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 	return 0;
 }
 
-static int
-set_default(struct sim_object *obj, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG len)
+static int set_default(struct sim_object *obj, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG len)
 {
 	if (object_attr(obj, type))
 		return 0;
 	return object_set(obj, type, value, len);
 }
 
-static int
-set_default_bool(struct sim_object *obj, CK_ATTRIBUTE_TYPE type, int value)
+static int set_default_bool(struct sim_object *obj, CK_ATTRIBUTE_TYPE type, int value)
 {
 	CK_BBOOL b = value ? CK_TRUE : CK_FALSE;
 
@@ -1192,15 +1153,15 @@ set_default_bool(struct sim_object *obj, CK_ATTRIBUTE_TYPE type, int value)
 }
 
 /* CKA_TOKEN and CKA_PRIVATE made explicit, so that reads and the store agree. */
-static int
-complete_object(struct sim_object *obj)
+static int complete_object(struct sim_object *obj)
 {
 	CK_ULONG klass = CKO_DATA;
 	int private_default;
 
 	object_ulong(obj, CKA_CLASS, &klass);
 	private_default = klass == CKO_PRIVATE_KEY || klass == CKO_SECRET_KEY;
-	if (set_default_bool(obj, CKA_TOKEN, 0) < 0 || set_default_bool(obj, CKA_PRIVATE, private_default) < 0 ||
+	if (set_default_bool(obj, CKA_TOKEN, 0) < 0 ||
+	    set_default_bool(obj, CKA_PRIVATE, private_default) < 0 ||
 	    set_default_bool(obj, CKA_MODIFIABLE, 1) < 0)
 		return -1;
 	return 0;
@@ -1211,8 +1172,8 @@ complete_object(struct sim_object *obj)
  * store's counter), session objects in this process, which takes over their
  * attributes. All or nothing: the checks come before anything is stored.
  */
-static CK_RV
-store_objects(struct session *s, struct sim_object *objs, size_t n, CK_OBJECT_HANDLE *handles)
+static CK_RV store_objects(struct session *s, struct sim_object *objs, size_t n,
+                           CK_OBJECT_HANDLE *handles)
 {
 	struct sim_state *st = NULL;
 	int token[2], any_token = 0;
@@ -1277,8 +1238,8 @@ store_objects(struct session *s, struct sim_object *objs, size_t n, CK_OBJECT_HA
 	return CKR_OK;
 }
 
-static CK_RV
-create_object(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
+static CK_RV create_object(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
+                           CK_OBJECT_HANDLE_PTR out)
 {
 	struct session *s = session_get(h);
 	struct sim_object obj;
@@ -1303,15 +1264,14 @@ create_object(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_OBJECT_
 	return rv;
 }
 
-SIM_EXPORT CK_RV
-C_CreateObject(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
+SIM_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
+                                CK_OBJECT_HANDLE_PTR out)
 {
 	LOCKED(create_object(h, tmpl, n, out));
 }
 
 /* An object for reading: a session object of the slot or a token object of the view. */
-static CK_RV
-find_readable(struct session *s, CK_OBJECT_HANDLE h, const struct sim_object **out)
+static CK_RV find_readable(struct session *s, CK_OBJECT_HANDLE h, const struct sim_object **out)
 {
 	struct session_object *so = session_object(s->slot, h);
 	struct sim_state *st;
@@ -1334,9 +1294,8 @@ find_readable(struct session *s, CK_OBJECT_HANDLE h, const struct sim_object **o
 	return CKR_OK;
 }
 
-static CK_RV
-copy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE src, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
-            CK_OBJECT_HANDLE_PTR out)
+static CK_RV copy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE src, CK_ATTRIBUTE_PTR tmpl,
+                         CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
 {
 	struct session *s = session_get(h);
 	const struct sim_object *orig;
@@ -1372,9 +1331,8 @@ copy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE src, CK_ATTRIBUTE_PTR tmpl, CK
 	return rv;
 }
 
-SIM_EXPORT CK_RV
-C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE src, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
-             CK_OBJECT_HANDLE_PTR out)
+SIM_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE src, CK_ATTRIBUTE_PTR tmpl,
+                              CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
 {
 	LOCKED(copy_object(h, src, tmpl, n, out));
 }
@@ -1395,20 +1353,17 @@ C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE src, CK_ATTRIBUTE_PTR tmpl, C
  * erasable, so tests can repeat); everything else is gone: objects, label,
  * PIN, PUK, operator PIN, CKF_TOKEN_INITIALIZED.
  */
-static CK_RV
-erase_card(size_t idx, struct sim_card *card)
+static CK_RV erase_card(size_t idx, struct sim_card *card)
 {
 	const struct sim_card_conf *cc = conf_card(g.conf, idx);
 
 	switch (cc->erase) {
-	case ERASE_NEVER:
-		return CKR_FUNCTION_FAILED;
+	case ERASE_NEVER: return CKR_FUNCTION_FAILED;
 	case ERASE_CREDENTIAL:
 		if (login_secret(idx) != SECRET_OPIN)
 			return CKR_USER_NOT_LOGGED_IN;
 		break;
-	case ERASE_ANONYMOUS:
-		break;
+	case ERASE_ANONYMOUS: break;
 	}
 	card_clear_objects(card, 1);
 	card->label[0] = '\0';
@@ -1417,8 +1372,7 @@ erase_card(size_t idx, struct sim_card *card)
 	return CKR_OK;
 }
 
-static CK_RV
-destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
+static CK_RV destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
 {
 	struct session *s = session_get(h);
 	struct session_object *so;
@@ -1469,14 +1423,12 @@ destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
 	return rv;
 }
 
-SIM_EXPORT CK_RV
-C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
+SIM_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
 {
 	LOCKED(destroy_object(h, oh));
 }
 
-static CK_RV
-get_object_size(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ULONG_PTR size)
+static CK_RV get_object_size(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ULONG_PTR size)
 {
 	struct session *s = session_get(h);
 	const struct sim_object *obj;
@@ -1497,14 +1449,12 @@ get_object_size(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ULONG_PTR size)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_GetObjectSize(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ULONG_PTR size)
+SIM_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ULONG_PTR size)
 {
 	LOCKED(get_object_size(h, oh, size));
 }
 
-static int
-is_sensitive(const struct sim_object *obj, CK_ATTRIBUTE_TYPE t)
+static int is_sensitive(const struct sim_object *obj, CK_ATTRIBUTE_TYPE t)
 {
 	CK_ULONG klass;
 
@@ -1514,17 +1464,20 @@ is_sensitive(const struct sim_object *obj, CK_ATTRIBUTE_TYPE t)
 	if (!object_bool(obj, CKA_SENSITIVE, 0) && object_bool(obj, CKA_EXTRACTABLE, 1))
 		return 0;
 	switch (t) {
-	case CKA_VALUE: case CKA_PRIVATE_EXPONENT: case CKA_PRIME_1: case CKA_PRIME_2:
-	case CKA_EXPONENT_1: case CKA_EXPONENT_2: case CKA_COEFFICIENT:
-		return 1;
-	default:
-		return 0;
+	case CKA_VALUE:
+	case CKA_PRIVATE_EXPONENT:
+	case CKA_PRIME_1:
+	case CKA_PRIME_2:
+	case CKA_EXPONENT_1:
+	case CKA_EXPONENT_2:
+	case CKA_COEFFICIENT: return 1;
+	default: return 0;
 	}
 }
 
 /* PKCS#11 v2.40 section 5.7, C_GetAttributeValue, with the section 5.2 length convention. */
-static CK_RV
-get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+static CK_RV get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE_PTR tmpl,
+                                 CK_ULONG n)
 {
 	struct session *s = session_get(h);
 	const struct sim_object *obj;
@@ -1563,14 +1516,13 @@ get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE_PTR t
 	return ret;
 }
 
-SIM_EXPORT CK_RV
-C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+SIM_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh,
+                                     CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
 	LOCKED(get_attribute_value(h, oh, tmpl, n));
 }
 
-static CK_RV
-check_modify(const struct sim_object *obj, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+static CK_RV check_modify(const struct sim_object *obj, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
 	CK_ULONG i;
 
@@ -1580,16 +1532,18 @@ check_modify(const struct sim_object *obj, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 	for (i = 0; i < n; i++) {
 		const struct sim_attr *a = object_attr(obj, tmpl[i].type);
 
-		if (tmpl[i].type != CKA_CLASS && tmpl[i].type != CKA_TOKEN && tmpl[i].type != CKA_PRIVATE)
+		if (tmpl[i].type != CKA_CLASS && tmpl[i].type != CKA_TOKEN &&
+		    tmpl[i].type != CKA_PRIVATE)
 			continue;
-		if (!a || a->len != tmpl[i].ulValueLen || memcmp(a->value, tmpl[i].pValue, a->len) != 0)
+		if (!a || a->len != tmpl[i].ulValueLen ||
+		    memcmp(a->value, tmpl[i].pValue, a->len) != 0)
 			return CKR_ATTRIBUTE_READ_ONLY;
 	}
 	return CKR_OK;
 }
 
-static CK_RV
-set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+static CK_RV set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE_PTR tmpl,
+                                 CK_ULONG n)
 {
 	struct session *s = session_get(h);
 	struct session_object *so;
@@ -1637,14 +1591,13 @@ set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE_PTR t
 	return rv;
 }
 
-SIM_EXPORT CK_RV
-C_SetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+SIM_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh,
+                                     CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
 	LOCKED(set_attribute_value(h, oh, tmpl, n));
 }
 
-static int
-matches(const struct sim_object *obj, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+static int matches(const struct sim_object *obj, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
 	CK_ULONG i;
 
@@ -1658,8 +1611,7 @@ matches(const struct sim_object *obj, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 	return 1;
 }
 
-static int
-add_found(struct session *s, CK_OBJECT_HANDLE h)
+static int add_found(struct session *s, CK_OBJECT_HANDLE h)
 {
 	void *mem = realloc(s->found, (s->nfound + 1) * sizeof(*s->found));
 
@@ -1671,8 +1623,7 @@ add_found(struct session *s, CK_OBJECT_HANDLE h)
 }
 
 /* The result is fixed at C_FindObjectsInit, from the view (cached or fresh). */
-static CK_RV
-find_objects_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+static CK_RV find_objects_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
 	struct session *s = session_get(h);
 	struct sim_state *st;
@@ -1707,14 +1658,13 @@ find_objects_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_FindObjectsInit(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+SIM_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
 	LOCKED(find_objects_init(h, tmpl, n));
 }
 
-static CK_RV
-find_objects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK_ULONG max, CK_ULONG_PTR count)
+static CK_RV find_objects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK_ULONG max,
+                          CK_ULONG_PTR count)
 {
 	struct session *s = session_get(h);
 	CK_ULONG n = 0;
@@ -1731,14 +1681,13 @@ find_objects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK_ULONG max, CK_ULO
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_FindObjects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK_ULONG max, CK_ULONG_PTR count)
+SIM_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK_ULONG max,
+                               CK_ULONG_PTR count)
 {
 	LOCKED(find_objects(h, out, max, count));
 }
 
-static CK_RV
-find_objects_final(CK_SESSION_HANDLE h)
+static CK_RV find_objects_final(CK_SESSION_HANDLE h)
 {
 	struct session *s = session_get(h);
 
@@ -1753,8 +1702,7 @@ find_objects_final(CK_SESSION_HANDLE h)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_FindObjectsFinal(CK_SESSION_HANDLE h)
+SIM_EXPORT CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE h)
 {
 	LOCKED(find_objects_final(h));
 }
@@ -1762,29 +1710,28 @@ C_FindObjectsFinal(CK_SESSION_HANDLE h)
 /* ---- placeholder keys and signatures: policies, not cryptography (issue 3) ---- */
 
 /* Field size in bytes of the named curves pkcs11-tool offers, from the DER OID. */
-static size_t
-curve_field(const struct sim_attr *params)
+static size_t curve_field(const struct sim_attr *params)
 {
 	static const struct {
 		unsigned char oid[12];
 		size_t len, field;
 	} curves[] = {
-		{ { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 }, 10, 32 },	/* P-256 */
-		{ { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 }, 7, 48 },		/* P-384 */
-		{ { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23 }, 7, 66 },		/* P-521 */
-		{ { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a }, 7, 32 },		/* secp256k1 */
+		{ { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 }, 10, 32 }, /* P-256 */
+		{ { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 }, 7, 48 }, /* P-384 */
+		{ { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23 }, 7, 66 }, /* P-521 */
+		{ { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a }, 7, 32 }, /* secp256k1 */
 	};
 	size_t i;
 
 	for (i = 0; params && i < sizeof(curves) / sizeof(curves[0]); i++) {
-		if (params->len == curves[i].len && memcmp(params->value, curves[i].oid, curves[i].len) == 0)
+		if (params->len == curves[i].len &&
+		    memcmp(params->value, curves[i].oid, curves[i].len) == 0)
 			return curves[i].field;
 	}
 	return 0;
 }
 
-static CK_RV
-make_ec(struct sim_object *pub, struct sim_object *priv)
+static CK_RV make_ec(struct sim_object *pub, struct sim_object *priv)
 {
 	unsigned char point[3 + 1 + 2 * 66], value[66];
 	const struct sim_attr *params = object_attr(pub, CKA_EC_PARAMS);
@@ -1820,8 +1767,7 @@ make_ec(struct sim_object *pub, struct sim_object *priv)
 	return CKR_OK;
 }
 
-static CK_RV
-make_rsa(struct sim_object *pub, struct sim_object *priv)
+static CK_RV make_rsa(struct sim_object *pub, struct sim_object *priv)
 {
 	static const unsigned char f4[] = { 0x01, 0x00, 0x01 };
 	unsigned char modulus[512], exponent[512];
@@ -1854,10 +1800,9 @@ make_rsa(struct sim_object *pub, struct sim_object *priv)
 	return CKR_OK;
 }
 
-static CK_RV
-generate_key_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR pubt, CK_ULONG npub,
-                  CK_ATTRIBUTE_PTR privt, CK_ULONG npriv, CK_OBJECT_HANDLE_PTR hpub,
-                  CK_OBJECT_HANDLE_PTR hpriv)
+static CK_RV generate_key_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR pubt,
+                               CK_ULONG npub, CK_ATTRIBUTE_PTR privt, CK_ULONG npriv,
+                               CK_OBJECT_HANDLE_PTR hpub, CK_OBJECT_HANDLE_PTR hpriv)
 {
 	struct session *s = session_get(h);
 	struct sim_object objs[2];
@@ -1884,23 +1829,29 @@ generate_key_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR p
 	if (apply_template(&objs[0], pubt, npub) < 0 || apply_template(&objs[1], privt, npriv) < 0 ||
 	    object_set(&objs[0], CKA_CLASS, &pub_class, sizeof(pub_class)) < 0 ||
 	    object_set(&objs[1], CKA_CLASS, &priv_class, sizeof(priv_class)) < 0 ||
-	    set_default_bool(&objs[0], CKA_VERIFY, 1) < 0 || set_default_bool(&objs[1], CKA_SIGN, 1) < 0 ||
+	    set_default_bool(&objs[0], CKA_VERIFY, 1) < 0 ||
+	    set_default_bool(&objs[1], CKA_SIGN, 1) < 0 ||
 	    set_default_bool(&objs[1], CKA_SENSITIVE, 1) < 0 ||
-	    set_default_bool(&objs[1], CKA_EXTRACTABLE, 0) < 0 ||
-	    complete_object(&objs[0]) < 0 || complete_object(&objs[1]) < 0 ||
-	    set_default_bool(&objs[0], CKA_LOCAL, 1) < 0 || set_default_bool(&objs[1], CKA_LOCAL, 1) < 0 ||
+	    set_default_bool(&objs[1], CKA_EXTRACTABLE, 0) < 0 || complete_object(&objs[0]) < 0 ||
+	    complete_object(&objs[1]) < 0 || set_default_bool(&objs[0], CKA_LOCAL, 1) < 0 ||
+	    set_default_bool(&objs[1], CKA_LOCAL, 1) < 0 ||
 	    object_set(&objs[0], CKA_KEY_GEN_MECHANISM, &mt, sizeof(mt)) < 0 ||
 	    object_set(&objs[1], CKA_KEY_GEN_MECHANISM, &mt, sizeof(mt)) < 0) {
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
 	/* Explicit usage flags, so that clients such as pkcs11-tool find them all. */
-	if (set_default_bool(&objs[0], CKA_ENCRYPT, 0) < 0 || set_default_bool(&objs[0], CKA_WRAP, 0) < 0 ||
-	    set_default_bool(&objs[0], CKA_DERIVE, 0) < 0 || set_default_bool(&objs[0], CKA_VERIFY_RECOVER, 0) < 0 ||
-	    set_default_bool(&objs[1], CKA_DECRYPT, 0) < 0 || set_default_bool(&objs[1], CKA_UNWRAP, 0) < 0 ||
-	    set_default_bool(&objs[1], CKA_DERIVE, 0) < 0 || set_default_bool(&objs[1], CKA_SIGN_RECOVER, 0) < 0 ||
+	if (set_default_bool(&objs[0], CKA_ENCRYPT, 0) < 0 ||
+	    set_default_bool(&objs[0], CKA_WRAP, 0) < 0 ||
+	    set_default_bool(&objs[0], CKA_DERIVE, 0) < 0 ||
+	    set_default_bool(&objs[0], CKA_VERIFY_RECOVER, 0) < 0 ||
+	    set_default_bool(&objs[1], CKA_DECRYPT, 0) < 0 ||
+	    set_default_bool(&objs[1], CKA_UNWRAP, 0) < 0 ||
+	    set_default_bool(&objs[1], CKA_DERIVE, 0) < 0 ||
+	    set_default_bool(&objs[1], CKA_SIGN_RECOVER, 0) < 0 ||
 	    set_default_bool(&objs[1], CKA_ALWAYS_AUTHENTICATE, 0) < 0 ||
-	    set_default(&objs[0], CKA_LABEL, "", 0) < 0 || set_default(&objs[1], CKA_LABEL, "", 0) < 0 ||
+	    set_default(&objs[0], CKA_LABEL, "", 0) < 0 ||
+	    set_default(&objs[1], CKA_LABEL, "", 0) < 0 ||
 	    set_default(&objs[0], CKA_ID, "", 0) < 0 || set_default(&objs[1], CKA_ID, "", 0) < 0) {
 		rv = CKR_HOST_MEMORY;
 		goto out;
@@ -1925,16 +1876,14 @@ out:
 	return rv;
 }
 
-SIM_EXPORT CK_RV
-C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR pubt, CK_ULONG npub,
-                  CK_ATTRIBUTE_PTR privt, CK_ULONG npriv, CK_OBJECT_HANDLE_PTR hpub,
-                  CK_OBJECT_HANDLE_PTR hpriv)
+SIM_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR pubt,
+                                   CK_ULONG npub, CK_ATTRIBUTE_PTR privt, CK_ULONG npriv,
+                                   CK_OBJECT_HANDLE_PTR hpub, CK_OBJECT_HANDLE_PTR hpriv)
 {
 	LOCKED(generate_key_pair(h, mech, pubt, npub, privt, npriv, hpub, hpriv));
 }
 
-static CK_RV
-sign_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+static CK_RV sign_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
 	struct session *s = session_get(h);
 	const struct sim_object *obj;
@@ -1978,16 +1927,14 @@ sign_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+SIM_EXPORT CK_RV C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
 	LOCKED(sign_init(h, mech, key));
 }
 
 /* Deterministic bytes from key handle and data (FNV-1a 64 in counter mode). */
-static void
-placeholder_signature(CK_OBJECT_HANDLE key, const unsigned char *data, CK_ULONG len,
-                      unsigned char *out, CK_ULONG outlen)
+static void placeholder_signature(CK_OBJECT_HANDLE key, const unsigned char *data, CK_ULONG len,
+                                  unsigned char *out, CK_ULONG outlen)
 {
 	CK_ULONG i, block;
 	int b;
@@ -2006,8 +1953,8 @@ placeholder_signature(CK_OBJECT_HANDLE key, const unsigned char *data, CK_ULONG 
 	}
 }
 
-static CK_RV
-sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
+static CK_RV sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+                  CK_ULONG_PTR siglen)
 {
 	struct session *s = session_get(h);
 
@@ -2039,14 +1986,13 @@ sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig, CK_UL
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
+SIM_EXPORT CK_RV C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+                        CK_ULONG_PTR siglen)
 {
 	LOCKED(sign(h, data, len, sig, siglen));
 }
 
-static CK_RV
-generate_random(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
+static CK_RV generate_random(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
 {
 	if (!session_get(h))
 		return CKR_SESSION_HANDLE_INVALID;
@@ -2056,16 +2002,18 @@ generate_random(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
 	return CKR_OK;
 }
 
-SIM_EXPORT CK_RV
-C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
+SIM_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
 {
 	LOCKED(generate_random(h, out, len));
 }
 
 /* ---- not supported: present in the list, as every v2.40 function must be ---- */
 
-#define NOT_SUPPORTED(name, args) \
-	SIM_EXPORT CK_RV name args { return CKR_FUNCTION_NOT_SUPPORTED; }
+#define NOT_SUPPORTED(name, args)                  \
+	SIM_EXPORT CK_RV name args                 \
+	{                                          \
+		return CKR_FUNCTION_NOT_SUPPORTED; \
+	}
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -2076,15 +2024,20 @@ NOT_SUPPORTED(C_GetOperationState, (CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG
 NOT_SUPPORTED(C_SetOperationState, (CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG l,
                                     CK_OBJECT_HANDLE e, CK_OBJECT_HANDLE a))
 NOT_SUPPORTED(C_EncryptInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k))
-NOT_SUPPORTED(C_Encrypt, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
-NOT_SUPPORTED(C_EncryptUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_Encrypt,
+              (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_EncryptUpdate,
+              (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
 NOT_SUPPORTED(C_EncryptFinal, (CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR ol))
 NOT_SUPPORTED(C_DecryptInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k))
-NOT_SUPPORTED(C_Decrypt, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
-NOT_SUPPORTED(C_DecryptUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_Decrypt,
+              (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_DecryptUpdate,
+              (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
 NOT_SUPPORTED(C_DecryptFinal, (CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR ol))
 NOT_SUPPORTED(C_DigestInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m))
-NOT_SUPPORTED(C_Digest, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_Digest,
+              (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
 NOT_SUPPORTED(C_DigestUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l))
 NOT_SUPPORTED(C_DigestKey, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k))
 NOT_SUPPORTED(C_DigestFinal, (CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR ol))
@@ -2092,36 +2045,40 @@ NOT_SUPPORTED(C_DigestFinal, (CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR o
 NOT_SUPPORTED(C_SignUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l))
 NOT_SUPPORTED(C_SignFinal, (CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR ol))
 NOT_SUPPORTED(C_SignRecoverInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k))
-NOT_SUPPORTED(C_SignRecover, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_SignRecover,
+              (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
 NOT_SUPPORTED(C_VerifyInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k))
 NOT_SUPPORTED(C_Verify, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR s, CK_ULONG sl))
 NOT_SUPPORTED(C_VerifyUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l))
 NOT_SUPPORTED(C_VerifyFinal, (CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG sl))
 NOT_SUPPORTED(C_VerifyRecoverInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k))
-NOT_SUPPORTED(C_VerifyRecover, (CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG sl, CK_BYTE_PTR o, CK_ULONG_PTR ol))
-NOT_SUPPORTED(C_DigestEncryptUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
-NOT_SUPPORTED(C_DecryptDigestUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
-NOT_SUPPORTED(C_SignEncryptUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
-NOT_SUPPORTED(C_DecryptVerifyUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
-NOT_SUPPORTED(C_GenerateKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t, CK_ULONG n,
-                              CK_OBJECT_HANDLE_PTR k))
-NOT_SUPPORTED(C_WrapKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE w, CK_OBJECT_HANDLE k,
-                          CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_VerifyRecover,
+              (CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG sl, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_DigestEncryptUpdate,
+              (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_DecryptDigestUpdate,
+              (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_SignEncryptUpdate,
+              (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_DecryptVerifyUpdate,
+              (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol))
+NOT_SUPPORTED(C_GenerateKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t,
+                              CK_ULONG n, CK_OBJECT_HANDLE_PTR k))
+NOT_SUPPORTED(C_WrapKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE w,
+                          CK_OBJECT_HANDLE k, CK_BYTE_PTR o, CK_ULONG_PTR ol))
 NOT_SUPPORTED(C_UnwrapKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE u, CK_BYTE_PTR w,
                             CK_ULONG wl, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR k))
-NOT_SUPPORTED(C_DeriveKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR t,
-                            CK_ULONG n, CK_OBJECT_HANDLE_PTR k))
+NOT_SUPPORTED(C_DeriveKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE b,
+                            CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR k))
 NOT_SUPPORTED(C_SeedRandom, (CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG l))
 
 /* Legacy functions: v2.40 section 5.16 prescribes CKR_FUNCTION_NOT_PARALLEL. */
-SIM_EXPORT CK_RV
-C_GetFunctionStatus(CK_SESSION_HANDLE h)
+SIM_EXPORT CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE h)
 {
 	return CKR_FUNCTION_NOT_PARALLEL;
 }
 
-SIM_EXPORT CK_RV
-C_CancelFunction(CK_SESSION_HANDLE h)
+SIM_EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE h)
 {
 	return CKR_FUNCTION_NOT_PARALLEL;
 }
@@ -2201,8 +2158,7 @@ static CK_FUNCTION_LIST function_list = {
 	.C_WaitForSlotEvent = C_WaitForSlotEvent,
 };
 
-SIM_EXPORT CK_RV
-C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
+SIM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 {
 	if (!list)
 		return CKR_ARGUMENTS_BAD;

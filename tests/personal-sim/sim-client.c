@@ -38,7 +38,7 @@
 #include <unistd.h>
 #endif
 
-#define CKU_PERSONAL_UNBLOCK 0x80000001UL	/* tests/personal-sim/README.md */
+#define CKU_PERSONAL_UNBLOCK 0x80000001UL /* tests/personal-sim/README.md */
 #define MAX_WORDS 16
 
 static CK_FUNCTION_LIST_PTR p11;
@@ -49,23 +49,59 @@ static const struct {
 	CK_RV rv;
 	const char *name;
 } rv_names[] = {
-#define RV(x) { x, #x }
-	RV(CKR_OK), RV(CKR_HOST_MEMORY), RV(CKR_SLOT_ID_INVALID), RV(CKR_GENERAL_ERROR),
-	RV(CKR_FUNCTION_FAILED), RV(CKR_ARGUMENTS_BAD), RV(CKR_ATTRIBUTE_READ_ONLY),
-	RV(CKR_ATTRIBUTE_SENSITIVE), RV(CKR_ATTRIBUTE_TYPE_INVALID), RV(CKR_ATTRIBUTE_VALUE_INVALID),
-	RV(CKR_ACTION_PROHIBITED), RV(CKR_DATA_LEN_RANGE), RV(CKR_DEVICE_ERROR),
-	RV(CKR_FUNCTION_NOT_PARALLEL), RV(CKR_FUNCTION_NOT_SUPPORTED), RV(CKR_KEY_HANDLE_INVALID),
-	RV(CKR_KEY_TYPE_INCONSISTENT), RV(CKR_KEY_FUNCTION_NOT_PERMITTED), RV(CKR_MECHANISM_INVALID),
-	RV(CKR_OBJECT_HANDLE_INVALID), RV(CKR_OPERATION_ACTIVE), RV(CKR_OPERATION_NOT_INITIALIZED),
-	RV(CKR_PIN_INCORRECT), RV(CKR_PIN_INVALID), RV(CKR_PIN_LEN_RANGE), RV(CKR_PIN_EXPIRED),
-	RV(CKR_PIN_LOCKED), RV(CKR_SESSION_CLOSED), RV(CKR_SESSION_COUNT),
-	RV(CKR_SESSION_HANDLE_INVALID), RV(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
-	RV(CKR_SESSION_READ_ONLY), RV(CKR_SESSION_EXISTS), RV(CKR_SESSION_READ_ONLY_EXISTS),
-	RV(CKR_SESSION_READ_WRITE_SO_EXISTS), RV(CKR_TEMPLATE_INCOMPLETE), RV(CKR_TEMPLATE_INCONSISTENT),
-	RV(CKR_TOKEN_NOT_PRESENT), RV(CKR_TOKEN_NOT_RECOGNIZED), RV(CKR_TOKEN_WRITE_PROTECTED),
-	RV(CKR_USER_ALREADY_LOGGED_IN), RV(CKR_USER_NOT_LOGGED_IN), RV(CKR_USER_PIN_NOT_INITIALIZED),
-	RV(CKR_USER_TYPE_INVALID), RV(CKR_USER_ANOTHER_ALREADY_LOGGED_IN), RV(CKR_BUFFER_TOO_SMALL),
-	RV(CKR_CRYPTOKI_NOT_INITIALIZED), RV(CKR_CRYPTOKI_ALREADY_INITIALIZED), RV(CKR_CURVE_NOT_SUPPORTED),
+#define RV(x)         \
+	{             \
+		x, #x \
+	}
+	RV(CKR_OK),
+	RV(CKR_HOST_MEMORY),
+	RV(CKR_SLOT_ID_INVALID),
+	RV(CKR_GENERAL_ERROR),
+	RV(CKR_FUNCTION_FAILED),
+	RV(CKR_ARGUMENTS_BAD),
+	RV(CKR_ATTRIBUTE_READ_ONLY),
+	RV(CKR_ATTRIBUTE_SENSITIVE),
+	RV(CKR_ATTRIBUTE_TYPE_INVALID),
+	RV(CKR_ATTRIBUTE_VALUE_INVALID),
+	RV(CKR_ACTION_PROHIBITED),
+	RV(CKR_DATA_LEN_RANGE),
+	RV(CKR_DEVICE_ERROR),
+	RV(CKR_FUNCTION_NOT_PARALLEL),
+	RV(CKR_FUNCTION_NOT_SUPPORTED),
+	RV(CKR_KEY_HANDLE_INVALID),
+	RV(CKR_KEY_TYPE_INCONSISTENT),
+	RV(CKR_KEY_FUNCTION_NOT_PERMITTED),
+	RV(CKR_MECHANISM_INVALID),
+	RV(CKR_OBJECT_HANDLE_INVALID),
+	RV(CKR_OPERATION_ACTIVE),
+	RV(CKR_OPERATION_NOT_INITIALIZED),
+	RV(CKR_PIN_INCORRECT),
+	RV(CKR_PIN_INVALID),
+	RV(CKR_PIN_LEN_RANGE),
+	RV(CKR_PIN_EXPIRED),
+	RV(CKR_PIN_LOCKED),
+	RV(CKR_SESSION_CLOSED),
+	RV(CKR_SESSION_COUNT),
+	RV(CKR_SESSION_HANDLE_INVALID),
+	RV(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
+	RV(CKR_SESSION_READ_ONLY),
+	RV(CKR_SESSION_EXISTS),
+	RV(CKR_SESSION_READ_ONLY_EXISTS),
+	RV(CKR_SESSION_READ_WRITE_SO_EXISTS),
+	RV(CKR_TEMPLATE_INCOMPLETE),
+	RV(CKR_TEMPLATE_INCONSISTENT),
+	RV(CKR_TOKEN_NOT_PRESENT),
+	RV(CKR_TOKEN_NOT_RECOGNIZED),
+	RV(CKR_TOKEN_WRITE_PROTECTED),
+	RV(CKR_USER_ALREADY_LOGGED_IN),
+	RV(CKR_USER_NOT_LOGGED_IN),
+	RV(CKR_USER_PIN_NOT_INITIALIZED),
+	RV(CKR_USER_TYPE_INVALID),
+	RV(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
+	RV(CKR_BUFFER_TOO_SMALL),
+	RV(CKR_CRYPTOKI_NOT_INITIALIZED),
+	RV(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+	RV(CKR_CURVE_NOT_SUPPORTED),
 #undef RV
 };
 
@@ -86,8 +122,7 @@ static const struct {
 	{ CKF_SO_PIN_LOCKED, "SO_PIN_LOCKED" },
 };
 
-static const char *
-rv_name(CK_RV rv)
+static const char *rv_name(CK_RV rv)
 {
 	static char buf[32];
 	size_t i;
@@ -100,8 +135,7 @@ rv_name(CK_RV rv)
 	return buf;
 }
 
-static void
-usage(void)
+static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: sim-client MODULE [SCRIPT]\n"
@@ -118,8 +152,7 @@ usage(void)
 	        "SECRET: env:NAME or a literal; secrets are never printed.\n");
 }
 
-static void
-trim_copy(char *dst, const CK_UTF8CHAR *src, size_t len)
+static void trim_copy(char *dst, const CK_UTF8CHAR *src, size_t len)
 {
 	while (len > 0 && src[len - 1] == ' ')
 		len--;
@@ -128,8 +161,7 @@ trim_copy(char *dst, const CK_UTF8CHAR *src, size_t len)
 }
 
 /* A secret argument: env:NAME from the environment, else the literal. */
-static int
-secret(const char *arg, const char **value)
+static int secret(const char *arg, const char **value)
 {
 	if (strncmp(arg, "env:", 4) == 0) {
 		*value = getenv(arg + 4);
@@ -144,8 +176,7 @@ secret(const char *arg, const char **value)
 }
 
 /* How a secret is shown: its env name, or only its length. */
-static void
-show_secret(char *out, size_t size, const char *arg)
+static void show_secret(char *out, size_t size, const char *arg)
 {
 	if (strncmp(arg, "env:", 4) == 0)
 		snprintf(out, size, "%s", arg);
@@ -153,8 +184,7 @@ show_secret(char *out, size_t size, const char *arg)
 		snprintf(out, size, "<%zu-char secret>", strlen(arg));
 }
 
-static int
-split(char *line, char **words, int max)
+static int split(char *line, char **words, int max)
 {
 	int n = 0;
 	char *p = line, *w;
@@ -187,14 +217,12 @@ split(char *line, char **words, int max)
 	}
 }
 
-static CK_SLOT_ID
-slot_arg(const char *s)
+static CK_SLOT_ID slot_arg(const char *s)
 {
 	return (CK_SLOT_ID)strtoul(s, NULL, 0);
 }
 
-static CK_RV
-find_by_label(const char *label, CK_OBJECT_HANDLE *out, CK_ULONG *count)
+static CK_RV find_by_label(const char *label, CK_OBJECT_HANDLE *out, CK_ULONG *count)
 {
 	CK_ATTRIBUTE tmpl = { CKA_LABEL, (void *)label, label ? strlen(label) : 0 };
 	CK_OBJECT_HANDLE found[64];
@@ -211,8 +239,7 @@ find_by_label(const char *label, CK_OBJECT_HANDLE *out, CK_ULONG *count)
 }
 
 /* One object by label, else a NOT_FOUND / AMBIGUOUS result. */
-static const char *
-one_by_label(const char *label, CK_OBJECT_HANDLE *h)
+static const char *one_by_label(const char *label, CK_OBJECT_HANDLE *h)
 {
 	CK_ULONG count = 0;
 	CK_RV rv = find_by_label(label, h, &count);
@@ -226,8 +253,7 @@ one_by_label(const char *label, CK_OBJECT_HANDLE *h)
 	return NULL;
 }
 
-static CK_ATTRIBUTE_TYPE
-attr_arg(const char *s)
+static CK_ATTRIBUTE_TYPE attr_arg(const char *s)
 {
 	if (strcmp(s, "label") == 0)
 		return CKA_LABEL;
@@ -242,8 +268,7 @@ attr_arg(const char *s)
 	return CKA_VALUE;
 }
 
-static void
-value_text(char *value, size_t size, const unsigned char *v, CK_ULONG len)
+static void value_text(char *value, size_t size, const unsigned char *v, CK_ULONG len)
 {
 	CK_ULONG i;
 	int printable = 1;
@@ -266,8 +291,8 @@ value_text(char *value, size_t size, const unsigned char *v, CK_ULONG len)
  * Runs one step. *result gets the CKR_ name (or NOT_FOUND...), value the
  * step's value; shown gets the step as it may be printed (no secrets).
  */
-static int
-run_step(char **w, int n, const char **result, char *value, size_t vsize, char *shown, size_t ssize)
+static int run_step(char **w, int n, const char **result, char *value, size_t vsize, char *shown,
+                    size_t ssize)
 {
 	const char *cmd = w[0], *s1, *s2;
 	char a[64], b[64];
@@ -280,15 +305,16 @@ run_step(char **w, int n, const char **result, char *value, size_t vsize, char *
 	for (i = 0; i < n; i++) {
 		size_t len = strlen(shown);
 
-		snprintf(shown + len, ssize - len, strchr(w[i], ' ') ? "%s\"%s\"" : "%s%s", i ? " " : "", w[i]);
+		snprintf(shown + len, ssize - len, strchr(w[i], ' ') ? "%s\"%s\"" : "%s%s",
+		         i ? " " : "", w[i]);
 	}
 
-#define NEED(k) \
-	do { \
-		if (n < (k) + 1) { \
+#define NEED(k)                                                                           \
+	do {                                                                              \
+		if (n < (k) + 1) {                                                        \
 			fprintf(stderr, "sim-client: %s needs %d argument(s)\n", cmd, k); \
-			return -1; \
-		} \
+			return -1;                                                        \
+		}                                                                         \
 	} while (0)
 
 	if (strcmp(cmd, "init") == 0) {
@@ -313,8 +339,9 @@ run_step(char **w, int n, const char **result, char *value, size_t vsize, char *
 
 			trim_copy(desc, info.libraryDescription, 32);
 			trim_copy(manu, info.manufacturerID, 32);
-			snprintf(value, vsize, "%s|%s|%u.%u|%u.%u", manu, desc, info.libraryVersion.major,
-			         info.libraryVersion.minor, info.cryptokiVersion.major, info.cryptokiVersion.minor);
+			snprintf(value, vsize, "%s|%s|%u.%u|%u.%u", manu, desc,
+			         info.libraryVersion.major, info.libraryVersion.minor,
+			         info.cryptokiVersion.major, info.cryptokiVersion.minor);
 		}
 	} else if (strcmp(cmd, "slots") == 0) {
 		CK_SLOT_ID ids[64];
@@ -324,7 +351,8 @@ run_step(char **w, int n, const char **result, char *value, size_t vsize, char *
 		for (k = 0; rv == CKR_OK && k < count; k++) {
 			size_t len = strlen(value);
 
-			snprintf(value + len, vsize - len, "%s%lu", k ? " " : "", (unsigned long)ids[k]);
+			snprintf(value + len, vsize - len, "%s%lu", k ? " " : "",
+			         (unsigned long)ids[k]);
 		}
 	} else if (strcmp(cmd, "slotinfo") == 0) {
 		CK_SLOT_INFO info;
@@ -335,7 +363,8 @@ run_step(char **w, int n, const char **result, char *value, size_t vsize, char *
 			char desc[65];
 
 			trim_copy(desc, info.slotDescription, 64);
-			snprintf(value, vsize, "%s|%s", desc, (info.flags & CKF_TOKEN_PRESENT) ? "present" : "empty");
+			snprintf(value, vsize, "%s|%s", desc,
+			         (info.flags & CKF_TOKEN_PRESENT) ? "present" : "empty");
 		}
 	} else if (strcmp(cmd, "token") == 0) {
 		CK_TOKEN_INFO info;
@@ -358,7 +387,8 @@ run_step(char **w, int n, const char **result, char *value, size_t vsize, char *
 					size_t len = strlen(value);
 
 					if (info.flags & token_flags[k].flag)
-						snprintf(value + len, vsize - len, "%s%s", len ? "," : "", token_flags[k].name);
+						snprintf(value + len, vsize - len, "%s%s",
+						         len ? "," : "", token_flags[k].name);
 				}
 			}
 		}
@@ -378,8 +408,8 @@ run_step(char **w, int n, const char **result, char *value, size_t vsize, char *
 		CK_SESSION_INFO info;
 
 		static const char *const states[] = { "RO_PUBLIC_SESSION", "RO_USER_FUNCTIONS",
-			                                      "RW_PUBLIC_SESSION", "RW_USER_FUNCTIONS",
-			                                      "RW_SO_FUNCTIONS" };
+			                              "RW_PUBLIC_SESSION", "RW_USER_FUNCTIONS",
+			                              "RW_SO_FUNCTIONS" };
 
 		rv = p11->C_GetSessionInfo(session, &info);
 		if (rv == CKR_OK && info.state < 5)
@@ -414,7 +444,8 @@ run_step(char **w, int n, const char **result, char *value, size_t vsize, char *
 		show_secret(a, sizeof(a), w[1]);
 		show_secret(b, sizeof(b), w[2]);
 		snprintf(shown, ssize, "setpin %s %s", a, b);
-		rv = p11->C_SetPIN(session, (CK_UTF8CHAR_PTR)s1, strlen(s1), (CK_UTF8CHAR_PTR)s2, strlen(s2));
+		rv = p11->C_SetPIN(session, (CK_UTF8CHAR_PTR)s1, strlen(s1), (CK_UTF8CHAR_PTR)s2,
+		                   strlen(s2));
 	} else if (strcmp(cmd, "initpin") == 0) {
 		NEED(1);
 		if (secret(w[1], &s1) < 0)
@@ -440,10 +471,8 @@ run_step(char **w, int n, const char **result, char *value, size_t vsize, char *
 		CK_BBOOL token = CK_FALSE, priv = CK_FALSE;
 		CK_OBJECT_HANDLE h;
 		CK_ATTRIBUTE tmpl[] = {
-			{ CKA_CLASS, &klass, sizeof(klass) },
-			{ CKA_TOKEN, &token, sizeof(token) },
-			{ CKA_PRIVATE, &priv, sizeof(priv) },
-			{ CKA_LABEL, NULL, 0 },
+			{ CKA_CLASS, &klass, sizeof(klass) }, { CKA_TOKEN, &token, sizeof(token) },
+			{ CKA_PRIVATE, &priv, sizeof(priv) }, { CKA_LABEL, NULL, 0 },
 			{ CKA_VALUE, "sim-client data", 15 },
 		};
 
@@ -544,7 +573,8 @@ run_step(char **w, int n, const char **result, char *value, size_t vsize, char *
 			}
 		}
 	} else if (strcmp(cmd, "keygen") == 0) {
-		static const unsigned char p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+		static const unsigned char p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48,
+			                              0xce, 0x3d, 0x03, 0x01, 0x07 };
 		CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 		CK_BBOOL yes = CK_TRUE;
 		CK_ULONG bits = 2048;
@@ -603,12 +633,13 @@ run_step(char **w, int n, const char **result, char *value, size_t vsize, char *
 			rv = p11->C_SignInit(session, &mech, h);
 			/* Section 5.2: length first, then the signature. */
 			if (rv == CKR_OK)
-				rv = p11->C_Sign(session, (CK_BYTE_PTR)data, sizeof(data), NULL, &len);
+				rv = p11->C_Sign(session, (CK_BYTE_PTR)data, sizeof(data), NULL,
+				                 &len);
 			if (rv == CKR_OK && len <= sizeof(sig))
 				rv = p11->C_Sign(session, (CK_BYTE_PTR)data, sizeof(data), sig, &len);
 			if (rv == CKR_OK)
-				snprintf(value, vsize, "%lu:%02x%02x%02x%02x", (unsigned long)len, sig[0], sig[1],
-				         sig[2], sig[3]);
+				snprintf(value, vsize, "%lu:%02x%02x%02x%02x", (unsigned long)len,
+				         sig[0], sig[1], sig[2], sig[3]);
 		}
 	} else if (strcmp(cmd, "random") == 0) {
 		unsigned char buf[256];
@@ -661,8 +692,7 @@ run_step(char **w, int n, const char **result, char *value, size_t vsize, char *
 	return 0;
 }
 
-static int
-value_matches(const char *expected, const char *value)
+static int value_matches(const char *expected, const char *value)
 {
 	if (strncmp(expected, "!~", 2) == 0)
 		return strstr(value, expected + 2) == NULL;
@@ -671,8 +701,7 @@ value_matches(const char *expected, const char *value)
 	return strcmp(expected, value) == 0;
 }
 
-static int
-load_module(const char *path)
+static int load_module(const char *path)
 {
 	CK_C_GetFunctionList get;
 
@@ -680,7 +709,8 @@ load_module(const char *path)
 	HMODULE dl = LoadLibraryA(path);
 
 	if (!dl) {
-		fprintf(stderr, "sim-client: cannot load %s: error %lu\n", path, (unsigned long)GetLastError());
+		fprintf(stderr, "sim-client: cannot load %s: error %lu\n", path,
+		        (unsigned long)GetLastError());
 		return -1;
 	}
 	get = (CK_C_GetFunctionList)(void (*)(void))GetProcAddress(dl, "C_GetFunctionList");
@@ -700,8 +730,7 @@ load_module(const char *path)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	FILE *script = stdin;
 	char line[2048];
@@ -744,7 +773,8 @@ main(int argc, char **argv)
 			*arrow = '\0';
 			ne = split(arrow + 2, expect, 3);
 			if (ne < 1 || ne > 2) {
-				fprintf(stderr, "sim-client: line %d: '=> RESULT [VALUE]' expected\n", lineno);
+				fprintf(stderr, "sim-client: line %d: '=> RESULT [VALUE]' expected\n",
+				        lineno);
 				return 2;
 			}
 			want = expect[0];
@@ -753,7 +783,8 @@ main(int argc, char **argv)
 		}
 		n = split(line, words, MAX_WORDS);
 		if (n < 0) {
-			fprintf(stderr, "sim-client: line %d: too many words or an open quote\n", lineno);
+			fprintf(stderr, "sim-client: line %d: too many words or an open quote\n",
+			        lineno);
 			return 2;
 		}
 		if (n == 0 || words[0][0] == '#')
@@ -765,9 +796,11 @@ main(int argc, char **argv)
 		ok = strcmp(result, want) == 0 && (!want_value || value_matches(want_value, value));
 		if (!ok)
 			failures++;
-		printf("%s %s -> %s%s%s", ok ? "ok  " : "FAIL", shown, result, value[0] ? " " : "", value);
+		printf("%s %s -> %s%s%s", ok ? "ok  " : "FAIL", shown, result, value[0] ? " " : "",
+		       value);
 		if (!ok)
-			printf("   (expected %s%s%s)", want, want_value ? " " : "", want_value ? want_value : "");
+			printf("   (expected %s%s%s)", want, want_value ? " " : "",
+			       want_value ? want_value : "");
 		printf("\n");
 	}
 	if (script != stdin)

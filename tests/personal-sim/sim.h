@@ -31,7 +31,7 @@
  * the administrative secret that is NOT the card's SO credential (seed: "the
  * PUK is only used for the Personal-specific PIN unblocking method").
  */
-#define CKU_PERSONAL_UNBLOCK 0x80000001UL	/* CKU_VENDOR_DEFINED | 1 */
+#define CKU_PERSONAL_UNBLOCK 0x80000001UL /* CKU_VENDOR_DEFINED | 1 */
 
 #define SIM_MIN_PIN 4
 #define SIM_MAX_PIN 16
@@ -46,47 +46,38 @@
 #define SIM_FIRST_TOKEN_HANDLE 0x101UL
 #define SIM_FIRST_SESSION_HANDLE 0x40000001UL
 
-enum sim_secret_id {
-	SECRET_PIN = 0,
-	SECRET_PUK,
-	SECRET_OPIN,
-	SECRET_COUNT
-};
+enum sim_secret_id { SECRET_PIN = 0, SECRET_PUK, SECRET_OPIN, SECRET_COUNT };
 
-enum sim_erase {
-	ERASE_ANONYMOUS,
-	ERASE_CREDENTIAL,
-	ERASE_NEVER
-};
+enum sim_erase { ERASE_ANONYMOUS, ERASE_CREDENTIAL, ERASE_NEVER };
 
 /* ---- configuration (conf.c) ---- */
 
 struct sim_card_conf {
-	char *name;		/* NAME of [card.NAME] */
-	int line;		/* line of the section header */
+	char *name; /* NAME of [card.NAME] */
+	int line;   /* line of the section header */
 	char model[17];
 	char label[33];
 	char serial[17];
 	unsigned char secret[SECRET_COUNT][SIM_MAX_PIN];
 	size_t secret_len[SECRET_COUNT];
-	enum sim_secret_id so;	/* SECRET_PUK or SECRET_OPIN */
+	enum sim_secret_id so; /* SECRET_PUK or SECRET_OPIN */
 	enum sim_erase erase;
 };
 
 struct sim_reader_conf {
-	unsigned long number;	/* N of [reader.N]; slot ID is 2N+1 */
+	unsigned long number; /* N of [reader.N]; slot ID is 2N+1 */
 	int line;
 	char name[65];
 	int is_virtual;
-	int card;		/* index into sim_conf.cards, -1: empty reader */
+	int card; /* index into sim_conf.cards, -1: empty reader */
 };
 
 struct sim_conf {
 	char *path;
 	char version[32];
 	unsigned int vmajor, vminor, vpatch;
-	char *personal_cfg;	/* resolved path, NULL when not configured */
-	struct sim_reader_conf *readers;	/* sorted by number */
+	char *personal_cfg;              /* resolved path, NULL when not configured */
+	struct sim_reader_conf *readers; /* sorted by number */
 	size_t nreaders;
 	struct sim_card_conf *cards;
 	size_t ncards;
@@ -107,7 +98,7 @@ struct sim_attr {
 	unsigned char *value;
 };
 
-#define OBJ_ERASER 0x1U		/* the native "Card Eraser" object */
+#define OBJ_ERASER 0x1U /* the native "Card Eraser" object */
 
 struct sim_object {
 	CK_OBJECT_HANDLE handle;
@@ -124,7 +115,7 @@ struct sim_secret {
 };
 
 struct sim_card {
-	int present;		/* the reader holds a card */
+	int present; /* the reader holds a card */
 	char label[33];
 	char serial[17];
 	int initialized;
@@ -136,7 +127,7 @@ struct sim_card {
 struct sim_state {
 	unsigned long generation;
 	CK_OBJECT_HANDLE next_handle;
-	size_t ncards;		/* one per configured reader, same order */
+	size_t ncards; /* one per configured reader, same order */
 	struct sim_card *cards;
 };
 
@@ -158,7 +149,8 @@ SIM_HIDDEN void card_reset_secrets(struct sim_card *card);
 SIM_HIDDEN void object_free(struct sim_object *obj);
 SIM_HIDDEN int object_copy(struct sim_object *dst, const struct sim_object *src);
 SIM_HIDDEN struct sim_attr *object_attr(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type);
-SIM_HIDDEN int object_set(struct sim_object *obj, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG len);
+SIM_HIDDEN int object_set(struct sim_object *obj, CK_ATTRIBUTE_TYPE type, const void *value,
+                          CK_ULONG len);
 SIM_HIDDEN int object_bool(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type, int dflt);
 SIM_HIDDEN int object_ulong(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type, CK_ULONG *out);
 

@@ -41,34 +41,29 @@ typedef HANDLE os_file;
 
 static SRWLOCK module_lock = SRWLOCK_INIT;
 
-long
-sim_getpid(void)
+long sim_getpid(void)
 {
 	return (long)GetCurrentProcessId();
 }
 
-void
-sim_mutex_lock(void)
+void sim_mutex_lock(void)
 {
 	AcquireSRWLockExclusive(&module_lock);
 }
 
-void
-sim_mutex_unlock(void)
+void sim_mutex_unlock(void)
 {
 	ReleaseSRWLockExclusive(&module_lock);
 }
 
-static os_file
-os_lock_open(const char *path)
+static os_file os_lock_open(const char *path)
 {
 	return CreateFileA(path, GENERIC_READ | GENERIC_WRITE,
 	                   FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
 	                   OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
 }
 
-static int
-os_lock(os_file f, int exclusive)
+static int os_lock(os_file f, int exclusive)
 {
 	OVERLAPPED ov;
 
@@ -76,8 +71,7 @@ os_lock(os_file f, int exclusive)
 	return LockFileEx(f, exclusive ? LOCKFILE_EXCLUSIVE_LOCK : 0, 0, 1, 0, &ov) ? 0 : -1;
 }
 
-static void
-os_unlock(os_file f)
+static void os_unlock(os_file f)
 {
 	OVERLAPPED ov;
 
@@ -85,15 +79,13 @@ os_unlock(os_file f)
 	UnlockFileEx(f, 0, 1, 0, &ov);
 }
 
-static void
-os_lock_close(os_file f)
+static void os_lock_close(os_file f)
 {
 	CloseHandle(f);
 }
 
 /* MoveFileEx replaces an existing target, which rename() on Windows refuses. */
-static int
-os_replace(const char *from, const char *to)
+static int os_replace(const char *from, const char *to)
 {
 	return MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) ? 0 : -1;
 }
@@ -105,8 +97,7 @@ typedef int os_file;
 
 static pthread_mutex_t module_lock = PTHREAD_MUTEX_INITIALIZER;
 
-long
-sim_getpid(void)
+long sim_getpid(void)
 {
 	return (long)getpid();
 }
@@ -119,8 +110,7 @@ sim_getpid(void)
  */
 static pid_t module_lock_pid;
 
-void
-sim_mutex_lock(void)
+void sim_mutex_lock(void)
 {
 	pid_t pid = getpid();
 
@@ -132,14 +122,12 @@ sim_mutex_lock(void)
 	pthread_mutex_lock(&module_lock);
 }
 
-void
-sim_mutex_unlock(void)
+void sim_mutex_unlock(void)
 {
 	pthread_mutex_unlock(&module_lock);
 }
 
-static os_file
-os_lock_open(const char *path)
+static os_file os_lock_open(const char *path)
 {
 	return open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 }
@@ -148,8 +136,7 @@ os_lock_open(const char *path)
  * fcntl locks are per process, so threads of one process are kept apart by
  * the module mutex, which every entry point holds for the whole call.
  */
-static int
-os_lock(os_file fd, int exclusive)
+static int os_lock(os_file fd, int exclusive)
 {
 	struct flock fl;
 
@@ -163,8 +150,7 @@ os_lock(os_file fd, int exclusive)
 	return 0;
 }
 
-static void
-os_unlock(os_file fd)
+static void os_unlock(os_file fd)
 {
 	struct flock fl;
 
@@ -174,14 +160,12 @@ os_unlock(os_file fd)
 	fcntl(fd, F_SETLK, &fl);
 }
 
-static void
-os_lock_close(os_file fd)
+static void os_lock_close(os_file fd)
 {
 	close(fd);
 }
 
-static int
-os_replace(const char *from, const char *to)
+static int os_replace(const char *from, const char *to)
 {
 	return rename(from, to);
 }
@@ -190,8 +174,7 @@ os_replace(const char *from, const char *to)
 
 /* ---- objects and cards ---- */
 
-void
-object_free(struct sim_object *obj)
+void object_free(struct sim_object *obj)
 {
 	size_t i;
 
@@ -207,8 +190,7 @@ object_free(struct sim_object *obj)
 	obj->nattrs = 0;
 }
 
-int
-object_copy(struct sim_object *dst, const struct sim_object *src)
+int object_copy(struct sim_object *dst, const struct sim_object *src)
 {
 	size_t i;
 
@@ -224,8 +206,7 @@ object_copy(struct sim_object *dst, const struct sim_object *src)
 	return 0;
 }
 
-struct sim_attr *
-object_attr(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type)
+struct sim_attr *object_attr(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type)
 {
 	size_t i;
 
@@ -236,8 +217,7 @@ object_attr(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type)
 	return NULL;
 }
 
-int
-object_set(struct sim_object *obj, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG len)
+int object_set(struct sim_object *obj, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG len)
 {
 	struct sim_attr *a = object_attr(obj, type);
 	unsigned char *copy;
@@ -266,8 +246,7 @@ object_set(struct sim_object *obj, CK_ATTRIBUTE_TYPE type, const void *value, CK
 	return 0;
 }
 
-int
-object_bool(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type, int dflt)
+int object_bool(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type, int dflt)
 {
 	const struct sim_attr *a = object_attr(obj, type);
 
@@ -276,8 +255,7 @@ object_bool(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type, int dflt)
 	return a->value[0] != CK_FALSE;
 }
 
-int
-object_ulong(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type, CK_ULONG *out)
+int object_ulong(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type, CK_ULONG *out)
 {
 	const struct sim_attr *a = object_attr(obj, type);
 
@@ -287,8 +265,7 @@ object_ulong(const struct sim_object *obj, CK_ATTRIBUTE_TYPE type, CK_ULONG *out
 	return 0;
 }
 
-struct sim_object *
-card_object(struct sim_card *card, CK_OBJECT_HANDLE handle)
+struct sim_object *card_object(struct sim_card *card, CK_OBJECT_HANDLE handle)
 {
 	size_t i;
 
@@ -299,8 +276,7 @@ card_object(struct sim_card *card, CK_OBJECT_HANDLE handle)
 	return NULL;
 }
 
-int
-card_add_object(struct sim_card *card, const struct sim_object *obj)
+int card_add_object(struct sim_card *card, const struct sim_object *obj)
 {
 	void *mem = realloc(card->objects, (card->nobjects + 1) * sizeof(*card->objects));
 
@@ -313,8 +289,7 @@ card_add_object(struct sim_card *card, const struct sim_object *obj)
 	return 0;
 }
 
-void
-card_remove_object(struct sim_card *card, CK_OBJECT_HANDLE handle)
+void card_remove_object(struct sim_card *card, CK_OBJECT_HANDLE handle)
 {
 	size_t i;
 
@@ -329,8 +304,7 @@ card_remove_object(struct sim_card *card, CK_OBJECT_HANDLE handle)
 	}
 }
 
-void
-card_clear_objects(struct sim_card *card, int keep_eraser)
+void card_clear_objects(struct sim_card *card, int keep_eraser)
 {
 	size_t i, kept = 0;
 
@@ -347,8 +321,7 @@ card_clear_objects(struct sim_card *card, int keep_eraser)
 	}
 }
 
-void
-card_reset_secrets(struct sim_card *card)
+void card_reset_secrets(struct sim_card *card)
 {
 	int i;
 
@@ -358,8 +331,7 @@ card_reset_secrets(struct sim_card *card)
 	}
 }
 
-int
-card_copy(struct sim_card *dst, const struct sim_card *src)
+int card_copy(struct sim_card *dst, const struct sim_card *src)
 {
 	size_t i;
 
@@ -374,8 +346,7 @@ card_copy(struct sim_card *dst, const struct sim_card *src)
 	return 0;
 }
 
-void
-state_free(struct sim_state *st)
+void state_free(struct sim_state *st)
 {
 	size_t i;
 
@@ -389,8 +360,7 @@ state_free(struct sim_state *st)
 	free(st);
 }
 
-static struct sim_state *
-state_new(size_t ncards)
+static struct sim_state *state_new(size_t ncards)
 {
 	struct sim_state *st = calloc(1, sizeof(*st));
 
@@ -406,8 +376,7 @@ state_new(size_t ncards)
 	return st;
 }
 
-static struct sim_state *
-state_clone(const struct sim_state *src)
+static struct sim_state *state_clone(const struct sim_state *src)
 {
 	struct sim_state *st = state_new(src->ncards);
 	size_t i;
@@ -431,8 +400,7 @@ state_clone(const struct sim_state *src)
  * certain Gemalto cards...)"). The attributes are those issue 4's shim
  * must recognise as native.
  */
-static int
-add_card_eraser(struct sim_state *st, struct sim_card *card)
+static int add_card_eraser(struct sim_state *st, struct sim_card *card)
 {
 	static const char label[] = "Card Eraser";
 	static const char app[] = "Personal";
@@ -457,8 +425,7 @@ add_card_eraser(struct sim_state *st, struct sim_card *card)
 	return ret;
 }
 
-static struct sim_state *
-state_from_conf(const struct sim_conf *conf)
+static struct sim_state *state_from_conf(const struct sim_conf *conf)
 {
 	struct sim_state *st = state_new(conf->nreaders);
 	size_t i;
@@ -494,8 +461,7 @@ state_from_conf(const struct sim_conf *conf)
 
 static const char *const secret_names[SECRET_COUNT] = { "pin", "puk", "operator-pin" };
 
-static void
-put_hex(FILE *f, const unsigned char *v, size_t n)
+static void put_hex(FILE *f, const unsigned char *v, size_t n)
 {
 	size_t i;
 
@@ -507,8 +473,7 @@ put_hex(FILE *f, const unsigned char *v, size_t n)
 		fprintf(f, "%02x", v[i]);
 }
 
-static int
-state_write(FILE *f, const struct sim_conf *conf, const struct sim_state *st)
+static int state_write(FILE *f, const struct sim_conf *conf, const struct sim_state *st)
 {
 	size_t i, j, k;
 	int s;
@@ -530,7 +495,8 @@ state_write(FILE *f, const struct sim_conf *conf, const struct sim_state *st)
 		fprintf(f, "\ninitialized %d\n", card->initialized);
 		for (s = 0; s < SECRET_COUNT; s++) {
 			fprintf(f, "secret %s %d ", secret_names[s], card->secret[s].tries);
-			put_hex(f, card->secret[s].value, card->secret[s].set ? card->secret[s].len : 0);
+			put_hex(f, card->secret[s].value,
+			        card->secret[s].set ? card->secret[s].len : 0);
 			fputc('\n', f);
 		}
 		for (j = 0; j < card->nobjects; j++) {
@@ -549,8 +515,7 @@ state_write(FILE *f, const struct sim_conf *conf, const struct sim_state *st)
 }
 
 /* Next space-separated word of *p, NUL-terminated in place. */
-static char *
-next_word(char **p)
+static char *next_word(char **p)
 {
 	char *w = *p, *end;
 
@@ -567,8 +532,7 @@ next_word(char **p)
 	return w;
 }
 
-static int
-hex_value(int c)
+static int hex_value(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -580,8 +544,7 @@ hex_value(int c)
 }
 
 /* Decodes hex ("-" is empty) into a new buffer; *len gets the byte count. */
-static unsigned char *
-get_hex(const char *w, size_t *len)
+static unsigned char *get_hex(const char *w, size_t *len)
 {
 	size_t n, i;
 	unsigned char *out;
@@ -610,8 +573,7 @@ get_hex(const char *w, size_t *len)
 	return out;
 }
 
-static int
-get_hex_string(const char *w, char *dst, size_t size)
+static int get_hex_string(const char *w, char *dst, size_t size)
 {
 	size_t len;
 	unsigned char *v = get_hex(w, &len);
@@ -625,8 +587,7 @@ get_hex_string(const char *w, char *dst, size_t size)
 	return 0;
 }
 
-static int
-get_ulong(const char *w, int base, unsigned long *out)
+static int get_ulong(const char *w, int base, unsigned long *out)
 {
 	char *end;
 
@@ -641,8 +602,8 @@ get_ulong(const char *w, int base, unsigned long *out)
  * Parses the text of a state file. *mismatch is set when the file is valid
  * but was written for another reader/card list than conf describes.
  */
-static struct sim_state *
-state_parse(char *text, const struct sim_conf *conf, int *errline, int *mismatch)
+static struct sim_state *state_parse(char *text, const struct sim_conf *conf, int *errline,
+                                     int *mismatch)
 {
 	struct sim_state *st = state_new(conf->nreaders);
 	struct sim_card *card = NULL;
@@ -674,7 +635,8 @@ state_parse(char *text, const struct sim_conf *conf, int *errline, int *mismatch
 			goto fail;
 
 		if (lineno == 1) {
-			if (strcmp(w, "personal-sim-state") != 0 || !(w = next_word(&p)) || strcmp(w, "1") != 0)
+			if (strcmp(w, "personal-sim-state") != 0 || !(w = next_word(&p)) ||
+			    strcmp(w, "1") != 0)
 				goto fail;
 		} else if (strcmp(w, "generation") == 0) {
 			if (get_ulong(next_word(&p), 10, &st->generation) < 0)
@@ -734,7 +696,8 @@ state_parse(char *text, const struct sim_conf *conf, int *errline, int *mismatch
 				if (w && strcmp(w, secret_names[s]) == 0)
 					break;
 			}
-			if (s == SECRET_COUNT || get_ulong(next_word(&p), 10, &u) < 0 || u > SIM_MAX_TRIES)
+			if (s == SECRET_COUNT || get_ulong(next_word(&p), 10, &u) < 0 ||
+			    u > SIM_MAX_TRIES)
 				goto fail;
 			v = get_hex(next_word(&p), &len);
 			if (!v || len > SIM_MAX_PIN) {
@@ -752,7 +715,8 @@ state_parse(char *text, const struct sim_conf *conf, int *errline, int *mismatch
 			unsigned long flags;
 
 			memset(&fresh, 0, sizeof(fresh));
-			if (get_ulong(next_word(&p), 10, &u) < 0 || get_ulong(next_word(&p), 10, &flags) < 0)
+			if (get_ulong(next_word(&p), 10, &u) < 0 ||
+			    get_ulong(next_word(&p), 10, &flags) < 0)
 				goto fail;
 			fresh.handle = u;
 			fresh.flags = (unsigned int)flags;
@@ -801,13 +765,12 @@ fail:
 /* ---- the store: memory or file ---- */
 
 static const struct sim_conf *store_conf;
-static struct sim_state *memory_state;	/* PERSONAL_SIM_STATE unset */
+static struct sim_state *memory_state; /* PERSONAL_SIM_STATE unset */
 static char *state_path;
 static char *lock_path;
 static os_file lock_file = OS_NO_FILE;
 
-static char *
-read_all(const char *path, int *missing)
+static char *read_all(const char *path, int *missing)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
@@ -845,8 +808,7 @@ read_all(const char *path, int *missing)
 	return buf;
 }
 
-static struct sim_state *
-load_file(void)
+static struct sim_state *load_file(void)
 {
 	struct sim_state *st;
 	int missing, errline = 0, mismatch = 0;
@@ -860,16 +822,17 @@ load_file(void)
 	st = state_parse(text, store_conf, &errline, &mismatch);
 	free(text);
 	if (!st && mismatch)
-		fprintf(stderr, "personal-sim: %s: the state file was made from another reader/card list "
-		                "than %s; delete it to start afresh\n",
+		fprintf(stderr,
+		        "personal-sim: %s: the state file was made from another reader/card list "
+		        "than %s; delete it to start afresh\n",
 		        state_path, store_conf->path);
 	else if (!st)
-		fprintf(stderr, "personal-sim: %s:%d: the state file is corrupt\n", state_path, errline);
+		fprintf(stderr, "personal-sim: %s:%d: the state file is corrupt\n", state_path,
+		        errline);
 	return st;
 }
 
-static int
-save_file(const struct sim_state *st)
+static int save_file(const struct sim_state *st)
 {
 	char *tmp;
 	FILE *f;
@@ -900,8 +863,7 @@ save_file(const struct sim_state *st)
 	return ret;
 }
 
-void
-store_fini(void)
+void store_fini(void)
 {
 	state_free(memory_state);
 	memory_state = NULL;
@@ -918,8 +880,7 @@ store_fini(void)
  * Makes the state file from the configuration on first use, or checks that
  * the existing one belongs to this configuration.
  */
-int
-store_init(const struct sim_conf *conf, const char *path)
+int store_init(const struct sim_conf *conf, const char *path)
 {
 	struct sim_state *st = NULL;
 	char *text;
@@ -966,8 +927,7 @@ out:
 }
 
 /* A fresh copy of the state, for reading; the caller frees it. */
-int
-store_read(struct sim_state **out)
+int store_read(struct sim_state **out)
 {
 	if (memory_state) {
 		*out = state_clone(memory_state);
@@ -984,8 +944,7 @@ store_read(struct sim_state **out)
  * A fresh copy of the state for changing it, under the exclusive lock,
  * which store_commit() or store_abort() releases.
  */
-int
-store_begin(struct sim_state **out)
+int store_begin(struct sim_state **out)
 {
 	if (memory_state) {
 		*out = state_clone(memory_state);
@@ -1001,8 +960,7 @@ store_begin(struct sim_state **out)
 	return 0;
 }
 
-int
-store_commit(struct sim_state *st)
+int store_commit(struct sim_state *st)
 {
 	int ret;
 
@@ -1021,8 +979,7 @@ store_commit(struct sim_state *st)
 	return ret;
 }
 
-void
-store_abort(void)
+void store_abort(void)
 {
 	if (!memory_state)
 		os_unlock(lock_file);

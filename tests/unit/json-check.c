@@ -89,17 +89,21 @@ static bool string(parser *ps)
 			if (ps->end - ps->p < 2)
 				return false;
 			switch (ps->p[1]) {
-			case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-				ps->p += 2;
-				break;
+			case '"':
+			case '\\':
+			case '/':
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't': ps->p += 2; break;
 			case 'u':
 				if (ps->end - ps->p < 6 || !is_hex(ps->p[2]) || !is_hex(ps->p[3]) ||
 				    !is_hex(ps->p[4]) || !is_hex(ps->p[5]))
 					return false;
 				ps->p += 6;
 				break;
-			default:
-				return false;
+			default: return false;
 			}
 			continue;
 		}

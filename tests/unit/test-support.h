@@ -14,18 +14,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define assert_contains(hay, needle)                                                   \
-	do {                                                                           \
-		const char *h_ = (hay), *n_ = (needle);                                \
-		if (h_ == NULL || strstr(h_, n_) == NULL)                              \
+#define assert_contains(hay, needle)                                                    \
+	do {                                                                            \
+		const char *h_ = (hay), *n_ = (needle);                                 \
+		if (h_ == NULL || strstr(h_, n_) == NULL)                               \
 			fail_msg("'%s' does not contain '%s'", h_ ? h_ : "(null)", n_); \
 	} while (0)
 
-#define assert_not_contains(hay, needle)                                          \
-	do {                                                                      \
-		const char *h_ = (hay), *n_ = (needle);                           \
-		if (h_ != NULL && strstr(h_, n_) != NULL)                         \
-			fail_msg("'%s' should not contain '%s'", h_, n_);         \
+#define assert_not_contains(hay, needle)                                  \
+	do {                                                              \
+		const char *h_ = (hay), *n_ = (needle);                   \
+		if (h_ != NULL && strstr(h_, n_) != NULL)                 \
+			fail_msg("'%s' should not contain '%s'", h_, n_); \
 	} while (0)
 
 /* rm -r of a test's scratch folder. */

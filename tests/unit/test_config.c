@@ -30,8 +30,8 @@
 
 /* The environment variables the tests set: none may leak into another test. */
 static const char *const test_vars[] = {
-	"P11SHIM_TEST_FILE", "P11SHIM_TEST_ENABLE", "P11SHIM_TEST_SIZE", "P11SHIM_TEST_FORMAT",
-	"P11SHIM_TEST_LIB", "P11SHIM_TEST_UNSET",
+	"P11SHIM_TEST_FILE",   "P11SHIM_TEST_ENABLE", "P11SHIM_TEST_SIZE",
+	"P11SHIM_TEST_FORMAT", "P11SHIM_TEST_LIB",    "P11SHIM_TEST_UNSET",
 };
 
 static char dir[256];
@@ -157,7 +157,8 @@ static void test_defaults(void **state)
 	cfg = p11_config_load(&src, err, sizeof(err));
 	assert_non_null(cfg);
 	for (k = 0; k < P11_KEY_COUNT; k++) {
-		expect_raw(cfg, (p11_key)k, p11_config_default((p11_key)k), P11_ORIGIN_DEFAULT, NULL, 0);
+		expect_raw(cfg, (p11_key)k, p11_config_default((p11_key)k), P11_ORIGIN_DEFAULT,
+		           NULL, 0);
 		assert_string_equal(p11_config_get(cfg, (p11_key)k, err, sizeof(err)),
 		                    p11_config_default((p11_key)k));
 	}
@@ -189,7 +190,8 @@ static void test_system_file(void **state)
 	src.system_file = sys;
 	cfg = p11_config_load(&src, err, sizeof(err));
 	assert_non_null(cfg);
-	expect_raw(cfg, P11_KEY_LIBRARY, "/usr/lib/softhsm/libsofthsm2.so", P11_ORIGIN_SYSTEM, sys, 2);
+	expect_raw(cfg, P11_KEY_LIBRARY, "/usr/lib/softhsm/libsofthsm2.so", P11_ORIGIN_SYSTEM, sys,
+	           2);
 	expect_raw(cfg, P11_KEY_TRACE_FILE, "/var/log/p11shim.jsonl", P11_ORIGIN_SYSTEM, sys, 4);
 	expect_raw(cfg, P11_KEY_TRACE_FORMAT, "jsonl", P11_ORIGIN_DEFAULT, NULL, 0);
 	p11_config_free(cfg);
@@ -269,8 +271,9 @@ static void test_env_overrides_files(void **state)
 	p11_config *cfg;
 
 	(void)state;
-	write_conf("system.conf", "[backend]\nPKCS11Library = /system/lib.so\n[trace]\nFile = /system/t\n",
-	           sys, sizeof(sys));
+	write_conf("system.conf",
+	           "[backend]\nPKCS11Library = /system/lib.so\n[trace]\nFile = /system/t\n", sys,
+	           sizeof(sys));
 	src.system_file = sys;
 	src.env_library = "/env/real-module.so";
 	src.env_trace = "/env/trace.jsonl";
@@ -281,8 +284,8 @@ static void test_env_overrides_files(void **state)
 	p11_config_free(cfg);
 
 	/* Over P11SHIM_CONF too. */
-	write_conf("env.conf", "[backend]\nPKCS11Library = /conf/lib.so\n[trace]\nFile = /conf/t\n", env,
-	           sizeof(env));
+	write_conf("env.conf", "[backend]\nPKCS11Library = /conf/lib.so\n[trace]\nFile = /conf/t\n",
+	           env, sizeof(env));
 	src.conf_env_file = env;
 	cfg = p11_config_load(&src, err, sizeof(err));
 	assert_non_null(cfg);
@@ -345,7 +348,7 @@ static void test_syntax(void **state)
 	                "file = \"  /tmp/with spaces  \"\n"             /* 10 */
 	                "Data = \"hex\"\r\n"                            /* 11 */
 	                "MaxSize = 4k\r\n"                              /* 12 */
-	                "enable = \"\"\n"                               /* 13: "" is empty, refused */
+	                "enable = \"\"\n" /* 13: "" is empty, refused */
 	                ,
 	                path, sizeof(path));
 	/* An empty boolean is not a boolean. */
@@ -435,7 +438,8 @@ static void test_repeated_key_last_wins(void **state)
 	p11_config_free(cfg);
 
 	/* A section may appear twice. */
-	cfg = load_text("[trace]\nFormat = text\n[backend]\n[trace]\nData = none\n", path, sizeof(path));
+	cfg = load_text("[trace]\nFormat = text\n[backend]\n[trace]\nData = none\n", path,
+	                sizeof(path));
 	assert_non_null(cfg);
 	expect_raw(cfg, P11_KEY_TRACE_FORMAT, "text", P11_ORIGIN_CONF_ENV, path, 2);
 	expect_raw(cfg, P11_KEY_TRACE_DATA, "none", P11_ORIGIN_CONF_ENV, path, 5);
@@ -507,8 +511,9 @@ static void test_repeatable_key(void **state)
 	p11_config_free(cfg);
 
 	/* Lines accumulate after the defaults, across the system and user files. */
-	write_conf("system.conf", "[readers]\nSkipReader = Virtual .*\nSkipReader = \"Test Reader\"\n",
-	           sys, sizeof(sys));
+	write_conf("system.conf",
+	           "[readers]\nSkipReader = Virtual .*\nSkipReader = \"Test Reader\"\n", sys,
+	           sizeof(sys));
 	write_conf("user.conf", "[readers]\n\nSkipReader = My Reader [0-9]+\n", user, sizeof(user));
 	src.system_file = sys;
 	src.user_file = user;
@@ -522,7 +527,8 @@ static void test_repeatable_key(void **state)
 	p11_config_free(cfg);
 
 	/* An empty value clears the list so far, defaults included. */
-	write_conf("user.conf", "[readers]\nSkipReader =\nSkipReader = Only This\n", user, sizeof(user));
+	write_conf("user.conf", "[readers]\nSkipReader =\nSkipReader = Only This\n", user,
+	           sizeof(user));
 	cfg = p11_config_load(&src, err, sizeof(err));
 	if (cfg == NULL)
 		fail_msg("%s", err);
@@ -530,7 +536,8 @@ static void test_repeatable_key(void **state)
 	expect_item(cfg, key, 0, "Only This", P11_ORIGIN_USER, user, 3);
 	p11_config_free(cfg);
 
-	write_conf("user.conf", "[readers]\nSkipReader = gone\nSkipReader = \"\"\n", user, sizeof(user));
+	write_conf("user.conf", "[readers]\nSkipReader = gone\nSkipReader = \"\"\n", user,
+	           sizeof(user));
 	cfg = p11_config_load(&src, err, sizeof(err));
 	if (cfg == NULL)
 		fail_msg("%s", err);
@@ -652,7 +659,8 @@ static void test_mapped_field_wrong_type(void **state)
 
 	/* Issue 14, item 5: a serial with a newline and ESC never reaches a card. */
 	setenv("P11SHIM_TEST_SERIAL", "CM 4711", 1);
-	assert_string_equal(p11_config_get(cfg, P11_KEY_CMS_CARD_SERIAL, err, sizeof(err)), "CM 4711");
+	assert_string_equal(p11_config_get(cfg, P11_KEY_CMS_CARD_SERIAL, err, sizeof(err)),
+	                    "CM 4711");
 	setenv("P11SHIM_TEST_SERIAL", "CM47\n\x1b[2J", 1);
 	err[0] = '\0';
 	assert_null(p11_config_get(cfg, P11_KEY_CMS_CARD_SERIAL, err, sizeof(err)));
@@ -672,7 +680,9 @@ static void test_mapped_field_wrong_type(void **state)
 static void test_mapped_library_refused(void **state)
 {
 	static const char *const keys[] = {
-		"PKCS11Library", "PKCS11LibraryWindows32", "PKCS11LibraryWindows64",
+		"PKCS11Library",
+		"PKCS11LibraryWindows32",
+		"PKCS11LibraryWindows64",
 	};
 	char text[256], key[64];
 	size_t i;
@@ -692,8 +702,8 @@ static void test_mapped_library_refused(void **state)
 static void test_error_unknown_section(void **state)
 {
 	(void)state;
-	expect_error("[trace]\nFormat = text\n\n[tracing]\nData = hex\n", 4, "unknown section [tracing]",
-	             "[backend]", "[trace]", NULL);
+	expect_error("[trace]\nFormat = text\n\n[tracing]\nData = hex\n", 4,
+	             "unknown section [tracing]", "[backend]", "[trace]", NULL);
 	expect_error("[]\n", 1, "unknown section []", "[backend]", NULL);
 }
 
@@ -703,8 +713,8 @@ static void test_error_unknown_key(void **state)
 	expect_error("[trace]\nFormat = text\nColour = red\n", 3, "unknown key 'Colour'", "[trace]",
 	             "known keys: Enable, File, Format, Data, MaxSize", NULL);
 	/* A key of another section. */
-	expect_error("[backend]\nFile = /tmp/x\n", 2, "unknown key 'File'", "[backend]", "PKCS11Library",
-	             NULL);
+	expect_error("[backend]\nFile = /tmp/x\n", 2, "unknown key 'File'", "[backend]",
+	             "PKCS11Library", NULL);
 }
 
 static void test_error_bad_values(void **state)
@@ -727,13 +737,13 @@ static void test_error_bad_values(void **state)
 static void test_error_card_serial(void **state)
 {
 	(void)state;
-	expect_error("[serial]\nCMSCardSerialNumber = 12\x1b[2J34\n", 2, "[serial] CMSCardSerialNumber",
-	             "'12\x1b[2J34' cannot be a card serial", "position 3 (a control character)",
-	             "1 to 16 printable ASCII", NULL);
+	expect_error("[serial]\nCMSCardSerialNumber = 12\x1b[2J34\n", 2,
+	             "[serial] CMSCardSerialNumber", "'12\x1b[2J34' cannot be a card serial",
+	             "position 3 (a control character)", "1 to 16 printable ASCII", NULL);
 	expect_error("[serial]\nCMSCardSerialNumber = 12345678901234567\n", 2,
 	             "[serial] CMSCardSerialNumber", "is 17 characters long", NULL);
-	expect_error("[serial]\nCMSCardSerialNumber = caf\xc3\xa9\n", 2, "[serial] CMSCardSerialNumber",
-	             "(not ASCII)", NULL);
+	expect_error("[serial]\nCMSCardSerialNumber = caf\xc3\xa9\n", 2,
+	             "[serial] CMSCardSerialNumber", "(not ASCII)", NULL);
 	/* A mapped one: test_mapped_field_wrong_type. */
 }
 
@@ -885,12 +895,22 @@ static void test_parse_size(void **state)
 		{ "1048576G", 1ULL << 50 },
 	};
 	static const char *const bad[] = {
-		"", "K", "-1", "+1", " 1", "1 ", "1.5M", "1T", "1KK", "12Q", "0x10",
-		"99999999999999999999",  /* beyond unsigned long long */
-		"1048577G",              /* beyond the 2^50 limit */
-		"18014398509481984K",    /* 2^54 K: wraps past 2^64 when shifted */
-		"17179869184G",          /* 2^34 G = 2^64: wraps to 0, "no limit" */
-		"17179869185G",          /* wraps to 1G */
+		"",
+		"K",
+		"-1",
+		"+1",
+		" 1",
+		"1 ",
+		"1.5M",
+		"1T",
+		"1KK",
+		"12Q",
+		"0x10",
+		"99999999999999999999", /* beyond unsigned long long */
+		"1048577G",             /* beyond the 2^50 limit */
+		"18014398509481984K",   /* 2^54 K: wraps past 2^64 when shifted */
+		"17179869184G",         /* 2^34 G = 2^64: wraps to 0, "no limit" */
+		"17179869185G",         /* wraps to 1G */
 	};
 	unsigned wrong = 0;
 	uint64_t v;
@@ -942,7 +962,8 @@ static void test_default_sources(void **state)
 	setenv("APPDATA", "C:\\Users\\someone\\AppData\\Roaming", 1);
 	p11_config_default_sources(&src, userbuf, sizeof(userbuf));
 	assert_string_equal(src.system_file, "C:\\PD\\p11shim\\p11shim.conf");
-	assert_string_equal(src.user_file, "C:\\Users\\someone\\AppData\\Roaming\\p11shim\\p11shim.conf");
+	assert_string_equal(src.user_file,
+	                    "C:\\Users\\someone\\AppData\\Roaming\\p11shim\\p11shim.conf");
 	assert_string_equal(src.conf_env_file, "/some/p11shim.conf");
 	(void)xdg;
 	for (i = 0; i < 5; i++) {
@@ -1078,8 +1099,8 @@ static bool documented_line(char *line, char **key, char **value)
 		return false;
 	*eq = '\0';
 	k = trim(s);
-	if (*k == '\0' || strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") !=
-	                          strlen(k))
+	if (*k == '\0' ||
+	    strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != strlen(k))
 		return false;
 	*key = k;
 	*value = trim(eq + 1);
@@ -1159,17 +1180,18 @@ static void test_conf_documents_every_key(void **state)
 			continue;
 		}
 		if (items[k] > 0)
-			expected = seen[k] < items[k] ?
-			           p11_config_item(defaults, (p11_key)k, seen[k], NULL, NULL, NULL) : NULL;
+			expected = seen[k] < items[k] ? p11_config_item(defaults, (p11_key)k,
+			                                                seen[k], NULL, NULL, NULL) :
+			                                NULL;
 		else
 			expected = seen[k] == 0 ? p11_config_default((p11_key)k) : NULL;
 		if (expected == NULL) {
-			print_error("%s:%u: [%s] '# %s = %s' documented once too often\n", path, lineno,
-			            section, key, value);
+			print_error("%s:%u: [%s] '# %s = %s' documented once too often\n", path,
+			            lineno, section, key, value);
 			wrong++;
 		} else if (strcmp(value, expected) != 0 && !windows_default(path, value, expected)) {
-			print_error("%s:%u: [%s] '# %s = %s' is not the default '%s'\n", path, lineno,
-			            section, key, value, expected);
+			print_error("%s:%u: [%s] '# %s = %s' is not the default '%s'\n", path,
+			            lineno, section, key, value, expected);
 			wrong++;
 		}
 		seen[k]++;
@@ -1179,8 +1201,8 @@ static void test_conf_documents_every_key(void **state)
 		if (seen[k] < want) {
 			print_error("%s: no line '# %s = %s' under [%s]\n", path,
 			            p11_config_name((p11_key)k),
-			            items[k] > 0 ? p11_config_item(defaults, (p11_key)k, seen[k], NULL,
-			                                           NULL, NULL) :
+			            items[k] > 0 ? p11_config_item(defaults, (p11_key)k, seen[k],
+			                                           NULL, NULL, NULL) :
 			                           p11_config_default((p11_key)k),
 			            p11_config_section((p11_key)k));
 			wrong++;

@@ -86,7 +86,8 @@ static CK_ULONG find_eraser(CK_OBJECT_HANDLE *out, CK_ULONG max)
 {
 	CK_ATTRIBUTE t[] = {
 		{ CKA_CLASS, (void *)&data_class, sizeof(data_class) },
-		{ CKA_LABEL, (void *)P11SHIM_CARD_ERASER_LABEL, sizeof(P11SHIM_CARD_ERASER_LABEL) - 1 },
+		{ CKA_LABEL, (void *)P11SHIM_CARD_ERASER_LABEL,
+		  sizeof(P11SHIM_CARD_ERASER_LABEL) - 1 },
 	};
 	CK_ULONG n = 0;
 

@@ -147,7 +147,8 @@ static void test_operator_pin_is_so_credential(void **state)
 static void test_mapped_field_read_at_each_login(void **state)
 {
 	(void)state;
-	open_login("[login]\nOperatorPinIsSOCredential = ${P11SHIM_TEST_OPERATOR_IS_SO}\n", false, "");
+	open_login("[login]\nOperatorPinIsSOCredential = ${P11SHIM_TEST_OPERATOR_IS_SO}\n", false,
+	           "");
 	setenv("P11SHIM_TEST_OPERATOR_IS_SO", "false", 1);
 	assert_int_equal(login(CKU_P11SHIM_PUK, MOCK_PUK), CKR_OK);
 	assert_int_equal(backend_user(), CKU_SO);
@@ -172,11 +173,13 @@ static void test_bad_other_admin_user_type(void **state)
 {
 	(void)state;
 	assert_int_equal(mock_stack_open(&st, m, "[login]\nOtherAdminUserType = CKU_NOBODY\n",
-	                                 login_alone), -1);
+	                                 login_alone),
+	                 -1);
 	assert_contains(st.err, "[login] OtherAdminUserType = CKU_NOBODY is not a user type");
 	/* A name works as well as a number. */
 	assert_int_equal(mock_stack_open(&st, m, "[login]\nOtherAdminUserType = CKU_USER\n",
-	                                 login_alone), 0);
+	                                 login_alone),
+	                 0);
 }
 
 /* Logs in with the PUK (the SO credential of this card), the way a client changing it does. */
@@ -281,7 +284,8 @@ static void test_stacked_production(void **state)
 	(void)state;
 	mock_set_info(m, "Nexus Technology", "Personal 5.7.1");
 	assert_int_equal(mock_stack_personal(&st, false), 0);
-	if (mock_stack_open(&st, m, "[trace]\nFile = @DIR@/trace.jsonl\n" MOCK_PERSONAL_CONF, NULL) != 0)
+	if (mock_stack_open(&st, m, "[trace]\nFile = @DIR@/trace.jsonl\n" MOCK_PERSONAL_CONF,
+	                    NULL) != 0)
 		fail_msg("stack: %s", st.err);
 	assert_int_equal(MOCK_CALL(&st, Initialize, NULL), CKR_OK);
 	assert_true(st.ctx.personal);
@@ -311,7 +315,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_operator_pin_is_so_credential, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mapped_field_read_at_each_login, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_other_admin_user_type, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_puk_change_refused_before_backend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_puk_change_refused_before_backend, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_puk_change_unknown_version_or_model, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_puk_change_allowed, setup, teardown),

@@ -88,7 +88,8 @@ static void test_caching_off_accepted(void **state)
 static void test_user_file_wins(void **state)
 {
 	(void)state;
-	assert_int_equal(mock_stack_file(&st, "user.cfg", "[Cache]\nCacheValidity = 0\n", NULL, 0), 0);
+	assert_int_equal(mock_stack_file(&st, "user.cfg", "[Cache]\nCacheValidity = 0\n", NULL, 0),
+	                 0);
 	assert_int_equal(init_with(true, "PersonalUserConfig = @DIR@/user.cfg\n", middleware_alone),
 	                 CKR_OK);
 	assert_int_equal(MOCK_CALL(&st, Finalize, NULL), CKR_OK);
@@ -117,7 +118,8 @@ static void test_enforce(void **state)
 static void test_other_middleware_not_checked(void **state)
 {
 	(void)state;
-	assert_int_equal(init_with(true, "[backend]\nMiddleware = generic\n", middleware_alone), CKR_OK);
+	assert_int_equal(init_with(true, "[backend]\nMiddleware = generic\n", middleware_alone),
+	                 CKR_OK);
 	assert_false(st.ctx.personal);
 	assert_int_equal(MOCK_CALL(&st, Finalize, NULL), CKR_OK);
 	mock_set_info(m, "SoftHSM", "Implementation of PKCS11");
@@ -148,7 +150,9 @@ static void test_stacked_production(void **state)
 	char *trace;
 
 	(void)state;
-	assert_int_equal(init_with(true, "[trace]\nFile = @DIR@/trace.jsonl\n" "[eraser]\nCardEraser = true\n",
+	assert_int_equal(init_with(true,
+	                           "[trace]\nFile = @DIR@/trace.jsonl\n"
+	                           "[eraser]\nCardEraser = true\n",
 	                           NULL),
 	                 CKR_GENERAL_ERROR);
 	assert_non_null(mock_stack_layer(&st, "middleware"));
@@ -156,7 +160,8 @@ static void test_stacked_production(void **state)
 	mock_stack_close(&st);
 	trace = mock_stack_read(&st, "trace.jsonl");
 	assert_contains(trace, "middleware: refused: card caching is on: ");
-	assert_contains(trace, "Personal.cfg:2: [Cache] CacheValidity = 3600; set [Cache] CacheValidity = 0 there");
+	assert_contains(trace,
+	                "Personal.cfg:2: [Cache] CacheValidity = 3600; set [Cache] CacheValidity = 0 there");
 	free(trace);
 	/* Caching off: the stack comes up. */
 	assert_int_equal(init_with(false, "[trace]\nFile = @DIR@/trace.jsonl\n", NULL), CKR_OK);

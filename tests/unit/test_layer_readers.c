@@ -211,10 +211,12 @@ static void test_patterns_from_config_and_personal_cfg(void **state)
 
 	(void)state;
 	assert_int_equal(mock_stack_file(&st, "Personal.cfg", "[Readers]\nSkipReader = SCM .*\n",
-	                                 NULL, 0), 0);
+	                                 NULL, 0),
+	                 0);
 	/* An empty value clears the defaults; a partial match hides nothing. */
 	open_stack("[readers]\nSkipReader =\nSkipReader = Gemalto\n"
-	           "[middleware]\nPersonalConfig = @DIR@/Personal.cfg\n", readers_alone);
+	           "[middleware]\nPersonalConfig = @DIR@/Personal.cfg\n",
+	           readers_alone);
 	assert_int_equal(MOCK_CALL(&st, GetSlotList, CK_FALSE, list, &n), CKR_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(list[0], 52);
@@ -222,8 +224,11 @@ static void test_patterns_from_config_and_personal_cfg(void **state)
 	mock_stack_close(&st);
 
 	/* No pattern at all: the layer stays out of the call path. */
-	assert_int_equal(mock_stack_open(&st, m, "[readers]\nSkipReader =\n"
-	                                 "ReadPersonalSkipReader = false\n", readers_alone), 0);
+	assert_int_equal(mock_stack_open(&st, m,
+	                                 "[readers]\nSkipReader =\n"
+	                                 "ReadPersonalSkipReader = false\n",
+	                                 readers_alone),
+	                 0);
 	assert_int_equal(st.n, 1);
 	assert_ptr_equal(st.top.C_GetSlotList.layer, mock_layer(m));
 }

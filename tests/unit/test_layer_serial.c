@@ -160,7 +160,8 @@ static void test_number_range(void **state)
 {
 	(void)state;
 	open_serial("[serial]\nInitToken = true\nNumberRange = 000100-000101\n"
-	            "NumberRangeState = @DIR@/range.state\n", serial_alone);
+	            "NumberRangeState = @DIR@/range.state\n",
+	            serial_alone);
 	assert_int_equal(init_token("card1"), CKR_OK);
 	assert_string_equal(reported_serial(), "000100");
 	/* Re-initialisation takes the next number; the old object went with the token. */
@@ -211,8 +212,8 @@ static void check_cert(const char *subject_serial, CK_RV want)
 			{ CKA_LABEL, "cert", 4 },
 			{ CKA_VALUE, der, len },
 		};
-		assert_int_equal(MOCK_CALL(&st, OpenSession, 52, CKF_SERIAL_SESSION | CKF_RW_SESSION,
-		                           NULL, NULL, &h),
+		assert_int_equal(MOCK_CALL(&st, OpenSession, 52,
+		                           CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h),
 		                 CKR_OK);
 		before = mock_object_count(m, 52);
 		assert_int_equal(MOCK_CALL(&st, CreateObject, h, t, 5, &obj), want);
@@ -233,7 +234,8 @@ static void test_certificate_serial_check(void **state)
 	assert_int_equal(MOCK_CALL(&st, Finalize, NULL), CKR_OK);
 	mock_stack_close(&st);
 	open_serial("[serial]\nInitToken = true\nCMSCardSerialNumber = 4711000042\n"
-	            "CertificateSerialCheck = warn\n", serial_alone);
+	            "CertificateSerialCheck = warn\n",
+	            serial_alone);
 	check_cert("999", CKR_OK);
 }
 
@@ -248,7 +250,8 @@ static void test_switched_off(void **state)
 	assert_int_equal(MOCK_CALL(&st, Finalize, NULL), CKR_OK);
 	mock_stack_close(&st);
 	assert_int_equal(mock_stack_open(&st, m, "[serial]\nInitToken = true\nNumberRange = 9-1\n",
-	                                 serial_alone), -1);
+	                                 serial_alone),
+	                 -1);
 	assert_contains(st.err, "9-1");
 }
 
@@ -259,7 +262,8 @@ static void test_stacked_production(void **state)
 
 	(void)state;
 	open_serial("[trace]\nFile = @DIR@/trace.jsonl\n"
-	            "[serial]\nInitToken = true\nCMSCardSerialNumber = 4711000042\n", NULL);
+	            "[serial]\nInitToken = true\nCMSCardSerialNumber = 4711000042\n",
+	            NULL);
 	assert_non_null(mock_stack_layer(&st, "serial"));
 	assert_int_equal(init_token("encoded"), CKR_OK);
 	assert_string_equal(reported_serial(), "4711000042");

@@ -150,7 +150,7 @@ static void test_parse_bad(void **state)
 		{ "200-100", "number range '200-100': FIRST 200 is above LAST 100; write the lower "
 		             "number first" },
 		{ "1234567890123456789-1234567890123456790", "FIRST has more than 18 digits; use at "
-		                                            "most 18" },
+		                                             "most 18" },
 		{ "1-1234567890123456789", "LAST has more than 18 digits" },
 	};
 	p11_range r = { 1, 2, 3 };
@@ -260,11 +260,11 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(p11_range_next(&r, "", out, sizeof(out), err, sizeof(err)), -1);
 	assert_contains(err, "set [serial] NumberRangeState");
 	assert_int_equal(p11_range_status(&r, "", &last, &any, err, sizeof(err)), -1);
-	assert_int_equal(p11_range_next(&bad, state_path("bad"), out, sizeof(out), err,
-	                                sizeof(err)), -1);
+	assert_int_equal(p11_range_next(&bad, state_path("bad"), out, sizeof(out), err, sizeof(err)),
+	                 -1);
 	assert_contains(err, "set [serial] NumberRange = FIRST-LAST");
-	assert_int_equal(p11_range_next(NULL, state_path("bad"), out, sizeof(out), err,
-	                                sizeof(err)), -1);
+	assert_int_equal(p11_range_next(NULL, state_path("bad"), out, sizeof(out), err, sizeof(err)),
+	                 -1);
 }
 
 /* ---- state files that cannot be trusted ---- */
@@ -281,14 +281,17 @@ static void test_untrusted_state(void **state)
 		C("p11shim-num", "is truncated (in its first line)"),
 		C("p11shim-numrange 1", "is truncated (in its first line)"),
 		C("p11shim-numrange 1\nrange 100-1", "is truncated (before or in its 'range' line)"),
-		C("p11shim-numrange 1\nrange 100-199\n", "is truncated (before or in its 'last' line)"),
+		C("p11shim-numrange 1\nrange 100-199\n",
+		  "is truncated (before or in its 'last' line)"),
 		C("p11shim-numrange 1\nrange 100-199\nlast 12",
 		  "is truncated (before or in its 'last' line)"),
 		C("serial=123\n", "not a p11shim number-range state file (it does not start with "
 		                  "'p11shim-numrange')"),
-		C("\x7f" "ELF\x02\x01\x01\0\0\0\0", "not a p11shim number-range state file (binary"),
+		C("\x7f"
+		  "ELF\x02\x01\x01\0\0\0\0",
+		  "not a p11shim number-range state file (binary"),
 		C("p11shim-numrange 2\nrange 100-199\nlast 120\n", "format '2' is not known to this "
-		                                                    "p11shim (it knows 1)"),
+		                                                   "p11shim (it knows 1)"),
 		C("p11shim-numrange 1\nrange 199-100\nlast 120\n", "is corrupt (its 'range' line)"),
 		C("p11shim-numrange 1\nlast 120\nrange 100-199\n", "is corrupt (its 'range' line)"),
 		C("p11shim-numrange 1\nrange 100-199\nlast 1x0\n", "is corrupt ('last 1x0' is not a "
@@ -297,7 +300,7 @@ static void test_untrusted_state(void **state)
 		C("p11shim-numrange 1\nrange 100-199\nlast 250\n", "is corrupt (last 250 is outside "
 		                                                   "its range 100-199)"),
 		C("p11shim-numrange 1\nrange 100-199\nlast 120\nlast 130\n", "is corrupt (text after "
-		                                                              "the 'last' line)"),
+		                                                             "the 'last' line)"),
 		C("p11shim-numrange 1\r\nrange 100-199\r\nlast 120\r\n", "format '1\r' is not known"),
 #undef C
 	};
@@ -524,8 +527,7 @@ static void test_lock_holder(void **state)
 	CloseHandle(rd);
 
 	/* A live holder: a timeout naming it, and nothing handed out. */
-	assert_int_equal(p11_range_next_wait(&r, path, 200, out, sizeof(out), err, sizeof(err)),
-	                 -1);
+	assert_int_equal(p11_range_next_wait(&r, path, 200, out, sizeof(out), err, sizeof(err)), -1);
 	snprintf(pidtext, sizeof(pidtext), "process %lu ", (unsigned long)pi.dwProcessId);
 	assert_contains(err, lock);
 	assert_contains(err, pidtext);
@@ -572,8 +574,7 @@ static void test_lock_holder(void **state)
 	close(ready[0]);
 
 	/* A live holder: a timeout naming it, and nothing handed out. */
-	assert_int_equal(p11_range_next_wait(&r, path, 200, out, sizeof(out), err, sizeof(err)),
-	                 -1);
+	assert_int_equal(p11_range_next_wait(&r, path, 200, out, sizeof(out), err, sizeof(err)), -1);
 	snprintf(pidtext, sizeof(pidtext), "process %ld ", (long)pid);
 	assert_contains(err, lock);
 	assert_contains(err, pidtext);

@@ -171,7 +171,7 @@ static void test_exports_only_pkcs11(void **state)
 {
 	static const char *const internal[] = {
 		"p11_stack_build", "p11_fn_name", "p11_config_load", "p11_trace_layer_new",
-		"p11_note", "tf_attrs", "compat_dlopen",
+		"p11_note",        "tf_attrs",    "compat_dlopen",
 	};
 	size_t i;
 
@@ -264,15 +264,15 @@ static void test_get_interface(void **state)
 #define ARG(t) P11_BAD(t)
 #define P11_BAD_PTR BADP
 #define P11_BAD_ULONG BADU
-#define P11_BAD_BBOOL (CK_BBOOL)BADU
+#define P11_BAD_BBOOL (CK_BBOOL) BADU
 #define P11_BAD_NOTIFY (CK_NOTIFY)(uintptr_t)(BADP)
 
 /* Calls every function but C_Initialize; each must say CKR_CRYPTOKI_NOT_INITIALIZED. */
-#define P11FN(name, ...)                                                                    \
-	rv_ = (fl)->C_##name(P11_MAP(ARG, P11_COMMA, __VA_ARGS__));                         \
-	if (rv_ != CKR_CRYPTOKI_NOT_INITIALIZED) {                                          \
-		print_error("C_" #name ": 0x%lx\n", (unsigned long)rv_);                    \
-		(wrong)++;                                                                  \
+#define P11FN(name, ...)                                                 \
+	rv_ = (fl)->C_##name(P11_MAP(ARG, P11_COMMA, __VA_ARGS__));      \
+	if (rv_ != CKR_CRYPTOKI_NOT_INITIALIZED) {                       \
+		print_error("C_" #name ": 0x%lx\n", (unsigned long)rv_); \
+		(wrong)++;                                               \
 	}
 #define P11FN_SPECIAL(name, ...)
 #define P11FN_LIFE(name, ...)
@@ -456,11 +456,11 @@ static CK_RV bottom_saw(p11_layer *self, unsigned fn)
 }
 
 /* The bottom implements everything, generated from p11fn.def. */
-#define P11FN(name, ...)                                                            \
-	static CK_RV bottom_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__))      \
-	{                                                                           \
-		P11_MAP(USE, P11_SEMI, __VA_ARGS__);                                \
-		return bottom_saw(self, P11_FN_##name);                             \
+#define P11FN(name, ...)                                                       \
+	static CK_RV bottom_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__)) \
+	{                                                                      \
+		P11_MAP(USE, P11_SEMI, __VA_ARGS__);                           \
+		return bottom_saw(self, P11_FN_##name);                        \
 	}
 #define P11FN_SPECIAL(name, ...)
 #include "p11fn.def"
@@ -560,20 +560,20 @@ static void test_stack_every_function(void **state)
 #define ZERO_1 0
 #define ZERO_2 0, 0
 #define ZERO_3 0, 0, 0
-#define P11FN(name, ...)                                                                     \
-	if (P11_FN_##name != P11_FN_Login && P11_FN_##name != P11_FN_Sign) {                 \
-		if (d.C_##name.layer != &bottom || d.C_##name.fn != bottom_ops.C_##name ||   \
+#define P11FN(name, ...)                                                                           \
+	if (P11_FN_##name != P11_FN_Login && P11_FN_##name != P11_FN_Sign) {                       \
+		if (d.C_##name.layer != &bottom || d.C_##name.fn != bottom_ops.C_##name ||         \
 		    top.next.C_##name.layer != &bottom || middle.next.C_##name.layer != &bottom) { \
-			print_error("C_" #name ": not resolved to the bottom\n");            \
-			wrong++;                                                             \
-		}                                                                            \
-		trail[0] = '\0';                                                             \
-		rv = d.C_##name.fn(d.C_##name.layer, P11_MAP(ZERO, P11_COMMA, __VA_ARGS__)); \
-		if (rv != CKR_VENDOR_DEFINED + P11_FN_##name || bottom_fn != P11_FN_##name ||  \
-		    strcmp(trail, "bottom") != 0) {                                          \
-			print_error("C_" #name ": reached %s\n", trail);                    \
-			wrong++;                                                             \
-		}                                                                            \
+			print_error("C_" #name ": not resolved to the bottom\n");                  \
+			wrong++;                                                                   \
+		}                                                                                  \
+		trail[0] = '\0';                                                                   \
+		rv = d.C_##name.fn(d.C_##name.layer, P11_MAP(ZERO, P11_COMMA, __VA_ARGS__));       \
+		if (rv != CKR_VENDOR_DEFINED + P11_FN_##name || bottom_fn != P11_FN_##name ||      \
+		    strcmp(trail, "bottom") != 0) {                                                \
+			print_error("C_" #name ": reached %s\n", trail);                           \
+			wrong++;                                                                   \
+		}                                                                                  \
 	}
 #define P11FN_SPECIAL(name, ...)
 #include "p11fn.def"

@@ -61,12 +61,12 @@ static CK_RV fake_call(unsigned fn)
 	return fake_rv[fn];
 }
 
-#define P11FN(name, ...)                                                          \
-	static CK_RV fake_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__))      \
-	{                                                                         \
-		(void)self;                                                       \
-		P11_MAP(USE, P11_SEMI, __VA_ARGS__);                              \
-		return fake_call(P11_FN_##name);                                  \
+#define P11FN(name, ...)                                                     \
+	static CK_RV fake_C_##name(p11_layer *self, P11_PARAMS(__VA_ARGS__)) \
+	{                                                                    \
+		(void)self;                                                  \
+		P11_MAP(USE, P11_SEMI, __VA_ARGS__);                         \
+		return fake_call(P11_FN_##name);                             \
 	}
 #define P11FN_SPECIAL(name, ...)
 #define P11FN_V3 P11FN
@@ -76,8 +76,7 @@ static CK_RV fake_call(unsigned fn)
 #undef P11FN_V3
 
 /* Two slots, 52 and 134, with the section 5.2 length convention. */
-static CK_RV fake_slot_list(p11_layer *self, CK_BBOOL present, CK_SLOT_ID_PTR list,
-                            CK_ULONG_PTR count)
+static CK_RV fake_slot_list(p11_layer *self, CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
 {
 	CK_RV rv = fake_call(P11_FN_GetSlotList);
 
@@ -231,7 +230,7 @@ typedef struct {
 	char **line; /* line[i], without its '\n' */
 	size_t n;
 	size_t size;
-	bool whole;  /* the file ends with '\n' */
+	bool whole; /* the file ends with '\n' */
 } lines;
 
 /* What read_lines allocated, freed by the teardown when a test fails midway. */
@@ -501,7 +500,8 @@ static void test_records_text(void **state)
 		assert_true(strcmp(l.line[i] + strlen(l.line[i]) - 4, " us)") == 0);
 		assert_true(l.line[i][0] != '{');
 	}
-	assert_contains(l.line[0], "C_Login(hSession=3, userType=CKU_SO, pPin=\"<redacted 8 bytes>\") = CKR_OK (");
+	assert_contains(l.line[0],
+	                "C_Login(hSession=3, userType=CKU_SO, pPin=\"<redacted 8 bytes>\") = CKR_OK (");
 	assert_contains(l.line[1], "C_CloseAllSessions(slotID=52) = CKR_OK (");
 	assert_contains(l.line[2], "C_Logout(hSession=3) = CKR_USER_NOT_LOGGED_IN (");
 	assert_false(lines_contain(&l, "98765432"));
@@ -659,7 +659,8 @@ static void test_trace_off_and_errors(void **state)
 	assert_non_null(trace_start("[trace]\nEnable = true\n"));
 	assert_int_equal(CALL(Logout, 1), CKR_OK);
 	trace_stop();
-	snprintf(path, sizeof(path), "%s/" STATE_SUB "/p11shim-%lu.jsonl", state_dir, (unsigned long)getpid());
+	snprintf(path, sizeof(path), "%s/" STATE_SUB "/p11shim-%lu.jsonl", state_dir,
+	         (unsigned long)getpid());
 	if (!file_exists(path))
 		fail_msg("no %s", path);
 	if (saved_copy != NULL)
@@ -725,7 +726,8 @@ static void test_default_folder_created(void **state)
 	if (layer == NULL)
 		fail_msg("no trace with Enable = true and no %s yet", state_dir);
 	assert_int_equal(CALL(Logout, 1), CKR_OK);
-	snprintf(path, sizeof(path), "%s/" STATE_SUB "/p11shim-%lu.jsonl", state_dir, (unsigned long)getpid());
+	snprintf(path, sizeof(path), "%s/" STATE_SUB "/p11shim-%lu.jsonl", state_dir,
+	         (unsigned long)getpid());
 	assert_true(file_exists(path));
 }
 
@@ -939,7 +941,7 @@ static void test_threads(void **state)
 #define ARG(t) P11_BAD(t)
 #define P11_BAD_PTR NULL
 #define P11_BAD_ULONG BADU
-#define P11_BAD_BBOOL (CK_BBOOL)BADU
+#define P11_BAD_BBOOL (CK_BBOOL) BADU
 #define P11_BAD_NOTIFY NULL
 
 static const char *const every_name[] = {
@@ -1094,7 +1096,8 @@ static void test_crash_in_backend(void **state)
 	snprintf(seq_text, sizeof(seq_text), "%lu", base + 2);
 	assert_member(l.line[1], "seq", seq_text);
 	assert_member(l.line[1], "fn", "\"C_Sign\"");
-	assert_member(l.line[1], "args", "{\"hSession\":9,\"pData\":{\"len\":5},\"pSignature\":{\"cap\":8}}");
+	assert_member(l.line[1], "args",
+	              "{\"hSession\":9,\"pData\":{\"len\":5},\"pSignature\":{\"cap\":8}}");
 	assert_member(l.line[1], "rv", "null");
 	assert_member(l.line[1], "crash", "\"SIGSEGV\"");
 	free_lines(&l);
@@ -1105,7 +1108,8 @@ static void test_crash_in_backend(void **state)
 	assert_true(read_lines(path, &l));
 	assert_true(l.whole);
 	assert_int_equal(l.n, 2);
-	assert_contains(l.line[1], " C_Sign(hSession=9, pData={len=5}, pSignature={cap=8}) = CRASHED SIGSEGV");
+	assert_contains(l.line[1],
+	                " C_Sign(hSession=9, pData={len=5}, pSignature={cap=8}) = CRASHED SIGSEGV");
 	free_lines(&l);
 }
 
@@ -1182,7 +1186,8 @@ static void test_crash_two_traces(void **state)
 		assert_true(read_lines(path, &l));
 		assert_all_json(&l, path);
 		if (l.n != 2)
-			fail_msg("%s: %zu records, not C_Logout and the crashed C_Sign", files[i], l.n);
+			fail_msg("%s: %zu records, not C_Logout and the crashed C_Sign", files[i],
+			         l.n);
 		assert_member(l.line[0], "fn", "\"C_Logout\"");
 		assert_member(l.line[1], "fn", "\"C_Sign\"");
 		assert_member(l.line[1], "crash", "\"SIGSEGV\"");
@@ -1204,11 +1209,14 @@ int main(void)
 		                                test_teardown),
 		cmocka_unit_test_setup_teardown(test_trace_off_and_errors, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_file_name_pid, test_setup, test_teardown),
-		cmocka_unit_test_setup_teardown(test_default_folder_created, test_setup, test_teardown),
-		cmocka_unit_test_setup_teardown(test_rotation_whole_records, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_default_folder_created, test_setup,
+		                                test_teardown),
+		cmocka_unit_test_setup_teardown(test_rotation_whole_records, test_setup,
+		                                test_teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_respects_maxsize, test_setup,
 		                                test_teardown),
-		cmocka_unit_test_setup_teardown(test_file_removed_recreated, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_file_removed_recreated, test_setup,
+		                                test_teardown),
 		cmocka_unit_test_setup_teardown(test_threads, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_every_function_null_args, test_setup,
 		                                test_teardown),

@@ -136,10 +136,28 @@ static void test_json_checker(void **state)
 		"{\"caf\xc3\xa9\":\"\xe2\x82\xac \xf0\x9f\x94\x91\"}",
 	};
 	static const char *const bad[] = {
-		"", "{", "}", "[1]", "\"a\"", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "{\"a\":01}",
-		"{\"a\":1.}", "{\"a\":+1}", "{\"a\":tru}", "{\"a\":\"\x01\"}", "{\"a\":\"\\q\"}",
-		"{\"a\":\"\\u12g4\"}", "{\"a\":1} x", "{\"a\":1}{\"b\":2}", "{\"a\":[1,2}",
-		"{\"a\":\"\xff\"}", "{\"a\":\"\xc3\"}", "{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\xed\xa0\x80\"}",
+		"",
+		"{",
+		"}",
+		"[1]",
+		"\"a\"",
+		"{\"a\":1,}",
+		"{\"a\" 1}",
+		"{a:1}",
+		"{\"a\":01}",
+		"{\"a\":1.}",
+		"{\"a\":+1}",
+		"{\"a\":tru}",
+		"{\"a\":\"\x01\"}",
+		"{\"a\":\"\\q\"}",
+		"{\"a\":\"\\u12g4\"}",
+		"{\"a\":1} x",
+		"{\"a\":1}{\"b\":2}",
+		"{\"a\":[1,2}",
+		"{\"a\":\"\xff\"}",
+		"{\"a\":\"\xc3\"}",
+		"{\"a\":\"\xc0\xaf\"}",
+		"{\"a\":\"\xed\xa0\x80\"}",
 		"{\"a\":\"unterminated}",
 	};
 	char keys[64];
@@ -181,8 +199,10 @@ static void test_ulong_bool(void **state)
 	tf_bool(&tb, "tokenPresent", CK_TRUE);
 	tf_bool(&tb, "other", 2); /* any non-zero is true */
 	tf_bool(&tb, "no", CK_FALSE);
-	snprintf(expect, sizeof(expect), "{\"slotID\":52,\"max\":%lu,\"tokenPresent\":true,"
-	         "\"other\":true,\"no\":false}", (unsigned long)(CK_ULONG)-1);
+	snprintf(expect, sizeof(expect),
+	         "{\"slotID\":52,\"max\":%lu,\"tokenPresent\":true,"
+	         "\"other\":true,\"no\":false}",
+	         (unsigned long)(CK_ULONG)-1);
 	assert_string_equal(end(), expect);
 
 	tf_ulong(T(P11_DATA_LENGTH), "slotID", 52);
@@ -197,8 +217,9 @@ static void test_const(void **state)
 	tf_const(&tb, "type", P11_CONST_MECH, CKM_ECDSA);
 	tf_const(&tb, "odd", P11_CONST_USER, 0x12345);
 	tf_const(&tb, "vendor", P11_CONST_MECH, 0x80001234UL);
-	assert_string_equal(end(), "{\"userType\":\"CKU_SO\",\"type\":\"CKM_ECDSA\",\"odd\":\"0x12345\","
-	                           "\"vendor\":\"0x80001234\"}");
+	assert_string_equal(end(),
+	                    "{\"userType\":\"CKU_SO\",\"type\":\"CKM_ECDSA\",\"odd\":\"0x12345\","
+	                    "\"vendor\":\"0x80001234\"}");
 
 	tf_const(T(P11_DATA_LENGTH), "userType", P11_CONST_USER, CKU_USER);
 	tf_const(&tb, "odd", P11_CONST_USER, 0x12345);
@@ -287,8 +308,9 @@ static void test_label(void **state)
 	tf_label(&tb, "none", NULL);
 	tf_label(&tb, "odd", odd);
 	/* Not UTF-8 (0xff): U+FFFD in the text, the bytes beside as hex. */
-	assert_string_equal(end(), "{\"pLabel\":\"My Token\",\"none\":null,"
-	                           "\"odd\":\"a\\\"b\\\\c\\u0001\\ufffd\",\"odd_hex\":\"6122625c6301ff\"}");
+	assert_string_equal(end(),
+	                    "{\"pLabel\":\"My Token\",\"none\":null,"
+	                    "\"odd\":\"a\\\"b\\\\c\\u0001\\ufffd\",\"odd_hex\":\"6122625c6301ff\"}");
 
 	tf_label(T(P11_DATA_LENGTH), "pLabel", label);
 	tf_label(&tb, "none", NULL);
@@ -302,7 +324,11 @@ static void test_label(void **state)
 
 	/* Issue 14, item 5: a C1 CSI and a bidi override are \u escapes, so cat of a trace obeys none. */
 	memset(label, ' ', sizeof(label));
-	memcpy(label, "C1\xc2\x9b" "2J\xe2\x80\xae" "x\xc3\xa9", 13);
+	memcpy(label,
+	       "C1\xc2\x9b"
+	       "2J\xe2\x80\xae"
+	       "x\xc3\xa9",
+	       13);
 	tf_label(J(P11_DATA_LENGTH), "pLabel", label);
 	assert_string_equal(end(), "{\"pLabel\":\"C1\\u009b2J\\u202ex\xc3\xa9\"}");
 }
@@ -328,13 +354,16 @@ static void test_mech(void **state)
 	assert_string_equal(end(), "{\"pMechanism\":{\"mechanism\":\"CKM_SHA256_RSA_PKCS_PSS\","
 	                           "\"parameter\":{\"len\":3,\"hex\":\"010203\"}}}");
 	tf_mech(J(P11_DATA_HEX), "pMechanism", &vendor);
-	assert_string_equal(end(), "{\"pMechanism\":{\"mechanism\":\"0x80001234\",\"parameter\":null}}");
+	assert_string_equal(end(),
+	                    "{\"pMechanism\":{\"mechanism\":\"0x80001234\",\"parameter\":null}}");
 	/* A NULL parameter with a length: NULL, not read. */
 	tf_mech(J(P11_DATA_HEX), "pMechanism", &lying);
-	assert_string_equal(end(), "{\"pMechanism\":{\"mechanism\":\"CKM_AES_CBC\",\"parameter\":null}}");
+	assert_string_equal(end(),
+	                    "{\"pMechanism\":{\"mechanism\":\"CKM_AES_CBC\",\"parameter\":null}}");
 
 	tf_mech(T(P11_DATA_LENGTH), "pMechanism", &pss);
-	assert_string_equal(end(), "pMechanism={mechanism=CKM_SHA256_RSA_PKCS_PSS, parameter={len=3}}");
+	assert_string_equal(end(),
+	                    "pMechanism={mechanism=CKM_SHA256_RSA_PKCS_PSS, parameter={len=3}}");
 }
 
 static void test_bytes(void **state)
@@ -402,7 +431,8 @@ static void test_buf_cap(void **state)
 	tf_buf_cap(J(P11_DATA_LENGTH), "pSignature", buf, &cap);
 	tf_buf_cap(&tb, "query", NULL, &cap);
 	tf_buf_cap(&tb, "nolen", buf, NULL);
-	assert_string_equal(end(), "{\"pSignature\":{\"cap\":64},\"query\":null,\"nolen\":{\"cap\":null}}");
+	assert_string_equal(end(),
+	                    "{\"pSignature\":{\"cap\":64},\"query\":null,\"nolen\":{\"cap\":null}}");
 
 	tf_buf_cap(T(P11_DATA_LENGTH), "pSignature", buf, &cap);
 	assert_string_equal(end(), "pSignature={cap=64}");
@@ -410,8 +440,14 @@ static void test_buf_cap(void **state)
 
 /* ---- templates ---- */
 
-#define ATTR(t, v) { (t), (void *)(v), sizeof(*(v)) }
-#define ATTR_N(t, p, n) { (t), (void *)(p), (n) }
+#define ATTR(t, v)                             \
+	{                                      \
+		(t), (void *)(v), sizeof(*(v)) \
+	}
+#define ATTR_N(t, p, n)               \
+	{                             \
+		(t), (void *)(p), (n) \
+	}
 
 static CK_OBJECT_CLASS cls_private = CKO_PRIVATE_KEY, cls_secret = CKO_SECRET_KEY,
                        cls_cert = CKO_CERTIFICATE, cls_public = CKO_PUBLIC_KEY, cls_data = CKO_DATA,
@@ -466,22 +502,23 @@ static void test_attrs_private_key(void **state)
 
 	(void)state;
 	tf_attrs(J(P11_DATA_HEX), "pTemplate", t, sizeof(t) / sizeof(t[0]));
-	assert_string_equal(end(), "{\"pTemplate\":["
-	                           "{\"type\":\"CKA_CLASS\",\"value\":\"CKO_PRIVATE_KEY\"},"
-	                           "{\"type\":\"CKA_KEY_TYPE\",\"value\":\"CKK_RSA\"},"
-	                           "{\"type\":\"CKA_TOKEN\",\"value\":true},"
-	                           "{\"type\":\"CKA_SENSITIVE\",\"value\":false},"
-	                           "{\"type\":\"CKA_LABEL\",\"value\":\"my key\"},"
-	                           "{\"type\":\"CKA_ID\",\"value\":\"0102\"},"
-	                           "{\"type\":\"CKA_MODULUS\",\"value\":\"c0ffee\"},"
-	                           "{\"type\":\"CKA_PUBLIC_EXPONENT\",\"value\":\"010001\"},"
-	                           "{\"type\":\"CKA_PRIVATE_EXPONENT\",\"value\":\"<redacted 7 bytes>\"},"
-	                           "{\"type\":\"CKA_PRIME_1\",\"value\":\"<redacted 4 bytes>\"},"
-	                           "{\"type\":\"CKA_PRIME_2\",\"value\":\"<redacted 4 bytes>\"},"
-	                           "{\"type\":\"CKA_EXPONENT_1\",\"value\":\"<redacted 4 bytes>\"},"
-	                           "{\"type\":\"CKA_EXPONENT_2\",\"value\":\"<redacted 4 bytes>\"},"
-	                           "{\"type\":\"CKA_COEFFICIENT\",\"value\":\"<redacted 4 bytes>\"},"
-	                           "{\"type\":\"CKA_VALUE\",\"value\":\"<redacted 16 bytes>\"}]}");
+	assert_string_equal(end(),
+	                    "{\"pTemplate\":["
+	                    "{\"type\":\"CKA_CLASS\",\"value\":\"CKO_PRIVATE_KEY\"},"
+	                    "{\"type\":\"CKA_KEY_TYPE\",\"value\":\"CKK_RSA\"},"
+	                    "{\"type\":\"CKA_TOKEN\",\"value\":true},"
+	                    "{\"type\":\"CKA_SENSITIVE\",\"value\":false},"
+	                    "{\"type\":\"CKA_LABEL\",\"value\":\"my key\"},"
+	                    "{\"type\":\"CKA_ID\",\"value\":\"0102\"},"
+	                    "{\"type\":\"CKA_MODULUS\",\"value\":\"c0ffee\"},"
+	                    "{\"type\":\"CKA_PUBLIC_EXPONENT\",\"value\":\"010001\"},"
+	                    "{\"type\":\"CKA_PRIVATE_EXPONENT\",\"value\":\"<redacted 7 bytes>\"},"
+	                    "{\"type\":\"CKA_PRIME_1\",\"value\":\"<redacted 4 bytes>\"},"
+	                    "{\"type\":\"CKA_PRIME_2\",\"value\":\"<redacted 4 bytes>\"},"
+	                    "{\"type\":\"CKA_EXPONENT_1\",\"value\":\"<redacted 4 bytes>\"},"
+	                    "{\"type\":\"CKA_EXPONENT_2\",\"value\":\"<redacted 4 bytes>\"},"
+	                    "{\"type\":\"CKA_COEFFICIENT\",\"value\":\"<redacted 4 bytes>\"},"
+	                    "{\"type\":\"CKA_VALUE\",\"value\":\"<redacted 16 bytes>\"}]}");
 	check_all_secrets_absent();
 
 	/* Whatever Data says, and in text too. */
@@ -502,9 +539,10 @@ static void test_attrs_private_key(void **state)
 			ATTR(CKA_CLASS, &cls_private),
 		};
 		tf_attrs(J(P11_DATA_HEX), "pTemplate", late, 2);
-		assert_string_equal(end(), "{\"pTemplate\":["
-		                           "{\"type\":\"CKA_VALUE\",\"value\":\"<redacted 16 bytes>\"},"
-		                           "{\"type\":\"CKA_CLASS\",\"value\":\"CKO_PRIVATE_KEY\"}]}");
+		assert_string_equal(end(),
+		                    "{\"pTemplate\":["
+		                    "{\"type\":\"CKA_VALUE\",\"value\":\"<redacted 16 bytes>\"},"
+		                    "{\"type\":\"CKA_CLASS\",\"value\":\"CKO_PRIVATE_KEY\"}]}");
 	}
 }
 
@@ -692,7 +730,8 @@ static void test_attrs_two_classes(void **state)
 
 static void test_attrs_label_escaped(void **state)
 {
-	static const char label[] = "a\"b\\c\nd\te\x01""f\x7f/g";
+	static const char label[] = "a\"b\\c\nd\te\x01"
+	                            "f\x7f/g";
 	CK_ATTRIBUTE t[] = { ATTR_N(CKA_LABEL, label, sizeof(label) - 1) };
 
 	(void)state;
@@ -726,8 +765,9 @@ static void test_attrs_label_utf8(void **state)
  */
 static void test_attrs_label_invalid_utf8(void **state)
 {
-	static const char latin1[] = "Gr\xfc\xdf" "e";          /* "Grüße" in Latin-1 */
-	static const char cut[] = "ab\xc3";                     /* truncated sequence */
+	static const char latin1[] = "Gr\xfc\xdf"
+	                             "e";   /* "Grüße" in Latin-1 */
+	static const char cut[] = "ab\xc3"; /* truncated sequence */
 	CK_ATTRIBUTE t[] = {
 		ATTR_N(CKA_LABEL, latin1, sizeof(latin1) - 1),
 		ATTR_N(CKA_LABEL, cut, sizeof(cut) - 1),
@@ -736,11 +776,13 @@ static void test_attrs_label_invalid_utf8(void **state)
 	(void)state;
 	tf_attrs(J(P11_DATA_LENGTH), "pTemplate", t, 2); /* end() checks the JSON */
 	/* The bytes stay recoverable beside the text. */
-	assert_string_equal(end(), "{\"pTemplate\":["
-	                           "{\"type\":\"CKA_LABEL\",\"value\":\"Gr\\ufffd\\ufffde\",\"hex\":\"4772fcdf65\"},"
-	                           "{\"type\":\"CKA_LABEL\",\"value\":\"ab\\ufffd\",\"hex\":\"6162c3\"}]}");
+	assert_string_equal(end(),
+	                    "{\"pTemplate\":["
+	                    "{\"type\":\"CKA_LABEL\",\"value\":\"Gr\\ufffd\\ufffde\",\"hex\":\"4772fcdf65\"},"
+	                    "{\"type\":\"CKA_LABEL\",\"value\":\"ab\\ufffd\",\"hex\":\"6162c3\"}]}");
 	tf_attrs(T(P11_DATA_NONE), "pTemplate", t, 1);
-	assert_string_equal(end(), "pTemplate=[{type=CKA_LABEL, value=\"Gr\\ufffd\\ufffde\", hex=4772fcdf65}]");
+	assert_string_equal(end(),
+	                    "pTemplate=[{type=CKA_LABEL, value=\"Gr\\ufffd\\ufffde\", hex=4772fcdf65}]");
 }
 
 static void test_attrs_wrong_lengths(void **state)
@@ -812,15 +854,16 @@ static void test_attrs_nested(void **state)
 
 	(void)state;
 	tf_attrs(J(P11_DATA_HEX), "pTemplate", t, 4);
-	snprintf(expect, sizeof(expect), "{\"pTemplate\":["
-	                           "{\"type\":\"CKA_CLASS\",\"value\":\"CKO_PUBLIC_KEY\"},"
-	                           "{\"type\":\"CKA_WRAP_TEMPLATE\",\"value\":["
-	                           "{\"type\":\"CKA_EXTRACTABLE\",\"value\":false},"
-	                           "{\"type\":\"CKA_VALUE\",\"value\":\"<redacted 16 bytes>\"}]},"
-	                           "{\"type\":\"CKA_UNWRAP_TEMPLATE\",\"value\":["
-	                           "{\"type\":\"CKA_CLASS\",\"value\":\"CKO_CERTIFICATE\"},"
-	                           "{\"type\":\"CKA_VALUE\",\"value\":{\"len\":2,\"hex\":\"3082\"}}]},"
-	                           "{\"type\":\"CKA_DERIVE_TEMPLATE\",\"value\":{\"len\":%zu}}]}",
+	snprintf(expect, sizeof(expect),
+	         "{\"pTemplate\":["
+	         "{\"type\":\"CKA_CLASS\",\"value\":\"CKO_PUBLIC_KEY\"},"
+	         "{\"type\":\"CKA_WRAP_TEMPLATE\",\"value\":["
+	         "{\"type\":\"CKA_EXTRACTABLE\",\"value\":false},"
+	         "{\"type\":\"CKA_VALUE\",\"value\":\"<redacted 16 bytes>\"}]},"
+	         "{\"type\":\"CKA_UNWRAP_TEMPLATE\",\"value\":["
+	         "{\"type\":\"CKA_CLASS\",\"value\":\"CKO_CERTIFICATE\"},"
+	         "{\"type\":\"CKA_VALUE\",\"value\":{\"len\":2,\"hex\":\"3082\"}}]},"
+	         "{\"type\":\"CKA_DERIVE_TEMPLATE\",\"value\":{\"len\":%zu}}]}",
 	         sizeof(CK_ATTRIBUTE) + 1);
 	assert_string_equal(end(), expect);
 	assert_secret_absent(out, s_key, sizeof(s_key));
@@ -949,15 +992,17 @@ static void test_out_attrs(void **state)
 	assert_secret_absent(out, s_key, sizeof(s_key));
 
 	tf_out_attrs(J(P11_DATA_HEX), CKR_ATTRIBUTE_SENSITIVE, "pTemplate", sensitive, 3, NULL);
-	assert_string_equal(end(), "{\"pTemplate\":["
-	                           "{\"type\":\"CKA_LABEL\",\"len\":5},"
-	                           "{\"type\":\"CKA_PRIVATE_EXPONENT\",\"len\":\"CK_UNAVAILABLE_INFORMATION\"},"
-	                           "{\"type\":\"CKA_MODULUS\",\"len\":256}]}");
+	assert_string_equal(end(),
+	                    "{\"pTemplate\":["
+	                    "{\"type\":\"CKA_LABEL\",\"len\":5},"
+	                    "{\"type\":\"CKA_PRIVATE_EXPONENT\",\"len\":\"CK_UNAVAILABLE_INFORMATION\"},"
+	                    "{\"type\":\"CKA_MODULUS\",\"len\":256}]}");
 	tf_out_attrs(J(P11_DATA_HEX), CKR_BUFFER_TOO_SMALL, "pTemplate", sensitive, 3, NULL);
-	assert_string_equal(end(), "{\"pTemplate\":["
-	                           "{\"type\":\"CKA_LABEL\",\"len\":5},"
-	                           "{\"type\":\"CKA_PRIVATE_EXPONENT\",\"len\":\"CK_UNAVAILABLE_INFORMATION\"},"
-	                           "{\"type\":\"CKA_MODULUS\",\"len\":256}]}");
+	assert_string_equal(end(),
+	                    "{\"pTemplate\":["
+	                    "{\"type\":\"CKA_LABEL\",\"len\":5},"
+	                    "{\"type\":\"CKA_PRIVATE_EXPONENT\",\"len\":\"CK_UNAVAILABLE_INFORMATION\"},"
+	                    "{\"type\":\"CKA_MODULUS\",\"len\":256}]}");
 	tf_out_attrs(J(P11_DATA_HEX), CKR_ATTRIBUTE_TYPE_INVALID, "pTemplate", sensitive, 1, NULL);
 	assert_string_equal(end(), "{\"pTemplate\":[{\"type\":\"CKA_LABEL\",\"len\":5}]}");
 
@@ -986,7 +1031,8 @@ static void test_out_attrs(void **state)
 			ATTR_N(CKA_ID, BAD_PTR, 53),
 			ATTR_N(CKA_SUBJECT, BAD_PTR, 5),
 		};
-		assert_int_equal(tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", got, 3, asked), 2);
+		assert_int_equal(tf_out_attrs(J(P11_DATA_HEX), CKR_OK, "pTemplate", got, 3, asked),
+		                 2);
 		assert_string_equal(end(), "{\"pTemplate\":["
 		                           "{\"type\":\"CKA_LABEL\",\"value\":\"key 1\"},"
 		                           "{\"type\":\"CKA_ID\",\"len\":53},"
@@ -1023,22 +1069,25 @@ static void test_out_slots(void **state)
 	assert_string_equal(end(), "{\"pulCount\":5}");
 	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", BAD_PTR, &huge, -1, 64);
 	assert_string_equal(end(), "{\"pulCount\":1025}");
-	tf_out_slots(J(P11_DATA_LENGTH), CKR_GENERAL_ERROR, "pSlotList", "pulCount", BAD_PTR, BAD_PTR,
-	             -1, 64);
+	tf_out_slots(J(P11_DATA_LENGTH), CKR_GENERAL_ERROR, "pSlotList", "pulCount", BAD_PTR,
+	             BAD_PTR, -1, 64);
 	tf_out_slots(&tb, CKR_OK, "pSlotList", "pulCount", slots, NULL, -1, 64);
 	assert_string_equal(end(), "{}");
 
 	tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pMechanismList", "pulCount", mechs, &two,
 	             P11_CONST_MECH, 64);
-	assert_string_equal(end(), "{\"pulCount\":2,\"pMechanismList\":[\"CKM_ECDSA\",\"0x80001234\"]}");
+	assert_string_equal(end(),
+	                    "{\"pulCount\":2,\"pMechanismList\":[\"CKM_ECDSA\",\"0x80001234\"]}");
 
 	tf_out_slots(T(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1, 64);
 	assert_string_equal(end(), "pulCount=3, pSlotList=[52, 134, 1]");
 
 	/* A count over the client's list: not read, reported. */
-	assert_true(tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", BAD_PTR, &small, -1, 3));
+	assert_true(tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", BAD_PTR,
+	                         &small, -1, 3));
 	assert_string_equal(end(), "{\"pulCount\":5}");
-	assert_false(tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n, -1, 3));
+	assert_false(tf_out_slots(J(P11_DATA_LENGTH), CKR_OK, "pSlotList", "pulCount", slots, &n,
+	                          -1, 3));
 	end();
 }
 
@@ -1053,8 +1102,8 @@ static void test_out_handles(void **state)
 	/* A count beyond the room the client gave: not believed, not read. */
 	tf_out_handles(J(P11_DATA_LENGTH), CKR_OK, "phObject", "pulObjectCount", BAD_PTR, 2, &over);
 	assert_string_equal(end(), "{\"pulObjectCount\":5}");
-	tf_out_handles(J(P11_DATA_LENGTH), CKR_BUFFER_TOO_SMALL, "phObject", "pulObjectCount", BAD_PTR,
-	               2, &over);
+	tf_out_handles(J(P11_DATA_LENGTH), CKR_BUFFER_TOO_SMALL, "phObject", "pulObjectCount",
+	               BAD_PTR, 2, &over);
 	tf_out_handles(&tb, CKR_OPERATION_NOT_INITIALIZED, "phObject", "pulObjectCount", BAD_PTR, 2,
 	               BAD_PTR);
 	tf_out_handles(&tb, CKR_OK, "phObject", "pulObjectCount", h, 2, NULL);
@@ -1076,11 +1125,12 @@ static void test_out_bytes(void **state)
 	assert_string_equal(end(), "{\"pulDataLen\":4}");
 	assert_secret_absent(out, sig, 4);
 	/* Too small: the length needed; the buffer is not read. */
-	tf_out_bytes(J(P11_DATA_HEX), CKR_BUFFER_TOO_SMALL, "pSignature", "pulSignatureLen", BAD_PTR,
-	             &need, false, 64);
+	tf_out_bytes(J(P11_DATA_HEX), CKR_BUFFER_TOO_SMALL, "pSignature", "pulSignatureLen",
+	             BAD_PTR, &need, false, 64);
 	assert_string_equal(end(), "{\"pulSignatureLen\":64}");
 	/* Length query. */
-	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", NULL, &need, false, 64);
+	tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", NULL, &need, false,
+	             64);
 	assert_string_equal(end(), "{\"pulSignatureLen\":64}");
 	tf_out_bytes(J(P11_DATA_HEX), CKR_DEVICE_ERROR, "pSignature", "pulSignatureLen", BAD_PTR,
 	             BAD_PTR, false, 64);
@@ -1094,11 +1144,11 @@ static void test_out_bytes(void **state)
 	 * length shown, the buffer not read (BAD_PTR), the lie reported. */
 	{
 		CK_ULONG lie = 4 + 4096;
-		assert_true(tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", BAD_PTR,
-		                         &lie, false, 4));
+		assert_true(tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen",
+		                         BAD_PTR, &lie, false, 4));
 		assert_string_equal(end(), "{\"pulSignatureLen\":4100}");
-		assert_false(tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen", sig, &n,
-		                          false, 4));
+		assert_false(tf_out_bytes(J(P11_DATA_HEX), CKR_OK, "pSignature", "pulSignatureLen",
+		                          sig, &n, false, 4));
 		end();
 	}
 }
@@ -1128,13 +1178,15 @@ static void test_out_token_info(void **state)
 	tf_out_token_info(J(P11_DATA_LENGTH), CKR_OK, "pInfo", &ti);
 	end();
 	assert_contains(out, "{\"pInfo\":{\"label\":\"My Token\",\"manufacturerID\":\"Acme ");
-	assert_contains(out, "\"model\":\"Cosmo 8.2\",\"serialNumber\":\"0123456789ABCDEF\","
-	                     "\"flags\":[\"CKF_RNG\",\"CKF_LOGIN_REQUIRED\",\"CKF_USER_PIN_INITIALIZED\","
-	                     "\"CKF_TOKEN_INITIALIZED\"],\"ulSessionCount\":1,\"ulMaxPinLen\":8,"
-	                     "\"ulMinPinLen\":4,\"hardwareVersion\":\"1.2\",\"firmwareVersion\":\"3.40\"}}");
+	assert_contains(out,
+	                "\"model\":\"Cosmo 8.2\",\"serialNumber\":\"0123456789ABCDEF\","
+	                "\"flags\":[\"CKF_RNG\",\"CKF_LOGIN_REQUIRED\",\"CKF_USER_PIN_INITIALIZED\","
+	                "\"CKF_TOKEN_INITIALIZED\"],\"ulSessionCount\":1,\"ulMaxPinLen\":8,"
+	                "\"ulMinPinLen\":4,\"hardwareVersion\":\"1.2\",\"firmwareVersion\":\"3.40\"}}");
 	/* The invalid byte never reaches the record raw; valid UTF-8 stays. */
 	assert_null(strchr(out, '\xff'));
-	assert_contains(out, "\"manufacturerID\":\"Acme \xc3\xa4\\ufffd\",\"manufacturerID_hex\":\"41636d6520c3a4ff\"");
+	assert_contains(out,
+	                "\"manufacturerID\":\"Acme \xc3\xa4\\ufffd\",\"manufacturerID_hex\":\"41636d6520c3a4ff\"");
 
 	/* A field without blanks at all, and one that is NUL-padded. */
 	memset(ti.label, 'L', sizeof(ti.label));
@@ -1167,9 +1219,10 @@ static void test_out_other_infos(void **state)
 	info.libraryVersion.major = 2;
 	info.libraryVersion.minor = 6;
 	tf_out_info(J(P11_DATA_LENGTH), CKR_OK, "pInfo", &info);
-	assert_string_equal(end(), "{\"pInfo\":{\"cryptokiVersion\":\"2.40\",\"manufacturerID\":\"SoftHSM\","
-	                           "\"flags\":0,\"libraryDescription\":\"Implementation of PKCS11\","
-	                           "\"libraryVersion\":\"2.6\"}}");
+	assert_string_equal(end(),
+	                    "{\"pInfo\":{\"cryptokiVersion\":\"2.40\",\"manufacturerID\":\"SoftHSM\","
+	                    "\"flags\":0,\"libraryDescription\":\"Implementation of PKCS11\","
+	                    "\"libraryVersion\":\"2.6\"}}");
 
 	memset(&si, ' ', sizeof(si));
 	memcpy(si.slotDescription, "Microsoft Virtual Smart Card 0", 30);
@@ -1231,7 +1284,8 @@ static void test_builder_growth(void **state)
 	assert_true(tb.cap >= tb.len);
 	assert_true(json_is_object(tb.p, tb.len));
 	/* Everything is there, in order, the first bytes included. */
-	snprintf(needle, sizeof(needle), "{\"pTemplate\":[{\"type\":\"CKA_LABEL\",\"value\":\"label-000\"}");
+	snprintf(needle, sizeof(needle),
+	         "{\"pTemplate\":[{\"type\":\"CKA_LABEL\",\"value\":\"label-000\"}");
 	assert_memory_equal(tb.p, needle, strlen(needle));
 	for (i = 0; i < 200; i++) {
 		snprintf(needle, sizeof(needle), "\"value\":\"label-%03zu\"}", i);

@@ -185,8 +185,10 @@ static void tally_text(tally *ta, const char *text, size_t procs)
 		idx = (k * ta->threads + t) * ta->per + i;
 		if (ta->seen[idx]++)
 			fail_msg("record p %lu t %u i %lu twice", p, t, i);
-		if (ta->last_i[k * ta->threads + t] != ULONG_MAX && i <= ta->last_i[k * ta->threads + t])
-			fail_msg("p %lu t %u: record %lu after %lu", p, t, i, ta->last_i[k * ta->threads + t]);
+		if (ta->last_i[k * ta->threads + t] != ULONG_MAX &&
+		    i <= ta->last_i[k * ta->threads + t])
+			fail_msg("p %lu t %u: record %lu after %lu", p, t, i,
+			         ta->last_i[k * ta->threads + t]);
 		ta->last_i[k * ta->threads + t] = i;
 		line = nl + 1;
 	}
@@ -202,11 +204,12 @@ static void tally_all_seen(const tally *ta, size_t procs)
 	for (k = 0; k < n; k++)
 		if (!ta->seen[k])
 			fail_msg("record %zu (process %zu, thread %zu, i %zu) lost", k,
-			         (size_t)(k / (ta->threads * ta->per)), (size_t)(k / ta->per % ta->threads),
-			         (size_t)(k % ta->per));
+			         (size_t)(k / (ta->threads * ta->per)),
+			         (size_t)(k / ta->per % ta->threads), (size_t)(k % ta->per));
 }
 
-static void write_records(p11_sink *s, unsigned long p, unsigned t, unsigned long from, unsigned long to)
+static void write_records(p11_sink *s, unsigned long p, unsigned t, unsigned long from,
+                          unsigned long to)
 {
 	char buf[2048];
 	unsigned long i;
@@ -220,7 +223,8 @@ static void write_records(p11_sink *s, unsigned long p, unsigned t, unsigned lon
 static int group_setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/p11shim-test-sink-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	snprintf(dir, sizeof(dir), "%s/p11shim-test-sink-XXXXXX",
+	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(dir) == NULL)
 		return -1;
 	umask(0); /* the mode must be the sink's choice */
@@ -453,7 +457,8 @@ static void test_processes_rotation(void **state)
 	 * that crossed it rotated: a few records, more on a busy machine. */
 	assert_true((uint64_t)size_of(old) >= max);
 	if ((uint64_t)size_of(old) >= max + (4u << 20))
-		fail_msg("%s is %lld bytes, MaxSize %llu", old, (long long)size_of(old), (unsigned long long)max);
+		fail_msg("%s is %lld bytes, MaxSize %llu", old, (long long)size_of(old),
+		         (unsigned long long)max);
 	assert_int_equal(c0.lines + c1.lines, PROCS * PROC_THREADS * PROC_PER);
 	both = malloc(c0.size + c1.size + 1);
 	assert_non_null(both);

@@ -57,8 +57,8 @@ _Static_assert(sizeof(CK_INFO) == 72, "CK_INFO is 72 bytes on Windows");
 #define SLOT_CARDOS 9
 #define SLOT_COSMO7 11
 
-static char dir[MAX_PATH];       /* DIR with '\' */
-static char dir_fwd[MAX_PATH];   /* DIR with '/' */
+static char dir[MAX_PATH];     /* DIR with '\' */
+static char dir_fwd[MAX_PATH]; /* DIR with '/' */
 static CK_FUNCTION_LIST_PTR f;
 static HMODULE shim;
 static int n_tests, n_failed;
@@ -79,11 +79,11 @@ static void result(int ok, const char *fmt, ...)
 }
 
 #define CHECK(cond, ...) result((cond) ? 1 : 0, __VA_ARGS__)
-#define CHECK_RV(call, want, what)                                                             \
-	do {                                                                                   \
-		CK_RV rv_ = (call);                                                            \
-		result(rv_ == (want), "%s: 0x%lx (want 0x%lx)", what, (unsigned long)rv_,     \
-		       (unsigned long)(want));                                                 \
+#define CHECK_RV(call, want, what)                                                        \
+	do {                                                                              \
+		CK_RV rv_ = (call);                                                       \
+		result(rv_ == (want), "%s: 0x%lx (want 0x%lx)", what, (unsigned long)rv_, \
+		       (unsigned long)(want));                                            \
 	} while (0)
 
 static void diag(const char *fmt, ...)
@@ -312,13 +312,15 @@ static void test_forwarding(void)
 	CK_BYTE rnd[16];
 
 	/* No SkipReader at all: the default patterns cleared, Personal.cfg's not read. */
-	configure("forward", "[backend]\n" KEY " = %s\n[readers]\nSkipReader =\n"
-	          "ReadPersonalSkipReader = false\n", sim_path("5.7.2", lib, sizeof(lib)));
+	configure("forward",
+	          "[backend]\n" KEY " = %s\n[readers]\nSkipReader =\n"
+	          "ReadPersonalSkipReader = false\n",
+	          sim_path("5.7.2", lib, sizeof(lib)));
 	CHECK_RV(init(), CKR_OK, "forwarding: C_Initialize");
 	CHECK_RV(init(), CKR_CRYPTOKI_ALREADY_INITIALIZED, "forwarding: second C_Initialize");
 	CHECK_RV(f->C_GetInfo(&info), CKR_OK, "C_GetInfo");
 	CHECK(padded_is(info.manufacturerID, 32, "Nexus Group") &&
-	      padded_is(info.libraryDescription, 32, "Personal 5.7.2"),
+	              padded_is(info.libraryDescription, 32, "Personal 5.7.2"),
 	      "CK_INFO comes from the sim: '%.32s' '%.32s'", info.manufacturerID,
 	      info.libraryDescription);
 	CHECK_RV(f->C_GetSlotList(CK_FALSE, slots, &n), CKR_OK, "C_GetSlotList");
@@ -347,16 +349,19 @@ static void test_skip_reader(void)
 
 	/* The shim's list cleared, then one pattern; the Windows Hello line comes
 	 * from the middleware's Personal.cfg in the prefix (ReadPersonalSkipReader). */
-	configure("skip", "[backend]\n" KEY " = %s\n[readers]\nSkipReader =\n"
-	          "SkipReader = Microsoft Virtual Smart Card .*\n", sim_path("5.7.2", lib, sizeof(lib)));
+	configure("skip",
+	          "[backend]\n" KEY " = %s\n[readers]\nSkipReader =\n"
+	          "SkipReader = Microsoft Virtual Smart Card .*\n",
+	          sim_path("5.7.2", lib, sizeof(lib)));
 	CHECK_RV(init(), CKR_OK, "skip: C_Initialize");
 	CHECK_RV(f->C_GetSlotList(CK_FALSE, slots, &n), CKR_OK, "skip: C_GetSlotList");
 	CHECK(n == 4 && slots[0] == 1 && slots[1] == 7 && slots[2] == 9 && slots[3] == 11,
-	      "virtual readers hidden by the shim's and Personal.cfg's SkipReader: %lu slots", (unsigned long)n);
+	      "virtual readers hidden by the shim's and Personal.cfg's SkipReader: %lu slots",
+	      (unsigned long)n);
 	n = 16;
 	CHECK_RV(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK, "skip: C_GetSlotList(tokenPresent)");
-	CHECK(n == 3 && slots[0] == 1 && slots[1] == 9 && slots[2] == 11, "with a token: 1, 9, 11 (%lu)",
-	      (unsigned long)n);
+	CHECK(n == 3 && slots[0] == 1 && slots[1] == 9 && slots[2] == 11,
+	      "with a token: 1, 9, 11 (%lu)", (unsigned long)n);
 	CHECK_RV(f->C_GetSlotInfo(SLOT_VSC, &si), CKR_SLOT_ID_INVALID, "hidden slot 3 is invalid");
 	CHECK_RV(f->C_GetSlotInfo(SLOT_HELLO, &si), CKR_SLOT_ID_INVALID, "hidden slot 5 is invalid");
 	CHECK_RV(f->C_Finalize(NULL), CKR_OK, "skip: C_Finalize");
@@ -370,27 +375,32 @@ static void test_so_mapping(void)
 	configure("so-puk", "[backend]\n" KEY " = %s\n", sim_path("5.7.2", lib, sizeof(lib)));
 	CHECK_RV(init(), CKR_OK, "so: C_Initialize");
 	h = open_rw(SLOT_COSMO82);
-	CHECK_RV(login(h, CKU_SO, PUK), CKR_OK, "CKU_SO with the PUK (OperatorPinIsSOCredential false)");
+	CHECK_RV(login(h, CKU_SO, PUK), CKR_OK,
+	         "CKU_SO with the PUK (OperatorPinIsSOCredential false)");
 	f->C_Logout(h);
 	CHECK_RV(login(h, CKU_P11SHIM_PUK, PUK), CKR_OK, "CKU_P11SHIM_PUK passes as CKU_SO");
 	f->C_Logout(h);
 	CHECK_RV(login(h, CKU_P11SHIM_OPERATOR_PIN, OPIN), CKR_OK,
 	         "CKU_P11SHIM_OPERATOR_PIN passes as OtherAdminUserType");
 	f->C_Logout(h);
-	CHECK_RV(login(h, CKU_SO, OPIN), CKR_PIN_INCORRECT, "CKU_SO with the operator PIN is wrong here");
+	CHECK_RV(login(h, CKU_SO, OPIN), CKR_PIN_INCORRECT,
+	         "CKU_SO with the operator PIN is wrong here");
 	f->C_CloseSession(h);
 	CHECK_RV(f->C_Finalize(NULL), CKR_OK, "so: C_Finalize");
 
 	/* A mapped field, read at C_Login: one installation, both card profiles. */
-	configure("so-opin", "[backend]\n" KEY " = %s\n[login]\n"
+	configure("so-opin",
+	          "[backend]\n" KEY " = %s\n[login]\n"
 	          "OperatorPinIsSOCredential = ${P11SHIM_TEST_OPIN_IS_SO}\n",
 	          sim_path("5.7.2", lib, sizeof(lib)));
 	setenv_("P11SHIM_TEST_OPIN_IS_SO", "true");
 	CHECK_RV(init(), CKR_OK, "so (mapped field): C_Initialize");
 	h = open_rw(SLOT_CARDOS);
-	CHECK_RV(login(h, CKU_SO, OPIN), CKR_OK, "CKU_SO with the operator PIN on an operator-pin card");
+	CHECK_RV(login(h, CKU_SO, OPIN), CKR_OK,
+	         "CKU_SO with the operator PIN on an operator-pin card");
 	f->C_Logout(h);
-	CHECK_RV(login(h, CKU_P11SHIM_PUK, PUK), CKR_OK, "CKU_P11SHIM_PUK passes as OtherAdminUserType");
+	CHECK_RV(login(h, CKU_P11SHIM_PUK, PUK), CKR_OK,
+	         "CKU_P11SHIM_PUK passes as OtherAdminUserType");
 	f->C_Logout(h);
 	f->C_CloseSession(h);
 	CHECK_RV(f->C_Finalize(NULL), CKR_OK, "so (mapped field): C_Finalize");
@@ -403,8 +413,8 @@ static CK_RV change_puk(CK_SLOT_ID slot, CK_USER_TYPE as, const char *oldp, cons
 	CK_RV rv = login(h, as, oldp);
 
 	if (rv == CKR_OK)
-		rv = f->C_SetPIN(h, (CK_UTF8CHAR_PTR)oldp, (CK_ULONG)strlen(oldp), (CK_UTF8CHAR_PTR)newp,
-		                 (CK_ULONG)strlen(newp));
+		rv = f->C_SetPIN(h, (CK_UTF8CHAR_PTR)oldp, (CK_ULONG)strlen(oldp),
+		                 (CK_UTF8CHAR_PTR)newp, (CK_ULONG)strlen(newp));
 	f->C_CloseSession(h);
 	return rv;
 }
@@ -450,8 +460,10 @@ static void test_puk_gate(void)
 	CHECK_RV(f->C_Finalize(NULL), CKR_OK, "puk 5.7.2: C_Finalize");
 
 	/* CardOS 5.3, an operator-pin card: the PUK is the other admin secret. */
-	configure("puk-cardos", "[backend]\n" KEY " = %s\n[login]\n"
-	          "OperatorPinIsSOCredential = true\n", sim_path("5.7.2", lib, sizeof(lib)));
+	configure("puk-cardos",
+	          "[backend]\n" KEY " = %s\n[login]\n"
+	          "OperatorPinIsSOCredential = true\n",
+	          sim_path("5.7.2", lib, sizeof(lib)));
 	CHECK_RV(init(), CKR_OK, "puk CardOS: C_Initialize");
 	capture_begin();
 	CHECK_RV(change_puk(SLOT_CARDOS, CKU_P11SHIM_PUK, PUK, NEW_PUK), CKR_FUNCTION_NOT_SUPPORTED,
@@ -473,33 +485,37 @@ static void test_serial(void)
 	memcpy(label, "encoded", 7);
 	snprintf(state, sizeof(state), "%s\\state\\range.state", dir);
 	DeleteFileA(state);
-	configure("serial", "[backend]\n" KEY " = %s\n[serial]\nInitToken = true\n"
+	configure("serial",
+	          "[backend]\n" KEY " = %s\n[serial]\nInitToken = true\n"
 	          "NumberRange = 000100-000199\nNumberRangeState = %s\n",
 	          sim_path("5.7.2", lib, sizeof(lib)), state);
 	CHECK_RV(init(), CKR_OK, "serial: C_Initialize");
 	CHECK_RV(f->C_InitToken(SLOT_COSMO7, (CK_UTF8CHAR_PTR)PUK, 8, label), CKR_OK,
 	         "C_InitToken with a number range");
 	CHECK_RV(f->C_GetTokenInfo(SLOT_COSMO7, &ti), CKR_OK, "serial: C_GetTokenInfo");
-	CHECK(padded_is(ti.serialNumber, 16, "000100"), "serialNumber is the first of the range: '%.16s'",
-	      ti.serialNumber);
+	CHECK(padded_is(ti.serialNumber, 16, "000100"),
+	      "serialNumber is the first of the range: '%.16s'", ti.serialNumber);
 	CHECK_RV(f->C_InitToken(SLOT_COSMO7, (CK_UTF8CHAR_PTR)PUK, 8, label), CKR_OK,
 	         "C_InitToken again");
 	CHECK_RV(f->C_GetTokenInfo(SLOT_COSMO7, &ti), CKR_OK, "serial: C_GetTokenInfo again");
 	CHECK(padded_is(ti.serialNumber, 16, "000101"), "then the next: '%.16s'", ti.serialNumber);
 	CHECK_RV(f->C_Finalize(NULL), CKR_OK, "serial: C_Finalize");
 	s = slurp(state, NULL);
-	CHECK(s != NULL && strstr(s, "last 000101\n") != NULL, "the range state (LockFileEx, MoveFileEx) says last 000101");
+	CHECK(s != NULL && strstr(s, "last 000101\n") != NULL,
+	      "the range state (LockFileEx, MoveFileEx) says last 000101");
 	free(s);
 
-	configure("serial-field", "[backend]\n" KEY " = %s\n[serial]\nInitToken = true\n"
-	          "CMSCardSerialNumber = ${P11SHIM_TEST_SERIAL}\n", sim_path("5.7.2", lib, sizeof(lib)));
+	configure("serial-field",
+	          "[backend]\n" KEY " = %s\n[serial]\nInitToken = true\n"
+	          "CMSCardSerialNumber = ${P11SHIM_TEST_SERIAL}\n",
+	          sim_path("5.7.2", lib, sizeof(lib)));
 	setenv_("P11SHIM_TEST_SERIAL", "CS-4711");
 	CHECK_RV(init(), CKR_OK, "serial field: C_Initialize");
 	CHECK_RV(f->C_InitToken(SLOT_COSMO7, (CK_UTF8CHAR_PTR)PUK, 8, label), CKR_OK,
 	         "C_InitToken with CMSCardSerialNumber");
 	CHECK_RV(f->C_GetTokenInfo(SLOT_COSMO7, &ti), CKR_OK, "serial field: C_GetTokenInfo");
-	CHECK(padded_is(ti.serialNumber, 16, "CS-4711"), "serialNumber from the mapped field: '%.16s'",
-	      ti.serialNumber);
+	CHECK(padded_is(ti.serialNumber, 16, "CS-4711"),
+	      "serialNumber from the mapped field: '%.16s'", ti.serialNumber);
 	CHECK_RV(f->C_Finalize(NULL), CKR_OK, "serial field: C_Finalize");
 	setenv_("P11SHIM_TEST_SERIAL", NULL);
 }
@@ -544,7 +560,8 @@ static void test_card_eraser(void)
 	CHECK_RV(f->C_CreateObject(h, t, 4, &obj), CKR_OK, "a token data object on Cosmo 7");
 	CHECK(find_label(h, P11SHIM_CARD_ERASER_LABEL, &eraser) == 1,
 	      "Cosmo 7: the shim's virtual Card Eraser");
-	CHECK_RV(f->C_DestroyObject(h, eraser), CKR_OK, "destroying the Card Eraser erases the token");
+	CHECK_RV(f->C_DestroyObject(h, eraser), CKR_OK,
+	         "destroying the Card Eraser erases the token");
 	CHECK(find_label(h, "to be erased", NULL) == 0, "the data object is gone");
 	f->C_CloseSession(h);
 	CHECK_RV(f->C_Finalize(NULL), CKR_OK, "eraser: C_Finalize");
@@ -580,7 +597,8 @@ static void test_trace(void)
 	int i, failed = 0;
 
 	/* '\' separators, a space, %p: C:\...\trace dir\trace-PID.jsonl */
-	snprintf(file, sizeof(file), "%s\\trace dir\\trace-%lu.jsonl", dir, (unsigned long)GetCurrentProcessId());
+	snprintf(file, sizeof(file), "%s\\trace dir\\trace-%lu.jsonl", dir,
+	         (unsigned long)GetCurrentProcessId());
 	snprintf(pattern, sizeof(pattern), "%s\\trace dir\\trace-%%p.jsonl", dir);
 	snprintf(logdir, sizeof(logdir), "%s\\trace dir", dir);
 	CreateDirectoryA(logdir, NULL);
@@ -609,7 +627,8 @@ static void test_trace(void)
 	if (t == NULL)
 		return;
 	CHECK(count(t, "\"fn\":\"C_GetInfo\"") == 1000,
-	      "1000 C_GetInfo records, none lost or torn (%u)", (unsigned)count(t, "\"fn\":\"C_GetInfo\""));
+	      "1000 C_GetInfo records, none lost or torn (%u)",
+	      (unsigned)count(t, "\"fn\":\"C_GetInfo\""));
 	CHECK(count(t, "\n{\"ts\":\"") + 1 == count(t, "\n"), "every line is one whole record");
 	CHECK(strstr(t, "\"fn\":\"C_Login\"") != NULL && strstr(t, "<redacted 6 bytes>") != NULL,
 	      "C_Login is traced, its PIN redacted");
@@ -681,9 +700,10 @@ static void expect_init_error(const char *name, const char *library, const char 
 	capture_begin();
 	rv = init();
 	err = capture_end();
-	CHECK(rv == CKR_GENERAL_ERROR, "%s: C_Initialize fails with CKR_GENERAL_ERROR (0x%lx)", name,
-	      (unsigned long)rv);
-	CHECK(err != NULL && strstr(err, want1) != NULL && (want2 == NULL || strstr(err, want2) != NULL),
+	CHECK(rv == CKR_GENERAL_ERROR, "%s: C_Initialize fails with CKR_GENERAL_ERROR (0x%lx)",
+	      name, (unsigned long)rv);
+	CHECK(err != NULL && strstr(err, want1) != NULL &&
+	              (want2 == NULL || strstr(err, want2) != NULL),
 	      "%s: %s", name, err != NULL ? strtok(err, "\r\n") : "(no message)");
 	free(err);
 	if (rv == CKR_OK)
@@ -700,7 +720,8 @@ static void test_backend_checks(void)
 	snprintf(elf, sizeof(elf), "%s\\x64\\libpersonal.so", dir);
 	{
 		/* An i386 ELF header (e_machine 3), as a Linux build of the module has. */
-		static const unsigned char hdr[64] = { 0x7f, 'E', 'L', 'F', 1, 1, 1, 0, [16] = 3, 0, 3, 0, 1 };
+		static const unsigned char hdr[64] = { 0x7f, 'E',      'L', 'F', 1, 1, 1,
+			                               0,    [16] = 3, 0,   3,   0, 1 };
 		FILE *fp = fopen(elf, "wb");
 		if (fp != NULL) {
 			fwrite(hdr, 1, sizeof(hdr), fp);
@@ -729,9 +750,11 @@ static void test_user_cache_override(void)
 	capture_begin();
 	rv = init();
 	err = capture_end();
-	CHECK(rv == CKR_GENERAL_ERROR, "caching on in %%APPDATA%%'s Personal.cfg: C_Initialize refused (0x%lx)",
+	CHECK(rv == CKR_GENERAL_ERROR,
+	      "caching on in %%APPDATA%%'s Personal.cfg: C_Initialize refused (0x%lx)",
 	      (unsigned long)rv);
-	CHECK(err != NULL && strstr(err, "appdata-cache-on") != NULL && strstr(err, "CacheValidity") != NULL,
+	CHECK(err != NULL && strstr(err, "appdata-cache-on") != NULL &&
+	              strstr(err, "CacheValidity") != NULL,
 	      "the refusal names the per-user file: %s", err ? strtok(err, "\r\n") : "(none)");
 	free(err);
 	if (rv == CKR_OK)
@@ -764,7 +787,7 @@ static int crash_child(void)
 	if (init() != CKR_OK || f->C_OpenSession(1, CKF_SERIAL_SESSION, NULL, NULL, &h) != CKR_OK ||
 	    f->C_SignInit(h, &m, 1) != CKR_OK)
 		return 3;
-	f->C_Sign(h, (CK_BYTE_PTR)"data", 4, sig, &n);
+	f->C_Sign(h, (CK_BYTE_PTR) "data", 4, sig, &n);
 	return 4; /* not reached */
 }
 
@@ -788,10 +811,11 @@ static void test_crash(const char *self)
 	GetExitCodeProcess(pi.hProcess, &code);
 	CloseHandle(pi.hProcess);
 	CloseHandle(pi.hThread);
-	CHECK(code == 0xC0000005, "crash: the child died of an access violation (0x%lx)", (unsigned long)code);
+	CHECK(code == 0xC0000005, "crash: the child died of an access violation (0x%lx)",
+	      (unsigned long)code);
 	t = slurp(trace, NULL);
 	CHECK(t != NULL && strstr(t, "\"fn\":\"C_Sign\"") != NULL &&
-	      strstr(t, "\"crash\":\"EXCEPTION_ACCESS_VIOLATION\"") != NULL,
+	              strstr(t, "\"crash\":\"EXCEPTION_ACCESS_VIOLATION\"") != NULL,
 	      "the trace shows the C_Sign that crashed (vectored exception handler)");
 	free(t);
 }
@@ -836,7 +860,8 @@ int main(int argc, char **argv)
 	}
 	if (child) {
 		CK_C_GetFunctionList get =
-			(CK_C_GetFunctionList)(void (*)(void))GetProcAddress(shim, "C_GetFunctionList");
+		        (CK_C_GetFunctionList)(void (*)(void))GetProcAddress(shim,
+		                                                             "C_GetFunctionList");
 		if (get == NULL || get(&f) != CKR_OK)
 			return 3;
 		return crash_child();

@@ -47,8 +47,8 @@ static PSID sid_of(const char *s)
 }
 
 /* The decision on sddl; *line receives the error line for path/what. */
-static p11_acl_verdict decide(const char *sddl, p11_acl_role role, p11_acl_finding *f,
-                              char *line, size_t len)
+static p11_acl_verdict decide(const char *sddl, p11_acl_role role, p11_acl_finding *f, char *line,
+                              size_t len)
 {
 	PSECURITY_DESCRIPTOR sd = NULL;
 	PSID me = sid_of(ME);
@@ -116,8 +116,8 @@ int main(void)
 	const char *locked_file = "O:BAD:AI(A;ID;FA;;;SY)(A;ID;FA;;;BA)(A;ID;0x1200a9;;;BU)";
 	/* A folder made under %PROGRAMDATA% by default (what it inherits from there). */
 	const char *new_programdata_dir =
-		"O:BAD:AI(A;OICIID;FA;;;SY)(A;OICIID;FA;;;BA)(A;OICIIOID;GA;;;CO)"
-		"(A;OICIID;0x1200a9;;;BU)(A;CIID;DCLCRPCR;;;BU)";
+	        "O:BAD:AI(A;OICIID;FA;;;SY)(A;OICIID;FA;;;BA)(A;OICIIOID;GA;;;CO)"
+	        "(A;OICIID;0x1200a9;;;BU)(A;CIID;DCLCRPCR;;;BU)";
 
 	printf("1..25\n");
 
@@ -129,10 +129,11 @@ int main(void)
 	        "O:" TI "D:P(A;;FA;;;" TI ")(A;;0x1200a9;;;SY)(A;;0x1200a9;;;BA)(A;;0x1200a9;;;BU)",
 	        P11_ACL_FILE);
 
-	refused("Everyone may write the file",
-	        "O:BAD:(A;;FA;;;SY)(A;;FA;;;BA)(A;;FW;;;WD)", P11_ACL_FILE, P11_ACL_WRITER, "S-1-1-0",
+	refused("Everyone may write the file", "O:BAD:(A;;FA;;;SY)(A;;FA;;;BA)(A;;FW;;;WD)",
+	        P11_ACL_FILE, P11_ACL_WRITER, "S-1-1-0",
 	        TEXTS("C:/ProgramData/p11shim/p11shim.conf: Everyone can change the configuration file",
-	              "write data (WD)", "so the shim refuses it; fix: icacls "
+	              "write data (WD)",
+	              "so the shim refuses it; fix: icacls "
 	              "\"C:\\ProgramData\\p11shim\\p11shim.conf\" /grant:r *S-1-1-0:RX"));
 	refused("Users may modify the file", "O:BAD:(A;;FA;;;SY)(A;;FA;;;BA)(A;;0x1301bf;;;BU)",
 	        P11_ACL_FILE, P11_ACL_WRITER, "S-1-5-32-545",
@@ -142,8 +143,8 @@ int main(void)
 	        P11_ACL_WRITER, "S-1-5-11", TEXTS("(append data (AD))"));
 	refused("INTERACTIVE may change the permissions", "O:BAD:(A;;FA;;;SY)(A;;WD;;;IU)",
 	        P11_ACL_FILE, P11_ACL_WRITER, "S-1-5-4", TEXTS("change permissions (WDAC)"));
-	refused("generic all for another user", "O:BAD:(A;;FA;;;SY)(A;;GA;;;" OTHER ")", P11_ACL_FILE,
-	        P11_ACL_WRITER, OTHER, TEXTS("take ownership (WO)"));
+	refused("generic all for another user", "O:BAD:(A;;FA;;;SY)(A;;GA;;;" OTHER ")",
+	        P11_ACL_FILE, P11_ACL_WRITER, OTHER, TEXTS("take ownership (WO)"));
 	allowed("read for everyone is fine", "O:BAD:(A;;FA;;;SY)(A;;FA;;;BA)(A;;FR;;;WD)",
 	        P11_ACL_FILE);
 
@@ -153,32 +154,38 @@ int main(void)
 	        "O:BAD:(A;;FA;;;SY)(A;;FA;;;BA)(A;;FW;;;BU)(D;;FW;;;WD)", P11_ACL_FILE,
 	        P11_ACL_WRITER, "S-1-5-32-545", TEXTS("BUILTIN\\Users"));
 	refused("a deny for Users does not stop Everyone's allow",
-	        "O:BAD:(D;;FW;;;BU)(A;;FA;;;SY)(A;;FW;;;WD)", P11_ACL_FILE, P11_ACL_WRITER, "S-1-1-0",
-	        NULL);
+	        "O:BAD:(D;;FW;;;BU)(A;;FA;;;SY)(A;;FW;;;WD)", P11_ACL_FILE, P11_ACL_WRITER,
+	        "S-1-1-0", NULL);
 
 	refused("an inherited write for Users",
 	        "O:BAD:AI(A;ID;FA;;;SY)(A;ID;FA;;;BA)(A;ID;0x1301bf;;;BU)", P11_ACL_FILE,
 	        P11_ACL_WRITER, "S-1-5-32-545",
 	        TEXTS(", inherited)", "/inheritance:r /grant:r *S-1-5-18:F *S-1-5-32-544:F "
-	              "*S-1-5-32-545:RX"));
+	                              "*S-1-5-32-545:RX"));
 	allowed("an inherit-only write does not apply to the file itself",
 	        "O:BAD:(A;;FA;;;SY)(A;;FA;;;BA)(A;OIIO;FA;;;BU)", P11_ACL_FILE);
 
 	/* No DACL at all (Wine parses D:NO_ACCESS_CONTROL into an empty one). */
 	refused("a NULL DACL", "O:BA", P11_ACL_FILE, P11_ACL_NO_DACL, NULL,
-	        TEXTS("no access control list (a NULL DACL): every user can change it", "/inheritance:r"));
+	        TEXTS("no access control list (a NULL DACL): every user can change it",
+	              "/inheritance:r"));
 	allowed("an empty DACL: nobody but the owner", "O:BAD:", P11_ACL_FILE);
 	refused("owned by another user", "O:" OTHER "D:(A;;FA;;;SY)(A;;FA;;;BA)", P11_ACL_FILE,
-	        P11_ACL_OWNER, OTHER, TEXTS("the configuration file belongs to", "not to SYSTEM, "
-	              "Administrators, TrustedInstaller or", "/setowner *S-1-5-32-544"));
+	        P11_ACL_OWNER, OTHER,
+	        TEXTS("the configuration file belongs to",
+	              "not to SYSTEM, "
+	              "Administrators, TrustedInstaller or",
+	              "/setowner *S-1-5-32-544"));
 	refused("OWNER RIGHTS stands for the owner, another user",
 	        "O:" OTHER "D:(A;;FA;;;SY)(A;;FA;;;OW)", P11_ACL_FILE, P11_ACL_OWNER, OTHER, NULL);
 
 	refused("the default ACL of a new %PROGRAMDATA% subfolder (Users add files)",
 	        new_programdata_dir, P11_ACL_PARENT, P11_ACL_WRITER, "S-1-5-32-545",
 	        TEXTS("the configuration file is in the folder C:\\ProgramData\\p11shim, where "
-	              "BUILTIN\\Users can add files (WD)", "another user could replace the "
-	              "configuration file", "/inheritance:r /grant:r *S-1-5-18:(OI)(CI)F"));
+	              "BUILTIN\\Users can add files (WD)",
+	              "another user could replace the "
+	              "configuration file",
+	              "/inheritance:r /grant:r *S-1-5-18:(OI)(CI)F"));
 	refused("a folder up the path that Everyone may delete entries of",
 	        "O:BAD:(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1301ff;;;WD)", P11_ACL_ANCESTOR,
 	        P11_ACL_WRITER, "S-1-1-0",
@@ -187,16 +194,21 @@ int main(void)
 	allowed("C:\\ as Windows ships it: authenticated users add folders, nothing more",
 	        "O:S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"
 	        "D:PAI(A;OICI;FA;;;BA)(A;OICI;FA;;;SY)(A;OICI;0x1200a9;;;BU)"
-	        "(A;OICIIO;SDGXGWGR;;;AU)(A;;LC;;;AU)", P11_ACL_ANCESTOR);
+	        "(A;OICIIO;SDGXGWGR;;;AU)(A;;LC;;;AU)",
+	        P11_ACL_ANCESTOR);
 	allowed("%PROGRAMDATA% as Windows ships it, further up the path",
 	        "O:SYD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICIIO;GA;;;CO)(A;OICI;0x1200a9;;;BU)"
-	        "(A;CI;DCLCRPCR;;;BU)", P11_ACL_ANCESTOR);
-	refused("...but not as the file's own folder", "O:SYD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
-	        "(A;OICIIO;GA;;;CO)(A;OICI;0x1200a9;;;BU)(A;CI;DCLCRPCR;;;BU)", P11_ACL_PARENT,
-	        P11_ACL_WRITER, "S-1-5-32-545", TEXTS("add files (WD)"));
+	        "(A;CI;DCLCRPCR;;;BU)",
+	        P11_ACL_ANCESTOR);
+	refused("...but not as the file's own folder",
+	        "O:SYD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+	        "(A;OICIIO;GA;;;CO)(A;OICI;0x1200a9;;;BU)(A;CI;DCLCRPCR;;;BU)",
+	        P11_ACL_PARENT, P11_ACL_WRITER, "S-1-5-32-545", TEXTS("add files (WD)"));
 	refused("a folder owned by another user", "O:" OTHER "D:(A;OICI;FA;;;SY)", P11_ACL_ANCESTOR,
-	        P11_ACL_OWNER, OTHER, TEXTS("is reached through the folder C:\\ProgramData\\p11shim, "
-	              "which belongs to", "that user could replace the configuration file"));
+	        P11_ACL_OWNER, OTHER,
+	        TEXTS("is reached through the folder C:\\ProgramData\\p11shim, "
+	              "which belongs to",
+	              "that user could replace the configuration file"));
 
 	if (n != 25)
 		printf("# planned 25, ran %d\n", n);
