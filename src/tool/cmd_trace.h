@@ -1,15 +1,21 @@
 /*
- * What the `p11shim trace` subcommands share (cmd_trace.c, trace_diagnose.c).
+ * What the `p11shim trace` subcommands share (cmd_trace.c) and each
+ * one's entry: trace_summary.c, trace_show.c, trace_diagnose.c, cmd_report.c.
  */
 #ifndef P11SHIM_TOOL_CMD_TRACE_H
 #define P11SHIM_TOOL_CMD_TRACE_H
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "trace_hung.h"
 #include "trace_read.h"
 
+/* `p11shim trace summary` (trace_summary.c); argv[0] is "summary". */
+int trace_cmd_summary(int argc, char **argv);
+/* `p11shim trace show` (trace_show.c); argv[0] is "show". */
+int trace_cmd_show(int argc, char **argv);
 /* `p11shim trace diagnose` (trace_diagnose.c); argv[0] is "diagnose". */
 int trace_cmd_diagnose(int argc, char **argv);
 /* `p11shim trace report` (cmd_report.c); argv[0] is "report". */
@@ -53,6 +59,22 @@ double trace_ts_seconds(const char *ts, size_t len);
 void trace_print_hung(FILE *f, const trace_hung *h, size_t n);
 /* The same as a JSON array. */
 void trace_json_hung(FILE *f, const trace_hung *h, size_t n);
+
+/* Whether the record's call returned CKR_OK. */
+static inline int trace_rec_ok(const trace_record *rec)
+{
+	return rec->rv && rec->rv_len == 6 && memcmp(rec->rv, "CKR_OK", 6) == 0;
+}
+
+/* A hash of two integers (a pid and a tid, a pid and a session) for open addressing. */
+static inline uint32_t trace_hash2(int64_t a, int64_t b)
+{
+	uint64_t x = (uint64_t)a * 0x9e3779b97f4a7c15ull ^ (uint64_t)b * 0xc2b2ae3d27d4eb4full;
+
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return (uint32_t)(x >> 32);
+}
 
 /* "2h 03m 04.5s" */
 void trace_format_span(double seconds, char *out, size_t cap);

@@ -10,7 +10,7 @@ src_tool_p11shim_SOURCES = \
 	src/tool/json.c src/tool/json.h \
 	src/tool/trace_read.c src/tool/trace_read.h \
 	src/tool/trace_render.c src/tool/trace_render.h \
-	src/tool/cmd_trace.c src/tool/cmd_trace.h \
+	src/tool/cmd_trace.c src/tool/cmd_trace.h src/tool/trace_summary.c src/tool/trace_show.c \
 	src/tool/trace_diagnose.c \
 	src/tool/trace_hung.c src/tool/trace_hung.h \
 	src/tool/cmd_report.c \
