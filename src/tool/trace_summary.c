@@ -93,8 +93,15 @@ typedef struct {
 	size_t first_len, last_len;
 } ts_range;
 
+/*
+ * One process. Windows gives a dead process's pid to the next one at once,
+ * so a trace file named after the pid can hold several processes of one
+ * pid: seq starts at 1 in every process, so a seq 1 for a pid that already
+ * made calls starts its next run (1, 2, ...).
+ */
 typedef struct {
 	int64_t pid;
+	uint32_t run;
 	uint64_t calls, failed;
 	uint32_t threads;
 	ts_range span;
@@ -102,6 +109,7 @@ typedef struct {
 
 typedef struct {
 	int64_t pid, tid;
+	uint32_t run; /* of the process, as in pid_stat */
 	uint64_t calls;
 } tid_stat;
 
@@ -350,6 +358,19 @@ static void count_process(summary *S, const trace_record *rec, int failed)
 		S->pid_slot[i] = (uint16_t)(S->n_pids + 1);
 		p = &S->pids[S->n_pids++];
 		p->pid = rec->pid;
+		p->run = 1;
+	} else if (rec->seq == 1 && p->calls > 0) {
+		/* The pid's next process: the slot now leads to it. */
+		uint32_t run = p->run + 1;
+
+		if (S->n_pids == MAX_PIDS) {
+			S->pid_untracked++;
+			return;
+		}
+		S->pid_slot[i] = (uint16_t)(S->n_pids + 1);
+		p = &S->pids[S->n_pids++];
+		p->pid = rec->pid;
+		p->run = run;
 	}
 	p->calls++;
 	p->failed += (uint64_t)failed;
@@ -361,7 +382,8 @@ static void count_process(summary *S, const trace_record *rec, int failed)
 		uint16_t e = S->tid_slot[i];
 		if (e == 0)
 			break;
-		if (S->tids[e - 1].pid == rec->pid && S->tids[e - 1].tid == rec->tid) {
+		if (S->tids[e - 1].pid == rec->pid && S->tids[e - 1].tid == rec->tid &&
+		    S->tids[e - 1].run == p->run) {
 			S->tids[e - 1].calls++;
 			return;
 		}
@@ -373,6 +395,7 @@ static void count_process(summary *S, const trace_record *rec, int failed)
 	S->tid_slot[i] = (uint16_t)(S->n_tids + 1);
 	S->tids[S->n_tids].pid = rec->pid;
 	S->tids[S->n_tids].tid = rec->tid;
+	S->tids[S->n_tids].run = p->run;
 	S->tids[S->n_tids].calls = 1;
 	S->n_tids++;
 	p->threads++;
@@ -524,7 +547,9 @@ static int cmp_pid(const void *a, const void *b)
 
 	if (x->calls != y->calls)
 		return x->calls < y->calls ? 1 : -1;
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->run < y->run ? -1 : x->run > y->run;
 }
 
 static int cmp_tid(const void *a, const void *b)
@@ -533,6 +558,8 @@ static int cmp_tid(const void *a, const void *b)
 
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
+	if (x->run != y->run)
+		return x->run < y->run ? -1 : 1;
 	if (x->calls != y->calls)
 		return x->calls < y->calls ? 1 : -1;
 	return x->tid < y->tid ? -1 : x->tid > y->tid;
@@ -616,20 +643,21 @@ static void summary_sort(summary *S, fn_stat **order, size_t *n_order)
 	qsort(S->tags, S->n_tags, sizeof(S->tags[0]), cmp_tag);
 }
 
-/* Threads of pid, in the sorted tid table: [*lo, return). */
-static size_t tid_range(const summary *S, int64_t pid, size_t *lo)
+/* Threads of the process p, in the sorted tid table: [*lo, return). */
+static size_t tid_range(const summary *S, const pid_stat *p, size_t *lo)
 {
 	size_t a = 0, b = S->n_tids;
 
 	while (a < b) {
 		size_t m = (a + b) / 2;
-		if (S->tids[m].pid < pid)
+		const tid_stat *t = &S->tids[m];
+		if (t->pid < p->pid || (t->pid == p->pid && t->run < p->run))
 			a = m + 1;
 		else
 			b = m;
 	}
 	*lo = a;
-	while (b < S->n_tids && S->tids[b].pid == pid)
+	while (b < S->n_tids && S->tids[b].pid == p->pid && S->tids[b].run == p->run)
 		b++;
 	return b;
 }
@@ -714,11 +742,17 @@ static void print_summary_text(summary *S, const char *name, uint64_t damaged, i
 	show_pids = all || S->n_pids <= 20 ? S->n_pids : 20;
 	for (i = 0; i < show_pids; i++) {
 		pid_stat *p = &S->pids[i];
-		size_t lo, hi = tid_range(S, p->pid, &lo);
+		size_t lo, hi = tid_range(S, p, &lo);
 
-		printf("  pid %-10lld %9llu calls %8llu failed %5u thread%s  %s .. %s\n",
-		       (long long)p->pid, (unsigned long long)p->calls,
-		       (unsigned long long)p->failed, p->threads, p->threads == 1 ? " " : "s",
+		char label[32];
+
+		if (p->run > 1)
+			snprintf(label, sizeof(label), "%lld #%u", (long long)p->pid, p->run);
+		else
+			snprintf(label, sizeof(label), "%lld", (long long)p->pid);
+		printf("  pid %-10s %9llu calls %8llu failed %5u thread%s  %s .. %s\n", label,
+		       (unsigned long long)p->calls, (unsigned long long)p->failed, p->threads,
+		       p->threads == 1 ? " " : "s",
 		       p->span.first[0] ? p11_text_safe(e1, sizeof(e1), p->span.first) : "-",
 		       p->span.last[0] ? p11_text_safe(e2, sizeof(e2), p->span.last) : "-");
 		for (k = lo; k < hi && (all || k - lo < 10); k++)
@@ -823,10 +857,12 @@ static void print_summary_json(summary *S, const char *name, uint64_t damaged)
 	printf(",\"processes\":[");
 	for (i = 0; i < S->n_pids; i++) {
 		pid_stat *p = &S->pids[i];
-		size_t lo, hi = tid_range(S, p->pid, &lo);
+		size_t lo, hi = tid_range(S, p, &lo);
 
-		printf("%s{\"pid\":%lld,\"calls\":%llu,\"failed\":%llu,\"first\":", i ? "," : "",
-		       (long long)p->pid, (unsigned long long)p->calls,
+		printf("%s{\"pid\":%lld,", i ? "," : "", (long long)p->pid);
+		if (p->run > 1)
+			printf("\"run\":%u,", p->run);
+		printf("\"calls\":%llu,\"failed\":%llu,\"first\":", (unsigned long long)p->calls,
 		       (unsigned long long)p->failed);
 		jstr(p->span.first);
 		printf(",\"last\":");

@@ -440,6 +440,27 @@ fi
 "$P11SHIM" trace diagnose - <"$tmp/t.jsonl.gz" >"$tmp/out" 2>"$tmp/err"
 equal "diagnose of gzip on stdin exits 1" "$?" 1
 
+# A pid used again: Windows gives a dead process's pid to the next one at
+# once, so one trace file (p11shim-%p.jsonl) can hold two runs of one pid.
+# seq starts at 1 in every process: a second seq 1 is a second process.
+rec() { printf '{"ts":"2026-12-05T10:00:0%s.000000Z","pid":4242,"tid":%s,"seq":%s,"fn":"%s","args":{},"rv":"%s","us":5}\n' "$@"; }
+{
+	rec 1 4243 1 C_Initialize CKR_OK
+	rec 2 4243 2 C_GetSlotList CKR_OK
+	rec 3 4243 3 C_Finalize CKR_OK
+	rec 4 4250 1 C_Initialize CKR_OK
+	rec 5 4250 2 C_Finalize CKR_OK
+} >"$tmp/reuse.jsonl"
+run 0 "summary of a trace where a pid was used again" "$P11SHIM" trace summary "$tmp/reuse.jsonl"
+has "$tmp/out" "summary: a pid used again is a second process" "processes  2, threads 2"
+has "$tmp/out" "summary: the second process of pid 4242 is marked" "pid 4242 #2"
+run 0 "summary --json of the same" "$P11SHIM" trace summary --json "$tmp/reuse.jsonl"
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); p=d["processes"]; sys.exit(0 if len(p)==2 and sorted(x.get("run",1) for x in p)==[1,2] and all(x["pid"]==4242 for x in p) else 1)' "$tmp/out"; then
+	ok "summary --json: two processes of pid 4242, runs 1 and 2"
+else
+	not_ok "summary --json: not two processes of pid 4242" "$tmp/out"
+fi
+
 echo "1..$count"
 if test $failures -ne 0; then
 	echo "$failures of $count checks failed"
