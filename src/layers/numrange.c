@@ -468,10 +468,14 @@ static int64_t mono_ms(void)
 	return compat_mono_ns() / 1000000;
 }
 
-/* Takes the write lock on lock_path within timeout_ms: the lock, or NULL with err. */
-static compat_lockfile *take_lock(const char *lock_path, unsigned timeout_ms, char *err, size_t errlen)
+/*
+ * Takes the write lock on lock_path by deadline (mono_ms): the lock, or NULL
+ * with err. timeout_ms is the caller's whole wait, for the message: the
+ * deadline may be nearer when the thread first waited for a sibling.
+ */
+static compat_lockfile *take_lock(const char *lock_path, int64_t deadline, unsigned timeout_ms,
+                                  char *err, size_t errlen)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
 	unsigned seed = (unsigned)compat_pid() ^ (unsigned)deadline;
 	compat_lockfile *lock;
 	char why[256];
@@ -612,8 +616,8 @@ static unsigned count_digits(unsigned long long n)
 	return d;
 }
 
-static int next_inlock(const p11_range *r, const char *path, unsigned timeout_ms, char *out,
-                       size_t outlen, char *err, size_t errlen)
+static int next_inlock(const p11_range *r, const char *path, int64_t deadline, unsigned timeout_ms,
+                       char *out, size_t outlen, char *err, size_t errlen)
 {
 	char lock_path[PATH_MAX], rtext[48], ltext[32];
 	unsigned long long next = 0;
@@ -627,7 +631,7 @@ static int next_inlock(const p11_range *r, const char *path, unsigned timeout_ms
 		seterr(err, errlen, "%s: the path is too long; use a shorter NumberRangeState", path);
 		return -1;
 	}
-	lock = take_lock(lock_path, timeout_ms, err, errlen);
+	lock = take_lock(lock_path, deadline, timeout_ms, err, errlen);
 	if (lock == NULL)
 		return -1;
 
@@ -666,7 +670,7 @@ out:
 int p11_range_next_wait(const p11_range *r, const char *state_path, unsigned timeout_ms, char *out,
                         size_t outlen, char *err, size_t errlen)
 {
-	int64_t start = mono_ms(), waited;
+	int64_t deadline = mono_ms() + timeout_ms;
 	int rc;
 
 	if (!check_args(r, state_path, err, errlen))
@@ -684,10 +688,7 @@ int p11_range_next_wait(const p11_range *r, const char *state_path, unsigned tim
 		       state_path, timeout_ms);
 		return -1;
 	}
-	waited = mono_ms() - start;
-	if (waited > (int64_t)timeout_ms)
-		waited = timeout_ms;
-	rc = next_inlock(r, state_path, timeout_ms - (unsigned)waited, out, outlen, err, errlen);
+	rc = next_inlock(r, state_path, deadline, timeout_ms, out, outlen, err, errlen);
 	compat_global_unlock(COMPAT_GLOBAL_NUMRANGE);
 	return rc;
 }

@@ -166,7 +166,18 @@ done
 
 # ---- fork while other threads are inside calls ----
 # (The simulator remakes its own lock in a forked child: store.c, sim_mutex_lock.)
-for b in hsm sim; do
+# Not under ASan: gcc 12's libasan does not take its allocator's locks
+# around fork, so a child forked while the parent's threads allocate can
+# inherit one held, and the first thread the child starts (the shim's
+# SlowCall watchdog) waits for it forever (seen: 9 runs in 15 under
+# `scripts/check asan`; glibc's malloc is fork-safe). The ordinary build and
+# valgrind run it.
+forked="hsm sim"
+if ldd "$STRESS" 2>/dev/null | grep -q -e libasan -e libtsan; then
+	echo "# sanitized build: the fork-while-busy checks run in the ordinary build only"
+	forked=
+fi
+for b in $forked; do
 	trace=$WORK/$b.jsonl
 	rm -f "$trace"
 	busy=4

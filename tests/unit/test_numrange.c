@@ -543,6 +543,22 @@ static void test_lock_holder(void **state)
 	assert_string_equal(out, "1");
 }
 #else
+/* A sibling thread that waits 100 ms for the lock, holding the process's own turn. */
+struct sibling {
+	const p11_range *r;
+	const char *path;
+	int rc;
+};
+
+static void *sibling_wait(void *p)
+{
+	struct sibling *s = p;
+	char out[32], why[600];
+
+	s->rc = p11_range_next_wait(s->r, s->path, 100, out, sizeof(out), why, sizeof(why));
+	return NULL;
+}
+
 static void test_lock_holder(void **state)
 {
 	const char *path = state_path("locked");
@@ -566,6 +582,7 @@ static void test_lock_holder(void **state)
 			_exit(1);
 		if (write(ready[1], "x", 1) != 1)
 			_exit(1);
+		alarm(60); /* ends by itself when a failed check leaves it behind */
 		for (;;)
 			pause();
 	}
@@ -580,6 +597,25 @@ static void test_lock_holder(void **state)
 	assert_contains(err, pidtext);
 	assert_contains(err, "more than 200 ms; look for that process");
 	assert_int_equal(access(path, F_OK), -1);
+
+	/*
+	 * Behind a sibling thread that waits too: the wait for the sibling
+	 * counts against the timeout, and the message names the whole timeout
+	 * the caller gave (it said the remainder, "199 ms", on a busy machine).
+	 */
+	{
+		struct sibling sib = { &r, path, 0 };
+		pthread_t t;
+
+		assert_int_equal(pthread_create(&t, NULL, sibling_wait, &sib), 0);
+		usleep(20 * 1000); /* the sibling is first in line */
+		assert_int_equal(p11_range_next_wait(&r, path, 300, out, sizeof(out), err,
+		                                     sizeof(err)),
+		                 -1);
+		pthread_join(t, NULL);
+		assert_int_equal(sib.rc, -1);
+		assert_contains(err, "more than 300 ms");
+	}
 
 	/* Killed while holding it: the kernel released the lock, the next call just works. */
 	assert_int_equal(kill(pid, SIGKILL), 0);
