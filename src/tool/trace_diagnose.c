@@ -27,6 +27,7 @@
 #include "cmd_trace.h"
 #include "json.h"
 #include "p11-text.h"
+#include "p11-trace-schema.h"
 #include "tool.h"
 #include "trace_read.h"
 #include "trace_render.h"
@@ -816,15 +817,15 @@ static int template_is_eraser(const json_value *tmpl)
 	if (tmpl == NULL || tmpl->type != JSON_ARRAY)
 		return 0;
 	for (i = 0, a = json_first(tmpl); a && i < tmpl->len; i++, a = json_next(a)) {
-		const json_value *v = json_get(a, "value");
+		const json_value *v = json_get(a, P11_TF_VALUE);
 		const json_value *hex;
 		size_t k;
 
-		if (!json_is_str(json_get(a, "type"), "CKA_LABEL") || v == NULL)
+		if (!json_is_str(json_get(a, P11_TF_TYPE), "CKA_LABEL") || v == NULL)
 			continue;
 		if (json_is_str(v, label))
 			return 1;
-		hex = json_get(v, "hex");
+		hex = json_get(v, P11_TF_HEX);
 		if (hex && hex->type == JSON_STRING && hex->len == 2 * (sizeof(label) - 1)) {
 			for (k = 0; k < sizeof(label) - 1; k++) {
 				char h[3] = { hex->str[2 * k], hex->str[2 * k + 1], 0 };

@@ -24,6 +24,7 @@
 
 #include "p11-compat.h"
 #include "p11-text.h"
+#include "p11-trace-schema.h"
 #include "trace_read.h"
 
 /* The first "ab" in [p, end), or NULL (memmem, which Windows' C library lacks). */
@@ -291,8 +292,6 @@ static int is_blank(const char *p, size_t n)
 	return 1;
 }
 
-#define KEY2(k, a, b) ((k)[0] == (a) && (k)[1] == (b))
-
 enum { REC_SYNTAX = -1, REC_NO_FN = -2, REC_NOT_OBJECT = -3 };
 
 static void clear_record(trace_record *rec)
@@ -314,6 +313,51 @@ static char first_byte(const char *p, size_t n)
 	return '\0';
 }
 
+/* The head fields of include/p11-trace-schema.h: F_TS, F_PID, ... */
+#define F_ENUM(id) F_##id,
+enum { F_OTHER, P11_TRACE_HEAD(F_ENUM) };
+#undef F_ENUM
+
+/*
+ * Which head field the key k[0..n) is. This runs for every field of every
+ * record read field by field: a length and a few bytes compared (memcmp of
+ * a constant length is compiled in line).
+ */
+static int field_of(const char *k, uint32_t n)
+{
+#define F_IS(id)                          \
+	if (P11_TF_IS(k, n, P11_TF_##id)) \
+		return F_##id;
+	P11_TRACE_HEAD(F_IS)
+#undef F_IS
+	return F_OTHER;
+}
+
+/* Where a head field that is a string goes in rec, and its length; NULL for the others. */
+static const char **rec_str(trace_record *rec, int field, uint32_t **len)
+{
+	switch (field) {
+	case F_TS: *len = &rec->ts_len; return &rec->ts;
+	case F_FN: *len = &rec->fn_len; return &rec->fn;
+	case F_RV: *len = &rec->rv_len; return &rec->rv;
+	case F_CRASH: *len = &rec->crash_len; return &rec->crash;
+	}
+	return NULL;
+}
+
+/* Where a head field that is an integer goes in rec; NULL for the others. */
+static int64_t *rec_int(trace_record *rec, int field)
+{
+	switch (field) {
+	case F_PID: return &rec->pid;
+	case F_TID: return &rec->tid;
+	case F_SEQ: return &rec->seq;
+	case F_US: return &rec->us;
+	case F_PENDING_US: return &rec->pending_us;
+	}
+	return NULL;
+}
+
 /* Picks the known fields out of a parsed record; unknown ones are ignored. */
 static int fill_record(const json_value *root, trace_record *rec)
 {
@@ -326,113 +370,28 @@ static int fill_record(const json_value *root, trace_record *rec)
 		return REC_NOT_OBJECT;
 
 	for (i = 0, v = root + 1; i < root->len; i++, v = json_next(v)) {
-		const char *k = v->key;
-		int64_t n;
+		int field = field_of(v->key, v->key_len);
+		const char **str;
+		uint32_t *str_len;
+		int64_t *num, n;
 
-		/* Dispatch on length and first bytes: this runs for every field of every record. */
-		switch (v->key_len) {
-		case 2:
-			if (KEY2(k, 't', 's') && v->type == JSON_STRING) {
-				rec->ts = v->str;
-				rec->ts_len = v->len;
-			} else if (KEY2(k, 'f', 'n') && v->type == JSON_STRING) {
-				rec->fn = v->str;
-				rec->fn_len = v->len;
-			} else if (KEY2(k, 'r', 'v') && v->type == JSON_STRING) {
-				rec->rv = v->str;
-				rec->rv_len = v->len;
-			} else if (KEY2(k, 'u', 's') && json_int(v, &n)) {
-				rec->us = n;
+		if ((str = rec_str(rec, field, &str_len)) != NULL) {
+			if (v->type == JSON_STRING) {
+				*str = v->str;
+				*str_len = v->len;
 			}
-			break;
-		case 3:
-			if (memcmp(k, "out", 3) == 0 && v->type == JSON_OBJECT)
-				rec->out = v;
-			if (!json_int(v, &n))
-				break;
-			if (memcmp(k, "pid", 3) == 0)
-				rec->pid = n;
-			else if (memcmp(k, "tid", 3) == 0)
-				rec->tid = n;
-			else if (memcmp(k, "seq", 3) == 0)
-				rec->seq = n;
-			break;
-		case 4:
-			if (memcmp(k, "args", 4) == 0 && v->type == JSON_OBJECT)
-				rec->args = v;
-			break;
-		case 5:
-			if (memcmp(k, "notes", 5) == 0 && v->type == JSON_ARRAY)
-				rec->notes = v;
-			else if (memcmp(k, "crash", 5) == 0 && v->type == JSON_STRING) {
-				rec->crash = v->str;
-				rec->crash_len = v->len;
-			}
-			break;
-		case 10:
-			if (memcmp(k, "pending_us", 10) == 0 && json_int(v, &n))
-				rec->pending_us = n;
-			break;
+		} else if ((num = rec_int(rec, field)) != NULL) {
+			if (json_int(v, &n))
+				*num = n;
+		} else if (field == F_ARGS && v->type == JSON_OBJECT) {
+			rec->args = v;
+		} else if (field == F_OUT && v->type == JSON_OBJECT) {
+			rec->out = v;
+		} else if (field == F_NOTES && v->type == JSON_ARRAY) {
+			rec->notes = v;
 		}
 	}
 	return rec->fn ? 0 : REC_NO_FN;
-}
-
-enum {
-	F_OTHER,
-	F_TS,
-	F_FN,
-	F_RV,
-	F_CRASH,
-	F_PID,
-	F_TID,
-	F_SEQ,
-	F_US,
-	F_ARGS,
-	F_OUT,
-	F_NOTES,
-	F_PENDING
-};
-
-static int field_of(const char *k, uint32_t n)
-{
-	switch (n) {
-	case 2:
-		if (KEY2(k, 't', 's'))
-			return F_TS;
-		if (KEY2(k, 'f', 'n'))
-			return F_FN;
-		if (KEY2(k, 'r', 'v'))
-			return F_RV;
-		if (KEY2(k, 'u', 's'))
-			return F_US;
-		break;
-	case 3:
-		if (memcmp(k, "pid", 3) == 0)
-			return F_PID;
-		if (memcmp(k, "tid", 3) == 0)
-			return F_TID;
-		if (memcmp(k, "seq", 3) == 0)
-			return F_SEQ;
-		if (memcmp(k, "out", 3) == 0)
-			return F_OUT;
-		break;
-	case 4:
-		if (memcmp(k, "args", 4) == 0)
-			return F_ARGS;
-		break;
-	case 5:
-		if (memcmp(k, "notes", 5) == 0)
-			return F_NOTES;
-		if (memcmp(k, "crash", 5) == 0)
-			return F_CRASH;
-		break;
-	case 10:
-		if (memcmp(k, "pending_us", 10) == 0)
-			return F_PENDING;
-		break;
-	}
-	return F_OTHER;
 }
 
 /*
@@ -455,6 +414,8 @@ static inline __attribute__((always_inline)) int lit(json_cursor *c, const char 
 }
 
 #define LIT(c, s) lit((c), (s), sizeof(s) - 1)
+/* "name": of a head field: J(TS) is "\"ts\":" */
+#define J(id) P11_TF_JSON(P11_TF_##id)
 
 /*
  * An integer field: pid, tid, seq and us are small non-negative integers,
@@ -496,11 +457,11 @@ static int exact_record(trace_reader *r, char *text, size_t len, trace_record *r
 	char *notes_at = NULL;
 
 	json_cursor_init(&c, text, len);
-	if (!LIT(&c, "{\"ts\":") || json_scan_plain(&c, &rec->ts, &rec->ts_len) ||
-	    !LIT(&c, ",\"pid\":") || !int_field(&c, &rec->pid) || !LIT(&c, ",\"tid\":") ||
-	    !int_field(&c, &rec->tid) || !LIT(&c, ",\"seq\":") || !int_field(&c, &rec->seq) ||
-	    !LIT(&c, ",\"fn\":") || json_scan_plain(&c, &rec->fn, &rec->fn_len) ||
-	    !LIT(&c, ",\"args\":{"))
+	if (!LIT(&c, "{" J(TS)) || json_scan_plain(&c, &rec->ts, &rec->ts_len) ||
+	    !LIT(&c, "," J(PID)) || !int_field(&c, &rec->pid) || !LIT(&c, "," J(TID)) ||
+	    !int_field(&c, &rec->tid) || !LIT(&c, "," J(SEQ)) || !int_field(&c, &rec->seq) ||
+	    !LIT(&c, "," J(FN)) || json_scan_plain(&c, &rec->fn, &rec->fn_len) ||
+	    !LIT(&c, "," J(ARGS) "{"))
 		return 1;
 	c.p--;
 	/*
@@ -511,20 +472,20 @@ static int exact_record(trace_reader *r, char *text, size_t len, trace_record *r
 	 */
 	if (json_skip_value(&c, MAX_DEPTH - 1) < 0)
 		return 1;
-	if (LIT(&c, ",\"out\":{")) {
+	if (LIT(&c, "," J(OUT) "{")) {
 		c.p--;
 		if (json_skip_value(&c, MAX_DEPTH - 1) < 0)
 			return 1;
 	}
-	if (!LIT(&c, ",\"rv\":"))
+	if (!LIT(&c, "," J(RV)))
 		return 1;
 	if (!LIT(&c, "null") && json_scan_plain(&c, &rec->rv, &rec->rv_len))
 		return 1;
-	if (LIT(&c, ",\"crash\":") && json_scan_plain(&c, &rec->crash, &rec->crash_len))
+	if (LIT(&c, "," J(CRASH)) && json_scan_plain(&c, &rec->crash, &rec->crash_len))
 		return 1;
-	if (LIT(&c, ",\"us\":") && !int_field(&c, &rec->us))
+	if (LIT(&c, "," J(US)) && !int_field(&c, &rec->us))
 		return 1;
-	if (LIT(&c, ",\"notes\":[")) {
+	if (LIT(&c, "," J(NOTES) "[")) {
 		/* Find the end first: parsing decodes in place, which must not happen before we are sure. */
 		notes_at = --c.p;
 		if (json_skip_value(&c, MAX_DEPTH - 1) < 0)
@@ -573,9 +534,9 @@ static int scan_record(trace_reader *r, char *text, size_t len, trace_record *re
 		goto after;
 	}
 	for (;;) {
-		const char *k, *s;
-		uint32_t kl, sl;
-		int64_t iv;
+		const char *k, *s, **str;
+		uint32_t kl, sl, *str_len;
+		int64_t iv, *num;
 		bool is_int;
 		int field;
 		char ch;
@@ -603,42 +564,17 @@ static int scan_record(trace_reader *r, char *text, size_t len, trace_record *re
 		}
 		field = field_of(k, kl);
 		ch = *c.p;
-		if (ch == '"' &&
-		    (field == F_TS || field == F_FN || field == F_RV || field == F_CRASH)) {
+		if (ch == '"' && (str = rec_str(rec, field, &str_len)) != NULL) {
 			if (json_scan_string(&c, &s, &sl) < 0)
 				goto bad;
-			switch (field) {
-			case F_TS:
-				rec->ts = s;
-				rec->ts_len = sl;
-				break;
-			case F_FN:
-				rec->fn = s;
-				rec->fn_len = sl;
-				break;
-			case F_RV:
-				rec->rv = s;
-				rec->rv_len = sl;
-				break;
-			default:
-				rec->crash = s;
-				rec->crash_len = sl;
-				break;
-			}
+			*str = s;
+			*str_len = sl;
 		} else if ((ch == '-' || (ch >= '0' && ch <= '9')) &&
-		           (field == F_PID || field == F_TID || field == F_SEQ || field == F_US ||
-		            field == F_PENDING)) {
+		           (num = rec_int(rec, field)) != NULL) {
 			if (json_scan_number(&c, &s, &sl, &iv, &is_int) < 0)
 				goto bad;
-			if (is_int) {
-				switch (field) {
-				case F_PID: rec->pid = iv; break;
-				case F_TID: rec->tid = iv; break;
-				case F_SEQ: rec->seq = iv; break;
-				case F_PENDING: rec->pending_us = iv; break;
-				default: rec->us = iv; break;
-				}
-			}
+			if (is_int)
+				*num = iv;
 		} else if (field == F_NOTES && ch == '[') {
 			if ((rec->notes = json_parse_value(r->doc, &c)) == NULL)
 				goto bad;
@@ -700,6 +636,8 @@ static void tc_put(tconv *t, const char *s, size_t n)
 	memcpy(t->o, s, n);
 	t->o += n;
 }
+
+#define TC_LIT(t, s) tc_put((t), (s), sizeof(s) - 1)
 
 static int tc_lit(tconv *t, const char *s)
 {
@@ -903,16 +841,16 @@ static size_t text_to_json(trace_reader *r, const char *p, size_t n, const char 
 		tc_fail(&t, "expected a timestamp");
 		goto bad;
 	}
-	tc_put(&t, "{\"ts\":\"", 7);
+	TC_LIT(&t, "{" J(TS) "\"");
 	tc_put(&t, p, (size_t)(s - p));
 	t.p = s + 1;
-	tc_put(&t, "\",\"pid\":", 8);
+	TC_LIT(&t, "\"," J(PID));
 	if (tc_digits(&t) < 0 || !tc_lit(&t, ":"))
 		goto bad_field;
-	tc_put(&t, ",\"tid\":", 7);
+	TC_LIT(&t, "," J(TID));
 	if (tc_digits(&t) < 0 || !tc_lit(&t, " #"))
 		goto bad_field;
-	tc_put(&t, ",\"seq\":", 7);
+	TC_LIT(&t, "," J(SEQ));
 	if (tc_digits(&t) < 0 || !tc_lit(&t, " "))
 		goto bad_field;
 	/* C_Fn(args) */
@@ -923,13 +861,13 @@ static size_t text_to_json(trace_reader *r, const char *p, size_t n, const char 
 		tc_fail(&t, "expected C_Function(");
 		goto bad;
 	}
-	tc_put(&t, ",\"fn\":\"", 7);
+	TC_LIT(&t, "," J(FN) "\"");
 	tc_put(&t, s, (size_t)(t.p - s - 1));
-	tc_put(&t, "\",\"args\":", 9);
+	TC_LIT(&t, "\"," J(ARGS));
 	if (tc_members(&t, ')', 1) < 0)
 		goto bad;
 	if (tc_lit(&t, " -> {")) {
-		tc_put(&t, ",\"out\":", 7);
+		TC_LIT(&t, "," J(OUT));
 		if (tc_members(&t, '}', 1) < 0)
 			goto bad;
 	}
@@ -941,9 +879,9 @@ static size_t text_to_json(trace_reader *r, const char *p, size_t n, const char 
 	while (t.p < t.end && *t.p != ' ')
 		t.p++;
 	if (t.p - s == 7 && memcmp(s, "PENDING", 7) == 0) {
-		tc_put(&t, ",\"rv\":null,\"pending_us\":", 24);
+		TC_LIT(&t, "," J(RV) "null," J(PENDING_US));
 	} else if (t.p - s == 7 && memcmp(s, "CRASHED", 7) == 0) {
-		tc_put(&t, ",\"rv\":null,\"crash\":\"", 20);
+		TC_LIT(&t, "," J(RV) "null," J(CRASH) "\"");
 		tc_lit(&t, " ");
 		s = t.p;
 		while (t.p < t.end && is_word(*t.p))
@@ -952,9 +890,9 @@ static size_t text_to_json(trace_reader *r, const char *p, size_t n, const char 
 		tc_put(&t, "\"", 1);
 		goto notes;
 	} else {
-		tc_put(&t, ",\"rv\":\"", 7);
+		TC_LIT(&t, "," J(RV) "\"");
 		tc_put(&t, s, (size_t)(t.p - s));
-		tc_put(&t, "\",\"us\":", 7);
+		TC_LIT(&t, "\"," J(US));
 	}
 	if (!tc_lit(&t, " (") || tc_digits(&t) < 0 || !tc_lit(&t, " us)")) {
 		tc_fail(&t, "expected ' (N us)'");
@@ -962,7 +900,7 @@ static size_t text_to_json(trace_reader *r, const char *p, size_t n, const char 
 	}
 notes:
 	if (tc_lit(&t, " notes: ")) {
-		tc_put(&t, ",\"notes\":[", 10);
+		TC_LIT(&t, "," J(NOTES) "[");
 		for (;;) {
 			const char *e = find_pair(t.p, t.end, ';', ' ');
 			size_t len = e ? (size_t)(e - t.p) : (size_t)(t.end - t.p);
@@ -1138,7 +1076,9 @@ static int take_segment(trace_reader *r, char *p, size_t n, uint64_t line, const
 	case REC_NOT_OBJECT:
 		warn(r, line, "not a trace record (not a JSON object), skipped");
 		return 0;
-	case REC_NO_FN: warn(r, line, "not a trace record (no \"fn\"), skipped"); return 0;
+	case REC_NO_FN:
+		warn(r, line, "not a trace record (no \"" P11_TF_FN "\"), skipped");
+		return 0;
 	}
 	if (how)
 		snprintf(msg, sizeof(msg), "truncated record (%s), skipped", how);

@@ -1,7 +1,8 @@
 /*
  * Rendering trace records as text (trace_render.h).
  *
- * The shapes come from the trace format: a byte buffer is {"len":N} or
+ * The shapes come from the trace format (their keys from
+ * include/p11-trace-schema.h): a byte buffer is {"len":N} or
  * {"len":N,"hex":"..."}, a mechanism {"mechanism":..,"parameter":..}, a
  * template an array of {"type":..,"value":..}, flags an array of names.
  * Anything else is shown generically, so a field added by a later shim
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "p11-text.h"
+#include "p11-trace-schema.h"
 #include "trace_render.h"
 
 #define CUT_MARK "..."
@@ -177,9 +179,9 @@ static int is_bytes(const json_value *v)
 	if (v->type != JSON_OBJECT || v->len == 0 || v->len > 2)
 		return 0;
 	for (i = 0, c = v + 1; i < v->len; i++, c = json_next(c)) {
-		if (json_key_is(c, "len") && c->type == JSON_NUMBER)
+		if (json_key_is(c, P11_TF_LEN) && c->type == JSON_NUMBER)
 			has_len = 1;
-		else if (!(json_key_is(c, "hex") && c->type == JSON_STRING))
+		else if (!(json_key_is(c, P11_TF_HEX) && c->type == JSON_STRING))
 			return 0;
 	}
 	return has_len;
@@ -199,8 +201,8 @@ static int all_symbols(const json_value *v)
 
 static void put_bytes(sbuf *b, const json_value *v, size_t hex_max)
 {
-	const json_value *len = json_get(v, "len");
-	const json_value *hex = json_get(v, "hex");
+	const json_value *len = json_get(v, P11_TF_LEN);
+	const json_value *hex = json_get(v, P11_TF_HEX);
 
 	sb_puts(b, "<");
 	sb_put(b, len->str, len->len);
@@ -233,8 +235,8 @@ void render_compact(sbuf *b, const json_value *v, int depth)
 			put_bytes(b, v, 16);
 			return;
 		}
-		if ((c = json_get(v, "mechanism")) != NULL) {
-			const json_value *param = json_get(v, "parameter");
+		if ((c = json_get(v, P11_TF_MECHANISM)) != NULL) {
+			const json_value *param = json_get(v, P11_TF_PARAMETER);
 			render_compact(b, c, depth + 1);
 			if (param && param->type != JSON_NULL) {
 				sb_puts(b, "(");
@@ -243,14 +245,14 @@ void render_compact(sbuf *b, const json_value *v, int depth)
 			}
 			return;
 		}
-		if ((c = json_get(v, "type")) != NULL && c->type == JSON_STRING) {
+		if ((c = json_get(v, P11_TF_TYPE)) != NULL && c->type == JSON_STRING) {
 			/* An attribute of a template: CKA_LABEL="x"; other members (len, error) follow. */
 			const json_value *m;
 			sb_text(b, c->str, c->len);
 			for (i = 0, m = v + 1; i < v->len; i++, m = json_next(m)) {
 				if (m == c)
 					continue;
-				if (json_key_is(m, "value")) {
+				if (json_key_is(m, P11_TF_VALUE)) {
 					sb_puts(b, "=");
 				} else {
 					sb_puts(b, " ");
@@ -441,10 +443,10 @@ static int is_leaf(const json_value *v)
 		return 1;
 	if (v->type == JSON_ARRAY && all_symbols(v))
 		return 1;
-	if (v->type == JSON_OBJECT && is_bytes(v) && json_get(v, "hex") == NULL)
+	if (v->type == JSON_OBJECT && is_bytes(v) && json_get(v, P11_TF_HEX) == NULL)
 		return 1;
-	if (v->type == JSON_OBJECT && json_get(v, "mechanism")) {
-		const json_value *p = json_get(v, "parameter");
+	if (v->type == JSON_OBJECT && json_get(v, P11_TF_MECHANISM)) {
+		const json_value *p = json_get(v, P11_TF_PARAMETER);
 		return p == NULL || p->type == JSON_NULL;
 	}
 	return 0;
@@ -458,7 +460,8 @@ static void print_member(FILE *f, const char *key, size_t key_len, const json_va
 	indent(f, level);
 	render_plain(f, key, key_len);
 	putc(':', f);
-	if (!is_leaf(v) && !(v->type == JSON_OBJECT && (is_bytes(v) || json_get(v, "mechanism")))) {
+	if (!is_leaf(v) &&
+	    !(v->type == JSON_OBJECT && (is_bytes(v) || json_get(v, P11_TF_MECHANISM)))) {
 		putc('\n', f);
 		print_tree(f, v, level + 1);
 		return;
@@ -471,8 +474,8 @@ static void print_member(FILE *f, const char *key, size_t key_len, const json_va
 	}
 	if (v->type == JSON_OBJECT && is_bytes(v)) {
 		/* Hex, 32 bytes per line: comparable with a hex dump. */
-		const json_value *len = json_get(v, "len");
-		const json_value *hex = json_get(v, "hex");
+		const json_value *len = json_get(v, P11_TF_LEN);
+		const json_value *hex = json_get(v, P11_TF_HEX);
 		uint32_t off;
 
 		fprintf(f, "<%.*s bytes>\n", (int)len->len, len->str);
@@ -483,11 +486,12 @@ static void print_member(FILE *f, const char *key, size_t key_len, const json_va
 		}
 		return;
 	}
-	if (v->type == JSON_OBJECT && json_get(v, "mechanism")) {
-		const json_value *m = json_get(v, "mechanism");
+	if (v->type == JSON_OBJECT && json_get(v, P11_TF_MECHANISM)) {
+		const json_value *m = json_get(v, P11_TF_MECHANISM);
 		print_scalar(f, m);
 		putc('\n', f);
-		print_member(f, "parameter", 9, json_get(v, "parameter"), level + 1);
+		print_member(f, P11_TF_PARAMETER, P11_TF_STRLEN(P11_TF_PARAMETER),
+		             json_get(v, P11_TF_PARAMETER), level + 1);
 		return;
 	}
 }
@@ -504,8 +508,8 @@ static void print_tree(FILE *f, const json_value *v, int level)
 		}
 		/* Array items: an attribute shows as "CKA_X: value", others as "- value". */
 		if (c->type == JSON_OBJECT) {
-			const json_value *t = json_get(c, "type");
-			const json_value *val = json_get(c, "value");
+			const json_value *t = json_get(c, P11_TF_TYPE);
+			const json_value *val = json_get(c, P11_TF_VALUE);
 			if (t && t->type == JSON_STRING && c->len <= 2 && (val || c->len == 1)) {
 				if (val) {
 					print_member(f, t->str, t->len, val, level);
@@ -564,10 +568,9 @@ void render_verbose(FILE *f, const trace_record *rec)
 	}
 	/* Fields this tool does not know, from another shim version: shown, not dropped. */
 	for (i = 0, c = rec->root + 1; i < rec->root->len; i++, c = json_next(c)) {
-		static const char *const known[] = {
-			"ts",  "pid", "tid", "seq",   "fn",    "args",
-			"out", "rv",  "us",  "notes", "crash", "pending_us",
-		};
+#define KNOWN(id) P11_TF_##id,
+		static const char *const known[] = { P11_TRACE_HEAD(KNOWN) };
+#undef KNOWN
 		size_t k;
 		int is_known = 0;
 

@@ -18,6 +18,7 @@
 
 #include "p11-const.h"
 #include "p11-text.h"
+#include "p11-trace-schema.h"
 
 /* ---- builder ---- */
 
@@ -458,7 +459,7 @@ static void tb_padded_hex(p11_tb *tb, const char *name, const unsigned char *s, 
 
 	if (n == 0)
 		return;
-	snprintf(key, sizeof(key), "%s_hex", name);
+	snprintf(key, sizeof(key), "%s" P11_TF_HEX_SUFFIX, name);
 	p11_tb_key(tb, key);
 	tb_hex(tb, s, n);
 }
@@ -480,10 +481,10 @@ static void tb_data(p11_tb *tb, const CK_BYTE *p, CK_ULONG n, bool secret)
 		return;
 	}
 	p11_tb_open(tb, '{');
-	p11_tb_key(tb, "len");
+	p11_tb_key(tb, P11_TF_LEN);
 	p11_tb_ulong(tb, n);
 	if (tb->data == P11_DATA_HEX && !secret) {
-		p11_tb_key(tb, "hex");
+		p11_tb_key(tb, P11_TF_HEX);
 		tb_hex(tb, p, n);
 	}
 	p11_tb_close(tb, '}');
@@ -505,8 +506,8 @@ void tf_mech(p11_tb *tb, const char *name, CK_MECHANISM_PTR m)
 		return;
 	}
 	p11_tb_open(tb, '{');
-	tf_const(tb, "mechanism", P11_CONST_MECH, m->mechanism);
-	p11_tb_key(tb, "parameter");
+	tf_const(tb, P11_TF_MECHANISM, P11_CONST_MECH, m->mechanism);
+	p11_tb_key(tb, P11_TF_PARAMETER);
 	/* Parameters are structures or IVs; show their size, and bytes on request. */
 	tb_data(tb, m->pParameter, m->ulParameterLen, false);
 	p11_tb_close(tb, '}');
@@ -521,7 +522,7 @@ void tf_buf_cap(p11_tb *tb, const char *name, const void *p, CK_ULONG_PTR pn)
 		return;
 	}
 	p11_tb_open(tb, '{');
-	p11_tb_key(tb, "cap");
+	p11_tb_key(tb, P11_TF_CAP);
 	if (pn == NULL)
 		p11_tb_null(tb);
 	else
@@ -598,9 +599,9 @@ static void tb_template(p11_tb *tb, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_CL
 	}
 	if (n > P11_TRACE_MAX_ATTRS || depth > 2) {
 		p11_tb_open(tb, '{');
-		p11_tb_key(tb, "count");
+		p11_tb_key(tb, P11_TF_COUNT);
 		p11_tb_ulong(tb, n);
-		p11_tb_key(tb, "shown");
+		p11_tb_key(tb, P11_TF_SHOWN);
 		p11_tb_bool(tb, false);
 		p11_tb_close(tb, '}');
 		return;
@@ -612,7 +613,7 @@ static void tb_template(p11_tb *tb, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_CL
 	for (i = 0; i < n; i++) {
 		p11_tb_item(tb);
 		p11_tb_open(tb, '{');
-		tf_const(tb, "type", P11_CONST_ATTR, t[i].type);
+		tf_const(tb, P11_TF_TYPE, P11_CONST_ATTR, t[i].type);
 		tb_attr_value(tb, &t[i], cls, depth);
 		p11_tb_close(tb, '}');
 	}
@@ -625,11 +626,11 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 	p11_attr_kind kind;
 	CK_ULONG n = a->ulValueLen, i;
 
-	p11_tb_key(tb, "value");
+	p11_tb_key(tb, P11_TF_VALUE);
 	if (a->pValue == NULL || n == CK_UNAVAILABLE_INFORMATION) {
 		p11_tb_null(tb);
 		if (a->pValue == NULL && n != CK_UNAVAILABLE_INFORMATION) {
-			p11_tb_key(tb, "len");
+			p11_tb_key(tb, P11_TF_LEN);
 			p11_tb_ulong(tb, n);
 		}
 		return;
@@ -661,7 +662,7 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 			p11_tb_str(tb, a->pValue, n);
 			/* Not UTF-8: the bytes beside, recoverable. */
 			if (!utf8_valid(a->pValue, n)) {
-				p11_tb_key(tb, "hex");
+				p11_tb_key(tb, P11_TF_HEX);
 				tb_hex(tb, a->pValue, n);
 			}
 			return;
@@ -704,7 +705,7 @@ static void tb_attr_value(p11_tb *tb, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls
 	}
 	/* A length that does not fit the attribute's type: shown, not read. */
 	p11_tb_open(tb, '{');
-	p11_tb_key(tb, "len");
+	p11_tb_key(tb, P11_TF_LEN);
 	p11_tb_ulong(tb, n);
 	p11_tb_close(tb, '}');
 }
@@ -732,8 +733,8 @@ void tf_attr_types(p11_tb *tb, const char *name, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 	for (i = 0; i < n; i++) {
 		p11_tb_item(tb);
 		p11_tb_open(tb, '{');
-		tf_const(tb, "type", P11_CONST_ATTR, t[i].type);
-		p11_tb_key(tb, "cap");
+		tf_const(tb, P11_TF_TYPE, P11_CONST_ATTR, t[i].type);
+		p11_tb_key(tb, P11_TF_CAP);
 		if (t[i].pValue == NULL)
 			p11_tb_null(tb);
 		else
@@ -790,12 +791,12 @@ CK_ULONG tf_out_attrs(p11_tb *tb, CK_RV rv, const char *name, CK_ATTRIBUTE_PTR t
 	for (i = 0; i < n; i++) {
 		p11_tb_item(tb);
 		p11_tb_open(tb, '{');
-		tf_const(tb, "type", P11_CONST_ATTR, copy[i].type);
+		tf_const(tb, P11_TF_TYPE, P11_CONST_ATTR, copy[i].type);
 		if (copy[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) {
-			p11_tb_key(tb, "len");
+			p11_tb_key(tb, P11_TF_LEN);
 			p11_tb_str(tb, "CK_UNAVAILABLE_INFORMATION", 26);
 		} else if (copy[i].pValue == NULL || rv != CKR_OK) {
-			p11_tb_key(tb, "len");
+			p11_tb_key(tb, P11_TF_LEN);
 			p11_tb_ulong(tb, copy[i].ulValueLen);
 		} else {
 			tb_attr_value(tb, &copy[i], cls, 0);

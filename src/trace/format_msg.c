@@ -10,6 +10,7 @@
 #include "p11-trace.h"
 
 #include "p11-const.h"
+#include "p11-trace-schema.h"
 
 /* Beyond this, a user name is cut (it is a label, not a buffer). */
 #define MAX_USERNAME 256
@@ -55,7 +56,7 @@ void tf_msg_param(p11_tb *tb, const char *name, CK_VOID_PTR p, CK_ULONG n)
 		const CK_GCM_MESSAGE_PARAMS *g = p;
 		p11_tb_key(tb, name);
 		p11_tb_open(tb, '{');
-		p11_tb_key(tb, "type");
+		p11_tb_key(tb, P11_TF_TYPE);
 		p11_tb_str(tb, "CK_GCM_MESSAGE_PARAMS", 21);
 		tf_bytes(tb, "pIv", g->pIv, g->ulIvLen, false);
 		tf_ulong(tb, "ulIvFixedBits", g->ulIvFixedBits);
@@ -66,7 +67,7 @@ void tf_msg_param(p11_tb *tb, const char *name, CK_VOID_PTR p, CK_ULONG n)
 		const CK_CCM_MESSAGE_PARAMS *c = p;
 		p11_tb_key(tb, name);
 		p11_tb_open(tb, '{');
-		p11_tb_key(tb, "type");
+		p11_tb_key(tb, P11_TF_TYPE);
 		p11_tb_str(tb, "CK_CCM_MESSAGE_PARAMS", 21);
 		tf_ulong(tb, "ulDataLen", c->ulDataLen);
 		tf_bytes(tb, "pNonce", c->pNonce, c->ulNonceLen, false);

@@ -62,6 +62,7 @@
 #include "p11-const.h"
 #include "p11-inflight.h"
 #include "p11-text.h"
+#include "p11-trace-schema.h"
 #include "p11-trace-sink.h"
 
 typedef struct {
@@ -161,6 +162,22 @@ static struct {
 	unsigned long pid;
 } parked;
 
+/*
+ * The fixed parts of a JSON record (J_) and of a text one (T_), as literals:
+ * the field names come from include/p11-trace-schema.h, the lengths are the
+ * compiler's. J_WHO is a format for the thread's pid and tid, up to seq's value.
+ */
+#define J_OPEN "{" P11_TF_JSON(P11_TF_TS) "\""
+#define J_WHO \
+	"\"," P11_TF_JSON(P11_TF_PID) "%lu," P11_TF_JSON(P11_TF_TID) "%lu," P11_TF_JSON(P11_TF_SEQ)
+#define J_FN "," P11_TF_JSON(P11_TF_FN) "\""
+#define J_ARGS "\"," P11_TF_JSON(P11_TF_ARGS) "{"
+#define J_OUT "," P11_TF_JSON(P11_TF_OUT) "{"
+#define T_OUT " -> {"
+#define J_RV "," P11_TF_JSON(P11_TF_RV)
+#define J_US "," P11_TF_JSON(P11_TF_US)
+#define J_NOTES "," P11_TF_JSON(P11_TF_NOTES) "["
+
 /* ---- file ---- */
 
 static void expand_path(const char *pattern, char *out, size_t len)
@@ -192,12 +209,13 @@ static void expand_path(const char *pattern, char *out, size_t len)
 /* Writes one in-flight record with "crash"; async-signal-safe. */
 static void write_crashed(trace_call *c, const char *name)
 {
+	static const char crash[] = "}" J_RV "null," P11_TF_JSON(P11_TF_CRASH) "\"";
 	char tail[80];
 	size_t n = 0, len = strlen(name);
 
 	if (c->tb.format == P11_FMT_JSONL) {
-		memcpy(tail, "},\"rv\":null,\"crash\":\"", 21);
-		n = 21;
+		memcpy(tail, crash, sizeof(crash) - 1);
+		n = sizeof(crash) - 1;
 		memcpy(tail + n, name, len);
 		n += len;
 		memcpy(tail + n, "\"}\n", 3);
@@ -293,8 +311,7 @@ static const who_cache *who(trace_tls *t)
 
 	if (w->json_len == 0 || w->pid != pid) {
 		tid = compat_tid();
-		w->json_len = (size_t)snprintf(w->json, sizeof(w->json),
-		                               "\",\"pid\":%lu,\"tid\":%lu,\"seq\":", pid, tid);
+		w->json_len = (size_t)snprintf(w->json, sizeof(w->json), J_WHO, pid, tid);
 		w->text_len = (size_t)snprintf(w->text, sizeof(w->text), " %lu:%lu #", pid, tid);
 		w->pid = pid;
 		w->tid = tid;
@@ -330,8 +347,8 @@ static p11_tb *call_begin(trace_state *ts, trace_call *c, const char *fn, const 
 	c->notes.len = 0;
 	c->notes.p = NULL;
 	if (ts->format == P11_FMT_JSONL) {
-		p11_tb_raw(tb, "{\"ts\":\"", 7);
-		c->ts_at = 7;
+		p11_tb_raw(tb, J_OPEN, sizeof(J_OPEN) - 1);
+		c->ts_at = sizeof(J_OPEN) - 1;
 		p11_tb_raw(tb, blank, TS_LEN);
 		p11_tb_raw(tb, w->json, w->json_len);
 		p11_tb_ulong(tb, seq);
@@ -373,7 +390,7 @@ static void call_exit(trace_call *c)
 	c->in_backend = 0;
 	p11_inflight_exit(c->ts->inflight, c->inflight_slot);
 	c->start_ns = compat_fast_ns() - c->start_ns;
-	p11_tb_rawz(tb, tb->format == P11_FMT_JSONL ? "},\"out\":{" : ") -> {");
+	p11_tb_rawz(tb, tb->format == P11_FMT_JSONL ? "}" J_OUT : ")" T_OUT);
 	c->out_mark = tb->len;
 	tb->depth = 1;
 	tb->first[1] = 1;
@@ -385,18 +402,19 @@ static void call_end(trace_call *c, CK_RV rv)
 	bool json = tb->format == P11_FMT_JSONL;
 
 	if (tb->len == c->out_mark && !tb->failed)
-		tb->len -= json ? 8 : 5; /* no outputs: drop ',"out":{' or ' -> {' */
+		tb->len -= json ? sizeof(J_OUT) - 1 :
+		                  sizeof(T_OUT) - 1; /* no outputs: drop J_OUT or T_OUT */
 	else
 		p11_tb_raw(tb, "}", 1);
 	tb->depth = 0;
-	p11_tb_rawz(tb, json ? ",\"rv\":\"" : " = ");
+	p11_tb_rawz(tb, json ? J_RV "\"" : " = ");
 	p11_tb_rawz(tb, p11_rv_str(rv));
-	p11_tb_rawz(tb, json ? "\",\"us\":" : " (");
+	p11_tb_rawz(tb, json ? "\"" J_US : " (");
 	p11_tb_ulong(tb, (unsigned long)(c->start_ns / 1000));
 	if (!json)
 		p11_tb_rawz(tb, " us)");
 	if (c->notes.p != NULL && c->notes.len > 0) {
-		p11_tb_rawz(tb, json ? ",\"notes\":[" : " notes: ");
+		p11_tb_rawz(tb, json ? J_NOTES : " notes: ");
 		p11_tb_raw(tb, c->notes.p, c->notes.len);
 		if (json)
 			p11_tb_raw(tb, "]", 1);
@@ -510,7 +528,7 @@ static void note_calls_before(trace_state *ts)
 /* ---- the layer: one wrapper per function, generated from p11fn.def ---- */
 
 /* The function's part of the record head, as literals: JSON and text. */
-#define FN_JHEAD(name) ",\"fn\":\"C_" #name "\",\"args\":{"
+#define FN_JHEAD(name) J_FN "C_" #name J_ARGS
 #define FN_THEAD(name) " C_" #name "("
 #define FN_HEADS(name) \
 	FN_JHEAD(name), sizeof(FN_JHEAD(name)) - 1, FN_THEAD(name), sizeof(FN_THEAD(name)) - 1
@@ -596,9 +614,10 @@ static void slow_note(void *data, const p11_inflight_entry *e)
 		         key, (unsigned long long)e->id);
 	if (ts->format == P11_FMT_JSONL)
 		n = snprintf(rec, sizeof(rec),
-		             "{\"ts\":\"%s\",\"pid\":%lu,\"tid\":%lu,\"seq\":%lu,\"fn\":\"%s\","
-		             "\"args\":{%s},\"rv\":null,\"pending_us\":%lld,\"notes\":[\"trace: %s has been in the "
-		             "backend for %lld.%01lld s and has not returned ([trace] SlowCall = %s)\"]}\n",
+		             J_OPEN "%s" J_WHO "%lu" J_FN "%s" J_ARGS "%s}" J_RV "null," P11_TF_JSON(
+		                     P11_TF_PENDING_US) "%lld" J_NOTES
+		                                        "\"trace: %s has been in the backend for %lld.%01lld s and has not "
+		                                        "returned ([trace] SlowCall = %s)\"]}\n",
 		             when, e->pid, e->tid, e->seq, e->fn, id, (long long)us, e->fn,
 		             (long long)(us / 1000000), (long long)(us / 100000 % 10), ts->slow_text);
 	else

@@ -39,6 +39,7 @@
 #include "p11-layer.h"
 #include "p11-shim.h"
 #include "p11-trace.h"
+#include "p11-trace-schema.h"
 
 static char dir[256];
 static char err[1024];
@@ -362,14 +363,57 @@ static void assert_member(const char *line, const char *key, const char *raw)
 		fail_msg("\"%s\" is %.*s, not %s, in %s", key, (int)len, v, raw, line);
 }
 
+/* The head fields of include/p11-trace-schema.h, in their order. */
+#define HEAD_NAME(id) P11_TF_##id,
+static const char *const head[] = { P11_TRACE_HEAD(HEAD_NAME) };
+#undef HEAD_NAME
+
+/*
+ * The record's fields are these, and in the order P11_TRACE_HEAD says (the
+ * reader's fast path and the renderer go by that list).
+ */
 static void assert_keys(const char *line, const char *keys)
 {
 	char got[256];
+	const char *k, *e;
+	size_t at = 0;
 
 	if (!json_keys(line, strlen(line), got, sizeof(got)))
 		fail_msg("not a JSON object: %s", line);
 	if (strcmp(got, keys) != 0)
 		fail_msg("fields %s, not %s, in %s", got, keys, line);
+	for (k = got; *k != '\0'; k = *e ? e + 1 : e) {
+		e = k + strcspn(k, ",");
+		while (at < sizeof(head) / sizeof(head[0]) &&
+		       !(strlen(head[at]) == (size_t)(e - k) &&
+		         memcmp(head[at], k, (size_t)(e - k)) == 0))
+			at++;
+		if (at == sizeof(head) / sizeof(head[0]))
+			fail_msg("field %.*s not in P11_TRACE_HEAD or out of its order, in %s",
+			         (int)(e - k), k, line);
+	}
+}
+
+/*
+ * The names are an interface (older traces, scripts): a change of
+ * include/p11-trace-schema.h that renames or reorders one shows here.
+ */
+static void test_schema_head(void **state)
+{
+	char joined[256] = "";
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(head) / sizeof(head[0]); i++) {
+		if (i > 0)
+			strcat(joined, ",");
+		strcat(joined, head[i]);
+	}
+	assert_string_equal(joined, "ts,pid,tid,seq,fn,args,out,rv,crash,us,pending_us,notes");
+	assert_string_equal(P11_TF_LEN "," P11_TF_HEX "," P11_TF_HEX_SUFFIX "," P11_TF_CAP
+	                               "," P11_TF_COUNT "," P11_TF_SHOWN "," P11_TF_TYPE
+	                               "," P11_TF_VALUE "," P11_TF_MECHANISM "," P11_TF_PARAMETER,
+	                    "len,hex,_hex,cap,count,shown,type,value,mechanism,parameter");
 }
 
 static bool file_exists(const char *path)
@@ -1199,6 +1243,7 @@ static void test_crash_two_traces(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_schema_head),
 		cmocka_unit_test_setup_teardown(test_records_jsonl, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_records_text, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_enum_values_case_insensitive, test_setup,
