@@ -32,6 +32,21 @@ chromium
 
 say() { printf '==> %s\n' "$*"; }
 
+# apt_update: apt-get update that a mirror mid-sync does not stop. Such a
+# mirror fails one index ("File has unexpected size"; seen for
+# bookworm-security's i386 index, which then failed the install of win32's
+# amd64 toolchain): once more after a pause, then the indexes already here
+# are used, and only a package that cannot be had fails.
+apt_update() {
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get -o DPkg::Lock::Timeout=600 update -qq; then
+		say "apt-get update failed (a mirror mid-sync?); again in 30 s"
+		sleep 30
+		apt-get -o DPkg::Lock::Timeout=600 update -qq ||
+			say "apt-get update failed again; going on with the package indexes already here"
+	fi
+}
+
 # ensure_packages PKG...: apt-get install of the exact packages, only those missing.
 ensure_packages() {
 	missing=
@@ -54,7 +69,7 @@ ensure_packages() {
 		exit 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get -o DPkg::Lock::Timeout=600 update -qq
+	apt_update
 	# shellcheck disable=SC2086
 	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
 }

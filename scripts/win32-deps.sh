@@ -44,7 +44,8 @@ DEPS=$CACHE/mingw/$HOST
 # Downloaded sources: the same for every HOST.
 SRCS=$CACHE/mingw/src
 
-say() { printf '==> %s\n' "$*"; }
+# say, apt_update
+. "$(dirname "$0")/lib.sh"
 die() { printf 'win32-deps: %s\n' "$*" >&2; exit 1; }
 
 # deb-src: `apt-get source` needs one. Added only when no source entry exists,
@@ -73,7 +74,7 @@ EOF
 	if ! ls /var/lib/apt/lists/*_Sources* >/dev/null 2>&1; then
 		[ "$(id -u)" = 0 ] || die "no source package index: run apt-get update as root"
 		say "apt-get update (source indexes)"
-		apt-get -o DPkg::Lock::Timeout=600 update -qq
+		apt_update
 	fi
 }
 
