@@ -1,5 +1,5 @@
 /*
- * p11bench: what the shim costs per PKCS#11 call (issue 8).
+ * p11bench: what the shim costs per PKCS#11 call.
  *
  * The same calls are made on SoftHSM2 directly, through the shim with the
  * trace off, through the shim with the trace on (each Format and Data
@@ -17,6 +17,9 @@
  * bytes per call; then the resident memory after C_Initialize, and the
  * issue's targets next to the figures. It is a benchmark, not a test: it
  * never fails on a number (exit 2 only when it cannot set up at all).
+ *
+ * Per round it also times one write(2) of a record (the machine's
+ * yardstick) and the in-flight table's enter + exit (measure_inflight).
  *
  * init_cycle (C_Initialize + C_GetSlotList + C_Finalize, one thread, per
  * cycle) runs last in each process; the first C_Initialize of a process is
@@ -47,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "p11-inflight.h"
 #include "p11-pkcs11.h"
 
 #define USER_PIN "271828"
@@ -493,7 +497,8 @@ static double opt_scale = 1.0;
 static bool opt_keep = false;
 
 static sample results[MAX_ROUNDS][N_CFG][2][N_OP];
-static double write_cost[MAX_ROUNDS]; /* CPU ns of one write(2) of a record, per round */
+static double write_cost[MAX_ROUNDS];    /* CPU ns of one write(2) of a record, per round */
+static double inflight_cost[MAX_ROUNDS]; /* CPU ns of one call's in-flight bookkeeping */
 static long rss[MAX_ROUNDS][N_CFG][5];
 static double first_init[MAX_ROUNDS][N_CFG]; /* CPU ns of the process's first C_Initialize */
 static bool ran[N_CFG];
@@ -637,7 +642,7 @@ static bool wanted(size_t c)
 /*
  * For scale: the CPU time of one write(2) of a 214-byte record (a typical
  * C_GetSlotList record) to an O_APPEND file in the work folder, the
- * system call the trace used to make per record (issue 8).
+ * system call the trace used to make per record.
  */
 static double measure_write(void)
 {
@@ -659,6 +664,40 @@ static double measure_write(void)
 	close(fd);
 	unlink(path);
 	return i > 0 ? (c1 - c0) / i : 0;
+}
+
+/*
+ * What the in-flight table (FILE.inflight) costs a traced call: the
+ * module's own p11_inflight_enter + p11_inflight_exit, linked in from the
+ * core library, on a table in the same folder as the traces. The per-call
+ * figures of the trace-on configurations include it; this says how much
+ * of them it is. With the trace off there is no table and no cost.
+ */
+static double measure_inflight(void)
+{
+	char path[600], tpath[620], err[256];
+	p11_inflight *t;
+	double c0, c1;
+	long i, n = (long)(2000000 * opt_scale);
+	int s;
+
+	snprintf(path, sizeof(path), "%s/inflight-cost.jsonl", work);
+	t = p11_inflight_open(path, true, err, sizeof(err));
+	if (t == NULL) {
+		fprintf(stderr, "p11bench: in-flight table: %s\n", err);
+		return 0;
+	}
+	c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	for (i = 0; i < n; i++) {
+		s = p11_inflight_enter(t, 1, 1, (unsigned long)i, "C_GetSlotList",
+		                       P11_INFLIGHT_SLOT, 0, 1);
+		p11_inflight_exit(t, s);
+	}
+	c1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	p11_inflight_close(t);
+	snprintf(tpath, sizeof(tpath), "%s%s", path, P11_INFLIGHT_SUFFIX);
+	unlink(tpath);
+	return n > 0 ? (c1 - c0) / (double)n : 0;
 }
 
 /* Runs one configuration in a fresh process; parses its lines into round r. */
@@ -890,6 +929,11 @@ static void print_targets(void)
 			v[r] = write_cost[r];
 		printf("  for scale: one write(2) of a 214-byte record to the same file system costs %.0f ns CPU here\n",
 		       median(v, (size_t)opt_rounds));
+		for (r = 0; r < opt_rounds; r++)
+			v[r] = inflight_cost[r];
+		printf("  in-flight table (FILE.inflight), its part of a traced call: %.0f ns CPU "
+		       "(enter + exit, 1 thread; none with the trace off)\n",
+		       median(v, (size_t)opt_rounds));
 	}
 #define ADDED(c, mode, op) paired((c), (mode), (op), false)
 	if (ran[1]) {
@@ -1019,6 +1063,7 @@ int main(int argc, char **argv)
 			order[k] = r % 2 ? N_CFG - 1 - j : j;
 		}
 		write_cost[r] = measure_write();
+		inflight_cost[r] = measure_inflight();
 		fprintf(stderr, "p11bench: round %d/%d:", r + 1, opt_rounds);
 		for (k = 0; k < N_CFG; k++) {
 			c = order[k];
