@@ -68,7 +68,6 @@ ensure_packages() {
 		echo "scripts need root to install:$missing (or install them and run again)" >&2
 		exit 1
 	fi
-	export DEBIAN_FRONTEND=noninteractive
 	apt_update
 	# shellcheck disable=SC2086
 	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null

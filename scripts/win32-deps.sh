@@ -20,9 +20,9 @@
 # (when there is none) and to install the build tools. Timings on a 2-CPU
 # machine (i686): PCRE2 17 s, OpenSSL 96 s, cmocka 8 s; OpenSC about 3
 # minutes idle (4 minutes of CPU), 7 to 11 on 2 busy cores.
-set -eu
+# set -eu, say, apt_update
+. "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HOST=${1:?usage: win32-deps.sh HOST ENV_FILE}
 ENV_FILE=${2:?usage: win32-deps.sh HOST ENV_FILE}
 case $HOST in
@@ -44,8 +44,6 @@ DEPS=$CACHE/mingw/$HOST
 # Downloaded sources: the same for every HOST.
 SRCS=$CACHE/mingw/src
 
-# say, apt_update
-. "$(dirname "$0")/lib.sh"
 die() { printf 'win32-deps: %s\n' "$*" >&2; exit 1; }
 
 # deb-src: `apt-get source` needs one. Added only when no source entry exists,

@@ -401,9 +401,9 @@ static void call_end(trace_call *c, CK_RV rv)
 	p11_tb *tb = &c->tb;
 	bool json = tb->format == P11_FMT_JSONL;
 
+	/* No outputs: the J_OUT or T_OUT that call_exit wrote goes. */
 	if (tb->len == c->out_mark && !tb->failed)
-		tb->len -= json ? sizeof(J_OUT) - 1 :
-		                  sizeof(T_OUT) - 1; /* no outputs: drop J_OUT or T_OUT */
+		tb->len -= json ? P11_TF_STRLEN(J_OUT) : P11_TF_STRLEN(T_OUT);
 	else
 		p11_tb_raw(tb, "}", 1);
 	tb->depth = 0;
