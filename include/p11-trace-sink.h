@@ -3,13 +3,13 @@
  * processes share, without a system call per record (the design and its
  * measurements are at the top of src/trace/layer.c).
  *
- * Records are copied into a MAP_SHARED mapping of the file; the room for
- * each is reserved with one atomic fetch-add on an offset kept in a mapped
- * companion file, FILE.tail, which every process tracing to FILE shares. The
- * file grows ahead of the writers in steps (so it ends in NUL padding while
- * processes trace to it; readers skip NUL bytes) and the last process trims
- * it. Where the companion cannot be made (a folder the client may not write
- * to) the sink falls back to one write(2) per record with O_APPEND.
+ * The room for each record in the file is reserved with one atomic
+ * fetch-add on an offset kept in a mapped companion file, FILE.tail, which
+ * every process tracing to FILE shares; the record is copied into the
+ * process's staging buffer in FILE.tail and reaches the file with the rest
+ * of the buffer, in one pwritev(2) (include/p11-trace-ring.h). Where the
+ * companion cannot be made (a folder the client may not write to) the sink
+ * falls back to one write(2) per record with O_APPEND.
  */
 #ifndef P11_TRACE_SINK_H
 #define P11_TRACE_SINK_H
@@ -21,8 +21,8 @@
 typedef struct p11_sink p11_sink;
 
 typedef enum {
-	P11_SINK_MAP, /* records copied into the mapped file */
-	P11_SINK_PWRITE, /* reserved like MAP, written with pwrite(2): a file system that cannot map files */
+	P11_SINK_RING, /* records staged in FILE.tail, written a buffer at a time */
+	P11_SINK_PWRITE, /* reserved like RING, written with pwrite(2) each: no free slot in FILE.tail */
 	P11_SINK_APPEND, /* one write(2) per record with O_APPEND: no companion file */
 } p11_sink_mode;
 
@@ -54,6 +54,11 @@ void p11_sink_crash_done(void);
  */
 bool p11_sink_fault(void *addr);
 
+/*
+ * Writes the records this process has staged to the file now (P11_SINK_RING;
+ * the other modes stage nothing). Thread-safe; NULL: nothing.
+ */
+void p11_sink_flush(p11_sink *s);
 /* Trims the padding when this is the last process tracing to the file; frees s. */
 void p11_sink_close(p11_sink *s);
 

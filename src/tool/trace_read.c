@@ -24,6 +24,7 @@
 
 #include "p11-compat.h"
 #include "p11-text.h"
+#include "p11-trace-ring.h"
 #include "p11-trace-schema.h"
 #include "trace_read.h"
 
@@ -62,6 +63,9 @@ struct trace_reader {
 	trace_warn_fn warn;
 	void *warn_data;
 	char err[256];
+	int pfd;      /* the file again, for the records staged in FILE.tail; -1 */
+	char *staged; /* those records, read at the end of the file */
+	size_t staged_len, staged_at;
 };
 
 const json_value *trace_arg(const trace_record *rec, const char *key)
@@ -120,6 +124,19 @@ static int fill_more(trace_reader *r)
 	if (want > INT32_MAX)
 		want = INT32_MAX;
 	n = gzread(r->gz, r->buf + r->fill, (unsigned)want);
+	if (n == 0 && r->pfd >= 0) {
+		/* A live trace: what its processes have staged but not yet
+		 * written (include/p11-trace-ring.h) comes after the file. */
+		r->staged_len = p11_ring_pending(r->name, r->pfd, &r->staged);
+		close(r->pfd);
+		r->pfd = -1;
+	}
+	if (n == 0 && r->staged_at < r->staged_len) {
+		size_t k = r->staged_len - r->staged_at < want ? r->staged_len - r->staged_at : want;
+		memcpy(r->buf + r->fill, r->staged + r->staged_at, k);
+		r->staged_at += k;
+		n = (int)k;
+	}
 	if (n > 0) {
 		r->fill += (size_t)n;
 		r->nul_ok = 0;
@@ -207,6 +224,7 @@ trace_reader *trace_open(const char *path, trace_warn_fn warn_fn, void *data, ch
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		goto nomem;
+	r->pfd = is_stdin ? -1 : dup(fd);
 	r->name = strdup(name);
 	r->cap = READ_SIZE;
 	r->buf = malloc(r->cap);
@@ -254,6 +272,9 @@ void trace_close(trace_reader *r)
 		return;
 	if (r->gz)
 		gzclose(r->gz);
+	if (r->pfd >= 0)
+		close(r->pfd);
+	free(r->staged);
 	json_doc_free(r->doc);
 	free(r->buf);
 	free(r->tbuf);

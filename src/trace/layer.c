@@ -8,30 +8,38 @@
  * a fatal signal inside the backend writes them with "crash", so that the
  * call that took the client down is visible.
  *
- * Why the sink maps the trace file. The trace used to write each record with
- * one write(2) to a file opened O_APPEND, as p11-kit's log.c does: whole
- * records, no interleaving, but a system call per PKCS#11 call, about 1 us of
- * CPU on the benchmark machine, several times what the trace may add to a
- * call (the targets are in README.md, Performance). What the trace promises
- * rules out the usual ways around that:
- *  - buffering records in the process and writing them in batches loses the
- *    records a crash finds in the buffer, the ones that matter most;
+ * Why the sink stages records in a shared mapping. The trace first wrote
+ * each record with one write(2) to a file opened O_APPEND, as p11-kit's
+ * log.c does: whole records, no interleaving, but a system call per PKCS#11
+ * call, 1.5 us of CPU on a machine of the CI kind, several times what the
+ * trace may add to a call (the targets are in README.md, Performance). What
+ * the trace promises rules out the usual ways around that:
+ *  - buffering records in the process's own memory and writing them in
+ *    batches loses the records a crash or a kill -9 finds in the buffer,
+ *    the ones that matter most;
  *  - a writer thread (or io_uring's polling thread) is a thread created in
  *    the client, which NSS forbids (CKF_LIBRARY_CANT_CREATE_OS_THREADS), and
  *    its queue dies with the process too;
  *  - a file per process or per thread is not one trace.
- * So each record goes straight into the page cache: the sink maps the file
- * MAP_SHARED and copies the record there. Once copied it belongs to the
- * kernel: it survives a crash or a kill of the client and readers see it at
- * once. Its room is reserved with one atomic fetch-add on an offset in a
- * small mapped companion file, FILE.tail, shared by every process tracing
- * to FILE, so records of threads and processes never overlap; the common
- * path takes no lock and makes no system call, and creates no thread. The
- * price: the file grows ahead of its writers and ends in NUL padding until
- * the last process trims it (readers skip NUL bytes; `tail -f` does not
- * suit such a file), and the kernel's work for each new page of the page
- * cache, which on the benchmark machine is now about half of what a record
- * costs (README.md, Performance).
+ * The second design mapped the trace file itself and copied each record
+ * into it: no system call, but every record landed on a page never touched
+ * before, and on a VM of the CI kind the first touch of a page cost more
+ * than the copy (about half of a record's cost: 600 ns in all). So now the
+ * room for a record in the file is reserved with one atomic fetch-add on an
+ * offset in a mapped companion file, FILE.tail, shared by every process
+ * tracing to FILE (records of threads and processes never overlap), and the
+ * record is copied into the process's staging buffer in FILE.tail: pages of
+ * a shared file mapping written again and again, so hot, and in the page
+ * cache, so they survive a kill. A full buffer (32 KiB, about 150 records)
+ * reaches the file with one pwritev(2); the watchdog thread flushes once a
+ * second so that an idle client's records are not held back; a process
+ * leaving flushes; what a killed process left is written by the next one
+ * to open the file, and `p11shim trace` reads staged records along with the
+ * file. The common path takes no lock and makes no system call. The price:
+ * a plain `cat` or `tail -f` of a live trace lags behind by up to a second
+ * (or a buffer, where the client forbids threads), and FILE.tail is 1 MiB
+ * (a process touches its own 64 KiB of it). The design is in
+ * src/trace/sink_posix.c.
  *
  * Per call, then: two TSC reads for "ts" and "us" (compat_fast_ns; the wall
  * clock from a per-thread offset), one TLS lookup, the formatting (the
@@ -150,7 +158,7 @@ static atomic_bool oom_reported;
 /*
  * The trace file stays open after C_Finalize, for the next C_Initialize
  * that traces to the same File and MaxSize in the same process: opening
- * it (joining FILE.tail, growing it a step ahead) and closing it (trimming)
+ * it (joining FILE.tail, writing what killed processes left) and closing it (trimming)
  * cost more than a backend's whole C_Initialize. The last process still
  * trims it at exit (the sink's destructor). Under entry.c's
  * COMPAT_GLOBAL_INIT only.
@@ -242,8 +250,8 @@ static bool on_fault(const char *what, void *addr)
 {
 	trace_call *c;
 
-	/* A trace file truncated under its mapping (logrotate copytruncate):
-	 * the sink repairs the mapping and the copy goes on; no crash. */
+	/* FILE.tail truncated under its mapping: the sink repairs the mapping
+	 * and the copy goes on (then one write per record); no crash. */
 	if (addr != NULL && p11_sink_fault(addr))
 		return true;
 	for (c = tls.current; c != NULL; c = c->outer)
@@ -634,7 +642,11 @@ static void watch(void *data)
 {
 	trace_state *ts = data;
 
-	p11_inflight_watch(ts->inflight, compat_pid(), compat_wall_us(), ts->slow_us, slow_note, ts);
+	if (ts->slow_us > 0 && ts->inflight != NULL)
+		p11_inflight_watch(ts->inflight, compat_pid(), compat_wall_us(), ts->slow_us,
+		                   slow_note, ts);
+	/* What the calls since the last tick staged, and any note, reach the file. */
+	p11_sink_flush(ts->sink);
 }
 
 static void trace_destroy(p11_layer *self)
@@ -649,6 +661,7 @@ static void trace_destroy(p11_layer *self)
 	parked.sink = NULL;
 	/* A forked child's sink is its parent's file: closed, not kept. */
 	if (ts->pattern[0] != '\0' && ts->pid == compat_pid()) {
+		p11_sink_flush(ts->sink); /* kept open, but idle until the next C_Initialize */
 		parked.sink = ts->sink;
 		snprintf(parked.pattern, sizeof(parked.pattern), "%s", ts->pattern);
 		parked.max_size = ts->max_size;
@@ -763,18 +776,20 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	 * The watchdog is a thread of the client's process: not when the client
 	 * forbids threads (NSS passes CKF_LIBRARY_CANT_CREATE_OS_THREADS). Then
 	 * no SlowCall notes are written and the table is not stamped; the calls
-	 * in flight are still named in it.
+	 * in flight are still named in it, and staged records reach the file
+	 * when a staging buffer fills or the client leaves (readers of a live
+	 * trace see them all the same). With SlowCall = 0 it only flushes, once
+	 * a second.
 	 */
 	ts->slow_us = (int64_t)slow_ms * 1000;
 	snprintf(ts->slow_text, sizeof(ts->slow_text), "%s",
 	         p11_config_get(cfg, P11_KEY_TRACE_SLOWCALL, err, errlen));
 	err[0] = '\0';
-	if (slow_ms > 0 && ts->inflight != NULL &&
-	    !(ctx->init_flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS)) {
+	if (!(ctx->init_flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS)) {
 		/* A quarter of SlowCall between looks, from 0.1 s to 1 s: a note comes soon after the time. */
-		unsigned every = (unsigned)(slow_ms / 4 < 100  ? 100 :
-		                            slow_ms / 4 > 1000 ? 1000 :
-		                                                 slow_ms / 4);
+		unsigned every = (unsigned)(slow_ms == 0 || slow_ms / 4 > 1000 ? 1000 :
+		                            slow_ms / 4 < 100                  ? 100 :
+		                                                                 slow_ms / 4);
 		ts->watchdog = compat_ticker_start(every, watch, ts);
 	}
 	compat_crash_install(on_fault, p11_sink_crash_done);

@@ -73,11 +73,12 @@ shim_conf() {
 	chmod 600 "$conf"
 }
 
-# no_secrets FILE...: none of the test secrets, in clear or as hex.
+# no_secrets FILE...: none of the test secrets, in clear or as hex. Time
+# stamps are left out: 12:00:00.271828Z holds a PIN's digits by chance.
 no_secrets() {
 	for s in "$USER_PIN" "$USER_PIN2" "$SO_PIN"; do
 		hex=$(printf '%s' "$s" | od -An -tx1 | tr -d ' \n')
-		if grep -q -e "$s" -e "$hex" "$@"; then
+		if sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z//g' "$@" | grep -a -q -e "$s" -e "$hex"; then
 			fail "a secret appears in $*"
 		fi
 	done

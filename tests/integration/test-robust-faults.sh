@@ -70,25 +70,33 @@ noted_once() {
 # ---- disk full, then room again ----
 FULL=$WORK/full
 mkdir -p "$FULL"
-if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=256k,mode=0755 p11shim-test "$FULL" 2>/dev/null; then
-	# Unmounted on any exit; on a failure its files are kept beside it first.
-	trap 'st=$?; set +e; [ $st -eq 0 ] || cp -a "$FULL" "$WORK/full-kept"; umount "$FULL"; (exit $st); cleanup' EXIT
-	how="a 256 KiB tmpfs"
-	head -c 160k /dev/zero >"$FULL/filler" 2>/dev/null || true
+# disk_full SIZE FILLER HOW: the trace on a tmpfs of SIZE KiB, FILLER KiB
+# taken; half way the file system grows: room again for the rest.
+disk_full() {
+	mount -t tmpfs -o "size=${1}k,mode=0755" p11shim-test "$FULL" || fail "cannot mount a tmpfs"
+	head -c "${2}k" /dev/zero >"$FULL/filler" 2>/dev/null || true
 	shim_conf "$WORK/full.conf" "$CRASHMOD" "$FULL/trace.jsonl" "MaxSize = 0"
-	# Half way, the file system grows: room again for the rest.
 	run_paused full "$WORK/full.conf" 'mount -o remount,size=64m "$FULL"'
 	calls_went_on full
 	noted_once full "^p11shim: trace: .*$FULL/trace.jsonl.*No space left on device"
-	summary=$($CHECK --allow-torn=1 "$FULL/trace.jsonl") || fail "disk full: broken records: $summary"
+	summary=$($CHECK --allow-torn=1 "$FULL/trace.jsonl") || fail "disk full, $3: broken records: $summary"
 	records=$(printf '%s\n' "$summary" | sed -n 's/^records //p')
 	torn=$(printf '%s\n' "$summary" | sed -n 's/^torn //p')
-	[ "$records" -lt "$(field calls "$(tail -n 1 "$WORK/full.out")")" ] || fail "disk full: no record was lost?"
+	[ "$records" -lt "$(field calls "$(tail -n 1 "$WORK/full.out")")" ] || fail "disk full, $3: no record was lost?"
 	# Room again: the second half's records are there, up to the last call.
 	tail -c 4096 "$FULL/trace.jsonl" | tr -d '\0' | tail -n 1 | grep -q '"fn":"C_Finalize"' ||
-		fail "disk full: the last call is not the last record once there was room again"
-	ok "trace disk full ($how), then room again: $(field calls "$(tail -n 1 "$WORK/full.out")") calls went on, loss noted once, $records whole records (${torn:-no} record cut where the disk filled), the last call traced"
+		fail "disk full, $3: the last call is not the last record once there was room again"
+	ok "trace disk full ($3), then room again: $(field calls "$(tail -n 1 "$WORK/full.out")") calls went on, loss noted once, $records whole records (${torn:-no} record cut where the disk filled), the last call traced"
 	umount "$FULL"
+}
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=64k p11shim-test "$FULL" 2>/dev/null && umount "$FULL"; then
+	# Unmounted on any exit; on a failure its files are kept beside it first.
+	trap 'st=$?; set +e; [ $st -eq 0 ] || cp -a "$FULL" "$WORK/full-kept"; umount "$FULL" 2>/dev/null; (exit $st); cleanup' EXIT
+	# 96 KiB left for the records once FILE.tail (1028 KiB) and FILE.inflight
+	# (36) are made: records staged, then written a buffer at a time.
+	disk_full 2048 888 "96 KiB left beside FILE.tail: records staged"
+	# No room for FILE.tail: one write(2) per record.
+	disk_full 256 160 "a 256 KiB tmpfs, no room for FILE.tail: one write per record"
 	trap cleanup EXIT
 else
 	how="a 96 KiB file size limit"

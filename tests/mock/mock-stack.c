@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "mock-stack.h"
+#include "p11-trace-ring.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -53,7 +54,7 @@ int mock_stack_write(mock_stack *s, const char *name, const void *data, size_t n
 
 char *mock_stack_read(mock_stack *s, const char *name)
 {
-	char path[PATH_MAX], *buf = NULL, *mem;
+	char path[PATH_MAX], *buf = NULL, *mem, *staged = NULL;
 	size_t n = 0, got;
 	FILE *f;
 
@@ -75,6 +76,14 @@ char *mock_stack_read(mock_stack *s, const char *name)
 		if (got == 0)
 			break;
 	}
+	/* A live trace: with what the trace still stages, as `p11shim trace` reads it. */
+	if (buf != NULL && (got = p11_ring_pending(path, fileno(f), &staged)) > 0 &&
+	    (mem = realloc(buf, n + got + 1)) != NULL) {
+		buf = mem;
+		memcpy(buf + n, staged, got);
+		buf[n + got] = '\0';
+	}
+	free(staged);
 	fclose(f);
 	return buf;
 }

@@ -40,6 +40,7 @@
 #include "p11-shim.h"
 #include "p11-trace.h"
 #include "p11-trace-schema.h"
+#include "p11-trace-ring.h"
 
 static char dir[256];
 static char err[1024];
@@ -273,7 +274,8 @@ static void live_free_all(void)
 static bool read_lines(const char *path, lines *l)
 {
 	struct stat st;
-	size_t i, start;
+	size_t i, start, staged_len;
+	char *staged = NULL;
 	FILE *f;
 
 	memset(l, 0, sizeof(*l));
@@ -282,11 +284,17 @@ static bool read_lines(const char *path, lines *l)
 		return false;
 	assert_int_equal(fstat(fileno(f), &st), 0);
 	l->size = (size_t)st.st_size;
-	l->text = malloc(l->size + 1);
+	/* A live trace: with what the trace still stages, as `p11shim trace` reads it. */
+	staged_len = p11_ring_pending(path, fileno(f), &staged);
+	l->text = malloc(l->size + staged_len + 1);
 	assert_non_null(l->text);
 	live_add(l->text);
 	assert_int_equal(fread(l->text, 1, l->size, f), l->size);
 	fclose(f);
+	if (staged_len > 0)
+		memcpy(l->text + l->size, staged, staged_len);
+	free(staged);
+	l->size += staged_len;
 	/* NUL bytes are padding a live trace file ends in (trace_sink.c): readers skip them. */
 	for (i = start = 0; i < l->size; i++)
 		if (l->text[i] != '\0')

@@ -1,13 +1,14 @@
 /*
- * Unit tests for the trace sink (src/trace/sink_posix.c, include/p11-trace-sink.h;
- * issue 8): records copied into a shared mapping of the trace file, room
- * reserved in the companion FILE.tail.
+ * Unit tests for the trace sink (src/trace/sink_posix.c, include/p11-trace-sink.h,
+ * include/p11-trace-ring.h): room reserved in the companion FILE.tail, records
+ * staged in its buffers and written to the file a buffer at a time.
  *
  * What must hold whatever happens: every record whole and in one piece,
  * none lost or doubled by threads and processes sharing the file, the
- * file 0600 and never opened through a symbolic link, the NUL padding
- * trimmed by the last process (at close, at exit, after a crash) or by the
- * next one after a kill, rotation at MaxSize, a removed or truncated file
+ * file 0600 and never opened through a symbolic link, what is staged
+ * readable while it is (p11_ring_pending) and written to the file by the
+ * process at close, exit or crash, or after a kill by the next process to
+ * open it, with no NUL left, rotation at MaxSize, a removed or truncated file
  * replaced, a full disk reported once with the calls going on, and the
  * one-write-per-record fallback where FILE.tail cannot be made.
  */
@@ -35,6 +36,7 @@
 
 #include "test-support.h"
 
+#include "p11-trace-ring.h"
 #include "p11-trace-sink.h"
 
 static char dir[256];
@@ -111,6 +113,34 @@ static void read_file(const char *path, content *c)
 	for (i = 0; i < o; i++)
 		if (c->text[i] == '\n')
 			c->lines++;
+}
+
+/* What a reader of a live trace sees: the file, then what is staged in FILE.tail. */
+static void read_live(const char *path, content *c)
+{
+	char *staged = NULL, *all;
+	size_t n, i, o;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	read_file(path, c);
+	n = p11_ring_pending(path, fd, &staged);
+	close(fd);
+	all = malloc(c->size + n + 1);
+	assert_non_null(all);
+	memcpy(all, c->text, c->size);
+	for (i = 0, o = c->size; i < n; i++)
+		if (staged[i] != '\0')
+			all[o++] = staged[i];
+	all[o] = '\0';
+	for (i = c->size; i < o; i++)
+		if (all[i] == '\n')
+			c->lines++;
+	free(c->text);
+	free(staged);
+	c->text = all;
+	c->size = o;
+	c->whole = o == 0 || all[o - 1] == '\n';
 }
 
 /* The last record of a whole file. */
@@ -255,14 +285,21 @@ static void test_records_whole_and_trimmed(void **state)
 	snprintf(tail, sizeof(tail), "%s.tail", path);
 	s = p11_sink_open(path, 0);
 	assert_non_null(s);
-	assert_int_equal(p11_sink_get_mode(s), P11_SINK_MAP);
+	assert_int_equal(p11_sink_get_mode(s), P11_SINK_RING);
 	assert_string_equal(p11_sink_path(s), path);
 	write_records(s, 1, 0, 0, 3000);
-	/* While it is open: the companion, and padding ahead of the records. */
+	/* While it is open: the companion; the file holds the full buffers,
+	 * and with what is staged a reader sees every record, once. */
 	assert_true(exists(tail));
 	read_file(path, &c);
-	assert_true(c.nuls > 0);
-	assert_int_equal(c.lines, 3000);
+	assert_true(c.lines > 0 && c.lines < 3000);
+	free(c.text);
+	read_live(path, &c);
+	assert_true(c.whole);
+	tally_init(&ta, 1, 1, 3000);
+	tally_text(&ta, c.text, 1);
+	tally_all_seen(&ta, 1);
+	tally_free(&ta);
 	free(c.text);
 	/* A record bigger than a window, then more small ones. */
 	memset(big, 'Z', sizeof(big));
@@ -719,7 +756,7 @@ static void test_crash_record(void **state)
 	free(c.text);
 }
 
-/* A killed process leaves the padding and FILE.tail; the next one alone trims. */
+/* A killed process leaves its staged records in FILE.tail; the next one writes them. */
 static void test_killed_then_reopened(void **state)
 {
 	char path[PATH_MAX], tail[PATH_MAX + 8];
@@ -745,8 +782,11 @@ static void test_killed_then_reopened(void **state)
 	assert_true(WIFSIGNALED(status));
 	assert_true(exists(tail));
 	read_file(path, &c);
-	assert_true(c.nuls > 0); /* the records survived the kill, the padding too */
+	assert_int_equal(c.lines, 0); /* all still staged: less than a buffer */
+	free(c.text);
+	read_live(path, &c); /* the records survived the kill */
 	assert_int_equal(c.lines, 50);
+	assert_true(c.whole);
 	free(c.text);
 
 	s = p11_sink_open(path, 0);
