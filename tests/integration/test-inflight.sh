@@ -132,10 +132,29 @@ start_client init-nothreads , open 1 , login user
 poll_for "C_Login in flight" inflight_names "$T" C_Login
 sleep 2.5
 grep -q '"pending_us"' "$T" && fail "a note was written without a watchdog thread"
+dead=$CLIENT_PID
 kill_client
 hung_detail "$T" | grep -q "^Still in the backend: C_Login (slot 1, session 1), .*: ? how long is not known (no watchdog: .*a client that forbids threads); the process is gone" ||
 	fail "diagnose without a watchdog"
 ok "CKF_LIBRARY_CANT_CREATE_OS_THREADS: no watchdog, no note; FILE.inflight still names C_Login"
+
+# Its records before the hang were still staged in FILE.tail when it was
+# killed (no watchdog to flush them, a buffer far from full): `trace show`
+# reads them from there, and the next process to trace to the file writes
+# them into it, whole, before its own.
+grep -q '"fn":"C_OpenSession"' "$T" && fail "C_OpenSession already in the file: this case needs it staged"
+"$P11SHIM_TOOL" trace show "$T" | grep -q 'C_OpenSession(slotID=1' ||
+	fail "show does not read the killed client's staged records"
+"$P11CALL" "$SHIM_MODULE" init , fin >"$WORK/next.out" 2>&1 || { cat "$WORK/next.out"; fail "the next client"; }
+python3 - "$T" "$dead" <<'PY' || fail "the killed client's records, written by the next process"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]).read().split("\n") if l.strip("\0")]
+fns = [r["fn"] for r in recs]
+dead = [r["fn"] for r in recs if r["pid"] == int(sys.argv[2])]
+assert "C_OpenSession" in dead and dead[0] == "C_Initialize", dead
+assert fns.index("C_OpenSession") < len(fns) - 2 and fns[-2:] == ["C_Initialize", "C_Finalize"], fns
+PY
+ok "kill -9 with records staged: show reads them from FILE.tail; the next process writes them to the file"
 
 # ---- calls that return leave nothing in flight ----
 T="$WORK/clean.jsonl"
