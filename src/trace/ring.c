@@ -31,7 +31,8 @@ int p11_ring_walk(struct p11_ring_head *h, unsigned b, p11_ring_entry_fn fn, voi
 
 		if (e->len == 0 || pos + size > end)
 			break; /* a head never written: nothing after it is known */
-		if (mark == P11_RING_MARK && (r = fn(data, e->word, (const char *)(e + 1), e->len)) != 0)
+		if (mark == P11_RING_MARK &&
+		    (r = fn(data, e->word, (const char *)(e + 1), e->len)) != 0)
 			return r;
 		pos += size;
 	}
