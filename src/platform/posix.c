@@ -784,10 +784,13 @@ static void *ticker_main(void *arg)
 	return NULL;
 }
 
+#define TICKER_STACK (128 * 1024)
+
 compat_ticker *compat_ticker_start(unsigned interval_ms, void (*fn)(void *), void *data)
 {
 	compat_ticker *t = calloc(1, sizeof(*t));
 	pthread_condattr_t ca;
+	pthread_attr_t attr;
 	sigset_t all, old;
 	int rc;
 
@@ -805,7 +808,12 @@ compat_ticker *compat_ticker_start(unsigned interval_ms, void (*fn)(void *), voi
 	/* The client's signals are for the client's threads, not this one. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&t->thread, NULL, ticker_main, t);
+	/* Its work (a note record of under 1 KiB, a pwritev) needs a small
+	 * stack, not the 8 MiB of address space a thread gets by default. */
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, TICKER_STACK);
+	rc = pthread_create(&t->thread, &attr, ticker_main, t);
+	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		pthread_cond_destroy(&t->cond);

@@ -944,8 +944,10 @@ compat_ticker *compat_ticker_start(unsigned interval_ms, void (*fn)(void *), voi
 	t->fn = fn;
 	t->data = data;
 	t->wake = CreateEventW(NULL, TRUE, FALSE, NULL);
+	/* A small stack (a note record, a write): 128 KiB reserved, not 1 MiB. */
 	if (t->wake != NULL)
-		t->thread = CreateThread(NULL, 0, ticker_main, t, 0, NULL);
+		t->thread = CreateThread(NULL, 128 * 1024, ticker_main, t,
+		                         STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
 	if (t->wake == NULL || t->thread == NULL) {
 		if (t->wake != NULL)
 			CloseHandle(t->wake);

@@ -126,7 +126,8 @@ size_t p11_ring_pending(const char *path, int fd, char **out)
 		if (atomic_load(&h->buf[b].state) == P11_RING_STAGING &&
 		    p11_ring_walk(h, b, collect, &l) != 0)
 			goto out;
-	qsort(l.v, l.n, sizeof(*l.v), by_offset);
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), by_offset);
 	for (i = 0; i < l.n; i++)
 		if (!in_file(fd, &l.v[i]))
 			total += l.v[i].len;

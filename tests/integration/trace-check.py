@@ -4,9 +4,11 @@
     trace-check.py [--text] [--seq] [--allow-torn=N] FILE...
 
 Every record must be one whole JSON object (or, with --text, one whole text
-line) with the fields every record has. NUL bytes between and after records
-are skipped: a writer that maps the file pads it with them while processes
-trace to it (src/trace/sink_posix.c); a NUL inside a record breaks it, and so is
+line) with the fields every record has. Records still staged in FILE.tail
+(include/p11-trace-ring.h: e.g. of a process killed before it wrote them)
+are read from there, after the file's, as `p11shim trace` reads them. NUL
+bytes between and after records are skipped (the file holds NULs where
+records are still staged); a NUL inside a record breaks it, and so is
 reported. With --seq, the sequence numbers of each process must run without
 a gap or a repeat (no record lost, none written twice). With --allow-torn=N,
 up to N records (JSON Lines) may be cut off where the disk was full: the
@@ -18,12 +20,56 @@ Prints "records N", then "pid PID N", "fn NAME N", "rv NAME N" and
 """
 import collections
 import json
+import os
 import re
+import struct
 import sys
 
 TEXT = re.compile(rb"^(\S+) (\d+):(\d+) #(\d+) (C_\w+)\((.*)\)(?: -> \{.*\})?"
                   rb" = (CKR_\w+|0x[0-9a-f]+|CRASHED \w+)(?: \((\d+) us\))?(?: notes: .*)?$")
 CRASH_TEXT = re.compile(rb"^(\S+) (\d+):(\d+) #(\d+) (C_\w+)\(.*\) = CRASHED (\w+)$")
+
+
+def staged(path):
+    """The records processes still stage for path in path.tail (written by a
+    process that died without writing them out, e.g. under a sanitizer's own
+    fault handler): read as `p11shim trace` reads them, from the layout in
+    include/p11-trace-ring.h, an independent reader of it."""
+    try:
+        with open(path + ".tail", "rb") as f:
+            ring = f.read()
+        st = os.stat(path)
+    except OSError:
+        return b""
+    head, bufs, buf_size, gen_shift = 4096, 32, 32 * 1024, 48
+    if len(ring) < head + bufs * buf_size or ring[:8] != b"p11shimR" or \
+            struct.unpack_from("<I", ring, 8)[0] != 2:
+        return b""
+    word, = struct.unpack_from("<Q", ring, 64)
+    ino, dev = struct.unpack_from("<QQ", ring, 128)
+    if (ino, dev) != (st.st_ino, st.st_dev):
+        return b""
+    recs = []
+    for b in range(bufs):
+        state, pos, done, end = struct.unpack_from("<QQQQ", ring, 1024 + 64 * b)
+        if state != 1:
+            continue
+        data, at, end = head + b * buf_size, 0, min(end, buf_size)
+        while at + 16 <= end:
+            w, n, mark = struct.unpack_from("<QII", ring, data + at)
+            size = 16 + ((n + 7) & ~7)
+            if n == 0 or at + size > end:
+                break
+            if mark == 0x31434552 and w >> gen_shift == word >> gen_shift:
+                recs.append((w & ((1 << gen_shift) - 1), ring[data + at + 16:data + at + 16 + n]))
+            at += size
+    with open(path, "rb") as f:
+        out = b""
+        for off, rec in sorted(recs):
+            f.seek(off)
+            if f.read(len(rec)) != rec:
+                out += rec
+    return out
 
 
 def main(argv):
@@ -40,6 +86,7 @@ def main(argv):
     total = 0
     for path in files:
         data = open(path, "rb").read()
+        data += staged(path)
         # Records end in '\n'; NUL runs separate them too (padding).
         end = data.rstrip(b"\0")
         if end and not end.endswith(b"\n") and not torn_max:
