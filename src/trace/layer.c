@@ -156,19 +156,16 @@ unsigned long p11_trace_last_seq(void)
 static atomic_bool oom_reported;
 
 /*
- * The trace file stays open after C_Finalize, for the next C_Initialize
- * that traces to the same File and MaxSize in the same process: opening
- * it (joining FILE.tail, writing what killed processes left) and closing it (trimming)
- * cost more than a backend's whole C_Initialize. The last process still
- * trims it at exit (the sink's destructor). Under entry.c's
- * COMPAT_GLOBAL_INIT only.
+ * The trace stays open after C_Finalize, for the next C_Initialize that
+ * traces to the same File, MaxSize, Format and SlowCall in the same
+ * process: the file (joining FILE.tail, writing what killed processes
+ * left, and trimming at the end), the in-flight table and the watchdog
+ * thread cost more to set up and tear down than a backend's whole
+ * C_Initialize. The watchdog goes on ticking meanwhile (no call is in
+ * flight, so it only flushes). The last process still trims the file at
+ * exit (the sink's destructor). Under entry.c's COMPAT_GLOBAL_INIT only.
  */
-static struct {
-	p11_sink *sink;
-	char pattern[4200]; /* [trace] File as configured, before %p and %t */
-	uint64_t max_size;
-	unsigned long pid;
-} parked;
+static trace_state *parked;
 
 /*
  * The fixed parts of a JSON record (J_) and of a text one (T_), as literals:
@@ -649,49 +646,55 @@ static void watch(void *data)
 	p11_sink_flush(ts->sink);
 }
 
+/* Lets a trace go: the watchdog first (it writes to the sink and reads the table). */
+static void free_state(trace_state *ts)
+{
+	if (ts == NULL)
+		return;
+	compat_ticker_stop(ts->watchdog);
+	p11_inflight_close(ts->inflight);
+	p11_sink_close(ts->sink);
+	free(ts);
+}
+
 static void trace_destroy(p11_layer *self)
 {
 	trace_state *ts = self->data;
 
-	/* The watchdog first: it writes to the sink and reads the table. */
-	compat_ticker_stop(ts->watchdog);
 	compat_crash_uninstall();
-	if (parked.sink != NULL && parked.sink != ts->sink)
-		p11_sink_close(parked.sink);
-	parked.sink = NULL;
-	/* A forked child's sink is its parent's file: closed, not kept. */
-	if (ts->pattern[0] != '\0' && ts->pid == compat_pid()) {
-		p11_sink_flush(ts->sink); /* kept open, but idle until the next C_Initialize */
-		parked.sink = ts->sink;
-		snprintf(parked.pattern, sizeof(parked.pattern), "%s", ts->pattern);
-		parked.max_size = ts->max_size;
-		parked.pid = ts->pid;
-	} else {
-		p11_sink_close(ts->sink);
+	/* A forked child's trace is its parent's file: let go, not kept. */
+	if (ts->pattern[0] == '\0' || ts->pid != compat_pid()) {
+		free_state(ts);
+		return;
 	}
-	p11_inflight_close(ts->inflight);
-	free(ts);
+	free_state(parked); /* another trace layer's, kept before */
+	p11_sink_flush(ts->sink);
+	parked = ts;
 }
 
-/* The kept sink when it serves this File and MaxSize in this process, else NULL (and it is closed). */
-static p11_sink *take_parked(const char *pattern, uint64_t max_size)
+/*
+ * The kept trace when it is what want describes (File, MaxSize, Format,
+ * SlowCall, a watchdog or not) in this process; else NULL, and it is let
+ * go. What the watchdog reads is compared, so that it is never changed
+ * under it.
+ */
+static trace_state *take_parked(const trace_state *want, bool watchdog)
 {
-	p11_sink *s = parked.sink;
+	trace_state *k = parked;
 
-	parked.sink = NULL;
-	if (s == NULL)
-		return NULL;
-	if (parked.pid == compat_pid() && parked.max_size == max_size &&
-	    strcmp(parked.pattern, pattern) == 0)
-		return s;
-	p11_sink_close(s);
+	parked = NULL;
+	if (k != NULL && want != NULL && k->pid == compat_pid() && k->max_size == want->max_size &&
+	    k->format == want->format && k->slow_us == want->slow_us &&
+	    (k->watchdog != NULL) == watchdog && strcmp(k->slow_text, want->slow_text) == 0 &&
+	    strcmp(k->pattern, want->pattern) == 0)
+		return k;
+	free_state(k);
 	return NULL;
 }
 
 void p11_trace_free_kept(void)
 {
-	p11_sink_close(parked.sink);
-	parked.sink = NULL;
+	free_state(take_parked(NULL, false));
 }
 
 p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
@@ -700,10 +703,10 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	const char *file, *format, *data;
 	char dir[4096], pattern[4200];
 	uint64_t max_size = 0, slow_ms = 0;
-	bool enable = false, fresh;
+	bool enable = false, fresh, watchdog;
 	struct stat st;
 	p11_layer *layer = NULL;
-	trace_state *ts = NULL;
+	trace_state *ts = NULL, *kept;
 
 	err[0] = '\0';
 	file = p11_config_get(cfg, P11_KEY_TRACE_FILE, err, errlen);
@@ -716,8 +719,8 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	if (format == NULL || data == NULL)
 		return NULL;
 	if (file[0] == '\0' && !enable) {
-		p11_sink_close(take_parked("", 0)); /* a trace kept from before is done */
-		return NULL;                        /* trace off: err stays empty */
+		free_state(take_parked(NULL, false)); /* a trace kept from before is done */
+		return NULL;                          /* trace off: err stays empty */
 	}
 
 	layer = calloc(1, sizeof(*layer));
@@ -747,14 +750,33 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	snprintf(ts->pattern, sizeof(ts->pattern), "%s", file);
 	ts->max_size = max_size;
 	ts->pid = compat_pid();
-	ts->sink = take_parked(ts->pattern, max_size);
-	if (ts->sink != NULL)
-		snprintf(ts->path, sizeof(ts->path), "%s", p11_sink_path(ts->sink));
-	else
-		expand_path(file, ts->path, sizeof(ts->path));
+	ts->slow_us = (int64_t)slow_ms * 1000;
+	snprintf(ts->slow_text, sizeof(ts->slow_text), "%s",
+	         p11_config_get(cfg, P11_KEY_TRACE_SLOWCALL, err, errlen));
+	err[0] = '\0';
+	/*
+	 * The watchdog is a thread of the client's process: not when the client
+	 * forbids threads (NSS passes CKF_LIBRARY_CANT_CREATE_OS_THREADS). Then
+	 * no SlowCall notes are written and the table is not stamped; the calls
+	 * in flight are still named in it, and staged records reach the file
+	 * when a staging buffer fills or the client leaves (readers of a live
+	 * trace see them all the same). With SlowCall = 0 it only flushes, once
+	 * a second.
+	 */
+	watchdog = !(ctx->init_flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS);
+	kept = take_parked(ts, watchdog);
+	if (kept != NULL) {
+		/* None of these is read by the watchdog. */
+		kept->data = ts->data;
+		kept->calls_before = ts->calls_before;
+		kept->first_before = ts->first_before;
+		free(ts);
+		ts = kept;
+		goto ready;
+	}
+	expand_path(file, ts->path, sizeof(ts->path));
 	fresh = stat(ts->path, &st) != 0 || st.st_size == 0;
-	if (ts->sink == NULL)
-		ts->sink = p11_sink_open(ts->path, max_size);
+	ts->sink = p11_sink_open(ts->path, max_size);
 	if (ts->sink == NULL) {
 		/* The calls go on without a trace: say so once. */
 		p11_event(P11_EV_TRACE_REFUSED, P11_NO_SLOT,
@@ -772,26 +794,14 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		        p11_text_safe(shown, sizeof(shown), err));
 	}
 	err[0] = '\0';
-	/*
-	 * The watchdog is a thread of the client's process: not when the client
-	 * forbids threads (NSS passes CKF_LIBRARY_CANT_CREATE_OS_THREADS). Then
-	 * no SlowCall notes are written and the table is not stamped; the calls
-	 * in flight are still named in it, and staged records reach the file
-	 * when a staging buffer fills or the client leaves (readers of a live
-	 * trace see them all the same). With SlowCall = 0 it only flushes, once
-	 * a second.
-	 */
-	ts->slow_us = (int64_t)slow_ms * 1000;
-	snprintf(ts->slow_text, sizeof(ts->slow_text), "%s",
-	         p11_config_get(cfg, P11_KEY_TRACE_SLOWCALL, err, errlen));
-	err[0] = '\0';
-	if (!(ctx->init_flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS)) {
+	if (watchdog) {
 		/* A quarter of SlowCall between looks, from 0.1 s to 1 s: a note comes soon after the time. */
 		unsigned every = (unsigned)(slow_ms == 0 || slow_ms / 4 > 1000 ? 1000 :
 		                            slow_ms / 4 < 100                  ? 100 :
 		                                                                 slow_ms / 4);
 		ts->watchdog = compat_ticker_start(every, watch, ts);
 	}
+ready:
 	compat_crash_install(on_fault, p11_sink_crash_done);
 	layer->name = "trace";
 	layer->ops = &trace_ops;

@@ -156,6 +156,25 @@ assert fns.index("C_OpenSession") < len(fns) - 2 and fns[-2:] == ["C_Initialize"
 PY
 ok "kill -9 with records staged: show reads them from FILE.tail; the next process writes them to the file"
 
+# ---- the trace kept from one C_Initialize to the next ----
+# Its watchdog and table go on serving after C_Finalize + C_Initialize...
+T="$WORK/again.jsonl"
+shim_conf "$P11SHIM_CONF" "$HANGMOD" "$T" "SlowCall = 1s"
+start_client init , fin , init , open 1 , login user
+poll_for "C_Login in flight" inflight_names "$T" C_Login
+poll_for "SlowCall note after a second C_Initialize" grep -q '"fn":"C_Login".*"rv":null,"pending_us":' "$T"
+kill_client
+ok "the trace kept across C_Finalize + C_Initialize: its watchdog notes a hang, its table names it"
+# ... but not for a C_Initialize that forbids threads: the watchdog is let go.
+T="$WORK/again-nothreads.jsonl"
+shim_conf "$P11SHIM_CONF" "$HANGMOD" "$T" "SlowCall = 1s"
+start_client init , fin , init-nothreads , open 1 , login user
+poll_for "C_Login in flight" inflight_names "$T" C_Login
+sleep 2.5
+grep -q '"pending_us"' "$T" && fail "a watchdog kept from before wrote a note for a client that forbids threads"
+kill_client
+ok "a second C_Initialize that forbids threads: the watchdog kept from the first is stopped"
+
 # ---- calls that return leave nothing in flight ----
 T="$WORK/clean.jsonl"
 shim_conf "$P11SHIM_CONF" "$HANGMOD" "$T"
