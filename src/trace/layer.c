@@ -162,7 +162,8 @@ static atomic_bool oom_reported;
  * left, and trimming at the end), the in-flight table and the watchdog
  * thread cost more to set up and tear down than a backend's whole
  * C_Initialize. The watchdog goes on ticking meanwhile (no call is in
- * flight, so it only flushes). The last process still trims the file at
+ * flight, so it only flushes), except on Windows; a next C_Initialize
+ * that forbids threads stops it. The last process still trims the file at
  * exit (the sink's destructor). Under entry.c's COMPAT_GLOBAL_INIT only.
  */
 static trace_state *parked;
@@ -667,6 +668,12 @@ static void trace_destroy(p11_layer *self)
 		free_state(ts);
 		return;
 	}
+	/* Windows: a kept trace is freed in DllMain (FreeLibrary), where no
+	 * thread may be waited for (the loader's lock): the watchdog stops now. */
+	if (COMPAT_WINDOWS) {
+		compat_ticker_stop(ts->watchdog);
+		ts->watchdog = NULL;
+	}
 	free_state(parked); /* another trace layer's, kept before */
 	p11_sink_flush(ts->sink);
 	parked = ts;
@@ -674,19 +681,17 @@ static void trace_destroy(p11_layer *self)
 
 /*
  * The kept trace when it is what want describes (File, MaxSize, Format,
- * SlowCall, a watchdog or not) in this process; else NULL, and it is let
- * go. What the watchdog reads is compared, so that it is never changed
- * under it.
+ * SlowCall) in this process; else NULL, and it is let go. What the
+ * watchdog reads is compared, so that it is never changed under it.
  */
-static trace_state *take_parked(const trace_state *want, bool watchdog)
+static trace_state *take_parked(const trace_state *want)
 {
 	trace_state *k = parked;
 
 	parked = NULL;
 	if (k != NULL && want != NULL && k->pid == compat_pid() && k->max_size == want->max_size &&
 	    k->format == want->format && k->slow_us == want->slow_us &&
-	    (k->watchdog != NULL) == watchdog && strcmp(k->slow_text, want->slow_text) == 0 &&
-	    strcmp(k->pattern, want->pattern) == 0)
+	    strcmp(k->slow_text, want->slow_text) == 0 && strcmp(k->pattern, want->pattern) == 0)
 		return k;
 	free_state(k);
 	return NULL;
@@ -694,7 +699,7 @@ static trace_state *take_parked(const trace_state *want, bool watchdog)
 
 void p11_trace_free_kept(void)
 {
-	free_state(take_parked(NULL, false));
+	free_state(take_parked(NULL));
 }
 
 p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
@@ -719,8 +724,8 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	if (format == NULL || data == NULL)
 		return NULL;
 	if (file[0] == '\0' && !enable) {
-		free_state(take_parked(NULL, false)); /* a trace kept from before is done */
-		return NULL;                          /* trace off: err stays empty */
+		free_state(take_parked(NULL)); /* a trace kept from before is done */
+		return NULL;                   /* trace off: err stays empty */
 	}
 
 	layer = calloc(1, sizeof(*layer));
@@ -764,7 +769,7 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 	 * a second.
 	 */
 	watchdog = !(ctx->init_flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS);
-	kept = take_parked(ts, watchdog);
+	kept = take_parked(ts);
 	if (kept != NULL) {
 		/* None of these is read by the watchdog. */
 		kept->data = ts->data;
@@ -772,6 +777,10 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		kept->first_before = ts->first_before;
 		free(ts);
 		ts = kept;
+		if (!watchdog) {
+			compat_ticker_stop(ts->watchdog);
+			ts->watchdog = NULL;
+		}
 		goto ready;
 	}
 	expand_path(file, ts->path, sizeof(ts->path));
@@ -794,14 +803,14 @@ p11_layer *p11_trace_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 		        p11_text_safe(shown, sizeof(shown), err));
 	}
 	err[0] = '\0';
-	if (watchdog) {
+ready:
+	if (watchdog && ts->watchdog == NULL) {
 		/* A quarter of SlowCall between looks, from 0.1 s to 1 s: a note comes soon after the time. */
 		unsigned every = (unsigned)(slow_ms == 0 || slow_ms / 4 > 1000 ? 1000 :
 		                            slow_ms / 4 < 100                  ? 100 :
 		                                                                 slow_ms / 4);
 		ts->watchdog = compat_ticker_start(every, watch, ts);
 	}
-ready:
 	compat_crash_install(on_fault, p11_sink_crash_done);
 	layer->name = "trace";
 	layer->ops = &trace_ops;
