@@ -107,8 +107,11 @@ break_state_between() {
 		shift
 	done
 	shift
-	rm -f "$WORK/go" "$WORK/seen"
+	rm -f "$WORK/go"
 	mkfifo "$WORK/go"
+	# There before the client opens it (after the FIFO): the count below
+	# must not read a missing file as "enough lines".
+	: >"$WORK/seen"
 	# shellcheck disable=SC2086
 	P11CALL_PIN=$SIM_PUK p11call_shim $a , wait , "$@" , fin <"$WORK/go" >"$WORK/seen" 2>/dev/null &
 	exec 3>"$WORK/go"
