@@ -8,6 +8,7 @@
 #include "p11-trace-ring.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,33 +40,57 @@ int p11_ring_walk(struct p11_ring_head *h, unsigned b, p11_ring_entry_fn fn, voi
 	return 0;
 }
 
+/* A staged record, copied out of FILE.tail: len bytes at data + at of its list. */
 typedef struct {
 	uint64_t off;
-	const char *rec;
-	size_t len;
+	size_t at, len;
 } pending_rec;
 
 typedef struct {
 	uint64_t gen;
 	pending_rec *v;
 	size_t n, cap;
+	char *data; /* the records' bytes */
+	size_t used, room;
 } pending_list;
 
+static bool grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap ? *cap : 256;
+	void *q;
+
+	if (need <= *cap)
+		return true;
+	while (n < need)
+		n *= 2;
+	if ((q = realloc(*p, n * size)) == NULL)
+		return false;
+	*p = q;
+	*cap = n;
+	return true;
+}
+
+/*
+ * Copies one record of the current generation out of the mapping. The
+ * writer may flush and empty the buffer meanwhile (the record is then in
+ * the file): an entry whose mark is gone after the copy is left out.
+ */
 static int collect(void *data, uint64_t word, const char *rec, size_t len)
 {
 	pending_list *l = data;
+	const struct p11_ring_entry *e = (const struct p11_ring_entry *)rec - 1;
 
 	if (P11_RING_GEN(word) != l->gen)
 		return 0; /* for a file rotated away */
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		pending_rec *v = realloc(l->v, cap * sizeof(*v));
-		if (v == NULL)
-			return 1;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = (pending_rec){ P11_RING_OFF(word), rec, len };
+	if (!grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)) ||
+	    !grow((void **)&l->data, &l->room, l->used + len, 1))
+		return 1;
+	memcpy(l->data + l->used, rec, len);
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&e->mark, memory_order_relaxed) != P11_RING_MARK || e->word != word)
+		return 0;
+	l->v[l->n++] = (pending_rec){ P11_RING_OFF(word), l->used, len };
+	l->used += len;
 	return 0;
 }
 
@@ -76,8 +101,8 @@ static int by_offset(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Whether fd's file already holds rec at off (flushed since it was staged). */
-static bool in_file(int fd, const pending_rec *p)
+/* Whether fd's file already holds the record (flushed since it was staged). */
+static bool in_file(int fd, const pending_rec *p, const char *rec)
 {
 	char buf[4096];
 	size_t done = 0;
@@ -85,7 +110,7 @@ static bool in_file(int fd, const pending_rec *p)
 	while (done < p->len) {
 		size_t n = p->len - done < sizeof(buf) ? p->len - done : sizeof(buf);
 		if (pread(fd, buf, n, (off_t)(p->off + done)) != (ssize_t)n ||
-		    memcmp(buf, p->rec + done, n) != 0)
+		    memcmp(buf, rec + done, n) != 0)
 			return false;
 		done += n;
 	}
@@ -128,23 +153,21 @@ size_t p11_ring_pending(const char *path, int fd, char **out)
 			goto out;
 	if (l.n > 1)
 		qsort(l.v, l.n, sizeof(*l.v), by_offset);
-	for (i = 0; i < l.n; i++)
-		if (!in_file(fd, &l.v[i]))
-			total += l.v[i].len;
-	if (total == 0 || (o = malloc(total)) == NULL) {
-		total = 0;
+	/* The copies are the output, in file order, less what the file holds. */
+	if (l.n == 0 || (o = malloc(l.used)) == NULL)
 		goto out;
-	}
-	*out = o;
 	for (i = 0; i < l.n; i++)
-		if (!in_file(fd, &l.v[i])) {
-			memcpy(o, l.v[i].rec, l.v[i].len);
-			o += l.v[i].len;
+		if (!in_file(fd, &l.v[i], l.data + l.v[i].at)) {
+			memcpy(o + total, l.data + l.v[i].at, l.v[i].len);
+			total += l.v[i].len;
 		}
-	/* A record flushed between the two passes is left out of the second. */
-	total = (size_t)(o - *out);
+	if (total == 0)
+		free(o);
+	else
+		*out = o;
 out:
 	free(l.v);
+	free(l.data);
 	munmap(h, P11_RING_SIZE);
 	return total;
 }
