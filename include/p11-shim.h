@@ -161,6 +161,8 @@ const char *p11_skip_pattern(const p11_skip *s, size_t i, const char **origin);
  * not UTF-8: taken as Latin-1), or that cannot be matched against it (the layer hides such
  * a reader too), or -1. Not thread-safe. */
 int p11_skip_match(p11_skip *s, const char *desc, size_t n);
+/* Whether pattern i is matched as a literal (or literal prefix and ".*"), without PCRE2. */
+bool p11_skip_literal(const p11_skip *s, size_t i);
 void p11_skip_free(p11_skip *s);
 
 void p11_layer_free(p11_layer *layer);

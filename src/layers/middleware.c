@@ -149,9 +149,12 @@ static CK_RV middleware_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	middleware *m = self->data;
 	p11_shim_ctx *ctx = m->ctx;
 	const char *enforce, *lib;
-	char text[1400], err[1024];
-	p11_personal_cfg pc;
-	p11_pin_cert cert;
+	/* On the heap: Personal.cfg's findings are 180 KiB (its SkipReader lines). */
+	struct {
+		char text[1400], err[1024];
+		p11_personal_cfg pc;
+		p11_pin_cert cert;
+	} * w;
 	bool refuse = false, have_info;
 	CK_INFO info;
 	CK_RV rv;
@@ -172,37 +175,44 @@ static CK_RV middleware_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 	         ctx->version_source[0] ? ctx->version_source : "nowhere");
 
 	enforce = p11_config_raw(ctx->cfg, P11_KEY_ENFORCE, NULL, NULL, NULL);
-	if (!p11_personal_cfg_read(ctx->cfg, &pc, err, sizeof(err))) {
-		snprintf(text, sizeof(text), "Personal.cfg cannot be read: %s", err);
-		refuse |= finding(enforce, text);
-	} else if (p11_personal_caching_on(&pc)) {
+	if ((w = malloc(sizeof(*w))) == NULL) {
+		p11_event(P11_EV_MIDDLEWARE_REFUSED, P11_NO_SLOT,
+		          "middleware: refused: out of memory checking Nexus Personal's configuration");
+		P11_NEXT(self, Finalize, NULL);
+		return CKR_HOST_MEMORY;
+	}
+	if (!p11_personal_cfg_read(ctx->cfg, &w->pc, w->err, sizeof(w->err))) {
+		snprintf(w->text, sizeof(w->text), "Personal.cfg cannot be read: %s", w->err);
+		refuse |= finding(enforce, w->text);
+	} else if (p11_personal_caching_on(&w->pc)) {
 		/* The seed: caching gives outdated card data during encoding. */
-		if (pc.file[0] != '\0')
-			snprintf(text, sizeof(text),
+		if (w->pc.file[0] != '\0')
+			snprintf(w->text, sizeof(w->text),
 			         "card caching is on: %s:%u: [Cache] CacheValidity = %s; "
 			         "set [Cache] CacheValidity = 0 there",
-			         pc.file, pc.line, pc.value);
-		else if (pc.system_read || pc.user_read)
-			snprintf(text, sizeof(text),
+			         w->pc.file, w->pc.line, w->pc.value);
+		else if (w->pc.system_read || w->pc.user_read)
+			snprintf(w->text, sizeof(w->text),
 			         "card caching is on: no [Cache] CacheValidity in %s%s%s; "
 			         "add [Cache] CacheValidity = 0 to %s",
-			         pc.system_read ? pc.system_file : "",
-			         pc.system_read && pc.user_read ? " or " : "",
-			         pc.user_read ? pc.user_file : "",
-			         pc.user_read ? pc.user_file : pc.system_file);
+			         w->pc.system_read ? w->pc.system_file : "",
+			         w->pc.system_read && w->pc.user_read ? " or " : "",
+			         w->pc.user_read ? w->pc.user_file : "",
+			         w->pc.user_read ? w->pc.user_file : w->pc.system_file);
 		else
-			snprintf(text, sizeof(text),
+			snprintf(w->text, sizeof(w->text),
 			         "card caching is on: no Personal.cfg found "
 			         "([middleware] PersonalConfig = %s, PersonalUserConfig = %s); create the "
 			         "middleware's Personal.cfg with [Cache] CacheValidity = 0 and name it there",
-			         pc.system_file[0] ? pc.system_file : "(unset)",
-			         pc.user_file[0] ? pc.user_file : "(unset)");
-		refuse |= finding(enforce, text);
+			         w->pc.system_file[0] ? w->pc.system_file : "(unset)",
+			         w->pc.user_file[0] ? w->pc.user_file : "(unset)");
+		refuse |= finding(enforce, w->text);
 	}
-	if (!p11_pin_cert_check(ctx->cfg, &cert, err, sizeof(err))) {
-		snprintf(text, sizeof(text), "PIN-encryption certificate: %s", err);
-		refuse |= finding(enforce, text);
+	if (!p11_pin_cert_check(ctx->cfg, &w->cert, w->err, sizeof(w->err))) {
+		snprintf(w->text, sizeof(w->text), "PIN-encryption certificate: %s", w->err);
+		refuse |= finding(enforce, w->text);
 	}
+	free(w);
 	if (refuse) {
 		/* Nothing half-initialised is left behind. */
 		P11_NEXT(self, Finalize, NULL);

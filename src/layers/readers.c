@@ -34,7 +34,9 @@
 #define MAX_SLOTS 256
 
 typedef struct {
-	pcre2_code *re;
+	pcre2_code *re; /* NULL: a literal pattern (literal_form) */
+	size_t lit_len; /* a literal pattern: the bytes of text the name starts with */
+	bool lit_tail;  /* ... and ".*" after them: the rest holds no newline */
 	char text[512];
 	char origin[600]; /* "FILE:LINE" or "default" */
 } pattern;
@@ -53,7 +55,7 @@ typedef struct {
 typedef struct {
 	pattern *pat; /* as many as configured (1 KiB each), not MAX_PATTERNS */
 	size_t n_pat;
-	pcre2_match_data *md;      /* used under lock */
+	pcre2_match_data *md;      /* used under lock; NULL while every pattern is literal */
 	pcre2_match_context *mctx; /* explicit match and depth limits */
 	compat_mutex *lock;
 	judged slot[MAX_SLOTS];
@@ -72,6 +74,8 @@ typedef struct {
 
 static int new_matcher(readers *r)
 {
+	if (r->md != NULL)
+		return 0;
 	r->md = pcre2_match_data_create(1, NULL);
 	r->mctx = pcre2_match_context_create(NULL);
 	if (r->md == NULL || r->mctx == NULL)
@@ -79,6 +83,71 @@ static int new_matcher(readers *r)
 	pcre2_set_match_limit(r->mctx, MATCH_LIMIT);
 	pcre2_set_depth_limit(r->mctx, DEPTH_LIMIT);
 	return 0;
+}
+
+/*
+ * The defaults ("Microsoft Virtual Smart Card .*") and most patterns are a
+ * literal name or a literal prefix and ".*". Those are matched here without
+ * PCRE2, which then is never called: its code is not paged in (about 250
+ * KiB resident, issue 15). A pattern is literal when it holds none of
+ * PCRE2's metacharacters outside a class (\ ^ $ . [ ] | ( ) ? * + { }),
+ * except one ".*" at its very end, and is valid UTF-8 (else PCRE2 gives
+ * the error). With the options compile uses, such a pattern fully matches
+ * a name exactly when the name starts with the literal bytes and, with
+ * ".*", nothing after them is a newline: "." matches any character but a
+ * newline, and PCRE2_NEWLINE_LF is set for every compiled pattern, so a
+ * newline is LF alone in both paths. tests/unit/test_layer_readers.c
+ * (test_literal_patterns_match_as_pcre2) holds both paths to the same
+ * answers.
+ */
+static bool literal_form(const char *text, size_t *len, bool *tail)
+{
+	size_t n = strlen(text), i, k;
+
+	*tail = n >= 2 && text[n - 2] == '.' && text[n - 1] == '*';
+	if (*tail)
+		n -= 2;
+	for (i = 0; i < n; i += k) {
+		if (strchr("\\^$.[]|()?*+{}", text[i]) != NULL)
+			return false;
+		k = (unsigned char)text[i] < 0x80 ?
+		            1 :
+		            p11_utf8_len((const unsigned char *)text + i, n - i);
+		if (k == 0)
+			return false;
+	}
+	*len = n;
+	return true;
+}
+
+static bool literal_match(const pattern *p, const char *name, size_t n)
+{
+	if (n < p->lit_len || memcmp(name, p->text, p->lit_len) != 0)
+		return false;
+	if (!p->lit_tail)
+		return n == p->lit_len;
+	return memchr(name + p->lit_len, '\n', n - p->lit_len) == NULL;
+}
+
+static pcre2_code *compile_pcre2(const char *text, int *code, PCRE2_SIZE *off)
+{
+	pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+	pcre2_code *re;
+
+	if (cc == NULL) {
+		*code = PCRE2_ERROR_NOMEMORY;
+		*off = 0;
+		return NULL;
+	}
+	pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
+	/* Full match, as Personal's own SkipReader: anchored at both ends. */
+	/* PCRE2_MATCH_INVALID_UTF: a subject is never an error for its
+	 * encoding (names are converted to UTF-8 first; this is the backstop). */
+	re = pcre2_compile((PCRE2_SPTR)text, PCRE2_ZERO_TERMINATED,
+	                   PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
+	                   code, off, cc);
+	pcre2_compile_context_free(cc);
+	return re;
 }
 
 /* section: "[readers] " for the shim's own lines, NULL for Personal.cfg's. */
@@ -103,18 +172,19 @@ static int compile(readers *r, const char *text, const char *file, unsigned line
 	}
 	r->pat = p;
 	p = &r->pat[r->n_pat];
-	/* Full match, as Personal's own SkipReader: anchored at both ends. */
-	/* PCRE2_MATCH_INVALID_UTF: a subject is never an error for its
-	 * encoding (names are converted to UTF-8 first; this is the backstop). */
-	p->re = pcre2_compile((PCRE2_SPTR)text, PCRE2_ZERO_TERMINATED,
-	                      PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
-	                      &code, &off, NULL);
-	if (p->re == NULL) {
+	p->re = NULL;
+	if (!(strlen(text) < sizeof(p->text) && literal_form(text, &p->lit_len, &p->lit_tail)) &&
+	    (p->re = compile_pcre2(text, &code, &off)) == NULL) {
 		pcre2_get_error_message(code, msg, sizeof(msg));
 		snprintf(err, errlen,
 		         "%s:%u: %sSkipReader = %s: PCRE2 error at offset %lu: %s; fix the pattern",
 		         file ? file : "default", line, section ? section : "", text,
 		         (unsigned long)off, (const char *)msg);
+		return -1;
+	}
+	if (p->re != NULL && new_matcher(r) != 0) {
+		pcre2_code_free(p->re);
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	snprintf(p->text, sizeof(p->text), "%s", text);
@@ -174,7 +244,10 @@ static bool match_inlock(readers *r, const char *desc, size_t n, const pattern *
 	*p = NULL;
 	*error = 0;
 	for (i = 0; i < r->n_pat; i++) {
-		rc = pcre2_match(r->pat[i].re, (PCRE2_SPTR)desc, n, 0, 0, r->md, r->mctx);
+		if (r->pat[i].re == NULL)
+			rc = literal_match(&r->pat[i], desc, n) ? 0 : PCRE2_ERROR_NOMATCH;
+		else
+			rc = pcre2_match(r->pat[i].re, (PCRE2_SPTR)desc, n, 0, 0, r->md, r->mctx);
 		if (rc >= 0) {
 			*p = &r->pat[i];
 			return true;
@@ -411,16 +484,26 @@ static void fill_ops(p11_ops *ops)
 	ops->C_WaitForSlotEvent = readers_C_WaitForSlotEvent;
 }
 
-static void readers_destroy(p11_layer *self)
+/* PCRE2 is not called when it never was (literal_form): its code stays out of memory. */
+static void free_patterns(readers *r)
 {
-	readers *r = self->data;
 	size_t i;
 
 	for (i = 0; i < r->n_pat; i++)
-		pcre2_code_free(r->pat[i].re);
+		if (r->pat[i].re != NULL)
+			pcre2_code_free(r->pat[i].re);
 	free(r->pat);
-	pcre2_match_data_free(r->md);
-	pcre2_match_context_free(r->mctx);
+	if (r->md != NULL)
+		pcre2_match_data_free(r->md);
+	if (r->mctx != NULL)
+		pcre2_match_context_free(r->mctx);
+}
+
+static void readers_destroy(p11_layer *self)
+{
+	readers *r = self->data;
+
+	free_patterns(r);
 	compat_mutex_free(r->lock);
 	free(r);
 }
@@ -472,8 +555,7 @@ p11_layer *p11_readers_layer_new(p11_shim_ctx *ctx, char *err, size_t errlen)
 
 	r = calloc(1, sizeof(*r));
 	layer = calloc(1, sizeof(*layer));
-	if (r == NULL || layer == NULL || (r->lock = compat_mutex_new()) == NULL ||
-	    new_matcher(r) != 0) {
+	if (r == NULL || layer == NULL || (r->lock = compat_mutex_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -510,8 +592,7 @@ p11_skip *p11_skip_new(const p11_config *cfg, char *err, size_t errlen)
 {
 	p11_skip *s = calloc(1, sizeof(*s));
 
-	if (s == NULL || new_matcher(&s->r) != 0) {
-		p11_skip_free(s);
+	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -554,16 +635,16 @@ int p11_skip_match(p11_skip *s, const char *desc, size_t n)
 	return (int)(p - s->r.pat);
 }
 
+bool p11_skip_literal(const p11_skip *s, size_t i)
+{
+	return i < s->r.n_pat && s->r.pat[i].re == NULL;
+}
+
 void p11_skip_free(p11_skip *s)
 {
-	size_t i;
 
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->r.n_pat; i++)
-		pcre2_code_free(s->r.pat[i].re);
-	free(s->r.pat);
-	pcre2_match_data_free(s->r.md);
-	pcre2_match_context_free(s->r.mctx);
+	free_patterns(&s->r);
 	free(s);
 }

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <pwd.h>
@@ -164,10 +165,19 @@ static p11_trust check_file(const char *path, const char *what, const char *real
 	return P11_TRUST_OK;
 }
 
-p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t errlen)
-{
+/*
+ * The walk's buffers, 28 KiB: on the heap, so that C_Initialize does not
+ * leave them as resident stack pages in the client (issue 15's memory).
+ */
+typedef struct {
 	char done[PATHBUF], rest[2 * PATHBUF], comp[PATHBUF], cand[PATHBUF], target[PATHBUF];
 	char tmp[2 * PATHBUF];
+} walk_bufs;
+
+static p11_trust walk(const char *path, const char *what, walk_bufs *b, char *err, size_t errlen)
+{
+	char *done = b->done, *rest = b->rest, *comp = b->comp, *cand = b->cand;
+	char *target = b->target, *tmp = b->tmp;
 	struct stat st;
 	int links = 0;
 	p11_trust t;
@@ -179,20 +189,20 @@ p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t
 		return P11_TRUST_MISSING;
 	}
 	if (path[0] == '/') {
-		if ((size_t)snprintf(rest, sizeof(rest), "%s", path) >= sizeof(rest))
+		if ((size_t)snprintf(rest, sizeof(b->rest), "%s", path) >= sizeof(b->rest))
 			goto too_long;
 	} else {
-		if (getcwd(done, sizeof(done)) == NULL) {
+		if (getcwd(done, sizeof(b->done)) == NULL) {
 			snprintf(err, errlen,
 			         "%s: cannot tell the current folder to check the %s: %s; "
 			         "write the full path",
 			         path, what, strerror(errno));
 			return P11_TRUST_REFUSED;
 		}
-		if ((size_t)snprintf(rest, sizeof(rest), "%s/%s", done, path) >= sizeof(rest))
+		if ((size_t)snprintf(rest, sizeof(b->rest), "%s/%s", done, path) >= sizeof(b->rest))
 			goto too_long;
 	}
-	snprintf(done, sizeof(done), "/");
+	snprintf(done, sizeof(b->done), "/");
 	if (stat("/", &st) != 0 || (t = check_dir(path, what, "/", &st, err, errlen)) != P11_TRUST_OK)
 		return P11_TRUST_REFUSED;
 
@@ -227,8 +237,8 @@ p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t
 				*slash = '\0';
 			continue;
 		}
-		if ((size_t)snprintf(cand, sizeof(cand), "%s%s%s", done, done[1] ? "/" : "", comp) >=
-		    sizeof(cand))
+		if ((size_t)snprintf(cand, sizeof(b->cand), "%s%s%s", done, done[1] ? "/" : "",
+		                     comp) >= sizeof(b->cand))
 			goto too_long;
 		if (lstat(cand, &st) != 0) {
 			if (errno == ENOENT || errno == ENOTDIR) {
@@ -252,7 +262,7 @@ p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t
 				         what);
 				return P11_TRUST_REFUSED;
 			}
-			len = readlink(cand, target, sizeof(target) - 1);
+			len = readlink(cand, target, sizeof(b->target) - 1);
 			if (len <= 0) {
 				snprintf(err, errlen, "%s: cannot read the symbolic link %s: %s",
 				         path, cand, len < 0 ? strerror(errno) : "empty");
@@ -260,11 +270,12 @@ p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t
 			}
 			target[len] = '\0';
 			/* The target's components come next, then what was left. */
-			if ((size_t)snprintf(tmp, sizeof(tmp), "%s%s", target, rest) >= sizeof(rest))
+			if ((size_t)snprintf(tmp, sizeof(b->tmp), "%s%s", target, rest) >=
+			    sizeof(b->rest))
 				goto too_long;
 			memcpy(rest, tmp, strlen(tmp) + 1);
 			if (target[0] == '/')
-				snprintf(done, sizeof(done), "/");
+				snprintf(done, sizeof(b->done), "/");
 			continue;
 		}
 		if (last)
@@ -281,4 +292,18 @@ p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t
 too_long:
 	snprintf(err, errlen, "%.200s...: the path of the %s is too long to check", path, what);
 	return P11_TRUST_REFUSED;
+}
+
+p11_trust p11_file_trusted(const char *path, const char *what, char *err, size_t errlen)
+{
+	walk_bufs *b = malloc(sizeof(*b));
+	p11_trust t;
+
+	if (b == NULL) {
+		snprintf(err, errlen, "%s: out of memory checking the %s", path ? path : "?", what);
+		return P11_TRUST_REFUSED;
+	}
+	t = walk(path, what, b, err, errlen);
+	free(b);
+	return t;
 }

@@ -89,7 +89,7 @@ MOCK_LDADD = tests/mock/libp11mock.la $(UNIT_LDADD)
 check_PROGRAMS += tests/unit/test_layer_readers
 tests_unit_test_layer_readers_SOURCES = tests/unit/test_layer_readers.c
 tests_unit_test_layer_readers_CPPFLAGS = $(MOCK_CPPFLAGS)
-tests_unit_test_layer_readers_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_layer_readers_CFLAGS = $(UNIT_CFLAGS) $(PCRE2_CFLAGS)
 tests_unit_test_layer_readers_LDADD = $(MOCK_LDADD)
 TESTS += tests/unit/test_layer_readers
 

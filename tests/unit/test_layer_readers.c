@@ -23,6 +23,9 @@
 
 #include <cmocka.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "test-support.h"
 
 #include "mock-stack.h"
@@ -244,6 +247,122 @@ static void test_bad_pattern_refused(void **state)
 }
 
 /* Stacked as in production: trace outermost, every policy, the mock as backend. */
+/*
+ * A literal pattern (the defaults, "Gemalto", "SCM .*") is matched without
+ * PCRE2 (src/layers/readers.c, literal_form). Each pattern alone, each
+ * name: the layer's answer is PCRE2's with the options the layer compiles
+ * with. The names probe what a prefix test gets wrong: a newline (LF; CR
+ * is no newline) or NUL after the prefix, a name one byte short, another
+ * case, UTF-8 after the prefix.
+ */
+static void test_literal_patterns_match_as_pcre2(void **state)
+{
+	static const struct {
+		const char *text;
+		bool literal;
+	} pats[] = {
+		{ "Microsoft Virtual Smart Card .*", true },
+		{ "Windows Hello for Business .*", true },
+		{ "Gemalto", true },
+		{ "Lecteur \xc3\xa0 puce .*", true },
+		{ "SCM .*", true },
+		{ "a b c", true },
+		{ "SCM Microsystems Inc. SCR 3310", false },
+		{ "Gemalto.*x", false },
+		{ "Virtual.*.*", false },
+		{ "(Gemalto)", false },
+		{ "Gem+", false },
+	};
+	static const struct {
+		const char *s;
+		size_t n;
+	} names[] = {
+#define NAME(lit) { lit, sizeof(lit) - 1 }
+		NAME("Microsoft Virtual Smart Card 0"),
+		NAME("Microsoft Virtual Smart Card "),
+		NAME("Microsoft Virtual Smart Card"),
+		NAME("microsoft Virtual Smart Card 0"),
+		NAME("Microsoft Virtual Smart Card 0\nGemalto"),
+		NAME("Microsoft Virtual Smart Card \n"),
+		NAME("Microsoft Virtual Smart Card 0\r1"),
+		NAME("Microsoft Virtual Smart Card 0\0001"),
+		NAME("Microsoft Virtual Smart Card \xc3\xa9\xe2\x82\xac"),
+		NAME("Windows Hello for Business 1"),
+		NAME("Gemalto"),
+		NAME("Gemalto\n"),
+		NAME("Gemalto 0"),
+		NAME("Gemalt"),
+		NAME("Gemaltox"),
+		NAME("Lecteur \xc3\xa0 puce 1"),
+		NAME("Lecteur a puce 1"),
+		NAME("SCM Microsystems Inc. SCR 3310"),
+		NAME("SCM "),
+		NAME("SCM"),
+		NAME("a b c"),
+		NAME("a b c\n"),
+		NAME("Gemmm"),
+		NAME(""),
+#undef NAME
+	};
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+		char conf[512], path[4096], err[1024];
+		p11_config_sources src = { 0 };
+		pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+		pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+		pcre2_code *re;
+		p11_config *cfg;
+		p11_skip *skip;
+		PCRE2_SIZE off;
+		int code;
+
+		assert_non_null(cc);
+		assert_non_null(md);
+		pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
+		re = pcre2_compile((PCRE2_SPTR)pats[i].text, PCRE2_ZERO_TERMINATED,
+		                   PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF |
+		                           PCRE2_MATCH_INVALID_UTF,
+		                   &code, &off, cc);
+		assert_non_null(re);
+		snprintf(conf, sizeof(conf),
+		         "[readers]\nSkipReader =\nSkipReader = %s\nReadPersonalSkipReader = false\n",
+		         pats[i].text);
+		assert_int_equal(mock_stack_file(&st, "skip.conf", conf, path, sizeof(path)), 0);
+		src.conf_env_file = path;
+		cfg = p11_config_load(&src, err, sizeof(err));
+		if (cfg == NULL)
+			fail_msg("%s", err);
+		skip = p11_skip_new(cfg, err, sizeof(err));
+		if (skip == NULL)
+			fail_msg("%s", err);
+		assert_int_equal(p11_skip_count(skip), 1);
+		if (p11_skip_literal(skip, 0) != pats[i].literal)
+			fail_msg("'%s': literal %d, expected %d", pats[i].text,
+			         (int)p11_skip_literal(skip, 0), (int)pats[i].literal);
+		for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+			size_t n = names[k].n;
+			bool want, got;
+
+			/* As the layer takes a slotDescription: the blank padding trimmed. */
+			while (n > 0 && (names[k].s[n - 1] == ' ' || names[k].s[n - 1] == '\0'))
+				n--;
+			want = pcre2_match(re, (PCRE2_SPTR)names[k].s, n, 0, 0, md, NULL) >= 0;
+			got = p11_skip_match(skip, names[k].s, names[k].n) == 0;
+			if (got != want)
+				fail_msg("'%s' on name %zu ('%.*s'): the layer says %d, PCRE2 %d",
+				         pats[i].text, k, (int)names[k].n, names[k].s, (int)got,
+				         (int)want);
+		}
+		p11_skip_free(skip);
+		p11_config_free(cfg);
+		pcre2_code_free(re);
+		pcre2_match_data_free(md);
+		pcre2_compile_context_free(cc);
+	}
+}
+
 static void test_stacked_production(void **state)
 {
 	CK_SLOT_ID list[8];
@@ -288,6 +407,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_patterns_from_config_and_personal_cfg, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_bad_pattern_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_literal_patterns_match_as_pcre2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stacked_production, setup, teardown),
 	};
 
