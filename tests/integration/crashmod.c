@@ -8,6 +8,10 @@
  * with a label that starts with "crash"; C_Digest calls abort() (SIGABRT).
  * Every other function answers CKR_FUNCTION_NOT_SUPPORTED.
  *
+ * `make bench` also uses it as a backend that makes no system call
+ * (bench/p11bench.c, run_null): what the shim adds in front of it is the
+ * shim's own work.
+ *
  * Built with -DCRASHMOD_HANG it is hangmod, a backend whose C_Sign and
  * C_Login never return (a reader or a middleware dialog waiting forever):
  * they sleep until the process is killed.
