@@ -743,33 +743,34 @@ static double measure_inflight(void)
 	return n > 0 ? (c1 - c0) / (double)n : 0;
 }
 
-/* Runs one configuration in a fresh process; parses its lines into round r. */
-static void run_config(const char *self, int r, size_t c)
+/*
+ * A P11SHIM_CONF for the shim in front of module; with format, the trace on
+ * (MaxSize = 0: rotation would reset the file the bytes are counted in).
+ */
+static void write_conf(const char *conf, const char *module, const char *format, const char *data,
+                       const char *trace)
 {
-	char conf[600], trace[600], thr[16], scale[32], rnd[16], line[512];
-	const struct cfg *cf = &cfgs[c];
-	const char *module;
-	int pipefd[2], status = 0;
-	pid_t pid;
-	FILE *fp;
+	FILE *fp = fopen(conf, "w");
 
-	snprintf(trace, sizeof(trace), "%s/trace-%s-%d.%s", work, cf->name, r,
-	         cf->kind == K_SPY                             ? "spy" :
-	         cf->format && strcmp(cf->format, "text") == 0 ? "log" :
-	                                                         "jsonl");
-	snprintf(conf, sizeof(conf), "%s/p11shim-%s.conf", work, cf->name);
-	module = cf->kind == K_DIRECT ? opt_backend : cf->kind == K_SPY ? opt_spy : opt_shim;
-	if (cf->kind == K_SHIM) {
-		fp = fopen(conf, "w");
-		if (fp == NULL)
-			die("%s: %s", conf, strerror(errno));
-		fprintf(fp, "[backend]\nPKCS11Library = %s\n", opt_backend);
-		/* MaxSize = 0: rotation would reset the file the bytes are counted in. */
-		if (cf->format != NULL)
-			fprintf(fp, "[trace]\nFile = %s\nFormat = %s\nData = %s\nMaxSize = 0\n",
-			        trace, cf->format, cf->data);
-		fclose(fp);
-	}
+	if (fp == NULL)
+		die("%s: %s", conf, strerror(errno));
+	fprintf(fp, "[backend]\nPKCS11Library = %s\n", module);
+	if (format != NULL)
+		fprintf(fp, "[trace]\nFile = %s\nFormat = %s\nData = %s\nMaxSize = 0\n", trace,
+		        format, data);
+	fclose(fp);
+}
+
+/*
+ * Forks a child whose stdout is a pipe: 0 in the child (which sets its
+ * environment and execs), the child's pid in the parent, with *out reading
+ * the pipe.
+ */
+static pid_t start_child(FILE **out)
+{
+	int pipefd[2];
+	pid_t pid;
+
 	if (pipe(pipefd) != 0)
 		die("pipe: %s", strerror(errno));
 	fflush(NULL);
@@ -780,6 +781,33 @@ static void run_config(const char *self, int r, size_t c)
 		dup2(pipefd[1], 1);
 		close(pipefd[0]);
 		close(pipefd[1]);
+		return 0;
+	}
+	close(pipefd[1]);
+	*out = fdopen(pipefd[0], "r");
+	return pid;
+}
+
+/* Runs one configuration in a fresh process; parses its lines into round r. */
+static void run_config(const char *self, int r, size_t c)
+{
+	char conf[600], trace[600], thr[16], scale[32], rnd[16], line[512];
+	const struct cfg *cf = &cfgs[c];
+	const char *module;
+	int status = 0;
+	pid_t pid;
+	FILE *fp;
+
+	snprintf(trace, sizeof(trace), "%s/trace-%s-%d.%s", work, cf->name, r,
+	         cf->kind == K_SPY                             ? "spy" :
+	         cf->format && strcmp(cf->format, "text") == 0 ? "log" :
+	                                                         "jsonl");
+	snprintf(conf, sizeof(conf), "%s/p11shim-%s.conf", work, cf->name);
+	module = cf->kind == K_DIRECT ? opt_backend : cf->kind == K_SPY ? opt_spy : opt_shim;
+	if (cf->kind == K_SHIM)
+		write_conf(conf, opt_backend, cf->format, cf->data, trace);
+	pid = start_child(&fp);
+	if (pid == 0) {
 		if (cf->kind == K_SHIM)
 			setenv("P11SHIM_CONF", conf, 1);
 		if (cf->kind == K_SPY) {
@@ -794,8 +822,6 @@ static void run_config(const char *self, int r, size_t c)
 		      opt_ops ? opt_ops : "", rnd, (char *)NULL);
 		_exit(127);
 	}
-	close(pipefd[1]);
-	fp = fdopen(pipefd[0], "r");
 	while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
 		char name[64], opname[64];
 		int threads, op;
@@ -1134,38 +1160,19 @@ static void run_ab(const char *self, int which, const char *module, const char *
 	}
 	snprintf(rounds, sizeof(rounds), "%d", opt_rounds);
 	for (m = 0; m < 2; m++) {
-		int pipefd[2];
 		pid_t pid;
 		FILE *fp;
 
 		snprintf(conf, sizeof(conf), "%s/p11shim-ab-%s.conf", work, modes[m].label);
 		snprintf(trace, sizeof(trace), "%s/trace-ab.jsonl", work);
-		fp = fopen(conf, "w");
-		if (fp == NULL)
-			die("%s: %s", conf, strerror(errno));
-		fprintf(fp, "[backend]\nPKCS11Library = %s\n", module);
-		if (modes[m].trace)
-			fprintf(fp,
-			        "[trace]\nFile = %s\nFormat = jsonl\nData = length\nMaxSize = 0\n",
-			        trace);
-		fclose(fp);
-		if (pipe(pipefd) != 0)
-			die("pipe: %s", strerror(errno));
-		fflush(NULL);
-		pid = fork();
-		if (pid < 0)
-			die("fork: %s", strerror(errno));
+		write_conf(conf, module, modes[m].trace ? "jsonl" : NULL, "length", trace);
+		pid = start_child(&fp);
 		if (pid == 0) {
-			dup2(pipefd[1], 1);
-			close(pipefd[0]);
-			close(pipefd[1]);
 			setenv("P11SHIM_CONF", conf, 1);
 			execl("/proc/self/exe", self, "--ab", modes[m].label, opt_shim, copy,
 			      rounds, (char *)NULL);
 			_exit(127);
 		}
-		close(pipefd[1]);
-		fp = fdopen(pipefd[0], "r");
 		while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
 			char label[16], opname[32];
 			double v;

@@ -22,7 +22,7 @@
 #define COMPAT_DIR_SEPS "/\\"
 #define COMPAT_DIR_WRITABLE 2  /* access(): W_OK; folders have no X bit */
 #define COMPAT_O_BINARY 0x8000 /* _O_BINARY */
-/* The middleware's own files where Personal installs them (the seed's paths). */
+/* The middleware's own files where Personal installs them (the guide's paths). */
 #define COMPAT_DEFAULT_PERSONAL_CFG "C:/Program Files (x86)/Personal/config/Personal.cfg"
 #define COMPAT_DEFAULT_PERSONAL_USER_CFG "%APPDATA%/Personal/config/Personal.cfg"
 #define COMPAT_DEFAULT_PIN_ENCRYPTION_CFG "C:/Program Files (x86)/Personal/config/iD2ppa.cfg"

@@ -1,5 +1,5 @@
 /*
- * The Personal middleware's own files (the seed, "Mandatory middleware
+ * The Personal middleware's own files (Nexus's Personal integration guide, "Mandatory middleware
  * configuration"): Personal.cfg, system-wide and per-user (the per-user file
  * wins key by key), and iD2ppa.cfg with the PIN-encryption certificate.
  * Read by the middleware and readers layers and by `p11shim doctor`.
@@ -36,7 +36,7 @@ typedef struct {
  */
 bool p11_personal_cfg_read(const p11_config *cfg, p11_personal_cfg *out, char *err, size_t errlen);
 
-/* Caching is off only with CacheValidity = 0 (the seed). */
+/* Caching is off only with CacheValidity = 0 (Nexus's Personal integration guide). */
 bool p11_personal_caching_on(const p11_personal_cfg *pc);
 
 typedef struct {

@@ -2,7 +2,7 @@
  * The bottom layer: loads the real module and forwards every function to it.
  *
  * The module is loaded in C_Initialize, after its file header was checked
- * against the shim's word size and machine (the seed: a 64-bit DLL cannot
+ * against the shim's word size and machine (Nexus's Personal integration guide: a 64-bit DLL cannot
  * initialise cards). After its C_Finalize it stays loaded (p11-kit keeps its
  * modules so too; PKCS#11 allows C_Initialize again on a finalised module):
  * a client that initialises per job would otherwise pay the loader, the

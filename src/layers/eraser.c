@@ -2,7 +2,7 @@
  * The eraser layer: a Card Eraser object on every token, virtual where the
  * card has none.
  *
- * The seed ("Card Eraser"): Personal deletes the whole token profile and
+ * Nexus's Personal integration guide ("Card Eraser"): Personal deletes the whole token profile and
  * returns the card to the uninitialised state when the "Card Eraser" object
  * is destroyed, but that object exists only "on certain cards (for example,
  * CardOS 4.4, 5.x, certain Gemalto cards...)", and "an exception will be
@@ -19,7 +19,7 @@
  *   C_GetAttributeValue and C_GetObjectSize, refuses C_SetAttributeValue and
  *   C_CopyObject (CKR_ACTION_PROHIBITED: it is CKA_MODIFIABLE and
  *   CKA_COPYABLE false), and destroying it destroys every token object the
- *   session sees. The seed's login rule ("the highest of those is used to
+ *   session sees. The guide's login rule ("the highest of those is used to
  *   log in, otherwise, an attempt to delete anonymously is done") becomes:
  *   the erase runs with the credential the application logged in with
  *   (p11_session_cred), else anonymously; the shim holds no secret to log in
@@ -746,7 +746,7 @@ static CK_RV erase_emulated(p11_layer *self, CK_SESSION_HANDLE h)
 			          (unsigned long)destroyed, destroyed == 1 ? "" : "s");
 		else
 			/* PKCS#11 4.4 (CKA_PRIVATE): only the normal user sees private objects,
-			 * so the seed's "highest" credential, the PUK, sees no more than an
+			 * so the guide's "highest" credential, the PUK, sees no more than an
 			 * anonymous session. The card is not what the client expects: say so. */
 			p11_event(P11_EV_ERASER_WARNING, si.slotID,
 			          "eraser: slot %lu erased %s: %lu token object%s destroyed; private "
@@ -821,14 +821,16 @@ static CK_RV eraser_C_DestroyObject(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJ
 		          (unsigned long)slot, cred_name(cred));
 	} else if (rv == CKR_FUNCTION_FAILED) {
 		p11_event(P11_EV_ERASER_REFUSED, slot,
-		          "eraser: slot %lu not erased: the card refused (CKR_FUNCTION_FAILED); the "
-		          "seed (\"Card Eraser\"): a card whose profile (CPF) has BurnFuse() at the end "
-		          "but no MakeCardEraseable() at the start cannot be erased",
+		          "eraser: slot %lu not erased: the card refused (CKR_FUNCTION_FAILED); "
+		          "Nexus's Personal integration guide (\"Card Eraser\"): a card whose profile "
+		          "(CPF) has BurnFuse() at the end but no MakeCardEraseable() at the start "
+		          "cannot be erased",
 		          (unsigned long)slot);
 	} else if (rv == CKR_USER_NOT_LOGGED_IN) {
 		p11_event(P11_EV_ERASER_REFUSED, slot,
 		          "eraser: slot %lu not erased %s: the card needs the operator PIN to be "
-		          "erased (seed: \"a third credential (operator PIN), which Personal Desktop "
+		          "erased (Nexus's Personal integration guide: \"a third credential (operator PIN), "
+		          "which Personal Desktop "
 		          "Client requires to delete the card\"); log in with CKU_SO where it is the "
 		          "SO credential, else with CKU_P11SHIM_OPERATOR_PIN",
 		          (unsigned long)slot, cred_name(cred));

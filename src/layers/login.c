@@ -1,8 +1,8 @@
 /*
  * The login layer: what CKU_SO means on this card, and the PUK-change rule.
  *
- * SO credential mapping (seed: "Use operator PIN vs. PUK to log in"): the
- * card profile (CPF) makes CKU_SO mean the PUK on some cards and the
+ * SO credential mapping (Nexus's Personal integration guide: "Use operator
+ * PIN vs. PUK to log in"): the card profile (CPF) makes CKU_SO mean the PUK on some cards and the
  * operator PIN on others; [login] OperatorPinIsSOCredential says which
  * (true/false, or a mapped field read at each C_Login so that one
  * installation serves both profiles). A client that holds both secrets
@@ -11,7 +11,7 @@
  * [login] OtherAdminUserType (Personal's own unblock login). CKU_SO,
  * CKU_USER and CKU_CONTEXT_SPECIFIC pass unchanged.
  *
- * PUK change (seed: "Change PUK"): a C_SetPIN in a session logged in with
+ * PUK change (the guide: "Change PUK"): a C_SetPIN in a session logged in with
  * the PUK changes the PUK. Personal 5.7.1 and lower cannot, and 5.7.2 only
  * on Cosmo 7 and Cosmo 8.2; a failed attempt can leave the card worse off,
  * so the change is refused before anything reaches the card, with the

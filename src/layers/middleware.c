@@ -5,8 +5,8 @@
  * After the backend initialised, it decides whether the backend is Nexus
  * Personal ([backend] Middleware; auto: the file is personal.dll or
  * CK_INFO names Nexus or Personal) and which version it is (for the PUK
- * rule), and for Personal checks the middleware's own configuration, as the
- * seed requires before encoding: card caching off in Personal.cfg
+ * rule), and for Personal checks the middleware's own configuration, as
+ * Nexus's Personal integration guide requires before encoding: card caching off in Personal.cfg
  * ([Cache] CacheValidity = 0; the per-user file wins), and a readable
  * PIN-encryption certificate in iD2ppa.cfg. [middleware] Enforce decides:
  * refuse (the backend is finalised again and C_Initialize fails), warn, off.
@@ -185,7 +185,7 @@ static CK_RV middleware_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 		snprintf(w->text, sizeof(w->text), "Personal.cfg cannot be read: %s", w->err);
 		refuse |= finding(enforce, w->text);
 	} else if (p11_personal_caching_on(&w->pc)) {
-		/* The seed: caching gives outdated card data during encoding. */
+		/* Nexus's Personal integration guide: caching gives outdated card data during encoding. */
 		if (w->pc.file[0] != '\0')
 			snprintf(w->text, sizeof(w->text),
 			         "card caching is on: %s:%u: [Cache] CacheValidity = %s; "

@@ -65,7 +65,7 @@ static bool personal_line(void *vctx, const char *section, const char *key, cons
 		snprintf(pc->file, sizeof(pc->file), "%s", c->file);
 		pc->line = line;
 	} else if (strcasecmp(key, "SkipReader") == 0 && value[0] != '\0') {
-		/* The seed does not say in which section; any counts. */
+		/* The guide does not say in which section; any counts. */
 		if (pc->n_skip == P11_PERSONAL_MAX_SKIP) {
 			snprintf(err, errlen, "more than %d SkipReader lines", P11_PERSONAL_MAX_SKIP);
 			return false;
@@ -154,7 +154,8 @@ bool p11_pin_cert_check(const p11_config *cfg, p11_pin_cert *out, char *why, siz
 	case P11_INI_MISSING:
 		snprintf(why, whylen,
 		         "%s does not exist; create it with [PIN Encryption] File = "
-		         "the certificate (any dummy certificate will do, the seed says)",
+		         "the certificate (any dummy certificate will do, says Nexus's Personal "
+		         "integration guide)",
 		         out->cfg_file);
 		return false;
 	case P11_INI_ERROR: snprintf(why, whylen, "%s", err); return false;
@@ -162,7 +163,8 @@ bool p11_pin_cert_check(const p11_config *cfg, p11_pin_cert *out, char *why, siz
 	if (out->cert_file[0] == '\0') {
 		snprintf(why, whylen,
 		         "%s has no [PIN Encryption] File; set it to an X.509 certificate "
-		         "(any dummy certificate will do, the seed says)",
+		         "(any dummy certificate will do, says Nexus's Personal integration "
+		         "guide)",
 		         out->cfg_file);
 		return false;
 	}

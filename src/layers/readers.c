@@ -1,6 +1,6 @@
 /*
  * The readers layer: slots whose reader name fully matches a SkipReader
- * pattern are invisible. The seed: virtual smart cards make Personal fail
+ * pattern are invisible. Nexus's Personal integration guide: virtual smart cards make Personal fail
  * with GENERAL_ERROR.
  *
  * Patterns ([readers] SkipReader, and with ReadPersonalSkipReader the

@@ -10,8 +10,9 @@
  *   field or an exhausted range fails C_InitToken with nothing written.
  *   After the backend's C_InitToken the serial is written to the card as a
  *   token data object the shim owns (P11SHIM_SERIAL_* in p11shim.h), with
- *   an SO login using the SO PIN the client gave to C_InitToken (the seed:
- *   writing the serial usually needs an administrative login).
+ *   an SO login using the SO PIN the client gave to C_InitToken (Nexus's
+ *   Personal integration guide: writing the serial usually needs an
+ *   administrative login).
  * - C_GetTokenInfo reports that serial in serialNumber, read from the card
  *   every time (no cache: another station may have initialised the card).
  * - C_CreateObject of an X.509 certificate whose subject serialNumber

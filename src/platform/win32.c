@@ -3,11 +3,11 @@
  * one). The shim's home is a 32-bit Windows process in front of the 32-bit
  * personal.dll.
  *
- * Paths: the configuration may write them with '/' or '\' (the seed writes
- * C:/Program Files (x86)/Personal/bin/personal.dll), with spaces and without
- * quotes. They reach the system as UTF-16, from UTF-8, or from the ANSI code
- * page when they are not valid UTF-8 (an INI file saved by Notepad in the
- * ANSI code page).
+ * Paths: the configuration may write them with '/' or '\' (Nexus's Personal
+ * integration guide writes C:/Program Files (x86)/Personal/bin/personal.dll),
+ * with spaces and without quotes. They reach the system as UTF-16, from
+ * UTF-8, or from the ANSI code page when they are not valid UTF-8 (an INI
+ * file saved by Notepad in the ANSI code page).
  */
 #include "config.h"
 
@@ -261,8 +261,8 @@ int compat_check_module_file(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "not a DLL (no PE header)");
 		return -1;
 	}
-	/* The seed: the 64-bit personal.dll cannot initialise cards, and a
-	 * 32-bit process cannot load it anyway. */
+	/* Nexus's Personal integration guide: the 64-bit personal.dll cannot
+	 * initialise cards, and a 32-bit process cannot load it anyway. */
 	if ((int)x.bits != SELF_BITS || x.pe_machine != SELF_PE_MACHINE) {
 		snprintf(err, errlen,
 		         "wrong architecture: PE %u-bit %s%s, the shim is %s: set [backend] " SELF_KEY
@@ -528,7 +528,7 @@ bool compat_user_conf_path(char *buf, size_t len)
 
 bool compat_state_dir(char *buf, size_t len)
 {
-	/* As Personal keeps its logs in %APPDATA%\Personal\log\ (the seed). */
+	/* As Personal keeps its logs in %APPDATA%\Personal\log\ (Nexus's Personal integration guide). */
 	return env_path(buf, len, "APPDATA", NULL, "p11shim\\log");
 }
 

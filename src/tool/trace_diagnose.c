@@ -946,7 +946,7 @@ static int call_rule(diag *D, const trace_record *rec, pid_state *p)
 			ss->used = 0;
 	}
 
-	/* A virtual reader answering CKR_GENERAL_ERROR: the seed's own example. */
+	/* A virtual reader answering CKR_GENERAL_ERROR: the guide's own example. */
 	if (rv_is(rec, "CKR_GENERAL_ERROR") && (se = call_slot(D, rec)) && se->virt) {
 		evidence(D, F_VIRTUAL_READER, rec, NULL, 0, SEV_ERROR);
 		detail(D, F_VIRTUAL_READER, "The failing slot's reader is \"%s\".", se->reader);
@@ -1144,14 +1144,16 @@ static int classify(diag *D, int is_init, int not_recognized, const char *model)
 	if (D->init_ok == 0) {
 		if (D->initialize_ok)
 			detail(D, F_PIN_ENC,
-			       "The seed names three causes of a failing initialisation. "
+			       "Nexus's Personal integration guide names three causes of a failing "
+			       "initialisation. "
 			       "C_Initialize worked, which rules out a 64-bit JRE or a wrong DLL path; the "
 			       "certificate is the usual one. If it is fine, check that the CPF is made "
 			       "for %s%s.",
 			       model[0] ? "the card model " : "this card type", model);
 		else
 			detail(D, F_PIN_ENC,
-			       "The seed names three causes of a failing initialisation: this "
+			       "Nexus's Personal integration guide names three causes of a failing "
+			       "initialisation: this "
 			       "certificate, a CPF that does not match the card (%s%s), a 64-bit JRE or a "
 			       "wrong DLL path.",
 			       model[0] ? "model " : "type", model);

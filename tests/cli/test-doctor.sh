@@ -274,7 +274,7 @@ export P11SHIM_CONF="$WORK/sim.conf"
 USR="$SIM_DIR/Personal-user.cfg"
 sim_conf "$P11SHIM_CONF" "$WORK/t.jsonl" "PersonalUserConfig = $USR"
 dj
-rc_is 0 "the simulator, set up as the seed says"
+rc_is 0 "the simulator, set up as Nexus's Personal integration guide says"
 has backend middleware ok "Nexus Personal 5.7.2, version from CK_INFO.libraryDescription ([backend] Middleware = auto)"
 has backend C_GetInfo ok "manufacturer 'Nexus Group', library 'Personal 5.7.2'"
 has Personal.cfg "system file" ok "$SIM_DIR/Personal.cfg"

@@ -96,7 +96,7 @@ finding pin-encryption warning "PIN Encryption" File
 ok "PIN-encryption certificate: refused C_Initialize (error), Enforce = warn and off (warning), each naming [PIN Encryption] File"
 
 # A C_InitToken failing with a general error and no card initialised fine:
-# the seed's first cause, the certificate (C_Initialize worked: not the JRE or the DLL).
+# the guide's first cause, the certificate (C_Initialize worked: not the JRE or the DLL).
 printf '[PIN Encryption]\nFile = %s\n' "$SIM_DIR/pinenc.pem" >"$SIM_DIR/iD2ppa.cfg"
 # break_state_between ARGS1 -- ARGS2: p11call ARGS1, the card state damaged, then ARGS2, in one process.
 break_state_between() {
@@ -170,7 +170,7 @@ grep -q '"fn":"C_Initialize".*"notes":\["backend: cannot load .*other-arch.so: w
 diag "$T"
 rc_is 1 "backend of the other word size"
 if [ "$(od -An -tx1 -j4 -N1 "$SOFTHSM2_MODULE" | tr -d ' ')" = 02 ]; then
-	# A 64-bit shim (a 64-bit JRE's process) and a 32-bit module: the seed's "64 bit JRE".
+	# A 64-bit shim (a 64-bit JRE's process) and a 32-bit module: the guide's "64 bit JRE".
 	finding client-64-bit error - JAVA_HOME "32-bit JRE"
 	finding client-64-bit error - PKCS11LibraryWindows32 "32-bit p11shim.dll"
 	text "         JAVA_HOME = the root folder of a 32-bit JRE"

@@ -2,7 +2,7 @@
 # Issue 4, "Virtual Card Eraser", with the Personal simulator
 # (fixtures/eraser.ini): CardOS cards have a native Card Eraser, which the
 # shim shows instead of its virtual one (never both) and whose destruction
-# it passes on, explaining a refusal; the seed's CPF cases ("Card Eraser"):
+# it passes on, explaining a refusal; the guide's CPF cases ("Card Eraser"):
 #   slot 1  MakeCardEraseable() and BurnFuse()   anonymous erase works
 #   slot 3  neither                               anonymous erase works
 #   slot 5  BurnFuse() without MakeCardEraseable() anonymous erase fails
@@ -63,7 +63,7 @@ ok "slots 1 and 3 (MakeCardEraseable and BurnFuse, or neither): anonymous erase 
 
 # Slot 5: BurnFuse() without MakeCardEraseable(): the card refuses, visibly.
 delete_eraser --slot 5 >"$WORK/del5.out" 2>&1 && fail "slot 5 was erased"
-grep -q "p11shim: eraser: slot 5 not erased: the card refused (CKR_FUNCTION_FAILED); the seed (\"Card Eraser\"): a card whose profile (CPF) has BurnFuse() at the end but no MakeCardEraseable() at the start cannot be erased" \
+grep -q "p11shim: eraser: slot 5 not erased: the card refused (CKR_FUNCTION_FAILED); Nexus's Personal integration guide (\"Card Eraser\"): a card whose profile (CPF) has BurnFuse() at the end but no MakeCardEraseable() at the start cannot be erased" \
 	"$WORK/del5.out" || { cat "$WORK/del5.out"; fail "slot 5: no explanation"; }
 grep -q '"fn":"C_DestroyObject".*"rv":"CKR_FUNCTION_FAILED".*BurnFuse' "$TRACE" || fail "slot 5: not in the trace"
 expect "$(direct tokeninfo 5)" "tokeninfo: CKR_OK label='Fused only' model='CardOS 5.0' serial='C050000000000005'"

@@ -3,7 +3,7 @@
 # with [eraser] CardEraser = true pkcs11-tool lists a "Card Eraser" data
 # object, and deleting it erases the token (emulated: every token object the
 # session sees, checked directly on SoftHSM2), with the credential logged in
-# (seed, "Card Eraser": "the highest of those is used to log in, otherwise,
+# (the guide, "Card Eraser": "the highest of those is used to log in, otherwise,
 # an attempt to delete anonymously is done"). client-eraser checks what
 # pkcs11-tool cannot: attribute lengths, refused modification and copy,
 # handles, a search left open, a refused destroy named in the error.

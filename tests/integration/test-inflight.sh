@@ -74,7 +74,7 @@ assert f["severity"] == "error", f
 assert f["failed"] == [{"fn": "C_Sign", "rv": "no return", "count": 1}], f["failed"]
 assert "C_Sign (slot 1, session 1)" in f["detail"], f["detail"]
 assert "the process is gone" in f["detail"], f["detail"]
-# The seed's advice: a dialog, the virtual readers, the PIN-encryption certificate.
+# The guide's advice: a dialog, the virtual readers, the PIN-encryption certificate.
 fixes = {(x["section"], x["key"]) for x in f["fix"]}
 assert ("readers", "SkipReader") in fixes and ("PIN Encryption", "File") in fixes, fixes
 assert any("dialog" in x["value"] for x in f["fix"]), f["fix"]

@@ -99,7 +99,7 @@ done
 ok "Personal 5.7.1: refused on Cosmo 8.2, Cosmo 7 and CardOS; the PUK still works"
 
 # Without the shim's refusal, the card is damaged (the simulator does what
-# the seed warns of): allow the change and look at the PUK afterwards.
+# Nexus's Personal integration guide warns of): allow the change and look at the PUK afterwards.
 [ "$(puk_change 5.7.1 1 so "[puk]" "PukChange = allow")" = CKR_DEVICE_ERROR ] || fail "no damage?"
 [ "$(puk_login 1 "$SIM_PUK")" = CKR_PIN_LOCKED ] || fail "old PUK after the failed change"
 [ "$(puk_login 1 13572468)" = CKR_PIN_LOCKED ] || fail "new PUK after the failed change"

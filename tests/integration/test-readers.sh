@@ -8,7 +8,7 @@ export P11SHIM_CONF="$WORK/p11shim.conf"
 # The simulator's slots: 1 Identiv (card), 3 Microsoft Virtual Smart Card,
 # 5 Windows Hello for Business, 7 OMNIKEY (empty), 9 SCM (CardOS), 11 Gemalto.
 
-# Directly, the virtual reader breaks the middleware as the seed says.
+# Directly, the virtual reader breaks the middleware as Nexus's Personal integration guide says.
 out=$("$P11CALL" "$PERSONAL_SIM_MODULE" init , slots , tokeninfo 3 , fin)
 expect "$out" "slots: CKR_OK count=6 1 3 5 7 9 11"
 expect "$out" "tokeninfo: CKR_GENERAL_ERROR"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 4: card serial numbers (seed: "Card serial number"): with
+# Issue 4: card serial numbers (the guide: "Card serial number"): with
 # InitToken = true, C_InitToken through the shim applies the serial from
 # CMSCardSerialNumber (a mapped field) or NumberRange, fixed before the card
 # is touched; C_GetTokenInfo reports it, read from the card; a certificate

@@ -281,7 +281,7 @@ static int section_start(struct parser *ps, char *name)
 			return -1;
 		card->line = ps->line;
 		card->so = SECRET_PUK;
-		/* Default: the seed's first two CPF cases both erase anonymously. */
+		/* Default: the guide's first two CPF cases both erase anonymously. */
 		card->erase = ERASE_ANONYMOUS;
 		ps->kind = SECTION_CARD;
 		ps->seen = 0;
@@ -653,7 +653,7 @@ out:
 
 /*
  * Personal.cfg [Cache] CacheValidity: 0 switches the card-content cache
- * off, which the seed makes mandatory ("Caching can cause problems during
+ * off, which the guide makes mandatory ("Caching can cause problems during
  * encoding due to outdated data, so you have to disable it"). A missing
  * file, a missing key or any other value leaves the cache on, as in the
  * middleware, whose default is to cache. The file is never an error.

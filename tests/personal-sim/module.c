@@ -1,8 +1,9 @@
 /*
  * personal-sim: the PKCS#11 v2.40 entry points of the Personal Desktop
  * Client stand-in. README.md says what each behaviour is and which part of
- * the vendor documentation (shared/seed/000_fab95b21cfd420c9.txt, "the
- * seed") it comes from.
+ * the vendor documentation (Nexus's Personal integration guide, the Smart
+ * ID Identity Manager article "Create encoding descriptions for Nexus
+ * Personal Desktop Client": "the guide") it comes from.
  *
  * Sessions and logins live in this process; card contents live in the store
  * (store.c), which several processes share. Each entry point holds the
@@ -162,7 +163,7 @@ static CK_RV slot_index(CK_SLOT_ID id, size_t *idx)
 
 /*
  * A slot whose token may be used. A virtual reader answers
- * CKR_GENERAL_ERROR to every token call, as the seed reports Personal does
+ * CKR_GENERAL_ERROR to every token call, as the guide reports Personal does
  * ("confused by virtual smartcards on Windows (for example, GENERAL_ERROR on
  * C_GetProperty)"); C_GetSlotInfo alone still works there.
  */
@@ -256,7 +257,7 @@ static void remove_session_object(CK_OBJECT_HANDLE h)
  * The state for reading. Cache on (Personal.cfg without CacheValidity=0):
  * the snapshot taken at the first token access after C_Initialize, so a
  * change by another process stays unseen until C_Finalize + C_Initialize,
- * which is the "outdated data" the seed warns about. Cache off: the store,
+ * which is the "outdated data" the guide warns about. Cache off: the store,
  * read afresh on every call.
  */
 static CK_RV view(struct sim_state **st)
@@ -697,7 +698,7 @@ SIM_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_ME
 
 /*
  * C_InitToken: checks the SO credential the card profile chose (PUK or
- * operator PIN, seed "Use operator PIN vs. PUK to log in"), destroys every
+ * operator PIN, the guide: "Use operator PIN vs. PUK to log in"), destroys every
  * object but the native Card Eraser, sets the label, keeps the serial
  * number, and leaves the user PIN uninitialised (PKCS#11 v2.40 section
  * 5.6, C_InitToken). On an uninitialised (erased) card, pin becomes the SO
@@ -969,7 +970,7 @@ SIM_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE h)
  * public session), the SO credential (CKU_SO) or the other administrative
  * secret (CKU_PERSONAL_UNBLOCK).
  *
- * A PUK change the middleware does not support (seed, "Change PUK") fails
+ * A PUK change the middleware does not support (the guide, "Change PUK") fails
  * the way broken middleware does, leaving the card worse off: the new PUK
  * IS written, its retry counter is set to 0 (blocked), the call answers
  * CKR_DEVICE_ERROR and this process's login on the card ends. Afterwards
@@ -1339,7 +1340,7 @@ SIM_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE src, CK_ATTR
 
 /*
  * Destroying the native Card Eraser erases the card, as the card profile
- * (CPF) allows (seed, "Card Eraser"):
+ * (CPF) allows (the guide, "Card Eraser"):
  *  - anonymous: MakeCardEraseable() and BurnFuse(), or neither: works in
  *    any login state;
  *  - credential: works only with the operator PIN logged in ("there is a

@@ -28,7 +28,7 @@
 
 /*
  * Vendor user type of Personal's own PIN unblocking login: it logs in with
- * the administrative secret that is NOT the card's SO credential (seed: "the
+ * the administrative secret that is NOT the card's SO credential (the guide: "the
  * PUK is only used for the Personal-specific PIN unblocking method").
  */
 #define CKU_PERSONAL_UNBLOCK 0x80000001UL /* CKU_VENDOR_DEFINED | 1 */

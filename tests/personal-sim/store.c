@@ -395,7 +395,7 @@ static struct sim_state *state_clone(const struct sim_state *src)
 }
 
 /*
- * The native Card Eraser of CardOS cards (seed: "a virtual object called
+ * The native Card Eraser of CardOS cards (the guide: "a virtual object called
  * 'Card Eraser' available on certain cards (for example, CardOS 4.4, 5.x,
  * certain Gemalto cards...)"). The attributes are those issue 4's shim
  * must recognise as native.

@@ -193,7 +193,7 @@ open 7               => CKR_TOKEN_NOT_PRESENT
 finalize
 EOF
 
-echo "## virtual readers answer CKR_GENERAL_ERROR (seed: GENERAL_ERROR with virtual smart cards)"
+echo "## virtual readers answer CKR_GENERAL_ERROR (the guide: GENERAL_ERROR with virtual smart cards)"
 expect_tool "pkcs11-tool -O on the virtual smart card fails with CKR_GENERAL_ERROR" 1 \
 	'C_OpenSession.*CKR_GENERAL_ERROR' --slot 3 -O
 expect_tool "pkcs11-tool -M on the virtual smart card fails with CKR_GENERAL_ERROR" 1 \
@@ -268,7 +268,7 @@ close
 finalize
 EOF
 
-echo "## PUK change (seed: 5.7.1 or lower: never; 5.7.2 or higher: Cosmo 7 and Cosmo 8.2 only)"
+echo "## PUK change (the guide: 5.7.1 or lower: never; 5.7.2 or higher: Cosmo 7 and Cosmo 8.2 only)"
 use basic puk572
 client "Personal 5.7.2, Cosmo 8.2: the PUK change works" <<'EOF'
 init
@@ -432,7 +432,7 @@ find => CKR_OK 18
 finalize
 EOF
 
-echo "## Card Eraser (seed: CardOS cards, MakeCardEraseable/BurnFuse)"
+echo "## Card Eraser (the guide: CardOS cards, MakeCardEraseable/BurnFuse)"
 use basic eraser-basic
 client "basic.ini: the CardOS card has a native Card Eraser, the Cosmo cards have none" <<'EOF'
 init
@@ -556,7 +556,7 @@ inittoken 11 env:SIM_PUK "Again"          => CKR_SESSION_EXISTS
 finalize
 EOF
 
-echo "## caching (seed: caching gives outdated data; Personal.cfg [Cache] CacheValidity=0 is off)"
+echo "## caching (the guide: caching gives outdated data; Personal.cfg [Cache] CacheValidity=0 is off)"
 # cache_run CONF STATE DESC: client A reads, another process (pkcs11-tool)
 # changes the card, A reads again; A's script comes on stdin.
 cache_run() {

@@ -234,7 +234,7 @@ static bool padded_is(const unsigned char *field, size_t n, const char *want)
 /* The backend line of a configuration: the sim DLL of that version. */
 static const char *sim_path(const char *version, char *buf, size_t len)
 {
-	/* With '/', as the seed writes the path, and a space in it. */
+	/* With '/', as the guide writes the path, and a space in it. */
 	snprintf(buf, len, "%s/sim-%s/personal.dll", dir_fwd, version);
 	return buf;
 }
@@ -742,7 +742,7 @@ static void test_user_cache_override(void)
 	CK_RV rv;
 
 	/* %APPDATA%\Personal\config\Personal.cfg wins over the system file:
-	 * caching on there is refused (the seed: outdated data during encoding). */
+	 * caching on there is refused (the guide: outdated data during encoding). */
 	snprintf(old, sizeof(old), "%s", getenv("APPDATA") ? getenv("APPDATA") : "");
 	snprintf(appdata, sizeof(appdata), "%s\\appdata-cache-on", dir);
 	setenv_("APPDATA", appdata);

@@ -175,7 +175,7 @@ cp "$SRC/tests/personal-sim/fixtures/basic.ini" "$T/sim.ini"
 cp "$SRC/tests/personal-sim/fixtures/Personal-nocache.cfg" "$T/"
 printf '[Cache]\r\nCacheValidity=1\r\n' >"$T/appdata-cache-on/Personal/config/Personal.cfg"
 
-# The seed's layout: system Personal.cfg (caching off, a SkipReader line),
+# The guide's layout: system Personal.cfg (caching off, a SkipReader line),
 # iD2ppa.cfg naming a PIN-encryption certificate (any dummy one will do).
 P="$C/Program Files (x86)/Personal/config"
 rm -rf "$C/Program Files (x86)/Personal"
