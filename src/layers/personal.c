@@ -49,7 +49,6 @@ void p11_expand_env_path(const char *in, char *out, size_t len)
 typedef struct {
 	p11_personal_cfg *pc;
 	const char *file;
-	char section[64];
 } cfg_ctx;
 
 static bool personal_line(void *vctx, const char *section, const char *key, const char *value,
