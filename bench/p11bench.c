@@ -1079,9 +1079,9 @@ static void print_targets(void)
  * Against SoftHSM2 and against --null, a module that makes no system call
  * (make bench: tests/integration/crashmod). SoftHSM2 makes one in every
  * call (getpid, its fork check), and on some virtual machines (this CI
- * kind, a PVM guest) a system call empties the TLB: every page the shim
- * touches after it costs a refill, 10 to 35 ns each. Against --null, the
- * difference is the shim's own CPU time.
+ * kind, a PVM guest) a system call leaves the CPU's translation, data and
+ * branch caches cold for the shim's code and data after it. Against
+ * --null, the difference is the shim's own CPU time.
  */
 #define AB_BATCH 2000
 
