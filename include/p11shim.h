@@ -34,12 +34,12 @@
 #define P11SHIM_SERIAL_APPLICATION "p11shim"
 
 /*
- * The Card Eraser (with [eraser] CardEraser = true; Nexus's Personal integration guide: "Card Eraser"):
- * every token shows an object of this label, and destroying it erases the
- * token. Where the card has its own (Personal on CardOS cards), that one
- * is shown, as the middleware shows it; otherwise the shim shows a virtual
- * one, public and read-only, whose destruction destroys every token object
- * the session sees:
+ * The Card Eraser (with [eraser] CardEraser = true; Nexus's Personal
+ * integration guide: "Card Eraser"): every token shows an object of this
+ * label, and destroying it erases the token. Where the card has its own
+ * (Personal on CardOS cards), that one is shown, as the middleware shows
+ * it; otherwise the shim shows a virtual one, public and read-only, whose
+ * destruction destroys every token object the session sees:
  *   CKA_CLASS        CKO_DATA
  *   CKA_TOKEN        CK_TRUE
  *   CKA_PRIVATE      CK_FALSE

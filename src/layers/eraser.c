@@ -822,17 +822,17 @@ static CK_RV eraser_C_DestroyObject(p11_layer *self, CK_SESSION_HANDLE h, CK_OBJ
 	} else if (rv == CKR_FUNCTION_FAILED) {
 		p11_event(P11_EV_ERASER_REFUSED, slot,
 		          "eraser: slot %lu not erased: the card refused (CKR_FUNCTION_FAILED); "
-		          "Nexus's Personal integration guide (\"Card Eraser\"): a card whose profile "
-		          "(CPF) has BurnFuse() at the end but no MakeCardEraseable() at the start "
-		          "cannot be erased",
+		          "Nexus's Personal integration guide (\"Card Eraser\"): a card whose "
+		          "profile (CPF) has BurnFuse() at the end but no MakeCardEraseable() at "
+		          "the start cannot be erased",
 		          (unsigned long)slot);
 	} else if (rv == CKR_USER_NOT_LOGGED_IN) {
 		p11_event(P11_EV_ERASER_REFUSED, slot,
 		          "eraser: slot %lu not erased %s: the card needs the operator PIN to be "
-		          "erased (Nexus's Personal integration guide: \"a third credential (operator PIN), "
-		          "which Personal Desktop "
-		          "Client requires to delete the card\"); log in with CKU_SO where it is the "
-		          "SO credential, else with CKU_P11SHIM_OPERATOR_PIN",
+		          "erased (Nexus's Personal integration guide: \"a third credential "
+		          "(operator PIN), which Personal Desktop Client requires to delete the "
+		          "card\"); log in with CKU_SO where it is the SO credential, else with "
+		          "CKU_P11SHIM_OPERATOR_PIN",
 		          (unsigned long)slot, cred_name(cred));
 	} else {
 		p11_event(P11_EV_ERASER_REFUSED, slot,

@@ -6,7 +6,8 @@
  * Personal ([backend] Middleware; auto: the file is personal.dll or
  * CK_INFO names Nexus or Personal) and which version it is (for the PUK
  * rule), and for Personal checks the middleware's own configuration, as
- * Nexus's Personal integration guide requires before encoding: card caching off in Personal.cfg
+ * Nexus's Personal integration guide requires before encoding: card
+ * caching off in Personal.cfg
  * ([Cache] CacheValidity = 0; the per-user file wins), and a readable
  * PIN-encryption certificate in iD2ppa.cfg. [middleware] Enforce decides:
  * refuse (the backend is finalised again and C_Initialize fails), warn, off.
@@ -144,17 +145,20 @@ static bool finding(const char *enforce, const char *text)
 	return true;
 }
 
+/* What C_Initialize reads of Personal's files: 180 KiB (Personal.cfg's
+ * SkipReader lines), so on the heap, not left behind on the client's stack. */
+typedef struct {
+	char text[1400], err[1024];
+	p11_personal_cfg pc;
+	p11_pin_cert cert;
+} checks;
+
 static CK_RV middleware_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 {
 	middleware *m = self->data;
 	p11_shim_ctx *ctx = m->ctx;
 	const char *enforce, *lib;
-	/* On the heap: Personal.cfg's findings are 180 KiB (its SkipReader lines). */
-	struct {
-		char text[1400], err[1024];
-		p11_personal_cfg pc;
-		p11_pin_cert cert;
-	} * w;
+	checks *w;
 	bool refuse = false, have_info;
 	CK_INFO info;
 	CK_RV rv;
@@ -185,7 +189,8 @@ static CK_RV middleware_C_Initialize(p11_layer *self, CK_VOID_PTR init_args)
 		snprintf(w->text, sizeof(w->text), "Personal.cfg cannot be read: %s", w->err);
 		refuse |= finding(enforce, w->text);
 	} else if (p11_personal_caching_on(&w->pc)) {
-		/* Nexus's Personal integration guide: caching gives outdated card data during encoding. */
+		/* Nexus's Personal integration guide: caching gives outdated card
+		 * data during encoding. */
 		if (w->pc.file[0] != '\0')
 			snprintf(w->text, sizeof(w->text),
 			         "card caching is on: %s:%u: [Cache] CacheValidity = %s; "

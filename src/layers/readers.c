@@ -1,7 +1,7 @@
 /*
  * The readers layer: slots whose reader name fully matches a SkipReader
- * pattern are invisible. Nexus's Personal integration guide: virtual smart cards make Personal fail
- * with GENERAL_ERROR.
+ * pattern are invisible. Nexus's Personal integration guide: virtual smart
+ * cards make Personal fail with GENERAL_ERROR.
  *
  * Patterns ([readers] SkipReader, and with ReadPersonalSkipReader the
  * SkipReader lines of Personal.cfg) are PCRE2, compiled once when the layer
@@ -642,7 +642,6 @@ bool p11_skip_literal(const p11_skip *s, size_t i)
 
 void p11_skip_free(p11_skip *s)
 {
-
 	if (s == NULL)
 		return;
 	free_patterns(&s->r);

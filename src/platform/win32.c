@@ -528,7 +528,8 @@ bool compat_user_conf_path(char *buf, size_t len)
 
 bool compat_state_dir(char *buf, size_t len)
 {
-	/* As Personal keeps its logs in %APPDATA%\Personal\log\ (Nexus's Personal integration guide). */
+	/* As Personal keeps its logs in %APPDATA%\Personal\log\ (Nexus's
+	 * Personal integration guide). */
 	return env_path(buf, len, "APPDATA", NULL, "p11shim\\log");
 }
 

@@ -699,7 +699,8 @@ static void check_personal_cfg(doctor *d)
 		        "(card caching on)");
 	kv(c, "wins", "%s", pc->user_read ? "user" : pc->system_read ? "system" : "none");
 
-	/* Caching: Nexus's Personal integration guide says it must be off; the layer refuses or warns per Enforce. */
+	/* Caching: Nexus's Personal integration guide says it must be off; the
+	 * layer refuses or warns per Enforce. */
 	enforce = p11_config_raw(d->cfg, P11_KEY_ENFORCE, NULL, NULL, NULL);
 	target = pc->user_read      ? pc->user_file :
 	         pc->system_read    ? pc->system_file :
