@@ -2,16 +2,16 @@
  * The bottom layer: loads the real module and forwards every function to it.
  *
  * The module is loaded in C_Initialize, after its file header was checked
- * against the shim's word size and machine (Nexus's Personal integration guide: a 64-bit DLL cannot
- * initialise cards). After its C_Finalize it stays loaded (p11-kit keeps its
- * modules so too; PKCS#11 allows C_Initialize again on a finalised module):
- * a client that initialises per job would otherwise pay the loader, the
- * relocations and the checks at every C_Initialize, several times what the
- * backend's own C_Initialize costs. The next C_Initialize takes it again
- * while the path and the file (device, number, size, times) are the same;
- * otherwise the old one is unloaded and the file checked and loaded anew.
- * Its function list
- * is copied into a zeroed struct: we never write to backend memory and do
+ * against the shim's word size and machine (Nexus's Personal integration
+ * guide: a 64-bit DLL cannot initialise cards). After its C_Finalize it
+ * stays loaded (p11-kit keeps its modules so too; PKCS#11 allows
+ * C_Initialize again on a finalised module): a client that initialises per
+ * job would otherwise pay the loader, the relocations and the checks at
+ * every C_Initialize, several times what the backend's own C_Initialize
+ * costs. The next C_Initialize takes it again while the path and the file
+ * (device, number, size, times) are the same; otherwise the old one is
+ * unloaded and the file checked and loaded anew. Its function list is
+ * copied into a zeroed struct: we never write to backend memory and do
  * not trust its version field (pkcs11-spy.c init_spy).
  *
  * PKCS#11 3.0: a module that answers C_GetInterface("PKCS 11", {3, 0})

@@ -125,7 +125,8 @@ sim_setup() {
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$SIM_DIR/pinenc.key" \
 		-subj "/CN=PIN encryption" -days 365 -out "$SIM_DIR/pinenc.pem" 2>/dev/null
 	printf '[PIN Encryption]\nFile = %s\n' "$SIM_DIR/pinenc.pem" >"$SIM_DIR/iD2ppa.cfg"
-	# The middleware's own Personal.cfg, as Nexus's Personal integration guide requires: caching off.
+	# The middleware's own Personal.cfg, as Nexus's Personal integration guide
+	# requires: caching off.
 	printf '[Cache]\nCacheValidity = 0\n' >"$SIM_DIR/Personal.cfg"
 }
 
